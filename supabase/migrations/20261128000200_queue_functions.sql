@@ -1,0 +1,435 @@
+-- autoembed queue functions: register the model, claim, complete, fail,
+-- release and retry entries, and report status. The processor calls only
+-- these; each state change checks the state it expects in its where clause.
+
+-- Retry backoff with jitter: about 2 minutes after the first failure, about
+-- 10 after the second (capped at an hour), +/- 20 %.
+create or replace function public.embedding_retry_delay(attempts integer)
+returns interval
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.make_interval(
+    secs => least(3600, 120 * pg_catalog.power(5, greatest(attempts, 1) - 1))
+    * (0.8 + pg_catalog.random() * 0.4)
+  )
+$$;
+
+comment on function public.embedding_retry_delay(integer) is
+'embedding_retry_delay: backoff before the next attempt after `attempts` failures.
+120 s x 5^(attempts-1), capped at 1 h, with +/- 20 % jitter.';
+revoke all on function public.embedding_retry_delay(integer) from public, anon, authenticated;
+grant execute on function public.embedding_retry_delay(integer) to service_role;
+
+-- Security definer: the processor's role need not own public.jobs to create
+-- the model's HNSW index. Only service_role may call it.
+create or replace function public.register_embedding_model(model text, dimensions integer)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  known public.embedding_models;
+begin
+  lock table public.embedding_models in exclusive mode;
+  select * into known from public.embedding_models m where m.model = register_embedding_model.model;
+  if found and known.dimensions <> register_embedding_model.dimensions then
+    raise exception 'embedding model % is registered with % dimensions, not %',
+      model, known.dimensions, dimensions
+      using errcode = '22023';
+  end if;
+  if found and known.is_active then
+    return false;
+  end if;
+
+  update public.embedding_models m set is_active = false where m.is_active;
+  insert into public.embedding_models as m (model, dimensions, is_active)
+  values (register_embedding_model.model, register_embedding_model.dimensions, true)
+  on conflict on constraint embedding_models_pkey do update set is_active = true;
+
+  -- A partial HNSW index per model over the vector cast to its dimension
+  -- (pgvector's recipe for mixed dimensions). An index predicate needs a
+  -- literal, hence %L; the name is built with %I. HNSW indexes at most 2000
+  -- dimensions; larger models are searched exactly.
+  if dimensions <= 2000 then
+    execute pg_catalog.format(
+      'create index if not exists %I on public.jobs using hnsw '
+      '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) '
+      'where embedding_model = %L',
+      'jobs_embedding_hnsw_' || pg_catalog.left(pg_catalog.md5(model), 12),
+      dimensions,
+      model
+    );
+  end if;
+
+  -- Every active job embedded by another model is embedded again.
+  insert into public.embedding_queue (job_id)
+  select j.id from public.jobs j
+  where j.is_active and j.embedding_model is distinct from register_embedding_model.model
+  on conflict (job_id) where processed_at is null do nothing;
+  return true;
+end;
+$$;
+
+comment on function public.register_embedding_model(text, integer) is
+'register_embedding_model: make `model` the active embedding model.
+Creates its HNSW index and re-enqueues jobs embedded by another model; returns false when it was already active.';
+revoke all on function public.register_embedding_model(text, integer) from public, anon, authenticated;
+grant execute on function public.register_embedding_model(text, integer) to service_role;
+
+create or replace function public.claim_embedding_batch(
+  batch_size integer default 100,
+  lease interval default interval '5 minutes'
+)
+returns table (
+  queue_id bigint,
+  job_id bigint,
+  lease_token uuid,
+  attempts integer,
+  content text,
+  content_hash bytea
+)
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with candidate as (
+    select q.id
+    from public.embedding_queue q
+    where q.processed_at is null
+      and q.next_attempt_at <= pg_catalog.clock_timestamp()
+      and (q.lease_expires_at is null or q.lease_expires_at <= pg_catalog.clock_timestamp())
+    order by q.next_attempt_at, q.id
+    limit batch_size
+    for update skip locked
+  ),
+  claimed as (
+    update public.embedding_queue q
+    set lease_token = pg_catalog.gen_random_uuid(),
+        lease_expires_at = pg_catalog.clock_timestamp() + lease,
+        updated_at = pg_catalog.clock_timestamp()
+    from candidate c
+    where q.id = c.id
+    returning q.id, q.job_id, q.lease_token, q.attempts
+  )
+  select c.id, c.job_id, c.lease_token, c.attempts, t.content,
+         pg_catalog.sha256(pg_catalog.convert_to(t.content, 'UTF8'))
+  from claimed c
+  join public.jobs j on j.id = c.job_id
+  cross join lateral (select public.job_embedding_text(j) as content) t
+  order by c.id
+$$;
+
+comment on function public.claim_embedding_batch(integer, interval) is
+'claim_embedding_batch: lease up to batch_size due entries, oldest first, with their text.
+One statement with FOR UPDATE SKIP LOCKED: concurrent processors never share an entry.';
+revoke all on function public.claim_embedding_batch(integer, interval) from public, anon, authenticated;
+grant execute on function public.claim_embedding_batch(integer, interval) to service_role;
+
+create or replace function public.complete_embedding_batch(
+  queue_ids bigint [],
+  lease_tokens uuid [],
+  content_hashes bytea [],
+  embeddings extensions.vector [],
+  model text
+)
+returns table (queue_id bigint, outcome text)
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  written bigint[];
+  released bigint[];
+begin
+  if not exists (
+    select from public.embedding_models m
+    where m.model = complete_embedding_batch.model and m.is_active
+  ) then
+    raise exception 'embedding model % is not the active model', model using errcode = '22023';
+  end if;
+
+  -- Compare-and-set: write a vector only while the job's text still hashes to
+  -- what was embedded. Jobs are locked before queue rows, the same order as
+  -- writers (whose trigger touches the queue after the job), so no deadlock.
+  with input as (
+    select i.queue_id, i.lease_token, i.content_hash, i.embedding
+    from unnest(queue_ids, lease_tokens, content_hashes, embeddings)
+      as i (queue_id, lease_token, content_hash, embedding)
+  ),
+  owned as (
+    select i.*, q.job_id
+    from input i
+    join public.embedding_queue q
+      on q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
+  ),
+  updated as (
+    update public.jobs j
+    set embedding = o.embedding,
+        embedding_model = complete_embedding_batch.model,
+        embedding_text_hash = o.content_hash,
+        embedded_at = pg_catalog.now()
+    from owned o
+    where j.id = o.job_id
+      and public.job_embedding_text_hash(j) = o.content_hash
+    returning o.queue_id
+  )
+  select coalesce(pg_catalog.array_agg(u.queue_id), '{}') into written from updated u;
+
+  update public.embedding_queue q
+  set processed_at = pg_catalog.now(), error_message = null,
+      lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
+  where q.id = any(written);
+
+  -- The text changed after the claim: drop the stale vector and release the
+  -- entry at once, without counting an attempt, so the new text is embedded.
+  with released_rows as (
+    update public.embedding_queue q
+    set lease_token = null, lease_expires_at = null,
+        next_attempt_at = pg_catalog.now(), updated_at = pg_catalog.now()
+    from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
+    where q.id = i.queue_id and q.lease_token = i.lease_token
+      and q.processed_at is null and q.id <> all(written)
+    returning q.id
+  )
+  select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
+
+  return query
+  select i.id,
+         case when i.id = any(written) then 'embedded'
+              when i.id = any(released) then 'stale'
+              else 'lost' end
+  from pg_catalog.unnest(queue_ids) as i (id);
+end;
+$$;
+
+comment on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text) is
+'complete_embedding_batch: store vectors for claimed entries, compare-and-set on the text hash.
+Outcome per entry: embedded; stale (text changed, entry released for the new text); lost (lease no longer held).';
+revoke all on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text)
+from public, anon, authenticated;
+grant execute on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text)
+to service_role;
+
+create or replace function public.fail_embedding_batch(
+  queue_ids bigint [],
+  lease_tokens uuid [],
+  errors text [],
+  permanent boolean [],
+  max_attempts integer default 3
+)
+returns table (queue_id bigint, outcome text)
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  update public.embedding_queue q
+  set attempts = q.attempts + 1,
+      error_message = pg_catalog.left(coalesce(i.error, 'unknown error'), 2000),
+      processed_at = case
+        when i.permanent or q.attempts + 1 >= max_attempts then pg_catalog.now()
+      end,
+      next_attempt_at = case
+        when i.permanent or q.attempts + 1 >= max_attempts then q.next_attempt_at
+        else pg_catalog.now() + public.embedding_retry_delay(q.attempts + 1)
+      end,
+      lease_token = null,
+      lease_expires_at = null,
+      updated_at = pg_catalog.now()
+  from unnest(queue_ids, lease_tokens, errors, permanent)
+    as i (queue_id, lease_token, error, permanent)
+  where q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
+  returning q.id, case when q.processed_at is null then 'retry' else 'failed' end
+$$;
+
+comment on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer) is
+'fail_embedding_batch: record a failed attempt for claimed entries.
+Retries with backoff; after max_attempts, or when permanent, the entry is failed for good with its error.';
+revoke all on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer)
+from public, anon, authenticated;
+grant execute on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer)
+to service_role;
+
+create or replace function public.release_embedding_batch(queue_ids bigint [], lease_tokens uuid [])
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with released as (
+    update public.embedding_queue q
+    set lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
+    from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
+    where q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
+    returning q.id
+  )
+  select pg_catalog.count(*)::integer from released
+$$;
+
+comment on function public.release_embedding_batch(bigint [], uuid []) is
+'release_embedding_batch: give claimed entries back without counting an attempt.
+Used when a run ends before it could embed them.';
+revoke all on function public.release_embedding_batch(bigint [], uuid []) from public, anon, authenticated;
+grant execute on function public.release_embedding_batch(bigint [], uuid []) to service_role;
+
+-- The seed promises: clearing processed_at and error_message makes a failed
+-- entry pending again. It also gets a fresh set of attempts.
+create or replace function public.embedding_queue_reopen()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if new.error_message is null then
+    new.attempts := 0;
+    new.next_attempt_at := pg_catalog.now();
+    new.lease_token := null;
+    new.lease_expires_at := null;
+  end if;
+  return new;
+end;
+$$;
+
+comment on function public.embedding_queue_reopen() is
+'embedding_queue_reopen: trigger that resets attempts when a finished entry is reopened by hand.
+Fires when processed_at goes from set to null.';
+revoke all on function public.embedding_queue_reopen() from public, anon, authenticated;
+
+create trigger embedding_queue_reopen
+before update of processed_at on public.embedding_queue
+for each row
+when (old.processed_at is not null and new.processed_at is null)
+execute function public.embedding_queue_reopen();
+
+create or replace function public.retry_failed_embeddings(job_ids bigint [] default null)
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with reopened as (
+    update public.embedding_queue q
+    set processed_at = null, error_message = null
+    from public.jobs j
+    where j.id = q.job_id
+      and j.is_active
+      and q.processed_at is not null
+      and q.error_message is not null
+      and (job_ids is null or q.job_id = any(job_ids))
+      and not exists (
+        select from public.embedding_queue later
+        where later.job_id = q.job_id and later.id > q.id
+      )
+    returning q.id
+  )
+  select pg_catalog.count(*)::integer from reopened
+$$;
+
+comment on function public.retry_failed_embeddings(bigint []) is
+'retry_failed_embeddings: make failed-for-good entries pending again, with fresh attempts.
+All of them, or those of job_ids; returns how many.';
+revoke all on function public.retry_failed_embeddings(bigint []) from public, anon, authenticated;
+grant execute on function public.retry_failed_embeddings(bigint []) to service_role;
+
+create or replace function public.embedding_queue_status()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  with open_entries as (
+    select
+      pg_catalog.count(*) filter (where not leased) as pending,
+      pg_catalog.count(*) filter (where leased) as processing,
+      pg_catalog.count(*) filter (where q.attempts > 0) as retries,
+      pg_catalog.count(*) filter (where not leased and q.next_attempt_at <= pg_catalog.now()) as due,
+      pg_catalog.min(q.created_at) filter (where not leased) as oldest_pending
+    from public.embedding_queue q
+    cross join lateral (
+      select coalesce(q.lease_expires_at > pg_catalog.now(), false) as leased
+    ) l
+    where q.processed_at is null
+  ),
+  failed as (
+    select pg_catalog.count(*) as failed
+    from public.embedding_queue q
+    where q.processed_at is not null
+      and q.error_message is not null
+      and not exists (
+        select from public.embedding_queue later
+        where later.job_id = q.job_id and later.id > q.id
+      )
+  )
+  select pg_catalog.jsonb_build_object(
+    'pending', o.pending,
+    'processing', o.processing,
+    'retries', o.retries,
+    'failed', f.failed,
+    'due', o.due,
+    'oldest_pending_seconds',
+    coalesce(pg_catalog.floor(extract(epoch from pg_catalog.now() - o.oldest_pending)), 0)::bigint,
+    'model', (select m.model from public.embedding_models m where m.is_active),
+    'message', pg_catalog.format(
+      '%s %s pending embedding generation',
+      o.pending, case when o.pending = 1 then 'job' else 'jobs' end
+    )
+  )
+  from open_entries o cross join failed f
+$$;
+
+comment on function public.embedding_queue_status() is
+'embedding_queue_status: the queue at a glance, as jsonb.
+pending, processing, retries, failed, due, oldest_pending_seconds, model and a message such as "42 jobs pending embedding generation".';
+revoke all on function public.embedding_queue_status() from public, anon, authenticated;
+grant execute on function public.embedding_queue_status() to service_role;
+
+create view public.embedding_queue_overview
+with (security_invoker = true)
+as
+select
+  (s.status ->> 'pending')::bigint as pending,
+  (s.status ->> 'processing')::bigint as processing,
+  (s.status ->> 'retries')::bigint as retries,
+  (s.status ->> 'failed')::bigint as failed,
+  (s.status ->> 'oldest_pending_seconds')::bigint as oldest_pending_seconds,
+  s.status ->> 'message' as message
+from (select public.embedding_queue_status() as status) as s;
+
+comment on view public.embedding_queue_overview is
+'The counts of public.embedding_queue_status() as one row, for Supabase Studio.';
+revoke all on table public.embedding_queue_overview from public, anon, authenticated;
+grant select on table public.embedding_queue_overview to service_role;
+
+create or replace function public.purge_embedding_queue_history(older_than interval default interval '7 days')
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with purged as (
+    delete from public.embedding_queue q
+    where q.processed_at < pg_catalog.now() - older_than
+      and q.error_message is null
+    returning q.id
+  )
+  select pg_catalog.count(*)::integer from purged
+$$;
+
+comment on function public.purge_embedding_queue_history(interval) is
+'purge_embedding_queue_history: delete successfully finished entries older than older_than.
+Failed entries are kept so their reasons stay readable.';
+revoke all on function public.purge_embedding_queue_history(interval) from public, anon, authenticated;
+grant execute on function public.purge_embedding_queue_history(interval) to service_role;

@@ -1,0 +1,117 @@
+-- autoembed triggers: enqueue an active job whose embedding is missing, stale
+-- or made by another model; drop the open entry of a deactivated job. Then
+-- backfill: enqueue the active jobs that already exist without an embedding.
+
+create or replace function public.active_embedding_model()
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select m.model from public.embedding_models m where m.is_active
+$$;
+
+comment on function public.active_embedding_model() is
+'active_embedding_model: the model the processor embeds with, or null before the first run.
+Read by the triggers and match_jobs.';
+revoke all on function public.active_embedding_model() from public;
+grant execute on function public.active_embedding_model() to anon, authenticated, service_role;
+
+-- Inserts: one statement-level trigger over the transition table, so a bulk
+-- insert costs one extra insert ... select, not one trigger call per row.
+-- Security definer: writers of jobs need no privileges on the queue.
+create or replace function public.queue_embedding_for_inserted_jobs()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.embedding_queue (job_id)
+  select n.id
+  from new_jobs n
+  where n.is_active
+    and (
+      n.embedding is null
+      or n.embedding_model is distinct from public.active_embedding_model()
+      or n.embedding_text_hash is distinct from public.job_embedding_text_hash(n)
+    )
+  on conflict (job_id) where processed_at is null do nothing;
+  return null;
+end;
+$$;
+
+comment on function public.queue_embedding_for_inserted_jobs() is
+'queue_embedding_for_inserted_jobs: statement trigger that enqueues inserted active jobs needing an embedding.
+Behind trigger_queue_embedding_insert.';
+revoke all on function public.queue_embedding_for_inserted_jobs() from public, anon, authenticated;
+
+drop trigger if exists trigger_queue_embedding_insert on public.jobs;
+create trigger trigger_queue_embedding_insert
+after insert on public.jobs
+referencing new table as new_jobs
+for each statement
+execute function public.queue_embedding_for_inserted_jobs();
+
+-- Updates: a row trigger limited by column list and WHEN clause. PostgreSQL
+-- forbids transition tables on triggers with column lists, and a
+-- statement-level update trigger would copy every updated row of every update
+-- (view counters, updated_at, ...). Here an update that leaves the embedded
+-- text and is_active alone costs one WHEN check and never calls the function;
+-- writing the embedding itself fails the WHEN, so it cannot loop.
+-- Security definer: writers of jobs need no privileges on the queue.
+create or replace function public.queue_embedding_for_updated_job()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  if not new.is_active
+     or (new.embedding is not null
+         and new.embedding_model is not distinct from public.active_embedding_model()
+         and new.embedding_text_hash = public.job_embedding_text_hash(new)) then
+    -- Deactivated, or the text is back to what was embedded: nothing to do.
+    delete from public.embedding_queue q where q.job_id = new.id and q.processed_at is null;
+    return null;
+  end if;
+
+  insert into public.embedding_queue as q (job_id)
+  values (new.id)
+  on conflict (job_id) where processed_at is null do update
+  set attempts = 0,
+      error_message = null,
+      next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+      updated_at = pg_catalog.now();
+  return null;
+end;
+$$;
+
+comment on function public.queue_embedding_for_updated_job() is
+'queue_embedding_for_updated_job: row trigger that enqueues an edited active job, coalescing into its open entry.
+Behind trigger_queue_embedding_update; a deactivated job loses its open entry.';
+revoke all on function public.queue_embedding_for_updated_job() from public, anon, authenticated;
+
+drop trigger if exists trigger_queue_embedding_update on public.jobs;
+create trigger trigger_queue_embedding_update
+after update of title, company, location, description, tags, is_active, embedding on public.jobs
+for each row
+when (
+  old.title is distinct from new.title
+  or old.company is distinct from new.company
+  or old.location is distinct from new.location
+  or old.description is distinct from new.description
+  or old.tags is distinct from new.tags
+  or old.is_active is distinct from new.is_active
+  or (new.embedding is null and old.embedding is not null)
+)
+execute function public.queue_embedding_for_updated_job();
+
+-- Backfill: jobs that existed before autoembed was installed.
+insert into public.embedding_queue (job_id)
+select j.id from public.jobs j
+where j.is_active and j.embedding is null
+on conflict (job_id) where processed_at is null do nothing;

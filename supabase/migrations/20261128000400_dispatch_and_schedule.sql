@@ -1,0 +1,91 @@
+-- autoembed dispatch: pg_cron calls public.dispatch_embedding_processing()
+-- every 5 minutes. When entries are due it POSTs signed requests to the
+-- processor through pg_net, reading the URL and the signing secret from Vault.
+
+create or replace function public.dispatch_embedding_processing(
+  max_requests integer default 4,
+  jobs_per_request integer default 1000,
+  timeout_milliseconds integer default 60000
+)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  due integer;
+  requests integer;
+  processor_url text;
+  signing_secret text;
+  body jsonb;
+  sent_at text;
+begin
+  select pg_catalog.count(*) into due
+  from (
+    select
+    from public.embedding_queue q
+    where q.processed_at is null
+      and q.next_attempt_at <= pg_catalog.now()
+      and (q.lease_expires_at is null or q.lease_expires_at <= pg_catalog.now())
+    limit greatest(max_requests, 1) * jobs_per_request
+  ) as d;
+  if due = 0 then
+    return 0;  -- nothing due: no request, no log line
+  end if;
+
+  select s.decrypted_secret into processor_url
+  from vault.decrypted_secrets s where s.name = 'autoembed_processor_url';
+  select s.decrypted_secret into signing_secret
+  from vault.decrypted_secrets s where s.name = 'autoembed_signing_secret';
+  if processor_url is null or signing_secret is null then
+    raise exception 'autoembed: set the Vault secrets autoembed_processor_url and autoembed_signing_secret'
+      using errcode = '22023';
+  end if;
+
+  -- A large backlog is split over several processor runs in parallel.
+  requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
+  for i in 1..requests loop
+    body := pg_catalog.jsonb_build_object('source', 'pg_cron', 'request', i, 'of', requests, 'due', due);
+    sent_at := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
+    -- pg_net sends body::text, so the signature covers exactly those bytes.
+    perform net.http_post(
+      url := processor_url,
+      body := body,
+      headers := pg_catalog.jsonb_build_object(
+        'Content-Type', 'application/json',
+        'X-Autoembed-Timestamp', sent_at,
+        'X-Autoembed-Signature', 'v1=' || pg_catalog.encode(
+          extensions.hmac(
+            pg_catalog.convert_to(sent_at || '.' || body::text, 'UTF8'),
+            pg_catalog.convert_to(signing_secret, 'UTF8'),
+            'sha256'
+          ),
+          'hex'
+        )
+      ),
+      timeout_milliseconds := timeout_milliseconds
+    );
+  end loop;
+  return requests;
+end;
+$$;
+
+comment on function public.dispatch_embedding_processing(integer, integer, integer) is
+'dispatch_embedding_processing: POST signed requests to the processor when queue entries are due.
+Called by pg_cron job process-embedding-queue; one request per jobs_per_request due entries, at most max_requests; returns how many were sent.';
+revoke all on function public.dispatch_embedding_processing(integer, integer, integer)
+from public, anon, authenticated;
+grant execute on function public.dispatch_embedding_processing(integer, integer, integer) to service_role;
+
+select cron.schedule(
+  'process-embedding-queue',
+  '*/5 * * * *',
+  'select public.dispatch_embedding_processing()'
+);
+
+select cron.schedule(
+  'purge-embedding-queue-history',
+  '17 3 * * *',
+  'select public.purge_embedding_queue_history()'
+);
