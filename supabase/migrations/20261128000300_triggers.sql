@@ -110,8 +110,34 @@ when (
 )
 execute function public.queue_embedding_for_updated_job();
 
+create or replace function public.enqueue_missing_embeddings()
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with enqueued as (
+    insert into public.embedding_queue (job_id)
+    select j.id
+    from public.jobs j
+    where j.is_active
+      and (
+        j.embedding is null
+        or j.embedding_model is distinct from public.active_embedding_model()
+        or j.embedding_text_hash is distinct from public.job_embedding_text_hash(j)
+      )
+    on conflict (job_id) where processed_at is null do nothing
+    returning 1
+  )
+  select pg_catalog.count(*)::integer from enqueued
+$$;
+
+comment on function public.enqueue_missing_embeddings() is
+'enqueue_missing_embeddings: backfill, enqueueing every active job whose embedding is missing or not current.
+Returns how many entries it opened; jobs already queued are left as they are.';
+revoke all on function public.enqueue_missing_embeddings() from public, anon, authenticated;
+grant execute on function public.enqueue_missing_embeddings() to service_role;
+
 -- Backfill: jobs that existed before autoembed was installed.
-insert into public.embedding_queue (job_id)
-select j.id from public.jobs j
-where j.is_active and j.embedding is null
-on conflict (job_id) where processed_at is null do nothing;
+select public.enqueue_missing_embeddings();

@@ -1,0 +1,187 @@
+"""A real HTTP server that speaks OpenAI's ``/v1/embeddings``, with scriptable faults.
+
+Vectors are deterministic (seeded by the text), so tests can assert exact
+values with :func:`fake_vector`. Like the real API it refuses empty inputs,
+more than 2048 inputs, an input over 8192 tokens and a request over 300,000
+tokens with a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from processor.embedders.base import OPENAI_LIMITS
+from processor.tokens import openai_tokenizer
+
+DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
+              "text-embedding-ada-002": 1536}
+
+
+def fake_vector(text: str, dimensions: int) -> npt.NDArray[np.float32]:
+    """The unit vector the fake server returns for ``text``."""
+    seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+    v = np.random.default_rng(seed).standard_normal(dimensions)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+@dataclass
+class Fault:
+    """One scripted answer in place of a normal one.
+
+    kind: ``status`` (answer ``status`` with ``headers``), ``hang`` (sleep
+    ``seconds`` then answer normally), ``wrong_count``, ``wrong_dims``,
+    ``nan``, ``truncated_json`` or ``shuffle`` (indexes reversed).
+    """
+
+    kind: str
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    message: str = "scripted fault"
+
+
+class FakeOpenAI:
+    """Start with ``FakeOpenAI().start()``; ``base_url`` goes to the SDK."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.faults: list[Fault] = []
+        self.reject_marker: str | None = None
+        self.latency = 0.0
+        self.requests: list[list[str]] = []
+        self.statuses: list[int] = []
+        self.texts: Counter[str] = Counter()
+        self.tokens = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, *faults: Fault) -> None:
+        """Answer the next requests with these faults, in order."""
+        with self.lock:
+            self.faults.extend(faults)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.reject_marker = None
+            self.latency = 0.0
+            self.requests.clear()
+            self.statuses.clear()
+            self.texts.clear()
+            self.tokens = 0
+
+    def answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers and body for one request (runs on the server's threads)."""
+        with self.lock:
+            fault = self.faults.pop(0) if self.faults else None
+            marker, latency = self.reject_marker, self.latency
+        if latency:
+            time.sleep(latency)
+        if fault and fault.kind == "status":
+            return self._error(fault.status, fault.message, fault.headers)
+        if fault and fault.kind == "hang":
+            time.sleep(fault.seconds)
+        raw = payload.get("input")
+        texts = [raw] if isinstance(raw, str) else raw
+        model = str(payload.get("model", ""))
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return self._error(400, "'$.input' is invalid.")
+        if not texts or len(texts) > OPENAI_LIMITS.max_inputs:
+            return self._error(400, f"'$.input' must have between 1 and {OPENAI_LIMITS.max_inputs} items")
+        tokenizer = openai_tokenizer()
+        counts = [tokenizer.prepare(t, 10**9).tokens for t in texts]
+        if any(not t for t in texts):
+            return self._error(400, "'$.input' is invalid: empty string")
+        if max(counts) > OPENAI_LIMITS.max_input_tokens:
+            return self._error(400, "This model's maximum context length is 8192 tokens")
+        if sum(counts) > OPENAI_LIMITS.max_request_tokens:
+            return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        if marker and any(marker in t for t in texts):
+            return self._error(400, "Invalid input: the content was rejected")
+        dims = int(payload.get("dimensions") or DIMENSIONS.get(model, 1536))
+        with self.lock:
+            self.requests.append(list(texts))
+            self.texts.update(texts)
+            self.tokens += sum(counts)
+        vectors = [fake_vector(t, dims) for t in texts]
+        order = list(range(len(texts)))
+        if fault and fault.kind == "wrong_count":
+            order = order[:-1]
+        if fault and fault.kind == "wrong_dims":
+            vectors = [v[:-1] for v in vectors]
+        if fault and fault.kind == "nan":
+            vectors[0] = np.full_like(vectors[0], np.nan)
+        if fault and fault.kind == "shuffle":
+            order.reverse()
+        b64 = payload.get("encoding_format") == "base64"
+        data = [{"object": "embedding", "index": i,
+                 "embedding": (base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
+                               if b64 else vectors[i].tolist())} for i in order]
+        body = json.dumps({"object": "list", "data": data, "model": model,
+                           "usage": {"prompt_tokens": sum(counts), "total_tokens": sum(counts)}})
+        encoded = body.encode()
+        if fault and fault.kind == "truncated_json":
+            encoded = encoded[: len(encoded) // 2]
+        return 200, {}, encoded
+
+    def _error(self, status: int, message: str,
+               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        body = {"error": {"message": message, "type": "invalid_request_error"
+                          if status == 400 else "api_error", "param": None, "code": None}}
+        return status, headers or {}, json.dumps(body).encode()
+
+
+def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            if self.path.rstrip("/") != "/v1/embeddings":
+                status, headers, body = 404, {}, b'{"error": {"message": "not found"}}'
+            else:
+                try:
+                    payload = json.loads(raw)
+                except ValueError:
+                    payload = {}
+                status, headers, body = fake.answer(payload)
+            with fake.lock:
+                fake.statuses.append(status)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up (timeout test)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler

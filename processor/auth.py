@@ -1,0 +1,73 @@
+"""Request authentication: Vercel's Bearer CRON_SECRET, or an HMAC signature.
+
+The HMAC is SHA-256 over ``"<timestamp>.<body>"`` with the signing secret,
+sent as ``X-Autoembed-Timestamp`` and ``X-Autoembed-Signature: v1=<hex>``;
+the dispatch function in the database signs exactly this way. A timestamp
+outside the replay window, in either direction, is refused. Every comparison
+is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+
+from processor.errors import AuthError
+
+TIMESTAMP_HEADER = "x-autoembed-timestamp"
+SIGNATURE_HEADER = "x-autoembed-signature"
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers that authenticate ``body`` with the HMAC scheme."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Autoembed-Timestamp": ts, "X-Autoembed-Signature": f"v1={digest}"}
+
+
+def authenticate(
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    cron_secret: str | None,
+    signing_secret: str | None,
+    window_seconds: int = 300,
+    now: float | None = None,
+) -> str:
+    """Return which scheme authenticated the request, or raise AuthError.
+
+    ``headers`` must have lower-case names.
+    """
+    if not cron_secret and not signing_secret:
+        raise AuthError("the processor has no CRON_SECRET or EMBEDDING_SIGNING_SECRET")
+    authorization = headers.get("authorization", "")
+    if authorization and cron_secret:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and _equal(token.strip(), cron_secret):
+            return "bearer"
+    if signing_secret and SIGNATURE_HEADER in headers:
+        _check_hmac(headers, body, signing_secret, window_seconds,
+                    time.time() if now is None else now)
+        return "hmac"
+    raise AuthError("missing or invalid credentials")
+
+
+def _check_hmac(headers: Mapping[str, str], body: bytes, secret: str,
+                window: int, now: float) -> None:
+    raw_ts = headers.get(TIMESTAMP_HEADER, "")
+    if not raw_ts.isdigit() or len(raw_ts) > 12:
+        raise AuthError("missing or malformed timestamp")
+    if abs(now - int(raw_ts)) > window:
+        raise AuthError("timestamp outside the replay window")
+    expected = sign(body, secret, int(raw_ts))["X-Autoembed-Signature"]
+    if not _equal(headers.get(SIGNATURE_HEADER, "").strip(), expected):
+        raise AuthError("bad signature")
+
+
+def _equal(given: str, expected: str) -> bool:
+    # compare_digest leaks only the length; hash both so even that is fixed.
+    return hmac.compare_digest(
+        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+    )

@@ -1,0 +1,112 @@
+"""The ``autoembed`` command: status, process, backfill, retry-failed, serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from processor.config import Settings
+from processor.db import Database
+from processor.drain import RunReport, drain
+from processor.embedders import create_embedder
+from processor.errors import ConfigError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="autoembed", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    status = sub.add_parser("status", help="show the queue's status")
+    status.add_argument("--json", action="store_true", help="print the raw JSON")
+    process = sub.add_parser("process", help="drain the queue once, with a progress bar")
+    process.add_argument("--budget", type=float, default=None,
+                         help="seconds to run at most (default: until the queue is empty)")
+    process.add_argument("--no-progress", action="store_true")
+    sub.add_parser("backfill", help="enqueue every active job whose embedding is missing or stale")
+    retry = sub.add_parser("retry-failed", help="make failed entries pending again")
+    retry.add_argument("job_ids", nargs="*", type=int, help="only these jobs")
+    serve = sub.add_parser("serve", help="run the HTTP processor (for pg_net)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"autoembed: {exc}", file=sys.stderr)
+        return 2
+    command: str = args.command
+    if command == "serve":
+        return _serve(settings, args.host, args.port)
+    with Database(settings.database_url) as db:
+        if command == "status":
+            data = db.status()
+            print(json.dumps(data, indent=2) if args.json else format_status(data))
+        elif command == "process":
+            report = _process(db, settings, args.budget, show_progress=not args.no_progress)
+            print(format_report(report))
+        elif command == "backfill":
+            print(f"{db.enqueue_missing()} jobs enqueued")
+        elif command == "retry-failed":
+            print(f"{db.retry_failed(args.job_ids)} failed entries pending again")
+    return 0
+
+
+def _process(db: Database, settings: Settings, budget: float | None, *,
+             show_progress: bool) -> RunReport:
+    from tqdm import tqdm
+
+    embedder = create_embedder(settings)
+    total = int(db.status()["pending"])
+    with tqdm(total=total, unit="job", desc="embedding", disable=not show_progress,
+              file=sys.stderr) as bar:
+        def progress(report: RunReport) -> None:
+            done = report.embedded + report.failed + report.retried + report.stale
+            bar.total = max(bar.total or 0, done)
+            bar.update(done - bar.n)
+            bar.set_postfix(tokens=report.tokens, failed=report.failed)
+
+        return drain(db, embedder, settings, budget_seconds=budget or 10**9,
+                     on_progress=progress)
+
+
+def _serve(settings: Settings, host: str, port: int) -> int:
+    from processor.handler import Processor
+    from processor.server import make_server
+
+    server = make_server(Processor(settings), host, port)
+    print(f"autoembed processor on http://{host}:{server.server_port}/api/process-embedding-queue",
+          file=sys.stderr)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def format_status(data: dict[str, Any]) -> str:
+    """The status JSON as a two-column table."""
+    rows = [(k, data[k]) for k in ("pending", "processing", "retries", "failed", "due",
+                                   "oldest_pending_seconds", "model") if k in data]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
+    return "\n".join([str(data.get("message", "")), *lines])
+
+
+def format_report(report: RunReport) -> str:
+    """One line summing up a run."""
+    return (f"claimed {report.claimed}, embedded {report.embedded}, failed {report.failed}, "
+            f"retrying {report.retried}, released {report.released}, stale {report.stale}, "
+            f"tokens {report.tokens}, requests {report.requests}, "
+            f"{report.seconds:.1f}s, {report.remaining} pending")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Settings: one frozen object, built once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal
+
+from processor.errors import ConfigError
+
+Provider = Literal["openai", "local"]
+
+DEFAULT_MODELS: dict[str, str] = {
+    "openai": "text-embedding-3-small",
+    "local": "sentence-transformers/all-MiniLM-L6-v2",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processor reads from its environment.
+
+    Secrets are excluded from ``repr`` so they never reach a log line.
+    """
+
+    database_url: str = field(repr=False)
+    provider: Provider
+    model: str
+    dimensions: int | None = None
+    cron_secret: str | None = field(default=None, repr=False)
+    signing_secret: str | None = field(default=None, repr=False)
+    openai_api_key: str | None = field(default=None, repr=False)
+    openai_base_url: str | None = None
+    claim_size: int = 100
+    max_in_flight: int = 2
+    time_budget_seconds: float = 40.0
+    request_timeout_seconds: float = 15.0
+    lease_seconds: int = 300
+    provider_retries: int = 4
+    replay_window_seconds: int = 300
+    max_attempts: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        database_url = env.get("DATABASE_URL", "")
+        if not database_url:
+            raise ConfigError("DATABASE_URL is not set")
+        api_key = env.get("OPENAI_API_KEY") or None
+        provider = env.get("EMBEDDING_PROVIDER") or ("openai" if api_key else "local")
+        if provider not in DEFAULT_MODELS:
+            raise ConfigError(f"EMBEDDING_PROVIDER must be 'openai' or 'local', not {provider!r}")
+        if provider == "openai" and not api_key:
+            raise ConfigError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+        return cls(
+            database_url=database_url,
+            provider=provider,  # type: ignore[arg-type]
+            model=env.get("EMBEDDING_MODEL") or DEFAULT_MODELS[provider],
+            dimensions=_int(env, "EMBEDDING_DIMENSIONS", None),
+            cron_secret=env.get("CRON_SECRET") or None,
+            signing_secret=env.get("EMBEDDING_SIGNING_SECRET") or None,
+            openai_api_key=api_key,
+            openai_base_url=env.get("OPENAI_BASE_URL") or None,
+            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=2048),
+            max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 2, low=1, high=32),
+            time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
+            request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),
+            lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
+        )
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, for redaction."""
+        values = [self.cron_secret, self.signing_secret, self.openai_api_key]
+        values += _url_password(self.database_url)
+        return [v for v in values if v]
+
+    def describe(self) -> dict[str, object]:
+        """Non-secret settings, for logs and ``autoembed status``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, *,
+         low: int = 1, high: int = 1 << 20) -> int | None:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive")
+    return value
+
+
+def _url_password(url: str) -> list[str]:
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return []
+    return [password, unquote(password)] if password else []

@@ -1,0 +1,134 @@
+"""All of the processor's SQL, in one place.
+
+Each call runs in its own short transaction with a local statement timeout,
+so no claim is held open across an API call and a dead database answers with
+an error instead of a hang. Prepared statements are off (``prepare_threshold
+=None``) so this works through Supabase's transaction pooler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector
+
+from processor.embedders.base import Vectors
+
+log = logging.getLogger(__name__)
+
+REGISTER_MODEL = "select public.register_embedding_model(%s, %s)"
+CLAIM = """
+select queue_id, job_id, lease_token, attempts, content, content_hash
+from public.claim_embedding_batch(%s, make_interval(secs => %s))
+"""
+COMPLETE = """
+select queue_id, outcome
+from public.complete_embedding_batch(%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)
+"""
+FAIL = """
+select queue_id, outcome
+from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boolean[], %s)
+"""
+RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
+STATUS = "select public.embedding_queue_status()"
+RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
+ENQUEUE_MISSING = "select public.enqueue_missing_embeddings()"
+
+# Deadlocks and serialization failures are safe to repeat: every call is one
+# idempotent, state-checked transaction.
+_TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """One leased queue entry and the text to embed for it."""
+
+    queue_id: int
+    job_id: int
+    lease_token: Any
+    attempts: int
+    content: str
+    content_hash: bytes
+
+
+class Database:
+    """One connection; calls are short, committed transactions."""
+
+    def __init__(self, url: str, *, statement_timeout_ms: int = 30_000,
+                 connect_timeout: int = 10) -> None:
+        self._conn: psycopg.Connection[Any] = psycopg.connect(
+            url, autocommit=True, prepare_threshold=None, connect_timeout=connect_timeout,
+        )
+        self._timeout = str(statement_timeout_ms)
+        register_vector(self._conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Any]:
+        for attempt in range(3):
+            try:
+                with self._conn.transaction():
+                    self._conn.execute(
+                        "select set_config('statement_timeout', %s, true)", (self._timeout,)
+                    )
+                    cur = self._conn.cursor(binary=binary)
+                    return cur.execute(sql, params).fetchall()
+            except _TRANSIENT as exc:
+                if attempt == 2:
+                    raise
+                log.info("retrying after %s", type(exc).__name__)
+        raise AssertionError("unreachable")
+
+    def register_model(self, model: str, dimensions: int) -> bool:
+        """Make ``model`` the active one; True when that changed anything."""
+        return bool(self._call(REGISTER_MODEL, (model, dimensions))[0][0])
+
+    def claim(self, batch_size: int, lease_seconds: float) -> list[ClaimedItem]:
+        rows = self._call(CLAIM, (batch_size, lease_seconds))
+        return [ClaimedItem(*row) for row in rows]
+
+    def complete(self, items: Sequence[ClaimedItem], vectors: Vectors,
+                 model: str) -> dict[int, str]:
+        """Write vectors (row i for items[i]) in binary, one statement."""
+        rows = self._call(COMPLETE, (
+            [i.queue_id for i in items],
+            [i.lease_token for i in items],
+            [i.content_hash for i in items],
+            list(vectors),  # float32 rows, dumped by pgvector as binary
+            model,
+        ), binary=True)
+        return {int(qid): str(outcome) for qid, outcome in rows}
+
+    def fail(self, items: Sequence[ClaimedItem], errors: Sequence[str],
+             permanent: Sequence[bool], max_attempts: int) -> dict[int, str]:
+        rows = self._call(FAIL, (
+            [i.queue_id for i in items], [i.lease_token for i in items],
+            list(errors), list(permanent), max_attempts,
+        ))
+        return {int(qid): str(outcome) for qid, outcome in rows}
+
+    def release(self, items: Sequence[ClaimedItem]) -> int:
+        rows = self._call(RELEASE, ([i.queue_id for i in items], [i.lease_token for i in items]))
+        return int(rows[0][0])
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._call(STATUS)[0][0])
+
+    def retry_failed(self, job_ids: Sequence[int] | None = None) -> int:
+        return int(self._call(RETRY_FAILED, (list(job_ids) if job_ids else None,))[0][0])
+
+    def enqueue_missing(self) -> int:
+        return int(self._call(ENQUEUE_MISSING)[0][0])
+
+

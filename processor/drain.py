@@ -1,0 +1,220 @@
+"""The drain loop: claim, embed, complete, batch after batch, within a budget.
+
+Claims commit at once; the API call runs in a worker thread while the main
+thread writes the previous batch, so the database and the provider are busy
+at the same time and no transaction stays open across an API call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from processor.batching import pack
+from processor.config import Settings
+from processor.db import ClaimedItem, Database
+from processor.embedders.base import Embedder, Vectors
+from processor.errors import (
+    BudgetExhaustedError,
+    EmbeddingError,
+    InputRejectedError,
+    MalformedResponseError,
+    RateLimitedError,
+)
+from processor.retry import RetryPolicy
+from processor.tokens import Prepared
+
+log = logging.getLogger(__name__)
+
+NO_TEXT = "no text to embed"
+
+
+@dataclass
+class RunReport:
+    """What one run did; returned by POST and printed by ``autoembed process``."""
+
+    claimed: int = 0
+    embedded: int = 0
+    failed: int = 0
+    retried: int = 0
+    released: int = 0
+    stale: int = 0
+    lost: int = 0
+    tokens: int = 0
+    requests: int = 0
+    provider_retries: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+    remaining: int | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class UnitResult:
+    """The outcome of embedding one claimed batch, before it is written."""
+
+    embedded: list[ClaimedItem] = field(default_factory=list)
+    vectors: list[Vectors] = field(default_factory=list)
+    failures: list[tuple[ClaimedItem, str, bool]] = field(default_factory=list)
+    released: list[ClaimedItem] = field(default_factory=list)
+    tokens: int = 0
+    requests: int = 0
+    provider_retries: int = 0
+    truncated: int = 0
+
+
+class BatchEmbedder:
+    """Embeds one claimed batch: packs requests, retries, isolates bad inputs."""
+
+    def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._embedder = embedder
+        self._policy = policy
+        self._deadline = deadline
+        self._sleep = sleep
+
+    def run(self, items: Sequence[ClaimedItem]) -> UnitResult:
+        result = UnitResult()
+        try:
+            self._run(items, result)
+        except Exception as exc:  # a bug must cost an attempt, not the entries
+            log.exception("unexpected error embedding a batch")
+            done = {i.queue_id for i in result.embedded} | {f[0].queue_id for f in result.failures}
+            result.failures += [(i, f"internal error: {type(exc).__name__}", False)
+                                for i in items if i.queue_id not in done]
+        return result
+
+    def _run(self, items: Sequence[ClaimedItem], result: UnitResult) -> None:
+        sendable: list[tuple[ClaimedItem, Prepared]] = []
+        for item in items:
+            if not item.content.strip():
+                result.failures.append((item, NO_TEXT, True))
+                continue
+            prepared = self._embedder.prepare(item.content)
+            if prepared.truncated:
+                result.truncated += 1
+                log.warning("job %s: input truncated from %s to %s tokens",
+                            item.job_id, prepared.original_tokens, prepared.tokens)
+            sendable.append((item, prepared))
+        limits = self._embedder.limits
+        ranges = pack([p.tokens for _, p in sendable], max_inputs=limits.max_inputs,
+                      max_tokens=limits.max_request_tokens)
+        for n, span in enumerate(ranges):
+            chunk = [sendable[i] for i in span]
+            try:
+                self._embed_isolating(chunk, result)
+            except BudgetExhaustedError:
+                rest = [item for r in ranges[n:] for item, _ in (sendable[i] for i in r)]
+                done = {i.queue_id for i in result.embedded} | {
+                    f[0].queue_id for f in result.failures}
+                result.released += [i for i in rest if i.queue_id not in done]
+                return
+
+    def _embed_isolating(self, chunk: list[tuple[ClaimedItem, Prepared]],
+                         result: UnitResult) -> None:
+        """Embed a chunk; on a 400, split it in halves until the bad inputs are alone."""
+        try:
+            embeddings = self._call([p.text for _, p in chunk], sum(p.tokens for _, p in chunk), result)
+        except InputRejectedError as exc:
+            if len(chunk) == 1:
+                result.failures.append((chunk[0][0], str(exc), True))
+                return
+            middle = len(chunk) // 2
+            self._embed_isolating(chunk[:middle], result)
+            self._embed_isolating(chunk[middle:], result)
+            return
+        except EmbeddingError as exc:
+            result.failures += [(item, str(exc), False) for item, _ in chunk]
+            return
+        result.embedded += [item for item, _ in chunk]
+        result.vectors.append(embeddings)
+
+    def _call(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Vectors:
+        retry = 0
+        while True:
+            result.requests += 1
+            try:
+                embeddings = self._embedder.embed(texts)
+            except (InputRejectedError, MalformedResponseError):
+                raise
+            except EmbeddingError as exc:
+                advice = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                delay = self._policy.delay(retry, advice)
+                if delay is None:
+                    raise
+                if time.monotonic() + delay > self._deadline:
+                    raise BudgetExhaustedError(str(exc)) from None
+                log.info("provider said %s; retrying in %.2fs", exc, delay)
+                self._sleep(delay)
+                retry += 1
+                result.provider_retries += 1
+                continue
+            result.tokens += (embeddings.tokens if embeddings.tokens is not None
+                              else counted_tokens)
+            return embeddings.vectors
+
+
+def drain(db: Database, embedder: Embedder, settings: Settings, *,
+          budget_seconds: float | None = None,
+          on_progress: Callable[[RunReport], None] | None = None) -> RunReport:
+    """Drain due entries until none are left or the time budget ends."""
+    started = time.monotonic()
+    deadline = started + (budget_seconds or settings.time_budget_seconds)
+    report = RunReport()
+    db.register_model(embedder.model, embedder.dimensions)
+    worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline)
+    in_flight: set[Future[UnitResult]] = set()
+    exhausted = False
+    with ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="embed") as pool:
+        while True:
+            while (not exhausted and len(in_flight) < settings.max_in_flight
+                   and time.monotonic() < deadline):
+                items = db.claim(settings.claim_size, settings.lease_seconds)
+                if not items:
+                    exhausted = True
+                    break
+                report.claimed += len(items)
+                in_flight.add(pool.submit(worker.run, items))
+            if not in_flight:
+                break
+            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                _write(db, embedder, settings, future.result(), report)
+            if on_progress:
+                on_progress(report)
+    report.remaining = int(db.status()["pending"])
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _write(db: Database, embedder: Embedder, settings: Settings, unit: UnitResult,
+           report: RunReport) -> None:
+    report.tokens += unit.tokens
+    report.requests += unit.requests
+    report.provider_retries += unit.provider_retries
+    report.truncated += unit.truncated
+    if unit.embedded:
+        vectors = np.concatenate(unit.vectors) if len(unit.vectors) > 1 else unit.vectors[0]
+        outcomes = db.complete(unit.embedded, vectors, embedder.model)
+        for outcome in outcomes.values():
+            if outcome == "embedded":
+                report.embedded += 1
+            elif outcome == "stale":
+                report.stale += 1
+            else:
+                report.lost += 1
+    if unit.failures:
+        items, errors, permanent = zip(*unit.failures, strict=True)
+        outcomes = db.fail(items, errors, permanent, settings.max_attempts)
+        report.failed += sum(1 for o in outcomes.values() if o == "failed")
+        report.retried += sum(1 for o in outcomes.values() if o == "retry")
+        report.lost += len(items) - len(outcomes)
+    if unit.released:
+        report.released += db.release(unit.released)

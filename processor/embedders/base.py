@@ -1,0 +1,68 @@
+"""The embedder interface and the checks every provider's answer must pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from processor.errors import MalformedResponseError
+from processor.tokens import Prepared
+
+Vectors = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry. Keep a model's limits here, in one place."""
+
+    max_inputs: int
+    max_request_tokens: int
+    max_input_tokens: int
+
+
+# OpenAI's documented limits for /v1/embeddings.
+OPENAI_LIMITS = Limits(max_inputs=2048, max_request_tokens=300_000, max_input_tokens=8192)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Vectors for a request, row i for input i, and the tokens it used.
+
+    ``tokens`` is the provider's own count, or None where it reports none.
+    """
+
+    vectors: Vectors
+    tokens: int | None
+
+
+class Embedder(Protocol):
+    """Turns texts into float32 vectors of a fixed dimension."""
+
+    model: str
+    dimensions: int
+    limits: Limits
+
+    def prepare(self, text: str) -> Prepared:
+        """Count the text's tokens once and truncate it to the input limit."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        """Embed texts in one request; raises a processor.errors.EmbeddingError."""
+        ...
+
+
+def check_vectors(vectors: Vectors, count: int, dimensions: int) -> Vectors:
+    """Refuse an answer with the wrong shape or non-finite values."""
+    if vectors.ndim != 2 or vectors.shape[0] != count:
+        raise MalformedResponseError(f"expected {count} vectors, got {vectors.shape[0]}")
+    if vectors.shape[1] != dimensions:
+        raise MalformedResponseError(
+            f"expected {dimensions} dimensions, got {vectors.shape[1]}"
+        )
+    if not np.isfinite(vectors).all():
+        raise MalformedResponseError("response contains NaN or infinite values")
+    return vectors

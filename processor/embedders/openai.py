@@ -1,0 +1,138 @@
+"""The OpenAI embedder: the official SDK, any OpenAI-compatible base_url."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from processor.config import Settings
+from processor.embedders.base import OPENAI_LIMITS, Embeddings, Vectors, check_vectors
+from processor.errors import (
+    ConfigError,
+    InputRejectedError,
+    MalformedResponseError,
+    RateLimitedError,
+    RetryableEmbeddingError,
+)
+from processor.tokens import Prepared, openai_tokenizer
+
+log = logging.getLogger(__name__)
+
+NATIVE_DIMENSIONS = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+
+
+class OpenAIEmbedder:
+    """Calls ``/v1/embeddings`` asking for base64, decoded straight to float32.
+
+    The SDK's own retries are off (``max_retries=0``): the drain loop retries
+    with backoff that honours Retry-After, so no request is retried at two layers.
+    """
+
+    limits = OPENAI_LIMITS
+
+    def __init__(self, settings: Settings) -> None:
+        import openai
+
+        self.model = settings.model
+        native = NATIVE_DIMENSIONS.get(settings.model)
+        dimensions = settings.dimensions or native
+        if dimensions is None:
+            raise ConfigError(f"set EMBEDDING_DIMENSIONS for model {settings.model!r}")
+        self.dimensions = dimensions
+        # `dimensions` is sent only when it shortens a text-embedding-3 model.
+        self._request_dimensions = dimensions if dimensions != native else None
+        self._tokenizer = openai_tokenizer()
+        self._openai = openai
+        self._client = openai.OpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            max_retries=0,
+            timeout=settings.request_timeout_seconds,
+        )
+
+    def prepare(self, text: str) -> Prepared:
+        prepared = self._tokenizer.prepare(text, self.limits.max_input_tokens)
+        if prepared.truncated:
+            log.info("truncated an input from %s to %s tokens",
+                     prepared.original_tokens, prepared.tokens)
+        return prepared
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        openai = self._openai
+        extra: dict[str, Any] = {}
+        if self._request_dimensions is not None:
+            extra["dimensions"] = self._request_dimensions
+        try:
+            response = self._client.embeddings.create(
+                input=list(texts), model=self.model, encoding_format="base64", **extra
+            )
+        except openai.RateLimitError as exc:
+            raise RateLimitedError(_message(exc), retry_after(exc.response.headers)) from None
+        except openai.BadRequestError as exc:
+            raise InputRejectedError(_message(exc)) from None
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code in (408, 409):
+                raise RetryableEmbeddingError(_message(exc)) from None
+            # 401/403/404: a configuration problem, the same for every input.
+            raise RetryableEmbeddingError(_message(exc)) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise RetryableEmbeddingError(f"{type(exc).__name__}: provider unreachable") from None
+        except ValueError as exc:  # truncated or non-JSON body
+            raise MalformedResponseError(f"unreadable response: {exc}") from None
+        vectors = _decode(response.data, len(texts), self.dimensions)
+        usage = getattr(response, "usage", None)
+        tokens = getattr(usage, "prompt_tokens", None)
+        return Embeddings(vectors=vectors, tokens=int(tokens) if tokens is not None else None)
+
+
+def _decode(data: Sequence[Any], count: int, dimensions: int) -> Vectors:
+    """Place each vector by its ``index`` field, never by position."""
+    if len(data) != count:
+        raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
+    out = np.empty((count, dimensions), dtype=np.float32)
+    seen = np.zeros(count, dtype=bool)
+    for item in data:
+        index = getattr(item, "index", None)
+        if not isinstance(index, int) or not 0 <= index < count or seen[index]:
+            raise MalformedResponseError(f"bad or repeated index {index!r}")
+        raw = item.embedding
+        try:
+            row = (np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4")
+                   if isinstance(raw, str) else np.asarray(raw, dtype=np.float32))
+        except (binascii.Error, ValueError) as exc:
+            raise MalformedResponseError(f"undecodable vector: {exc}") from None
+        if row.shape != (dimensions,):
+            raise MalformedResponseError(f"expected {dimensions} dimensions, got {row.shape[0]}")
+        out[index] = row
+        seen[index] = True
+    return check_vectors(out, count, dimensions)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the provider asked us to wait: retry-after-ms, then retry-after."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = headers.get(name)
+        if raw:
+            try:
+                return max(0.0, float(raw) * scale)
+            except ValueError:
+                continue
+    return None
+
+
+def _message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict) and error.get("message"):
+            return f"HTTP {exc.status_code}: {error['message']}"
+    return f"HTTP {getattr(exc, 'status_code', '?')}: {type(exc).__name__}"

@@ -1,0 +1,47 @@
+"""The one error hierarchy: retryable faults apart from permanent ones."""
+
+from __future__ import annotations
+
+
+class AutoembedError(Exception):
+    """Base of every error autoembed raises on purpose."""
+
+
+class ConfigError(AutoembedError):
+    """The environment does not describe a working configuration."""
+
+
+class AuthError(AutoembedError):
+    """A request to the processor is not authenticated."""
+
+
+class EmbeddingError(AutoembedError):
+    """The embeddings provider did not produce usable vectors."""
+
+    retryable = True
+
+
+class RetryableEmbeddingError(EmbeddingError):
+    """A fault that may pass: 5xx, timeout, connection error, malformed answer."""
+
+
+class RateLimitedError(RetryableEmbeddingError):
+    """429 from the provider; ``retry_after`` is its advice in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class MalformedResponseError(RetryableEmbeddingError):
+    """Wrong count, dimension, index or non-finite values: nothing is written."""
+
+
+class InputRejectedError(EmbeddingError):
+    """The provider refused the input (HTTP 400); retrying the same text cannot help."""
+
+    retryable = False
+
+
+class BudgetExhaustedError(AutoembedError):
+    """Waiting for the provider would overrun the run's time budget."""

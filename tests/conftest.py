@@ -1,0 +1,120 @@
+"""Session fixtures: a real PostgreSQL with pg_cron and pgvector, deployed with
+``supabase db push``, plus the pg_net and Vault stand-ins where needed, the
+fake OpenAI server and a running processor."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import pytest
+
+from devstack import stack
+from devstack.cluster import Cluster, free_port
+from devstack.fake_openai import FakeOpenAI
+from devstack.pg_net_worker import PgNetWorker
+from processor.config import Settings
+from processor.handler import Processor
+from processor.server import make_server
+
+CRON_SECRET = "cron-secret-for-tests-0123456789"
+SIGNING_SECRET = "signing-secret-for-tests-abcdef"
+API_KEY = "sk-test-not-a-real-key-42"
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster | None]:
+    """The throwaway cluster, or None when TEST_DATABASE_URL names a server."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield None
+        return
+    started = Cluster.start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(cluster: Cluster | None) -> str:
+    """A database prepared like Supabase and deployed with ``supabase db push``."""
+    url = os.environ.get("TEST_DATABASE_URL") or (cluster.url if cluster else "")
+    standins = stack.prepare(url)
+    stack.db_push(url)
+    os.environ["AUTOEMBED_STANDINS"] = ",".join(k for k, v in standins.items() if v)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_net(database_url: str) -> Iterator[None]:
+    """The pg_net stand-in's worker, when the real pg_net is missing."""
+    if "pg_net" not in os.environ.get("AUTOEMBED_STANDINS", ""):
+        yield
+        return
+    worker = PgNetWorker(database_url).start()
+    yield
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_openai() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    """The fake OpenAI server, with no faults and empty records."""
+    fake_openai.reset()
+    return fake_openai
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url: str, fake_openai: FakeOpenAI) -> Settings:
+    return Settings(
+        database_url=database_url,
+        provider="openai",
+        model="text-embedding-3-small",
+        cron_secret=CRON_SECRET,
+        signing_secret=SIGNING_SECRET,
+        openai_api_key=API_KEY,
+        openai_base_url=fake_openai.base_url,
+        time_budget_seconds=60,
+        request_timeout_seconds=5,
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings) -> Callable[..., Settings]:
+    """Settings for the fake server; keyword arguments override fields."""
+    def make(**overrides: Any) -> Settings:
+        return replace(base_settings, **overrides)
+    return make
+
+
+@pytest.fixture
+def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]:
+    """A superuser connection to a database with empty project tables."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models "
+                     "restart identity cascade")
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def processor_url(base_settings: Settings, pg_net: None) -> Iterator[str]:
+    """A running processor, registered in Vault for the dispatch function."""
+    server = make_server(Processor(base_settings), "127.0.0.1", free_port())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue"
+    stack.set_secret(base_settings.database_url, "autoembed_processor_url", url)
+    stack.set_secret(base_settings.database_url, "autoembed_signing_secret", SIGNING_SECRET)
+    yield url
+    server.shutdown()
+    server.server_close()
