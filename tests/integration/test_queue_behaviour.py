@@ -1,0 +1,196 @@
+"""Triggers, concurrency, compare-and-set, leases, retries and status, against real Postgres."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from devstack.fake_openai import Fault, FakeOpenAI
+from processor.config import Settings
+from processor.db import Database
+from processor.drain import drain
+from processor.embedders import create_embedder
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
+
+
+def _drain(settings: Settings) -> Any:
+    with Database(settings.database_url) as database:
+        return drain(database, create_embedder(settings), settings)
+
+
+def test_inactive_job_is_not_enqueued(db: psycopg.Connection[Any]) -> None:
+    """Inserting an inactive job opens no queue entry."""
+    insert_jobs(db, 3, active=False)
+    assert open_entries(db) == 0
+
+
+def test_update_outside_embedded_text_sends_no_tokens(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Changing updated_at of an embedded job neither enqueues it nor costs a token."""
+    ids = insert_jobs(db, 2)
+    _drain(settings())
+    sent = sum(fake.texts.values())
+    db.execute("update public.jobs set updated_at = now() + interval '1 day'")
+    assert open_entries(db) == 0
+    report = _drain(settings())
+    assert report.claimed == 0 and report.tokens == 0
+    assert sum(fake.texts.values()) == sent == len(ids)
+
+
+def test_title_edit_reenqueues_and_reembeds(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Editing the title opens a new entry, and the new text is embedded."""
+    [job] = insert_jobs(db, 1)
+    _drain(settings())
+    db.execute("update public.jobs set title = 'Staff Rust engineer' where id = %s", (job,))
+    assert open_entries(db, job) == 1
+    _drain(settings())
+    assert_embedded_from_current_text(db, [job])
+
+
+def test_ten_quick_edits_leave_one_open_entry(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Repeated edits coalesce into a single open entry, embedded once from the last text."""
+    [job] = insert_jobs(db, 1)
+    for n in range(10):
+        db.execute("update public.jobs set description = %s where id = %s", (f"edit {n}", job))
+    assert open_entries(db, job) == 1
+    _drain(settings())
+    assert len(fake.requests) == 1
+    assert_embedded_from_current_text(db, [job])
+
+
+def test_writing_embedding_does_not_reenqueue(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Completing an entry writes the vector without opening a new entry."""
+    ids = insert_jobs(db, 5)
+    _drain(settings())
+    assert open_entries(db) == 0
+    row = db.execute("select count(*) from public.embedding_queue").fetchone()
+    assert row == (len(ids),)
+
+
+def test_deleting_job_removes_its_entries(db: psycopg.Connection[Any]) -> None:
+    """Deleting a job deletes its queue entries with it."""
+    [job] = insert_jobs(db, 1)
+    db.execute("delete from public.jobs where id = %s", (job,))
+    assert db.execute("select count(*) from public.embedding_queue").fetchone() == (0,)
+
+
+def test_deactivating_job_drops_pending_entry(db: psycopg.Connection[Any]) -> None:
+    """A job that stops being active leaves the queue."""
+    [job] = insert_jobs(db, 1)
+    db.execute("update public.jobs set is_active = false where id = %s", (job,))
+    assert open_entries(db, job) == 0
+
+
+@pytest.mark.slow
+def test_two_processors_share_nothing(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Two processors draining 1,000 jobs at once send each text exactly once."""
+    ids = insert_jobs(db, 1000)
+    s = settings(claim_size=50)
+    reports: list[Any] = []
+    threads = [threading.Thread(target=lambda: reports.append(_drain(s))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.embedded for r in reports) == 1000
+    assert all(r.claimed > 0 for r in reports), "both processors must have taken work"
+    assert len(fake.texts) == 1000 and max(fake.texts.values()) == 1
+    assert_embedded_from_current_text(db, ids[:: 97])
+    assert db.execute("select count(*) from public.jobs where embedding is null").fetchone() == (0,)
+
+
+def test_edit_between_claim_and_complete_keeps_no_stale_vector(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A job edited while its old text is being embedded ends up embedded from the new text."""
+    [job] = insert_jobs(db, 1)
+    s = settings()
+    embedder = create_embedder(s)
+    with Database(s.database_url) as database:
+        database.register_model(embedder.model, embedder.dimensions)
+        [item] = database.claim(10, 300)
+        vectors = embedder.embed([item.content]).vectors
+        db.execute("update public.jobs set title = 'Edited title' where id = %s", (job,))
+        assert database.complete([item], vectors, embedder.model) == {item.queue_id: "stale"}
+    assert db.execute("select embedding is null from public.jobs where id = %s",
+                      (job,)).fetchone() == (True,)
+    assert open_entries(db, job) == 1
+    _drain(s)
+    assert_embedded_from_current_text(db, [job])
+
+
+def test_expired_lease_is_claimed_again_and_embedded_once(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """An entry claimed by a processor that died is reclaimed after its lease and embedded once."""
+    [job] = insert_jobs(db, 1)
+    s = settings()
+    with Database(s.database_url) as database:
+        database.register_model("text-embedding-3-small", 1536)
+        assert len(database.claim(10, 300)) == 1  # this processor "dies" here
+        assert database.claim(10, 300) == []  # leased: nobody else may take it
+    db.execute("update public.embedding_queue set lease_expires_at = now() - interval '1 second'")
+    report = _drain(s)
+    assert report.embedded == 1
+    assert fake.texts.total() == 1
+    assert_embedded_from_current_text(db, [job])
+
+
+def test_three_failures_fail_for_good_then_retry_rpc_and_manual_clear(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Three provider failures keep the error; retry RPC or clearing the columns reopens it."""
+    [job] = insert_jobs(db, 1)
+    s = settings(provider_retries=0)
+    for attempt in range(1, 4):
+        fake.script(Fault("status", status=500, message="upstream exploded"))
+        report = _drain(s)
+        assert report.claimed == 1
+        row = db.execute("select attempts, processed_at is not null, error_message "
+                         "from public.embedding_queue where job_id = %s", (job,)).fetchone()
+        assert row is not None and row[0] == attempt and "upstream exploded" in row[2]
+        assert row[1] == (attempt == 3)
+        db.execute("update public.embedding_queue set next_attempt_at = now() "
+                   "where processed_at is null")
+    assert _drain(s).claimed == 0
+    assert db.execute("select public.retry_failed_embeddings()").fetchone() == (1,)
+    assert db.execute("select attempts from public.embedding_queue").fetchone() == (0,)
+    fake.script(*[Fault("status", status=500)] * 3)
+    for _ in range(3):
+        _drain(s)
+        db.execute("update public.embedding_queue set next_attempt_at = now() "
+                   "where processed_at is null")
+    db.execute("update public.embedding_queue set processed_at = null, error_message = null "
+               "where job_id = %s", (job,))
+    assert _drain(s).embedded == 1
+    assert_embedded_from_current_text(db, [job])
+
+
+def test_status_counts(db: psycopg.Connection[Any], settings: Callable[..., Settings]) -> None:
+    """The status RPC reports pending, processing, retries and failed with known counts."""
+    insert_jobs(db, 6)
+    with Database(settings().database_url) as database:
+        database.register_model("text-embedding-3-small", 1536)
+        claimed = database.claim(3, 300)
+        database.fail(claimed[:1], ["boom"], [False], 3)
+        database.fail(claimed[1:2], ["bad input"], [True], 3)
+        status = database.status()
+    assert status["pending"] == 4  # 3 never claimed + 1 waiting to retry
+    assert status["processing"] == 1
+    assert status["retries"] == 1
+    assert status["failed"] == 1
+    assert status["message"] == "4 jobs pending embedding generation"
+    assert status["oldest_pending_seconds"] >= 0
