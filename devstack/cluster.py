@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -86,10 +87,8 @@ class Cluster:
     def stop(self) -> None:
         """Stop the server and delete the cluster's directory."""
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self._pg_ctl("stop", "-m", "immediate")
-            except subprocess.CalledProcessError:
-                pass
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _write_conf(self, durable: bool) -> None:

@@ -9,6 +9,7 @@ tokens with a 400.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -160,6 +161,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            headers: dict[str, str]
             if self.path.rstrip("/") != "/v1/embeddings":
                 status, headers, body = 404, {}, b'{"error": {"message": "not found"}}'
             else:
@@ -176,10 +178,8 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            try:
+            with contextlib.suppress(OSError):  # the client gave up (timeout test)
                 self.wfile.write(body)
-            except OSError:
-                pass  # the client gave up (timeout test)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -18,7 +19,7 @@ def _sql(name: str) -> str:
     return resources.files("devstack").joinpath("sql", name).read_text()
 
 
-def available(conn: psycopg.Connection[object], extension: str) -> bool:
+def available(conn: psycopg.Connection[Any], extension: str) -> bool:
     """Whether the server can ``create extension`` this one."""
     row = conn.execute(
         "select exists (select from pg_available_extensions where name = %s)", (extension,)

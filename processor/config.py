@@ -58,7 +58,7 @@ class Settings:
             database_url=database_url,
             provider=provider,  # type: ignore[arg-type]
             model=env.get("EMBEDDING_MODEL") or DEFAULT_MODELS[provider],
-            dimensions=_int(env, "EMBEDDING_DIMENSIONS", None),
+            dimensions=_int(env, "EMBEDDING_DIMENSIONS", 0) or None,
             cron_secret=env.get("CRON_SECRET") or None,
             signing_secret=env.get("EMBEDDING_SIGNING_SECRET") or None,
             openai_api_key=api_key,
@@ -81,8 +81,8 @@ class Settings:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, *,
-         low: int = 1, high: int = 1 << 20) -> int | None:
+def _int(env: Mapping[str, str], name: str, default: int, *,
+         low: int = 1, high: int = 1 << 20) -> int:
     raw = env.get(name)
     if not raw:
         return default

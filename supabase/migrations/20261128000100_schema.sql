@@ -33,7 +33,7 @@ create table if not exists public.jobs (
   company text not null,
   location text,
   description text not null default '',
-  tags text [] not null default '{}',
+  tags text[] not null default '{}',
   is_active boolean not null default true,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()

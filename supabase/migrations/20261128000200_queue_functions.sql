@@ -132,10 +132,10 @@ revoke all on function public.claim_embedding_batch(integer, interval) from publ
 grant execute on function public.claim_embedding_batch(integer, interval) to service_role;
 
 create or replace function public.complete_embedding_batch(
-  queue_ids bigint [],
-  lease_tokens uuid [],
-  content_hashes bytea [],
-  embeddings extensions.vector [],
+  queue_ids bigint[],
+  lease_tokens uuid[],
+  content_hashes bytea[],
+  embeddings extensions.vector[],
   model text
 )
 returns table (queue_id bigint, outcome text)
@@ -209,19 +209,19 @@ begin
 end;
 $$;
 
-comment on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text) is
+comment on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text) is
 'complete_embedding_batch: store vectors for claimed entries, compare-and-set on the text hash.
 Outcome per entry: embedded; stale (text changed, entry released for the new text); lost (lease no longer held).';
-revoke all on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text)
+revoke all on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)
 from public, anon, authenticated;
-grant execute on function public.complete_embedding_batch(bigint [], uuid [], bytea [], extensions.vector [], text)
+grant execute on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)
 to service_role;
 
 create or replace function public.fail_embedding_batch(
-  queue_ids bigint [],
-  lease_tokens uuid [],
-  errors text [],
-  permanent boolean [],
+  queue_ids bigint[],
+  lease_tokens uuid[],
+  errors text[],
+  permanent boolean[],
   max_attempts integer default 3
 )
 returns table (queue_id bigint, outcome text)
@@ -249,15 +249,15 @@ as $$
   returning q.id, case when q.processed_at is null then 'retry' else 'failed' end
 $$;
 
-comment on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer) is
+comment on function public.fail_embedding_batch(bigint[], uuid[], text[], boolean[], integer) is
 'fail_embedding_batch: record a failed attempt for claimed entries.
 Retries with backoff; after max_attempts, or when permanent, the entry is failed for good with its error.';
-revoke all on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer)
+revoke all on function public.fail_embedding_batch(bigint[], uuid[], text[], boolean[], integer)
 from public, anon, authenticated;
-grant execute on function public.fail_embedding_batch(bigint [], uuid [], text [], boolean [], integer)
+grant execute on function public.fail_embedding_batch(bigint[], uuid[], text[], boolean[], integer)
 to service_role;
 
-create or replace function public.release_embedding_batch(queue_ids bigint [], lease_tokens uuid [])
+create or replace function public.release_embedding_batch(queue_ids bigint[], lease_tokens uuid[])
 returns integer
 language sql
 volatile
@@ -274,11 +274,11 @@ as $$
   select pg_catalog.count(*)::integer from released
 $$;
 
-comment on function public.release_embedding_batch(bigint [], uuid []) is
+comment on function public.release_embedding_batch(bigint[], uuid[]) is
 'release_embedding_batch: give claimed entries back without counting an attempt.
 Used when a run ends before it could embed them.';
-revoke all on function public.release_embedding_batch(bigint [], uuid []) from public, anon, authenticated;
-grant execute on function public.release_embedding_batch(bigint [], uuid []) to service_role;
+revoke all on function public.release_embedding_batch(bigint[], uuid[]) from public, anon, authenticated;
+grant execute on function public.release_embedding_batch(bigint[], uuid[]) to service_role;
 
 -- The seed promises: clearing processed_at and error_message makes a failed
 -- entry pending again. It also gets a fresh set of attempts.
@@ -311,7 +311,7 @@ for each row
 when (old.processed_at is not null and new.processed_at is null)
 execute function public.embedding_queue_reopen();
 
-create or replace function public.retry_failed_embeddings(job_ids bigint [] default null)
+create or replace function public.retry_failed_embeddings(job_ids bigint[] default null)
 returns integer
 language sql
 volatile
@@ -336,11 +336,11 @@ as $$
   select pg_catalog.count(*)::integer from reopened
 $$;
 
-comment on function public.retry_failed_embeddings(bigint []) is
+comment on function public.retry_failed_embeddings(bigint[]) is
 'retry_failed_embeddings: make failed-for-good entries pending again, with fresh attempts.
 All of them, or those of job_ids; returns how many.';
-revoke all on function public.retry_failed_embeddings(bigint []) from public, anon, authenticated;
-grant execute on function public.retry_failed_embeddings(bigint []) to service_role;
+revoke all on function public.retry_failed_embeddings(bigint[]) from public, anon, authenticated;
+grant execute on function public.retry_failed_embeddings(bigint[]) to service_role;
 
 create or replace function public.embedding_queue_status()
 returns jsonb

@@ -12,7 +12,7 @@ returns table (
   title text,
   company text,
   location text,
-  tags text [],
+  tags text[],
   similarity double precision
 )
 language plpgsql

@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from devstack.fake_openai import Fault, FakeOpenAI
+from devstack.fake_openai import FakeOpenAI, Fault
 from processor.config import Settings
 from processor.db import Database
 from processor.drain import drain

@@ -1,0 +1,66 @@
+"""Bearer and HMAC authentication, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from processor.auth import authenticate, sign
+from processor.errors import AuthError
+
+NOW = 1_800_000_000.0
+BODY = b'{"source": "pg_cron"}'
+
+
+def _auth(headers: dict[str, str], body: bytes = BODY, **kw: object) -> str:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    options: dict[str, object] = {"cron_secret": "cron", "signing_secret": "sign",
+                                  "window_seconds": 300, "now": NOW, **kw}
+    return authenticate(lowered, body, **options)  # type: ignore[arg-type]
+
+
+def test_bearer_accepted() -> None:
+    """The exact CRON_SECRET as a Bearer token authenticates."""
+    assert _auth({"Authorization": "Bearer cron"}) == "bearer"
+
+
+def test_hmac_accepted_at_both_window_edges() -> None:
+    """Signatures exactly 300 s old or ahead are still inside the window."""
+    assert _auth(sign(BODY, "sign", int(NOW) - 300)) == "hmac"
+    assert _auth(sign(BODY, "sign", int(NOW) + 300)) == "hmac"
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, BODY),
+        ({"Authorization": "Bearer"}, BODY),
+        ({"Authorization": "Bearer cro"}, BODY),
+        ({"Authorization": "Basic cron"}, BODY),
+        (sign(BODY, "sign", int(NOW) - 301), BODY),
+        (sign(BODY, "sign", int(NOW) + 301), BODY),
+        (sign(BODY, "sign", int(NOW)), BODY + b" "),
+        (sign(BODY, "cron", int(NOW)), BODY),
+        ({"X-Autoembed-Signature": "v1=00", "X-Autoembed-Timestamp": "abc"}, BODY),
+        ({"X-Autoembed-Signature": "v1=00", "X-Autoembed-Timestamp": "1" * 40}, BODY),
+    ],
+)
+def test_refused(headers: dict[str, str], body: bytes) -> None:
+    """Missing, wrong, stale, future, altered or malformed credentials raise AuthError."""
+    with pytest.raises(AuthError):
+        _auth(headers, body)
+
+
+def test_no_secrets_configured_refuses_everything() -> None:
+    """A processor with neither secret set lets nobody in."""
+    with pytest.raises(AuthError, match="no CRON_SECRET"):
+        _auth({"Authorization": "Bearer "}, cron_secret=None, signing_secret=None)
+
+
+def test_signature_matches_sql_dispatch_format() -> None:
+    """The scheme is hex HMAC-SHA256 over '<ts>.<body>', as the dispatch function computes."""
+    import hashlib
+    import hmac
+
+    expected = hmac.new(b"sign", b"123." + BODY, hashlib.sha256).hexdigest()
+    assert sign(BODY, "sign", 123) == {"X-Autoembed-Timestamp": "123",
+                                       "X-Autoembed-Signature": f"v1={expected}"}
