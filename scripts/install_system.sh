@@ -22,7 +22,9 @@ have_all() {
     && [ -f "$sharedir/extension/pgtap.control" ] \
     && [ -f "$sharedir/extension/plpgsql_check.control" ] \
     && command -v pg_prove >/dev/null \
-    && command -v npm >/dev/null
+    && command -v npm >/dev/null \
+    && command -v make >/dev/null \
+    && python3 -c 'import ensurepip, venv' 2>/dev/null
 }
 
 if have_all; then
@@ -40,8 +42,9 @@ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/auto
 
 apt-get update -qq
 pkgs="postgresql-$pgv postgresql-$pgv-cron postgresql-$pgv-pgtap postgresql-$pgv-plpgsql-check"
-pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates"
+pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates make"
 command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
+python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs="$pkgs python3-venv"
 if [ "$pgv" = 17 ]; then
   pkgs="$pkgs postgresql-17-pgvector"
 else

@@ -1,0 +1,42 @@
+# autoembed: `make demo` shows the pipeline end to end on a local stack,
+# `make test` runs lint, pgTAP and pytest. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SUPABASE_CLI := .tools/node_modules/.bin/supabase
+SUPABASE_VERSION := 2.117.0
+TORCH_VERSION := 2.13.0
+
+.PHONY: setup system demo test lint pgtap pytest clean
+
+setup: system $(VENV)/.installed $(SUPABASE_CLI)
+
+system:
+	@bash scripts/install_system.sh >/dev/null
+
+# torch is pinned first: an unpinned one, pulled in by sentence-transformers,
+# would be a CUDA build of several GB.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install -q --disable-pip-version-check torch==$(TORCH_VERSION)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[local,dev]'
+	touch $@
+
+$(SUPABASE_CLI):
+	npm install --silent --no-audit --no-fund --prefix .tools supabase@$(SUPABASE_VERSION)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/sqlfluff lint --disable-progress-bar supabase/migrations
+
+test: lint
+	$(PY) -m devstack.testrun
+
+demo: setup
+	$(PY) -m devstack.demo
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
