@@ -91,12 +91,19 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
+STATUS_ROWS = ("pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
+               "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
+LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
+                 "tokens", "estimated_cost_usd", "truncated_job_ids")
+
+
 def format_status(data: dict[str, Any]) -> str:
-    """The status JSON as a two-column table."""
-    rows = [(k, data[k]) for k in ("pending", "processing", "retries", "failed", "due",
-                                   "oldest_pending_seconds", "model") if k in data]
+    """The status JSON as a readable two-column table."""
+    rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
+    last = data.get("last_run") or {}
+    rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
     width = max(len(k) for k, _ in rows)
-    lines = [f"{k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
+    lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
     return "\n".join([str(data.get("message", "")), *lines])
 
 
@@ -104,7 +111,8 @@ def format_report(report: RunReport) -> str:
     """One line summing up a run."""
     return (f"claimed {report.claimed}, embedded {report.embedded}, failed {report.failed}, "
             f"retrying {report.retried}, released {report.released}, stale {report.stale}, "
-            f"tokens {report.tokens}, requests {report.requests}, "
+            f"tokens {report.tokens} (${report.estimated_cost_usd:.6f}), "
+            f"requests {report.requests}, truncated {report.truncated}, "
             f"{report.seconds:.1f}s, {report.remaining} pending")
 
 

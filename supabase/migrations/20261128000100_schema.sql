@@ -107,10 +107,34 @@ on public.embedding_queue (next_attempt_at, id) where processed_at is null;
 -- Cascading deletes and history lookups per job.
 create index embedding_queue_job on public.embedding_queue (job_id, id);
 
+create table public.embedding_runs (
+  id bigint generated always as identity primary key,
+  started_at timestamptz not null,
+  finished_at timestamptz not null default now(),
+  model text not null,
+  claimed integer not null default 0,
+  embedded integer not null default 0,
+  failed integer not null default 0,
+  retried integer not null default 0,
+  released integer not null default 0,
+  stale integer not null default 0,
+  tokens bigint not null default 0,
+  requests integer not null default 0,
+  provider_retries integer not null default 0,
+  truncated_job_ids bigint[] not null default '{}',
+  estimated_cost_usd numeric(14, 8) not null default 0
+);
+
+comment on table public.embedding_runs is
+'One row per processor run: what it claimed, embedded, failed, retried and released, tokens, requests and estimated cost. truncated_job_ids lists jobs whose text was cut to the input limit.';
+
+create index embedding_runs_finished on public.embedding_runs (finished_at);
+
 -- RLS: the job board reads active jobs; everything else goes through service_role.
 alter table public.jobs enable row level security;
 alter table public.embedding_models enable row level security;
 alter table public.embedding_queue enable row level security;
+alter table public.embedding_runs enable row level security;
 
 drop policy if exists "Active jobs are readable by everyone" on public.jobs;
 create policy "Active jobs are readable by everyone"
@@ -121,12 +145,13 @@ on public.embedding_models for select to anon, authenticated using (true);
 
 -- Supabase's default privileges grant everything on new tables to anon and
 -- authenticated; take that back and grant exactly what each role needs.
-revoke all on table public.jobs, public.embedding_models, public.embedding_queue
+revoke all on table public.jobs, public.embedding_models, public.embedding_queue, public.embedding_runs
 from public, anon, authenticated;
 grant select on table public.jobs, public.embedding_models to anon, authenticated;
 grant select, insert, update, delete on table public.jobs to service_role;
 grant select on table public.embedding_models to service_role;
 grant select, insert, update, delete on table public.embedding_queue to service_role;
+grant select, insert on table public.embedding_runs to service_role;
 
 -- The text of a job that gets embedded. The trigger and the processor both
 -- use this function; nothing else builds that text.

@@ -362,6 +362,26 @@ as $$
     ) l
     where q.processed_at is null
   ),
+  runs as (
+    select
+      coalesce(pg_catalog.sum(r.tokens), 0) as tokens_24h,
+      coalesce(pg_catalog.sum(r.estimated_cost_usd), 0) as cost_24h,
+      coalesce(pg_catalog.sum(r.embedded), 0) as embedded_24h,
+      coalesce(pg_catalog.sum(extract(epoch from r.finished_at - r.started_at)), 0) as busy_seconds
+    from public.embedding_runs r
+    where r.finished_at > pg_catalog.now() - interval '24 hours'
+  ),
+  last_run as (
+    select pg_catalog.jsonb_build_object(
+      'finished_at', r.finished_at, 'seconds', round(extract(epoch from r.finished_at - r.started_at), 3),
+      'model', r.model, 'claimed', r.claimed, 'embedded', r.embedded, 'failed', r.failed,
+      'retried', r.retried, 'released', r.released, 'tokens', r.tokens,
+      'estimated_cost_usd', r.estimated_cost_usd, 'truncated_job_ids', r.truncated_job_ids
+    ) as run
+    from public.embedding_runs r
+    order by r.finished_at desc
+    limit 1
+  ),
   failed as (
     select pg_catalog.count(*) as failed
     from public.embedding_queue q
@@ -381,17 +401,23 @@ as $$
     'oldest_pending_seconds',
     coalesce(pg_catalog.floor(extract(epoch from pg_catalog.now() - o.oldest_pending)), 0)::bigint,
     'model', (select m.model from public.embedding_models m where m.is_active),
+    'tokens_24h', runs.tokens_24h,
+    'cost_24h_usd', runs.cost_24h,
+    'embedded_24h', runs.embedded_24h,
+    'jobs_per_second', case when runs.busy_seconds > 0
+      then round(runs.embedded_24h / runs.busy_seconds, 1) end,
+    'last_run', (select l.run from last_run l),
     'message', pg_catalog.format(
       '%s %s pending embedding generation',
       o.pending, case when o.pending = 1 then 'job' else 'jobs' end
     )
   )
-  from open_entries o cross join failed f
+  from open_entries o cross join failed f cross join runs
 $$;
 
 comment on function public.embedding_queue_status() is
 'embedding_queue_status: the queue at a glance, as jsonb.
-pending, processing, retries, failed, due, oldest_pending_seconds, model and a message such as "42 jobs pending embedding generation".';
+pending, processing, retries, failed, due, oldest_pending_seconds, model, the last run, tokens, cost and throughput over 24 h, and a message such as "42 jobs pending embedding generation".';
 revoke all on function public.embedding_queue_status() from public, anon, authenticated;
 grant execute on function public.embedding_queue_status() to service_role;
 

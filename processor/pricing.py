@@ -1,0 +1,16 @@
+"""What embedding costs, per model: the one price table."""
+
+from __future__ import annotations
+
+# US dollars per million input tokens, from the providers' price lists.
+PRICE_PER_MILLION_TOKENS: dict[str, float] = {
+    "text-embedding-3-small": 0.02,
+    "text-embedding-3-large": 0.13,
+    "text-embedding-ada-002": 0.10,
+    "sentence-transformers/all-MiniLM-L6-v2": 0.0,
+}
+
+
+def estimated_cost(model: str, tokens: int) -> float:
+    """Dollars for ``tokens`` of ``model``; 0 for a model without a known price."""
+    return tokens * PRICE_PER_MILLION_TOKENS.get(model, 0.0) / 1_000_000

@@ -1,0 +1,190 @@
+"""Provider-grade calls against the fake server: limits, faults, isolation, accounting."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from devstack.fake_openai import FakeOpenAI, Fault
+from processor.config import Settings
+from processor.db import Database
+from processor.drain import RunReport, drain
+from processor.embedders import create_embedder
+from processor.tokens import ByteBoundTokenizer, openai_tokenizer
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
+
+
+def _drain(settings: Settings, budget: float | None = None) -> RunReport:
+    with Database(settings.database_url) as database:
+        return drain(database, create_embedder(settings), settings, budget_seconds=budget)
+
+
+def _attempts(conn: psycopg.Connection[Any]) -> list[int]:
+    return [r[0] for r in conn.execute(
+        "select attempts from public.embedding_queue order by job_id").fetchall()]
+
+
+def test_40k_token_description_is_embedded_from_first_8192_tokens(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """An input over 8192 tokens is cut on a token boundary and the run reports it."""
+    [job] = insert_jobs(db, 1)
+    db.execute("update public.jobs set description = repeat('lorem ipsum dolor ', 14000) "
+               "where id = %s", (job,))
+    report = _drain(settings())
+    assert report.embedded == 1 and report.truncated == 1
+    [sent] = fake.requests[0]
+    assert openai_tokenizer().prepare(sent, 10**9).tokens <= 8192
+    assert fake.tokens == report.tokens and report.tokens > 8000
+
+
+def test_batch_over_300k_tokens_is_split_under_both_limits(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """40 inputs of ~8000 tokens (320k in all) go out in requests the fake server accepts."""
+    insert_jobs(db, 40)
+    db.execute("update public.jobs set description = repeat('alpha beta gamma ', 2600) || id")
+    report = _drain(settings(claim_size=100))
+    assert report.embedded == 40 and report.requests >= 2
+    assert all(status == 200 for status in fake.statuses)
+    assert fake.tokens == report.tokens
+
+
+def test_one_poisoned_input_fails_alone(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """One input the API rejects among 100 fails for good; the other 99 are embedded in one run."""
+    ids = insert_jobs(db, 100)
+    db.execute("update public.jobs set description = 'POISON' where id = %s", (ids[41],))
+    fake.reject_marker = "POISON"
+    report = _drain(settings())
+    assert (report.embedded, report.failed) == (99, 1)
+    extra = report.requests - 1
+    assert extra <= 2 * math.ceil(math.log2(100)) + 1
+    row = db.execute("select processed_at is not null, error_message from public.embedding_queue "
+                     "where job_id = %s", (ids[41],)).fetchone()
+    assert row is not None and row[0] and "content was rejected" in row[1]
+    assert_embedded_from_current_text(db, ids[:41:10])
+
+
+def test_429_with_retry_after_ms_is_waited_out(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Two 429s with retry-after-ms 1500 cost about 1.5 s each, then the run succeeds."""
+    insert_jobs(db, 3)
+    fault = Fault("status", status=429, headers={"retry-after-ms": "1500"})
+    fake.script(fault, fault)
+    started = time.monotonic()
+    report = _drain(settings())
+    elapsed = time.monotonic() - started
+    assert report.embedded == 3 and report.provider_retries == 2
+    assert 2.9 <= elapsed < 10
+
+
+def test_retry_after_beyond_budget_releases_without_attempt(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A 429 asking for longer than the budget releases entries; the next run embeds them."""
+    insert_jobs(db, 4)
+    fake.script(Fault("status", status=429, headers={"retry-after": "30"}))
+    report = _drain(settings(), budget=5)
+    assert report.released == 4 and report.embedded == 0
+    assert _attempts(db) == [0, 0, 0, 0] and open_entries(db) == 4
+    assert _drain(settings()).embedded == 4
+    assert _attempts(db) == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("kind", ["wrong_count", "wrong_dims", "nan", "truncated_json"])
+def test_malformed_response_writes_nothing(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings], kind: str
+) -> None:
+    """A wrong count, a wrong dimension, NaN or a cut-off body writes nothing and counts a retry."""
+    insert_jobs(db, 100)
+    fake.script(Fault(kind))
+    report = _drain(settings(claim_size=100, max_in_flight=1))
+    assert report.embedded == 0 and report.retried == 100
+    assert db.execute("select count(*) from public.jobs where embedding is not null"
+                      ).fetchone() == (0,)
+    assert _attempts(db) == [1] * 100
+
+
+def test_vectors_are_placed_by_index(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """An answer listing vectors in reverse order still gives each job its own vector."""
+    ids = insert_jobs(db, 5)
+    fake.script(Fault("shuffle"))
+    assert _drain(settings()).embedded == 5
+    assert_embedded_from_current_text(db, ids)
+
+
+def test_empty_text_is_never_sent(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A job with no text fails for good with 'no text to embed' and costs no request."""
+    [job] = insert_jobs(db, 1)
+    db.execute("update public.jobs set title = ' ', company = '', location = null, "
+               "description = e'\\n\\t', tags = '{}' where id = %s", (job,))
+    report = _drain(settings())
+    assert report.failed == 1 and fake.requests == []
+    assert db.execute("select error_message from public.embedding_queue where job_id = %s",
+                      (job,)).fetchone() == ("no text to embed",)
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[tuple[Any, ...]]]:
+    """Refuse every outbound connection that is not to this machine, and record it."""
+    attempts: list[tuple[Any, ...]] = []
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if not (str(host).startswith("127.") or host in ("::1", "localhost")
+                or self.family == socket.AF_UNIX):
+            attempts.append(address)
+            raise OSError("network disabled by test")
+        return real_connect(self, address)
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    try:
+        yield attempts
+    finally:
+        socket.socket.connect = real_connect  # type: ignore[method-assign]
+
+
+def test_token_counting_works_offline(no_network: list[tuple[Any, ...]]) -> None:
+    """cl100k_base loads from the installed package with no outbound connection."""
+    openai_tokenizer.cache_clear()
+    tokenizer = openai_tokenizer()
+    assert not isinstance(tokenizer, ByteBoundTokenizer)
+    assert tokenizer.prepare("hello world", 10).tokens == 2
+    assert no_network == []
+
+
+def test_run_record_accounts_tokens_cost_and_truncation(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Each run leaves one record whose tokens equal what the provider counted, with its cost."""
+    ids = insert_jobs(db, 30)
+    db.execute("update public.jobs set description = repeat('token ', 9000) where id = %s",
+               (ids[3],))
+    report = _drain(settings())
+    row = db.execute("select claimed, embedded, tokens, estimated_cost_usd, truncated_job_ids "
+                     "from public.embedding_runs").fetchall()
+    assert len(row) == 1
+    claimed, embedded, tokens, cost, truncated = row[0]
+    assert (claimed, embedded) == (30, 30)
+    assert tokens == fake.tokens == report.tokens
+    assert float(cost) == pytest.approx(tokens * 0.02 / 1e6)
+    assert truncated == [ids[3]]
+    status = db.execute("select public.embedding_queue_status()").fetchone()
+    assert status is not None
+    assert status[0]["tokens_24h"] == tokens
+    assert status[0]["last_run"]["truncated_job_ids"] == [ids[3]]
+    assert status[0]["jobs_per_second"] > 0
