@@ -60,6 +60,7 @@ class FakeOpenAI:
         self.faults: list[Fault] = []
         self.reject_marker: str | None = None
         self.latency = 0.0
+        self.response_headers: dict[str, str] = {}
         self.requests: list[list[str]] = []
         self.statuses: list[int] = []
         self.texts: Counter[str] = Counter()
@@ -90,6 +91,7 @@ class FakeOpenAI:
             self.faults.clear()
             self.reject_marker = None
             self.latency = 0.0
+            self.response_headers = {}
             self.requests.clear()
             self.statuses.clear()
             self.texts.clear()
@@ -100,6 +102,7 @@ class FakeOpenAI:
         with self.lock:
             fault = self.faults.pop(0) if self.faults else None
             marker, latency = self.reject_marker, self.latency
+            extra_headers = dict(self.response_headers)
         if latency:
             time.sleep(latency)
         if fault and fault.kind == "status":
@@ -147,7 +150,7 @@ class FakeOpenAI:
         encoded = body.encode()
         if fault and fault.kind == "truncated_json":
             encoded = encoded[: len(encoded) // 2]
-        return 200, {}, encoded
+        return 200, extra_headers, encoded
 
     def _error(self, status: int, message: str,
                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -1,4 +1,4 @@
-"""The ``autoembed`` command: status, process, backfill, retry-failed, serve."""
+"""The ``autoembed`` command: status, process, estimate, backfill, retry-failed, serve."""
 
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="seconds to run at most (default: until the queue is empty)")
     process.add_argument("--no-progress", action="store_true")
     sub.add_parser("backfill", help="enqueue every active job whose embedding is missing or stale")
+    estimate_cmd = sub.add_parser("estimate", help="tokens and cost of the backlog, spending nothing")
+    estimate_cmd.add_argument("--model", default=None,
+                          help="estimate re-embedding every active job with this model")
     retry = sub.add_parser("retry-failed", help="make failed entries pending again")
     retry.add_argument("job_ids", nargs="*", type=int, help="only these jobs")
     serve = sub.add_parser("serve", help="run the HTTP processor (for pg_net)")
@@ -50,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command == "process":
             report = _process(db, settings, args.budget, show_progress=not args.no_progress)
             print(format_report(report))
+        elif command == "estimate":
+            from processor.estimate import estimate
+
+            result = estimate(db, settings, args.model)
+            print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
+                  f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}")
         elif command == "backfill":
             print(f"{db.enqueue_missing()} jobs enqueued")
         elif command == "retry-failed":

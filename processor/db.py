@@ -9,7 +9,7 @@ an error instead of a hang. Prepared statements are off (``prepare_threshold
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,6 +38,7 @@ RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
 ENQUEUE_MISSING = "select public.enqueue_missing_embeddings()"
+BACKLOG = "select job_id, content from public.embedding_backlog(%s)"
 RECORD_RUN = """
 insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
   stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd)
@@ -141,6 +142,13 @@ class Database:
     def record_run(self, started_at: datetime, model: str, report: Mapping[str, Any]) -> None:
         """Keep one row of accounting for a run that claimed anything."""
         self._call(RECORD_RUN, {**report, "started_at": started_at, "model": model})
+
+    def backlog(self, for_model: str | None = None) -> Iterator[tuple[int, str]]:
+        """Stream the texts waiting to be embedded (or that ``for_model`` would embed)."""
+        with self._conn.transaction(), self._conn.cursor(name="autoembed_backlog") as cur:
+            cur.itersize = 2000
+            cur.execute(BACKLOG, (for_model,))
+            yield from cur
 
     def enqueue_missing(self) -> int:
         return int(self._call(ENQUEUE_MISSING)[0][0])

@@ -50,6 +50,7 @@ class RunReport:
     tokens: int = 0
     requests: int = 0
     provider_retries: int = 0
+    paced_seconds: float = 0.0
     truncated: int = 0
     truncated_job_ids: list[int] = field(default_factory=list)
     estimated_cost_usd: float = 0.0
@@ -71,6 +72,7 @@ class UnitResult:
     tokens: int = 0
     requests: int = 0
     provider_retries: int = 0
+    paced_seconds: float = 0.0
     truncated_job_ids: list[int] = field(default_factory=list)
 
 
@@ -143,6 +145,13 @@ class BatchEmbedder:
     def _call(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Vectors:
         retry = 0
         while True:
+            hold = self._embedder.pace(counted_tokens)
+            if hold > 0:
+                if time.monotonic() + hold > self._deadline:
+                    raise BudgetExhaustedError("provider token budget is spent until after this run")
+                log.info("pacing: holding a request of %s tokens for %.2fs", counted_tokens, hold)
+                self._sleep(hold)
+                result.paced_seconds += hold
             result.requests += 1
             try:
                 embeddings = self._embedder.embed(texts)
@@ -207,6 +216,7 @@ def _write(db: Database, embedder: Embedder, settings: Settings, unit: UnitResul
     report.tokens += unit.tokens
     report.requests += unit.requests
     report.provider_retries += unit.provider_retries
+    report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
     report.truncated += len(unit.truncated_job_ids)
     report.truncated_job_ids += unit.truncated_job_ids
     if unit.embedded:

@@ -50,6 +50,10 @@ class Embedder(Protocol):
         """Count the text's tokens once and truncate it to the input limit."""
         ...
 
+    def pace(self, tokens: int) -> float:
+        """Seconds to hold a request of ``tokens`` to stay inside the provider's rate limit."""
+        ...
+
     def embed(self, texts: Sequence[str]) -> Embeddings:
         """Embed texts in one request; raises a processor.errors.EmbeddingError."""
         ...

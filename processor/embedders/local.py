@@ -53,6 +53,9 @@ class LocalEmbedder:
         limit = self.limits.max_input_tokens
         return Prepared(text, min(len(ids), limit), len(ids))
 
+    def pace(self, tokens: int) -> float:
+        return 0.0  # no rate limit on the local CPU
+
     def embed(self, texts: Sequence[str]) -> Embeddings:
         with self._lock:
             vectors = self._st.encode(

@@ -19,6 +19,7 @@ from processor.errors import (
     RateLimitedError,
     RetryableEmbeddingError,
 )
+from processor.pacing import TokenPacer
 from processor.tokens import Prepared, openai_tokenizer
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class OpenAIEmbedder:
         # `dimensions` is sent only when it shortens a text-embedding-3 model.
         self._request_dimensions = dimensions if dimensions != native else None
         self._tokenizer = openai_tokenizer()
+        self._pacer = TokenPacer()
         self._openai = openai
         self._client = openai.OpenAI(
             api_key=settings.openai_api_key,
@@ -66,23 +68,28 @@ class OpenAIEmbedder:
                      prepared.original_tokens, prepared.tokens)
         return prepared
 
+    def pace(self, tokens: int) -> float:
+        return self._pacer.wait(tokens)
+
     def embed(self, texts: Sequence[str]) -> Embeddings:
         openai = self._openai
         extra: dict[str, Any] = {}
         if self._request_dimensions is not None:
             extra["dimensions"] = self._request_dimensions
         try:
-            response = self._client.embeddings.create(
+            raw = self._client.embeddings.with_raw_response.create(
                 input=list(texts), model=self.model, encoding_format="base64", **extra
             )
+            self._pacer.update(raw.headers)
+            response = raw.parse()
         except openai.RateLimitError as exc:
+            self._pacer.update(exc.response.headers)
             raise RateLimitedError(_message(exc), retry_after(exc.response.headers)) from None
         except openai.BadRequestError as exc:
             raise InputRejectedError(_message(exc)) from None
         except openai.APIStatusError as exc:
-            if exc.status_code >= 500 or exc.status_code in (408, 409):
-                raise RetryableEmbeddingError(_message(exc)) from None
-            # 401/403/404: a configuration problem, the same for every input.
+            # 5xx, or 401/403/404 (configuration, the same for every input):
+            # retried with backoff, and counted against the entries' attempts.
             raise RetryableEmbeddingError(_message(exc)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise RetryableEmbeddingError(f"{type(exc).__name__}: provider unreachable") from None

@@ -188,3 +188,36 @@ def test_run_record_accounts_tokens_cost_and_truncation(
     assert status[0]["tokens_24h"] == tokens
     assert status[0]["last_run"]["truncated_job_ids"] == [ids[3]]
     assert status[0]["jobs_per_second"] > 0
+
+
+def test_requests_are_paced_by_rate_limit_headers(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """With no tokens left until the reset in 1 s, the next request waits instead of drawing a 429."""
+    insert_jobs(db, 4)
+    fake.response_headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1s"}
+    started = time.monotonic()
+    report = _drain(settings(claim_size=2, max_in_flight=1))
+    assert report.embedded == 4 and report.requests == 2
+    assert 429 not in fake.statuses
+    assert report.paced_seconds >= 0.9 and time.monotonic() - started >= 0.9
+
+
+def test_estimate_counts_what_a_run_then_sends(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """The dry run's token count equals what the provider counts when the backlog is embedded."""
+    from processor.estimate import estimate
+
+    insert_jobs(db, 25)
+    s = settings()
+    with Database(s.database_url) as database:
+        before = estimate(database, s)
+        assert before.jobs == 25 and fake.requests == []
+        report = drain(database, create_embedder(s), s)
+        switch = estimate(database, s, "text-embedding-3-large")
+    assert before.tokens == report.tokens == fake.tokens
+    assert before.cost_usd == pytest.approx(before.tokens * 0.02 / 1e6)
+    assert switch.jobs == 25 and switch.cost_usd == pytest.approx(before.tokens * 0.13 / 1e6)
+    sql = db.execute("select public.estimate_embedding_backlog('text-embedding-3-large')").fetchone()
+    assert sql is not None and sql[0]["jobs"] == 25 and sql[0]["max_tokens"] >= before.tokens
