@@ -18,6 +18,24 @@ Read by the triggers and match_jobs.';
 revoke all on function public.active_embedding_model() from public;
 grant execute on function public.active_embedding_model() to anon, authenticated, service_role;
 
+create or replace function public.job_embedding_is_current(job public.jobs)
+returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select job.embedding is not null
+    and job.embedding_model is not distinct from public.active_embedding_model()
+    and job.embedding_text_hash is not distinct from public.job_embedding_text_hash(job)
+$$;
+
+comment on function public.job_embedding_is_current(public.jobs) is
+'job_embedding_is_current: whether a job has an embedding of its current text by the active model.
+The one rule the triggers and the backfill apply.';
+revoke all on function public.job_embedding_is_current(public.jobs) from public, anon, authenticated;
+grant execute on function public.job_embedding_is_current(public.jobs) to service_role;
+
 -- Inserts: one statement-level trigger over the transition table, so a bulk
 -- insert costs one extra insert ... select, not one trigger call per row.
 -- Security definer: writers of jobs need no privileges on the queue.
@@ -32,12 +50,7 @@ begin
   insert into public.embedding_queue (job_id)
   select n.id
   from new_jobs n
-  where n.is_active
-    and (
-      n.embedding is null
-      or n.embedding_model is distinct from public.active_embedding_model()
-      or n.embedding_text_hash is distinct from public.job_embedding_text_hash(n)
-    )
+  where n.is_active and not public.job_embedding_is_current(n)
   on conflict (job_id) where processed_at is null do nothing;
   return null;
 end;
@@ -70,10 +83,7 @@ security definer
 set search_path = ''
 as $$
 begin
-  if not new.is_active
-     or (new.embedding is not null
-         and new.embedding_model is not distinct from public.active_embedding_model()
-         and new.embedding_text_hash = public.job_embedding_text_hash(new)) then
+  if not new.is_active or public.job_embedding_is_current(new) then
     -- Deactivated, or the text is back to what was embedded: nothing to do.
     delete from public.embedding_queue q where q.job_id = new.id and q.processed_at is null;
     return null;
@@ -121,12 +131,7 @@ as $$
     insert into public.embedding_queue (job_id)
     select j.id
     from public.jobs j
-    where j.is_active
-      and (
-        j.embedding is null
-        or j.embedding_model is distinct from public.active_embedding_model()
-        or j.embedding_text_hash is distinct from public.job_embedding_text_hash(j)
-      )
+    where j.is_active and not public.job_embedding_is_current(j)
     on conflict (job_id) where processed_at is null do nothing
     returning 1
   )
