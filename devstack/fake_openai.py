@@ -55,7 +55,7 @@ class Fault:
 class FakeOpenAI:
     """Start with ``FakeOpenAI().start()``; ``base_url`` goes to the SDK."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
         self.reject_marker: str | None = None
@@ -65,7 +65,7 @@ class FakeOpenAI:
         self.statuses: list[int] = []
         self.texts: Counter[str] = Counter()
         self.tokens = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -188,3 +188,27 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def main() -> None:
+    """Run the fake server alone (benchmarks use it from another process)."""
+    import argparse
+    import signal
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    args = parser.parse_args()
+    fake = FakeOpenAI(args.port)
+    fake.latency = args.latency
+    print(fake.base_url, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        fake._server.serve_forever()
+    finally:
+        fake._server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,11 @@ class RunReport:
     truncated_job_ids: list[int] = field(default_factory=list)
     estimated_cost_usd: float = 0.0
     seconds: float = 0.0
+    # Where the main thread's time went, and the API's time summed over workers.
+    claim_seconds: float = 0.0
+    write_seconds: float = 0.0
+    wait_seconds: float = 0.0
+    api_seconds: float = 0.0
     remaining: int | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -73,6 +78,7 @@ class UnitResult:
     requests: int = 0
     provider_retries: int = 0
     paced_seconds: float = 0.0
+    api_seconds: float = 0.0
     truncated_job_ids: list[int] = field(default_factory=list)
 
 
@@ -153,11 +159,13 @@ class BatchEmbedder:
                 self._sleep(hold)
                 result.paced_seconds += hold
             result.requests += 1
+            called = time.perf_counter()
             try:
                 embeddings = self._embedder.embed(texts)
             except (InputRejectedError, MalformedResponseError):
                 raise
             except EmbeddingError as exc:
+                result.api_seconds += time.perf_counter() - called
                 advice = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 delay = self._policy.delay(retry, advice)
                 if delay is None:
@@ -169,6 +177,7 @@ class BatchEmbedder:
                 retry += 1
                 result.provider_retries += 1
                 continue
+            result.api_seconds += time.perf_counter() - called
             result.tokens += (embeddings.tokens if embeddings.tokens is not None
                               else counted_tokens)
             return embeddings.vectors
@@ -186,25 +195,41 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
     worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline)
     in_flight: set[Future[UnitResult]] = set()
     exhausted = False
+
+    def top_up(pool: ThreadPoolExecutor) -> None:
+        nonlocal exhausted
+        while (not exhausted and len(in_flight) < settings.max_in_flight
+               and time.monotonic() < deadline):
+            mark = time.perf_counter()
+            items = db.claim(settings.claim_size, settings.lease_seconds)
+            report.claim_seconds += time.perf_counter() - mark
+            if not items:
+                exhausted = True
+                return
+            report.claimed += len(items)
+            in_flight.add(pool.submit(worker.run, items))
+
     with ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="embed") as pool:
         while True:
-            while (not exhausted and len(in_flight) < settings.max_in_flight
-                   and time.monotonic() < deadline):
-                items = db.claim(settings.claim_size, settings.lease_seconds)
-                if not items:
-                    exhausted = True
-                    break
-                report.claimed += len(items)
-                in_flight.add(pool.submit(worker.run, items))
+            top_up(pool)
             if not in_flight:
                 break
-            done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+            mark = time.perf_counter()
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            report.wait_seconds += time.perf_counter() - mark
+            in_flight.difference_update(done)
+            # Send the next batches before writing these: the API works while we write.
+            top_up(pool)
             for future in done:
+                mark = time.perf_counter()
                 _write(db, embedder, settings, future.result(), report)
+                report.write_seconds += time.perf_counter() - mark
             if on_progress:
                 on_progress(report)
     report.estimated_cost_usd = estimated_cost(embedder.model, report.tokens)
     report.seconds = round(time.monotonic() - started, 3)
+    for name in ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds"):
+        setattr(report, name, round(getattr(report, name), 3))
     if report.claimed:
         db.record_run(started_at, embedder.model, report.as_dict())
     report.remaining = int(db.status()["pending"])
@@ -217,6 +242,7 @@ def _write(db: Database, embedder: Embedder, settings: Settings, unit: UnitResul
     report.requests += unit.requests
     report.provider_retries += unit.provider_retries
     report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
+    report.api_seconds += unit.api_seconds
     report.truncated += len(unit.truncated_job_ids)
     report.truncated_job_ids += unit.truncated_job_ids
     if unit.embedded:

@@ -93,11 +93,16 @@ returns table (
   content text,
   content_hash bytea
 )
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = ''
+-- Plan with the actual batch size: a generic plan guesses 10 % of the queue
+-- for `limit batch_size` and picks scans whose cost grows with the queue.
+set plan_cache_mode = force_custom_plan
 as $$
+begin
+  return query
   with candidate as (
     select q.id
     from public.embedding_queue q
@@ -122,7 +127,8 @@ as $$
   from claimed c
   join public.jobs j on j.id = c.job_id
   cross join lateral (select public.job_embedding_text(j) as content) t
-  order by c.id
+  order by c.id;
+end;
 $$;
 
 comment on function public.claim_embedding_batch(integer, interval) is

@@ -50,7 +50,8 @@ begin
   insert into public.embedding_queue (job_id)
   select n.id
   from new_jobs n
-  where n.is_active and not public.job_embedding_is_current(n)
+  -- `embedding is null` first: the common case never calls a function per row.
+  where n.is_active and (n.embedding is null or not public.job_embedding_is_current(n))
   on conflict (job_id) where processed_at is null do nothing;
   return null;
 end;

@@ -1,0 +1,1 @@
+"""autoembed's benchmarks: ratios measured side by side in one run."""
