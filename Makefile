@@ -8,7 +8,7 @@ SUPABASE_CLI := .tools/node_modules/.bin/supabase
 SUPABASE_VERSION := 2.117.0
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup system demo test lint pgtap pytest clean
+.PHONY: setup system demo test lint bench clean
 
 setup: system $(VENV)/.installed $(SUPABASE_CLI)
 
@@ -37,6 +37,11 @@ test: lint
 
 demo: setup
 	$(PY) -m devstack.demo
+
+# Benchmarks are not tests: they print ratios and regenerate docs/benchmarks.md.
+bench: setup
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
+	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

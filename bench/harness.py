@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -110,6 +112,15 @@ def drop_search_index(conn: psycopg.Connection[Any]) -> None:
                        "'jobs_embedding_hnsw_' || left(md5(%s), 12))", (MODEL,)).fetchone()
     assert row is not None
     conn.execute(row[0])
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of another one by pid."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -8,12 +8,14 @@ requests in flight the ideal is k x 100 / 0.3 jobs per second. Measured at
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from bench.drain_throughput import pipeline
 from bench.harness import (
     bench_stack,
     cli,
+    cpu_seconds,
     drop_search_index,
     emit,
     load_jobs,
@@ -37,13 +39,18 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             reset_embeddings(conn)
             conn.execute("delete from public.embedding_queue where job_id not in "
                          "(select id from public.jobs order by id limit %s)", (k * BATCH * rounds,))
+            cpu_self, cpu_api = cpu_seconds(), cpu_seconds(bench.api.pid)
             report = pipeline(bench, claim_size=BATCH, max_in_flight=k)
+            cpu_self, cpu_api = cpu_seconds() - cpu_self, cpu_seconds(bench.api.pid) - cpu_api
             assert pending(conn) == 0, report
             measured = report.embedded / report.seconds
             ideal = k * BATCH / LATENCY
             results["in_flight"][str(k)] = {
                 "jobs": report.embedded, "jobs_per_second": round(measured, 1),
                 "ideal_jobs_per_second": round(ideal, 1), "ratio": round(measured / ideal, 3),
+                # Share of the 2 cores' time the processor and the fake API burned.
+                "processor_cpu_share": round(cpu_self / report.seconds / (os.cpu_count() or 1), 3),
+                "fake_api_cpu_share": round(cpu_api / report.seconds / (os.cpu_count() or 1), 3),
             }
     return results
 

@@ -8,6 +8,7 @@ at the same time and no transaction stays open across an API call.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -86,11 +87,14 @@ class BatchEmbedder:
     """Embeds one claimed batch: packs requests, retries, isolates bad inputs."""
 
     def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_requests: int, sleep: Callable[[float], None] = time.sleep) -> None:
         self._embedder = embedder
         self._policy = policy
         self._deadline = deadline
         self._sleep = sleep
+        # Requests in flight are capped here; a unit beyond the cap prepares
+        # its texts (token counts) while the others wait on the API.
+        self._requests = threading.BoundedSemaphore(max_requests)
 
     def run(self, items: Sequence[ClaimedItem]) -> UnitResult:
         result = UnitResult()
@@ -161,7 +165,8 @@ class BatchEmbedder:
             result.requests += 1
             called = time.perf_counter()
             try:
-                embeddings = self._embedder.embed(texts)
+                with self._requests:
+                    embeddings = self._embedder.embed(texts)
             except (InputRejectedError, MalformedResponseError):
                 raise
             except EmbeddingError as exc:
@@ -192,14 +197,16 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
     deadline = started + (budget_seconds or settings.time_budget_seconds)
     report = RunReport()
     db.register_model(embedder.model, embedder.dimensions)
-    worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline)
+    worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
+                           max_requests=settings.max_in_flight)
     in_flight: set[Future[UnitResult]] = set()
     exhausted = False
+    # One batch more than requests in flight: it is claimed and prepared ahead.
+    units = settings.max_in_flight + 1
 
     def top_up(pool: ThreadPoolExecutor) -> None:
         nonlocal exhausted
-        while (not exhausted and len(in_flight) < settings.max_in_flight
-               and time.monotonic() < deadline):
+        while not exhausted and len(in_flight) < units and time.monotonic() < deadline:
             mark = time.perf_counter()
             items = db.claim(settings.claim_size, settings.lease_seconds)
             report.claim_seconds += time.perf_counter() - mark
@@ -209,7 +216,7 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             report.claimed += len(items)
             in_flight.add(pool.submit(worker.run, items))
 
-    with ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="embed") as pool:
+    with ThreadPoolExecutor(units, thread_name_prefix="embed") as pool:
         while True:
             top_up(pool)
             if not in_flight:
