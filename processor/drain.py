@@ -20,7 +20,7 @@ import numpy as np
 from processor.batching import pack
 from processor.config import Settings
 from processor.db import ClaimedItem, Database
-from processor.embedders.base import Embedder, Vectors
+from processor.embedders.base import Embedder, Embeddings, Vectors
 from processor.errors import (
     BudgetExhaustedError,
     EmbeddingError,
@@ -155,22 +155,12 @@ class BatchEmbedder:
     def _call(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Vectors:
         retry = 0
         while True:
-            hold = self._embedder.pace(counted_tokens)
-            if hold > 0:
-                if time.monotonic() + hold > self._deadline:
-                    raise BudgetExhaustedError("provider token budget is spent until after this run")
-                log.info("pacing: holding a request of %s tokens for %.2fs", counted_tokens, hold)
-                self._sleep(hold)
-                result.paced_seconds += hold
-            result.requests += 1
-            called = time.perf_counter()
             try:
                 with self._requests:
-                    embeddings = self._embedder.embed(texts)
+                    embeddings = self._request(texts, counted_tokens, result)
             except (InputRejectedError, MalformedResponseError):
                 raise
             except EmbeddingError as exc:
-                result.api_seconds += time.perf_counter() - called
                 advice = exc.retry_after if isinstance(exc, RateLimitedError) else None
                 delay = self._policy.delay(retry, advice)
                 if delay is None:
@@ -182,10 +172,25 @@ class BatchEmbedder:
                 retry += 1
                 result.provider_retries += 1
                 continue
-            result.api_seconds += time.perf_counter() - called
             result.tokens += (embeddings.tokens if embeddings.tokens is not None
                               else counted_tokens)
             return embeddings.vectors
+
+    def _request(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Embeddings:
+        """One request, held back first if the provider's token budget is spent."""
+        hold = self._embedder.pace(counted_tokens)
+        if hold > 0:
+            if time.monotonic() + hold > self._deadline:
+                raise BudgetExhaustedError("provider token budget is spent until after this run")
+            log.info("pacing: holding a request of %s tokens for %.2fs", counted_tokens, hold)
+            self._sleep(hold)
+            result.paced_seconds += hold
+        result.requests += 1
+        called = time.perf_counter()
+        try:
+            return self._embedder.embed(texts)
+        finally:
+            result.api_seconds += time.perf_counter() - called
 
 
 def drain(db: Database, embedder: Embedder, settings: Settings, *,
