@@ -1,6 +1,6 @@
 -- Trigger rules: what enqueues, what coalesces, what never does.
 begin;
-select plan(10);
+select plan(11);
 
 insert into public.jobs (id, title, company, description) overriding system value
 values (9001, 'Backend engineer', 'Acme', 'Python and Postgres');
@@ -51,6 +51,9 @@ select is((select count(*)::int from public.embedding_queue where job_id between
 delete from public.jobs where id = 9150;
 select is((select count(*)::int from public.embedding_queue where job_id = 9150), 0,
   'deleting a job deletes its entries');
+
+truncate public.jobs;
+select is((select count(*)::int from public.embedding_queue), 0, 'truncating jobs empties the queue');
 
 select * from finish();
 rollback;

@@ -1,6 +1,6 @@
 -- Claim: oldest first, leased, skip-locked; an expired lease is claimable again.
 begin;
-select plan(7);
+select plan(10);
 
 insert into public.jobs (id, title, company) overriding system value
 select g, 'Job ' || g, 'Co' from generate_series(9201, 9205) as g;
@@ -30,6 +30,13 @@ select results_eq('select job_id from public.claim_embedding_batch(10)', array[9
 select ok(
   (select count(*) = 1 from public.embedding_queue where job_id = 9205 and processed_at is null),
   'still one open entry for the reclaimed job');
+
+insert into public.embedding_queue (job_id) values (987654321);
+select is((select count(*)::int from public.claim_embedding_batch(100) where job_id = 987654321), 0,
+  'an entry whose job is gone is never claimed');
+select cmp_ok(public.purge_embedding_queue_history(), '>=', 1, 'the daily purge deletes entries');
+select ok(not exists (select from public.embedding_queue where job_id = 987654321),
+  'among them the one whose job is gone');
 
 select * from finish();
 rollback;

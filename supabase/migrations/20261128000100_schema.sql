@@ -74,7 +74,10 @@ comment on column public.jobs.embedded_at is 'When embedding was written.';
 
 create table public.embedding_queue (
   id bigint generated always as identity primary key,
-  job_id bigint not null references public.jobs (id) on delete cascade,
+  -- No foreign key: its per-row check and lock on jobs was most of what the
+  -- insert trigger cost bulk writers (docs/benchmarks.md). Deleting or
+  -- truncating jobs deletes their entries by trigger instead (see triggers).
+  job_id bigint not null,
   attempts integer not null default 0 check (attempts >= 0),
   error_message text,
   next_attempt_at timestamptz not null default now(),

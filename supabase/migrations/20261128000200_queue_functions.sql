@@ -109,6 +109,8 @@ begin
     where q.processed_at is null
       and q.next_attempt_at <= pg_catalog.clock_timestamp()
       and (q.lease_expires_at is null or q.lease_expires_at <= pg_catalog.clock_timestamp())
+      -- An entry enqueued while its job was being deleted is never claimed.
+      and exists (select from public.jobs j where j.id = q.job_id)
     order by q.next_attempt_at, q.id
     limit batch_size
     for update skip locked
@@ -453,8 +455,8 @@ set search_path = ''
 as $$
   with purged as (
     delete from public.embedding_queue q
-    where q.processed_at < pg_catalog.now() - older_than
-      and q.error_message is null
+    where (q.processed_at < pg_catalog.now() - older_than and q.error_message is null)
+      or not exists (select from public.jobs j where j.id = q.job_id)
     returning q.id
   )
   select pg_catalog.count(*)::integer from purged
@@ -462,6 +464,6 @@ $$;
 
 comment on function public.purge_embedding_queue_history(interval) is
 'purge_embedding_queue_history: delete successfully finished entries older than older_than.
-Failed entries are kept so their reasons stay readable.';
+Also entries of jobs deleted while they were being enqueued; failed entries are kept so their reasons stay readable.';
 revoke all on function public.purge_embedding_queue_history(interval) from public, anon, authenticated;
 grant execute on function public.purge_embedding_queue_history(interval) to service_role;

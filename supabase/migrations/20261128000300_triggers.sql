@@ -121,6 +121,43 @@ when (
 )
 execute function public.queue_embedding_for_updated_job();
 
+-- Deletes: remove the jobs' queue entries, open and finished, in one statement.
+-- Security definer: writers of jobs need no privileges on the queue.
+create or replace function public.delete_embedding_queue_of_deleted_jobs()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op = 'TRUNCATE' then
+    delete from public.embedding_queue;
+  else
+    delete from public.embedding_queue q using old_jobs o where q.job_id = o.id;
+  end if;
+  return null;
+end;
+$$;
+
+comment on function public.delete_embedding_queue_of_deleted_jobs() is
+'delete_embedding_queue_of_deleted_jobs: statement trigger that deletes the queue entries of deleted jobs.
+Behind trigger_queue_embedding_delete and trigger_queue_embedding_truncate.';
+revoke all on function public.delete_embedding_queue_of_deleted_jobs() from public, anon, authenticated;
+
+drop trigger if exists trigger_queue_embedding_delete on public.jobs;
+create trigger trigger_queue_embedding_delete
+after delete on public.jobs
+referencing old table as old_jobs
+for each statement
+execute function public.delete_embedding_queue_of_deleted_jobs();
+
+drop trigger if exists trigger_queue_embedding_truncate on public.jobs;
+create trigger trigger_queue_embedding_truncate
+after truncate on public.jobs
+for each statement
+execute function public.delete_embedding_queue_of_deleted_jobs();
+
 create or replace function public.enqueue_missing_embeddings()
 returns integer
 language sql
