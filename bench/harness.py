@@ -109,7 +109,7 @@ def reset_embeddings(conn: psycopg.Connection[Any]) -> None:
 def drop_search_index(conn: psycopg.Connection[Any]) -> None:
     """Drop the model's HNSW index, where a benchmark is about something else."""
     row = conn.execute("select format('drop index if exists public.%%I', "
-                       "'jobs_embedding_hnsw_' || left(md5(%s), 12))", (MODEL,)).fetchone()
+                       "'jobs_embedding_hnsw_' || left(md5(%s || ':1536'), 12))", (MODEL,)).fetchone()
     assert row is not None
     conn.execute(row[0])
 

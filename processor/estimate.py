@@ -35,4 +35,4 @@ def estimate(db: Database, settings: Settings, model: str | None = None) -> Esti
         jobs += 1
         tokens += prepared.tokens
         truncated += prepared.truncated
-    return Estimate(target.model, jobs, tokens, truncated, estimated_cost(target.model, tokens))
+    return Estimate(embedder.model, jobs, tokens, truncated, estimated_cost(embedder.model, tokens))

@@ -12,5 +12,6 @@ PRICE_PER_MILLION_TOKENS: dict[str, float] = {
 
 
 def estimated_cost(model: str, tokens: int) -> float:
-    """Dollars for ``tokens`` of ``model``; 0 for a model without a known price."""
-    return tokens * PRICE_PER_MILLION_TOKENS.get(model, 0.0) / 1_000_000
+    """Dollars for ``tokens`` of ``model`` (``model@dims`` too); 0 for an unknown model."""
+    base = model.split("@", 1)[0]
+    return tokens * PRICE_PER_MILLION_TOKENS.get(base, 0.0) / 1_000_000

@@ -30,8 +30,8 @@ select throws_ok($$select * from public.complete_embedding_batch(
 select is((select outcome from public.fail_embedding_batch(
   array(select queue_id from c where job_id = 9303), array(select lease_token from c where job_id = 9303),
   array['HTTP 500'], array[false])), 'retry', 'first failure retries');
-select ok((select next_attempt_at > now() + interval '90 seconds' from public.embedding_queue where job_id = 9303),
-  'with backoff');
+select ok((select next_attempt_at between now() + interval '4 minutes' and now() + interval '6 minutes'
+  from public.embedding_queue where job_id = 9303), 'with about 5 minutes of backoff');
 update public.embedding_queue set next_attempt_at = now() where job_id = 9303;
 create temp table c2 as select * from public.claim_embedding_batch(10) where job_id = 9303;
 select public.fail_embedding_batch(array(select queue_id from c2), array(select lease_token from c2),

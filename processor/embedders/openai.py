@@ -43,12 +43,14 @@ class OpenAIEmbedder:
     def __init__(self, settings: Settings) -> None:
         import openai
 
-        self.model = settings.model
+        self._api_model = settings.model
         native = NATIVE_DIMENSIONS.get(settings.model)
         dimensions = settings.dimensions or native
         if dimensions is None:
             raise ConfigError(f"set EMBEDDING_DIMENSIONS for model {settings.model!r}")
         self.dimensions = dimensions
+        # Shortened vectors are another model as far as search is concerned.
+        self.model = model_key(settings.model, dimensions, native)
         # `dimensions` is sent only when it shortens a text-embedding-3 model.
         self._request_dimensions = dimensions if dimensions != native else None
         self._tokenizer = openai_tokenizer()
@@ -78,7 +80,7 @@ class OpenAIEmbedder:
             extra["dimensions"] = self._request_dimensions
         try:
             raw = self._client.embeddings.with_raw_response.create(
-                input=list(texts), model=self.model, encoding_format="base64", **extra
+                input=list(texts), model=self._api_model, encoding_format="base64", **extra
             )
             self._pacer.update(raw.headers)
             response = raw.parse()
@@ -99,6 +101,11 @@ class OpenAIEmbedder:
         usage = getattr(response, "usage", None)
         tokens = getattr(usage, "prompt_tokens", None)
         return Embeddings(vectors=vectors, tokens=int(tokens) if tokens is not None else None)
+
+
+def model_key(model: str, dimensions: int, native: int | None) -> str:
+    """The name vectors are stored under: ``model``, or ``model@dims`` when shortened."""
+    return model if dimensions == native else f"{model}@{dimensions}"
 
 
 def _decode(data: Sequence[Any], count: int, dimensions: int) -> Vectors:

@@ -2,8 +2,10 @@
 -- release and retry entries, and report status. The processor calls only
 -- these; each state change checks the state it expects in its where clause.
 
--- Retry backoff with jitter: about 2 minutes after the first failure, about
--- 10 after the second (capped at an hour), +/- 20 %.
+-- Retry backoff with jitter: about 5 minutes after the first failure, about
+-- 30 after the second (capped at an hour), +/- 20 %. An entry therefore
+-- survives any provider outage shorter than 0.8 x (5 + 30) = 28 minutes
+-- without failing for good.
 create or replace function public.embedding_retry_delay(attempts integer)
 returns interval
 language sql
@@ -12,14 +14,14 @@ security invoker
 set search_path = ''
 as $$
   select pg_catalog.make_interval(
-    secs => least(3600, 120 * pg_catalog.power(5, greatest(attempts, 1) - 1))
+    secs => least(3600, 300 * pg_catalog.power(6, greatest(attempts, 1) - 1))
     * (0.8 + pg_catalog.random() * 0.4)
   )
 $$;
 
 comment on function public.embedding_retry_delay(integer) is
 'embedding_retry_delay: backoff before the next attempt after `attempts` failures.
-120 s x 5^(attempts-1), capped at 1 h, with +/- 20 % jitter.';
+300 s x 6^(attempts-1), capped at 1 h, with +/- 20 % jitter.';
 revoke all on function public.embedding_retry_delay(integer) from public, anon, authenticated;
 grant execute on function public.embedding_retry_delay(integer) to service_role;
 
@@ -60,7 +62,7 @@ begin
       'create index if not exists %I on public.jobs using hnsw '
       '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) '
       'where embedding_model = %L',
-      'jobs_embedding_hnsw_' || pg_catalog.left(pg_catalog.md5(model), 12),
+      'jobs_embedding_hnsw_' || pg_catalog.left(pg_catalog.md5(model || ':' || dimensions), 12),
       dimensions,
       model
     );
