@@ -12,9 +12,11 @@ import base64
 import contextlib
 import hashlib
 import json
+import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -61,6 +63,11 @@ class FakeOpenAI:
         self.reject_marker: str | None = None
         self.latency = 0.0
         self.response_headers: dict[str, str] = {}
+        # Random faults: kind -> probability, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05}.
+        self.fault_mix: dict[str, float] = {}
+        self.hang_seconds = 2.0
+        self.rng = random.Random(1)
+        self.on_response: Callable[[int], None] | None = None
         self.requests: list[list[str]] = []
         self.statuses: list[int] = []
         self.texts: Counter[str] = Counter()
@@ -92,6 +99,9 @@ class FakeOpenAI:
             self.reject_marker = None
             self.latency = 0.0
             self.response_headers = {}
+            self.fault_mix = {}
+            self.rng = random.Random(1)
+            self.on_response = None
             self.requests.clear()
             self.statuses.clear()
             self.texts.clear()
@@ -100,7 +110,7 @@ class FakeOpenAI:
     def answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for one request (runs on the server's threads)."""
         with self.lock:
-            fault = self.faults.pop(0) if self.faults else None
+            fault = self.faults.pop(0) if self.faults else self._random_fault()
             marker, latency = self.reject_marker, self.latency
             extra_headers = dict(self.response_headers)
         if latency:
@@ -152,6 +162,17 @@ class FakeOpenAI:
             encoded = encoded[: len(encoded) // 2]
         return 200, extra_headers, encoded
 
+    def _random_fault(self) -> Fault | None:
+        roll = self.rng.random()
+        for kind, probability in self.fault_mix.items():
+            if roll < probability:
+                if kind.isdigit():
+                    headers = {"retry-after-ms": "20"} if kind == "429" else {}
+                    return Fault("status", status=int(kind), headers=headers)
+                return Fault(kind, seconds=self.hang_seconds)
+            roll -= probability
+        return None
+
     def _error(self, status: int, message: str,
                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         body = {"error": {"message": message, "type": "invalid_request_error"
@@ -183,6 +204,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             with contextlib.suppress(OSError):  # the client gave up (timeout test)
                 self.wfile.write(body)
+                self.wfile.flush()
+            if fake.on_response is not None:
+                fake.on_response(status)
 
         def log_message(self, format: str, *args: object) -> None:
             pass

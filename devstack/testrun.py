@@ -31,7 +31,8 @@ def main(argv: list[str]) -> int:
         pytest = subprocess.run(
             [sys.executable, "-m", "pytest", *argv],
             cwd=stack.REPO, check=False,
-            env={**os.environ, "TEST_DATABASE_URL": cluster.url},
+            env={**os.environ, "TEST_DATABASE_URL": cluster.url,
+                 "TEST_CLUSTER_BASE": str(cluster.base), "TEST_CLUSTER_PORT": str(cluster.port)},
         )
         return 1 if prove.returncode or pytest.returncode else 0
     finally:

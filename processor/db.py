@@ -69,8 +69,10 @@ class Database:
 
     def __init__(self, url: str, *, statement_timeout_ms: int = 30_000,
                  connect_timeout: int = 10) -> None:
+        # Keepalives notice a database that vanished without closing the socket.
         self._conn: psycopg.Connection[Any] = psycopg.connect(
             url, autocommit=True, prepare_threshold=None, connect_timeout=connect_timeout,
+            keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
         )
         self._timeout = str(statement_timeout_ms)
         register_vector(self._conn)

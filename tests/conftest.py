@@ -8,13 +8,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
 from devstack import stack
-from devstack.cluster import Cluster, free_port
+from devstack.cluster import Cluster, find_pgbin, free_port
 from devstack.fake_openai import FakeOpenAI
 from devstack.pg_net_worker import PgNetWorker
 from processor.config import Settings
@@ -28,7 +29,14 @@ API_KEY = "sk-test-not-a-real-key-42"
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster | None]:
-    """The throwaway cluster, or None when TEST_DATABASE_URL names a server."""
+    """The throwaway cluster, or None when TEST_DATABASE_URL names a server.
+
+    ``make test`` passes its own cluster's directory, so restart tests work there too.
+    """
+    if os.environ.get("TEST_CLUSTER_BASE"):
+        yield Cluster(base=Path(os.environ["TEST_CLUSTER_BASE"]),
+                      port=int(os.environ["TEST_CLUSTER_PORT"]), pgbin=find_pgbin())
+        return
     if os.environ.get("TEST_DATABASE_URL"):
         yield None
         return
