@@ -4,6 +4,7 @@ fake OpenAI server and a running processor."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -22,9 +23,33 @@ from processor.config import Settings
 from processor.handler import Processor
 from processor.server import make_server
 
+# Recognisable secrets: tests/integration/test_zz_no_secret_leaks.py looks for
+# them in every log line and response body the suite produced.
 CRON_SECRET = "cron-secret-for-tests-0123456789"
 SIGNING_SECRET = "signing-secret-for-tests-abcdef"
 API_KEY = "sk-test-not-a-real-key-42"
+DB_PASSWORD = "db-password-for-tests-9c1e"
+SECRETS = (CRON_SECRET, SIGNING_SECRET, API_KEY, DB_PASSWORD)
+CAPTURED: list[str] = []
+
+
+class _Capture(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        CAPTURED.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def capture_logs() -> Iterator[None]:
+    """Keep every log line, at DEBUG, of every library, for the leak check."""
+    handler = _Capture(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(previous)
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +109,10 @@ def fake(fake_openai: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture(scope="session")
 def base_settings(database_url: str, fake_openai: FakeOpenAI) -> Settings:
+    # The cluster trusts local connections, so the password is never checked;
+    # it is there to prove it never leaks.
     return Settings(
-        database_url=database_url,
+        database_url=database_url.replace("postgres@", f"postgres:{DB_PASSWORD}@", 1),
         provider="openai",
         model="text-embedding-3-small",
         cron_secret=CRON_SECRET,
@@ -109,6 +136,9 @@ def settings(base_settings: Settings) -> Callable[..., Settings]:
 def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]:
     """A superuser connection to a database with empty project tables."""
     with psycopg.connect(database_url, autocommit=True) as conn:
+        # Errors stored by the previous test go to the leak check first.
+        CAPTURED.extend(row[0] for row in conn.execute(
+            "select error_message from public.embedding_queue where error_message is not null"))
         conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
                      "public.embedding_runs "
                      "restart identity cascade")

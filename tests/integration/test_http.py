@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from processor.auth import sign
-from tests.conftest import CRON_SECRET, SIGNING_SECRET
+from tests.conftest import CAPTURED, CRON_SECRET, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries
 
 
@@ -24,9 +24,11 @@ def _request(url: str, method: str = "POST", body: bytes = b"{}",
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
+            status, raw = resp.status, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        status, raw = exc.code, exc.read() or b"{}"
+    CAPTURED.append(raw.decode())
+    return status, json.loads(raw)
 
 
 def _announce_huge_body(url: str, headers: dict[str, str]) -> int:

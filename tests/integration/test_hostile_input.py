@@ -1,0 +1,83 @@
+"""Odd and hostile input: job texts, and requests to the processor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from devstack.fake_openai import FakeOpenAI
+from processor.auth import sign
+from processor.config import Settings
+from processor.db import Database
+from processor.drain import drain
+from processor.embedders import create_embedder
+from tests.conftest import SIGNING_SECRET
+from tests.fixtures.hostile_jobs import CASES
+from tests.integration.test_http import _request
+from tests.support import assert_embedded_from_current_text
+
+
+def test_hostile_job_texts_end_as_expected_in_one_batch(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Every odd text ends embedded (truncated where needed) or failed with a reason; none sinks the batch."""
+    ids = {}
+    for case in CASES:
+        row = db.execute("insert into public.jobs (title, company, description, tags) "
+                         "values (%s, %s, %s, %s) returning id",
+                         (case.title, case.company, case.description, case.tags)).fetchone()
+        assert row is not None
+        ids[case.name] = row[0]
+    s = settings()
+    with Database(s.database_url) as database:
+        report = drain(database, create_embedder(s), s)
+    assert report.claimed == len(CASES)
+    run = db.execute("select truncated_job_ids from public.embedding_runs").fetchone()
+    assert run is not None
+    for case in CASES:
+        job = ids[case.name]
+        entry = db.execute("select processed_at is not null, error_message from public.embedding_queue "
+                           "where job_id = %s", (job,)).fetchone()
+        assert entry is not None and entry[0], case.name
+        if case.expected == "no text":
+            assert entry[1] == "no text to embed", case.name
+        else:
+            assert entry[1] is None, (case.name, entry[1])
+            assert (job in run[0]) == (case.expected == "truncated"), case.name
+            if case.expected == "embedded":
+                assert_embedded_from_current_text(db, [job])
+
+
+def test_replayed_signed_request_inside_window_does_no_double_work(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, processor_url: str
+) -> None:
+    """A captured signed request replayed within its window only starts an empty drain."""
+    from tests.support import insert_jobs
+
+    insert_jobs(db, 3)
+    body = b'{"source": "pg_cron"}'
+    headers = sign(body, SIGNING_SECRET)
+    first = _request(processor_url, body=body, headers=headers)
+    replay = _request(processor_url, body=body, headers=headers)
+    assert first[0] == replay[0] == 200
+    assert first[1]["embedded"] == 3
+    assert replay[1]["claimed"] == 0 and replay[1]["tokens"] == 0
+    assert fake.texts.total() == 3
+
+
+@pytest.mark.parametrize("body", [b"[", b"\xff\xfe", b'{"a": ' + b"1" * 100])
+def test_garbage_body_is_400_and_claims_nothing(
+    db: psycopg.Connection[Any], processor_url: str, body: bytes
+) -> None:
+    """A correctly signed body that is not JSON gets 400, with nothing claimed."""
+    from tests.support import insert_jobs, open_entries
+
+    insert_jobs(db, 1)
+    status, _ = _request(processor_url, body=body, headers=sign(body, SIGNING_SECRET))
+    assert status == 400
+    assert open_entries(db) == 1
+    assert db.execute("select count(*) from public.embedding_queue where lease_token is not null"
+                      ).fetchone() == (0,)
