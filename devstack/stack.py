@@ -72,6 +72,22 @@ def db_push(url: str) -> str:
     return proc.stdout + proc.stderr
 
 
+def db_lint(url: str) -> str:
+    """``supabase db lint --fail-on error`` over public, with plpgsql_check installed."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create extension if not exists plpgsql_check with schema extensions")
+    proc = subprocess.run(
+        [supabase_cli(), "db", "lint", "--db-url", url, "--schema", "public", "--level", "warning",
+         "--fail-on", "error", "--workdir", str(REPO)],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+        env={**os.environ, "DO_NOT_TRACK": "1", "SUPABASE_TELEMETRY_DISABLED": "1"},
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"supabase db lint failed:\n{proc.stdout}\n{proc.stderr}")
+    warnings = proc.stdout.count('"level"')
+    return f"supabase db lint: no errors ({warnings} warnings)"
+
+
 def set_secret(url: str, name: str, value: str) -> None:
     """Create or update a Vault secret by name (real Vault or the stand-in)."""
     with psycopg.connect(url, autocommit=True) as conn:

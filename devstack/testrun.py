@@ -1,8 +1,9 @@
 """``make test``'s database half: one throwaway cluster for pgTAP, then pytest.
 
 Starts a cluster, prepares it like Supabase (with pgTAP), deploys with
-``supabase db push``, runs ``pg_prove sql_tests/``, then pytest against the
-same server, and removes the cluster. Exits non-zero if either fails.
+``supabase db push``, runs ``supabase db lint --fail-on error``, then
+``pg_prove sql_tests/``, then pytest against the same server, and removes the
+cluster. Exits non-zero if any of them fails.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def main(argv: list[str]) -> int:
     try:
         stack.prepare(cluster.url, pgtap=True)
         print(stack.db_push(cluster.url).strip(), flush=True)
+        print(stack.db_lint(cluster.url).strip(), flush=True)
         parts = urlsplit(cluster.url)
         prove = subprocess.run(
             ["pg_prove", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port),

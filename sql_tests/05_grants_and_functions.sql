@@ -1,6 +1,6 @@
 -- Who may execute what, and how every function is declared.
 begin;
-select plan(13);
+select plan(15);
 
 select ok(not has_function_privilege('anon', 'public.claim_embedding_batch(integer, interval)', 'execute'),
   'anon cannot claim');
@@ -47,6 +47,23 @@ select is_empty($$
     and (has_function_privilege('anon', p.oid, 'execute')
          or has_function_privilege('authenticated', p.oid, 'execute'))
 $$, 'no security definer function is executable by anon or authenticated');
+
+select is_empty($$
+  select c.relname::text from pg_class c
+  where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p') and not c.relrowsecurity
+$$, 'RLS is enabled on every table in public');
+
+-- Security definer functions, and why: none of them is executable by anon or
+-- authenticated (checked above); writers of jobs reach the trigger ones only
+-- through their triggers.
+select is(
+  (select array_agg(p.proname::text order by p.proname::text) from pg_proc p
+   where p.pronamespace = 'public'::regnamespace and p.prosecdef),
+  array[
+    'delete_embedding_queue_of_deleted_jobs', 'queue_embedding_for_inserted_jobs',
+    'queue_embedding_for_updated_job', 'register_embedding_model'
+  ]::text[],
+  'the security definer functions are exactly the intended ones');
 
 select * from finish();
 rollback;
