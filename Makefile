@@ -8,7 +8,7 @@ SUPABASE_CLI := .tools/node_modules/.bin/supabase
 SUPABASE_VERSION := 2.117.0
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup system demo test lint bench clean
+.PHONY: setup system demo test lint bench soak clean
 
 setup: system $(VENV)/.installed $(SUPABASE_CLI)
 
@@ -42,6 +42,11 @@ demo: setup
 bench: setup
 	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PY) -m bench.run_all $(BENCH_ARGS)
+
+# Processors, writers and provider faults together; prints one line, lost must be 0.
+DURATION ?= 600
+soak: setup
+	$(PY) -m devstack.soak --duration $(DURATION)
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
