@@ -103,7 +103,7 @@ def insert_jobs(conn: psycopg.Connection[Any]) -> None:
 
 
 def watch_drain(conn: psycopg.Connection[Any], timeout: float = 300.0) -> None:
-    """Show pending entries falling to zero as the processor works."""
+    """Show jobs getting embedded until the processor has answered pg_net."""
     deadline = time.monotonic() + timeout
     with tqdm(total=JOBS, unit="job", desc="embedded", file=sys.stdout) as bar:
         while time.monotonic() < deadline:
@@ -111,7 +111,9 @@ def watch_drain(conn: psycopg.Connection[Any], timeout: float = 300.0) -> None:
                                "and is_active").fetchone()
             done = int(row[0]) if row else 0
             bar.update(done - bar.n)
-            if done >= JOBS:
+            answered = conn.execute("select count(*) from net._http_response "
+                                    "where status_code = 200").fetchone()
+            if done >= JOBS and answered and answered[0] > 0:
                 return
             response = conn.execute("select status_code, error_msg from net._http_response "
                                     "where status_code <> 200 or error_msg is not null "

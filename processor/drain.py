@@ -82,6 +82,11 @@ class UnitResult:
     api_seconds: float = 0.0
     truncated_job_ids: list[int] = field(default_factory=list)
 
+    def unsettled(self, items: Sequence[ClaimedItem]) -> list[ClaimedItem]:
+        """The items neither embedded nor failed yet."""
+        settled = {i.queue_id for i in self.embedded} | {f[0].queue_id for f in self.failures}
+        return [i for i in items if i.queue_id not in settled]
+
 
 class BatchEmbedder:
     """Embeds one claimed batch: packs requests, retries, isolates bad inputs."""
@@ -102,9 +107,8 @@ class BatchEmbedder:
             self._run(items, result)
         except Exception as exc:  # a bug must cost an attempt, not the entries
             log.exception("unexpected error embedding a batch")
-            done = {i.queue_id for i in result.embedded} | {f[0].queue_id for f in result.failures}
             result.failures += [(i, f"internal error: {type(exc).__name__}", False)
-                                for i in items if i.queue_id not in done]
+                                for i in result.unsettled(items)]
         return result
 
     def _run(self, items: Sequence[ClaimedItem], result: UnitResult) -> None:
@@ -127,10 +131,8 @@ class BatchEmbedder:
             try:
                 self._embed_isolating(chunk, result)
             except BudgetExhaustedError:
-                rest = [item for r in ranges[n:] for item, _ in (sendable[i] for i in r)]
-                done = {i.queue_id for i in result.embedded} | {
-                    f[0].queue_id for f in result.failures}
-                result.released += [i for i in rest if i.queue_id not in done]
+                rest = [sendable[i][0] for r in ranges[n:] for i in r]
+                result.released += result.unsettled(rest)
                 return
 
     def _embed_isolating(self, chunk: list[tuple[ClaimedItem, Prepared]],

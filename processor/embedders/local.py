@@ -44,12 +44,16 @@ class LocalEmbedder:
         self.limits = Limits(max_inputs=256, max_request_tokens=256 * max_seq,
                              max_input_tokens=max_seq)
         self._tokenizer: Any = self._st.tokenizer
-        self._lock = threading.Lock()  # one forward pass at a time; torch uses the cores
+        # One forward pass at a time (torch uses the cores), and one tokenizer
+        # call at a time: Hugging Face's fast tokenizer is not thread-safe.
+        self._lock = threading.Lock()
+        self._tokenizer_lock = threading.Lock()
 
     def prepare(self, text: str) -> Prepared:
         # Count on the whole string once; the model truncates to max_seq_length itself.
-        ids = self._tokenizer(text, add_special_tokens=True, truncation=False,
-                              verbose=False)["input_ids"]
+        with self._tokenizer_lock:
+            ids = self._tokenizer(text, add_special_tokens=True, truncation=False,
+                                  verbose=False)["input_ids"]
         limit = self.limits.max_input_tokens
         return Prepared(text, min(len(ids), limit), len(ids))
 

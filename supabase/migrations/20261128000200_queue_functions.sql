@@ -37,6 +37,14 @@ as $$
 declare
   known public.embedding_models;
 begin
+  -- Every run calls this: the common case (already active) takes no lock.
+  if exists (
+    select from public.embedding_models m
+    where m.model = register_embedding_model.model and m.is_active
+      and m.dimensions = register_embedding_model.dimensions
+  ) then
+    return false;
+  end if;
   lock table public.embedding_models in exclusive mode;
   select * into known from public.embedding_models m where m.model = register_embedding_model.model;
   if found and known.dimensions <> register_embedding_model.dimensions then

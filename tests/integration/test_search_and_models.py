@@ -58,16 +58,17 @@ def test_switching_model_reembeds_and_never_mixes_models(
 def test_local_embedder_loads_offline_and_embeds(
     db: psycopg.Connection[Any], settings: Callable[..., Settings]
 ) -> None:
-    """The packaged all-MiniLM-L6-v2 embeds jobs (384 dimensions) with no network."""
-    ids = insert_jobs(db, 3)
+    """The packaged all-MiniLM-L6-v2 embeds jobs (384 dimensions) offline, batches in parallel."""
+    ids = insert_jobs(db, 150)
     s = settings(provider="local", model="sentence-transformers/all-MiniLM-L6-v2",
-                 openai_api_key=None)
+                 openai_api_key=None, claim_size=25, max_in_flight=2)
     with Database(s.database_url) as database:
         report = drain(database, create_embedder(s), s)
-    assert report.embedded == 3 and report.tokens > 0
+    assert (report.embedded, report.retried, report.failed) == (150, 0, 0)
+    assert report.tokens > 0
     row = db.execute("select count(*), min(vector_dims(embedding)), max(embedding_model) "
                      "from public.jobs").fetchone()
-    assert row == (3, 384, "sentence-transformers/all-MiniLM-L6-v2")
+    assert row == (150, 384, "sentence-transformers/all-MiniLM-L6-v2")
     register_vector(db)
     vec = db.execute("select embedding from public.jobs where id = %s", (ids[0],)).fetchone()
     assert vec is not None
