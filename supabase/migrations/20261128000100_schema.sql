@@ -88,7 +88,10 @@ create table public.embedding_queue (
   updated_at timestamptz not null default now(),
   constraint embedding_queue_lease_pair
   check ((lease_token is null) = (lease_expires_at is null))
-);
+)
+-- Room on each page so a claim's lease update stays a HOT update (no index
+-- writes), as in update-heavy queue tables.
+with (fillfactor = 70);
 
 comment on table public.embedding_queue is
 'One row per embedding request. Open (processed_at is null): pending or leased. Done: processed_at set, error_message null. Failed for good: processed_at and error_message set; clear both to retry.';

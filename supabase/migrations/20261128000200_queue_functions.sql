@@ -120,7 +120,9 @@ begin
       and q.next_attempt_at <= pg_catalog.clock_timestamp()
       and (q.lease_expires_at is null or q.lease_expires_at <= pg_catalog.clock_timestamp())
       -- An entry enqueued while its job was being deleted is never claimed.
-      and exists (select from public.jobs j where j.id = q.job_id)
+      -- `offset 0` keeps this a per-row index probe on the entries the index
+      -- scan yields, never a join that reads all of jobs.
+      and exists (select from public.jobs j where j.id = q.job_id offset 0)
     order by q.next_attempt_at, q.id
     limit batch_size
     for update skip locked
