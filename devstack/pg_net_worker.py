@@ -97,10 +97,13 @@ class PgNetWorker:
 
     def _record(self, request_id: int, outcome: tuple[Any, ...]) -> None:
         with self._record_lock:
-            try:
-                assert self._record_conn is not None
-                if self._record_conn.closed:
-                    self._record_conn = psycopg.connect(self._url, autocommit=True)
-                self._record_conn.execute(_RECORD, (request_id, *outcome))
-            except psycopg.Error as exc:
-                log.warning("pg_net stand-in could not record response %s: %s", request_id, exc)
+            for attempt in (1, 2):  # the database may have restarted since the last one
+                try:
+                    if self._record_conn is None or self._record_conn.closed or attempt == 2:
+                        self._record_conn = psycopg.connect(self._url, autocommit=True)
+                    self._record_conn.execute(_RECORD, (request_id, *outcome))
+                    return
+                except psycopg.Error as exc:
+                    if attempt == 2:
+                        log.warning("pg_net stand-in could not record response %s: %s",
+                                    request_id, exc)
