@@ -78,6 +78,10 @@ def database_url(cluster: Cluster | None) -> str:
     url = os.environ.get("TEST_DATABASE_URL") or (cluster.url if cluster else "")
     standins = stack.prepare(url)
     stack.db_push(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        # Tests run the cron job's command themselves; a real */5 tick landing
+        # mid-test would start a processor of another model behind their back.
+        conn.execute("update cron.job set active = false")
     os.environ["AUTOEMBED_STANDINS"] = ",".join(k for k, v in standins.items() if v)
     return url
 
