@@ -45,9 +45,15 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             assert pending(conn) == 0, report
             measured = report.embedded / report.seconds
             ideal = k * BATCH / LATENCY
+            # Each request really took this long (latency + the fake's own work
+            # + transfer + decoding); the best k requests in flight can do with it.
+            per_request = report.api_seconds / report.requests
+            achievable = k * BATCH / per_request
             results["in_flight"][str(k)] = {
                 "jobs": report.embedded, "jobs_per_second": round(measured, 1),
                 "ideal_jobs_per_second": round(ideal, 1), "ratio": round(measured / ideal, 3),
+                "seconds_per_request": round(per_request, 3),
+                "ratio_to_measured_request_time": round(measured / achievable, 3),
                 # Share of the 2 cores' time the processor and the fake API burned.
                 "processor_cpu_share": round(cpu_self / report.seconds / (os.cpu_count() or 1), 3),
                 "fake_api_cpu_share": round(cpu_api / report.seconds / (os.cpu_count() or 1), 3),

@@ -1,8 +1,8 @@
 """The drain loop: claim, embed, complete, batch after batch, within a budget.
 
-Claims commit at once; the API call runs in a worker thread while the main
-thread writes the previous batch, so the database and the provider are busy
-at the same time and no transaction stays open across an API call.
+Claims commit at once; API calls run in worker threads and writes in a writer
+thread with its own connection, so claiming, the provider and writing all
+overlap, and no transaction stays open across an API call.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -56,7 +57,8 @@ class RunReport:
     truncated_job_ids: list[int] = field(default_factory=list)
     estimated_cost_usd: float = 0.0
     seconds: float = 0.0
-    # Where the main thread's time went, and the API's time summed over workers.
+    # The main thread's claim and wait time, the writer's time, and the API's
+    # time summed over workers.
     claim_seconds: float = 0.0
     write_seconds: float = 0.0
     wait_seconds: float = 0.0
@@ -223,7 +225,17 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             report.claimed += len(items)
             in_flight.add(pool.submit(worker.run, items))
 
-    with ThreadPoolExecutor(units, thread_name_prefix="embed") as pool:
+    def write(writes: Database, unit: UnitResult) -> None:
+        mark = time.perf_counter()
+        _write(writes, embedder, settings, unit, report)
+        report.write_seconds += time.perf_counter() - mark
+
+    # Writes go through their own connection and thread, so claiming the next
+    # batch, waiting on the API and writing the last one all overlap.
+    with (Database(settings.database_url) as writes,
+          ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
+          ThreadPoolExecutor(1, thread_name_prefix="write") as writer):
+        pending_writes: deque[Future[None]] = deque()
         while True:
             top_up(pool)
             if not in_flight:
@@ -232,14 +244,14 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             report.wait_seconds += time.perf_counter() - mark
             in_flight.difference_update(done)
-            # Send the next batches before writing these: the API works while we write.
-            top_up(pool)
-            for future in done:
-                mark = time.perf_counter()
-                _write(db, embedder, settings, future.result(), report)
-                report.write_seconds += time.perf_counter() - mark
+            pending_writes.extend(writer.submit(write, writes, f.result()) for f in done)
+            # At most `units` batches wait to be written; a failed write raises here.
+            while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):
+                pending_writes.popleft().result()
             if on_progress:
                 on_progress(report)
+        while pending_writes:
+            pending_writes.popleft().result()
     report.estimated_cost_usd = estimated_cost(embedder.model, report.tokens)
     report.seconds = round(time.monotonic() - started, 3)
     for name in ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds"):
