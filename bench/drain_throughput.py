@@ -76,7 +76,8 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         reset_embeddings(conn)
         report = pipeline(bench, claim_size=250, max_in_flight=2)
         assert pending(conn) == 0 and report.embedded == jobs, report
-        other = report.seconds - report.claim_seconds - report.write_seconds - report.wait_seconds
+        # The main thread claims and waits; the writer thread writes meanwhile.
+        other = report.seconds - report.claim_seconds - report.wait_seconds
         return {
             "jobs": jobs,
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
@@ -86,9 +87,9 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             "write_limit_seconds": round(baseline, 3),
             "breakdown_seconds": {
                 "claim": report.claim_seconds,
-                "write": report.write_seconds,
-                "waiting_for_api": report.wait_seconds,
-                "other": round(other, 3),
+                "main_thread_waiting": report.wait_seconds,
+                "main_thread_other": round(other, 3),
+                "write_in_writer_thread": report.write_seconds,
                 "api_total_in_workers": report.api_seconds,
             },
             "requests": report.requests,

@@ -130,11 +130,12 @@ def write_docs(latest: dict[str, Any]) -> None:
                   f"(binary COPY into a temp table, one UPDATE ... FROM) "
                   f"{drain['write_limit_jobs_per_second']} jobs/s.",
                   "",
-                  f"Pipeline time ({drain['pipeline_seconds']} s), main thread: claim {b['claim']} s, "
-                  f"write {b['write']} s, waiting for the API {b['waiting_for_api']} s, other "
-                  f"{b['other']} s; API time summed over worker threads {b['api_total_in_workers']} s. "
-                  "Both sides update the model's HNSW index row by row, which is most of the "
-                  "write time."]
+                  f"Pipeline time {drain['pipeline_seconds']} s. Main thread: claiming "
+                  f"{b['claim']} s, waiting on API calls and writes {b['main_thread_waiting']} s, "
+                  f"other {b['main_thread_other']} s. Writer thread: writing "
+                  f"{b['write_in_writer_thread']} s. API time summed over worker threads "
+                  f"{b['api_total_in_workers']} s. Both sides update the model's HNSW index row "
+                  "by row, which is most of the write time."]
     latency = results.get("latency_bound")
     if latency:
         lines += ["", "## Latency-bound throughput", "",
