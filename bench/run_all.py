@@ -131,7 +131,7 @@ def write_docs(latest: dict[str, Any]) -> None:
                   f"{drain['write_limit_jobs_per_second']} jobs/s.",
                   "",
                   f"Pipeline time {drain['pipeline_seconds']} s. Main thread: claiming "
-                  f"{b['claim']} s, waiting on API calls and writes {b['main_thread_waiting']} s, "
+                  f"{b['claim']} s, waiting on API calls and on the writer {b['main_thread_waiting']} s, "
                   f"other {b['main_thread_other']} s. Writer thread: writing "
                   f"{b['write_in_writer_thread']} s. API time summed over worker threads "
                   f"{b['api_total_in_workers']} s. Both sides update the model's HNSW index row "

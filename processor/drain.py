@@ -57,8 +57,8 @@ class RunReport:
     truncated_job_ids: list[int] = field(default_factory=list)
     estimated_cost_usd: float = 0.0
     seconds: float = 0.0
-    # The main thread's claim and wait time, the writer's time, and the API's
-    # time summed over workers.
+    # The main thread's time claiming and waiting (on API calls and on the
+    # writer), the writer's time, and the API's time summed over workers.
     claim_seconds: float = 0.0
     write_seconds: float = 0.0
     wait_seconds: float = 0.0
@@ -246,8 +246,10 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             in_flight.difference_update(done)
             pending_writes.extend(writer.submit(write, writes, f.result()) for f in done)
             # At most `units` batches wait to be written; a failed write raises here.
+            mark = time.perf_counter()
             while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):
                 pending_writes.popleft().result()
+            report.wait_seconds += time.perf_counter() - mark
             if on_progress:
                 on_progress(report)
         while pending_writes:
