@@ -45,6 +45,10 @@ begin
   ) then
     return false;
   end if;
+  -- jobs first, in the mode its index build needs anyway: a writer or a
+  -- complete holding jobs and checking the embedding_model foreign key then
+  -- finishes before we lock embedding_models, instead of deadlocking with us.
+  lock table public.jobs in share mode;
   lock table public.embedding_models in exclusive mode;
   select * into known from public.embedding_models m where m.model = register_embedding_model.model;
   if found and known.dimensions <> register_embedding_model.dimensions then

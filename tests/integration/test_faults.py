@@ -195,10 +195,12 @@ def test_concurrent_writers_and_four_processors(
     threads = [threading.Thread(target=processor) for _ in range(4)]
     for t in threads:
         t.start()
-    writer()
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
+    try:
+        writer()
+    finally:
+        stop.set()  # even if the writer fails, no processor outlives the test
+        for t in threads:
+            t.join(timeout=120)
     assert failures == []
     _settle(db, s)
     # A job deactivated while its text was in flight loses that result (its
