@@ -91,6 +91,7 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     server = make_server(Processor(settings), host, port)
     print(f"autoembed processor on http://{host}:{server.server_port}/api/process-embedding-queue",
           file=sys.stderr)
+    logging.getLogger(__name__).info("settings: %s", settings.describe())
     try:
         server.serve_forever()
     except KeyboardInterrupt:

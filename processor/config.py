@@ -77,7 +77,7 @@ class Settings:
         return [v for v in values if v]
 
     def describe(self) -> dict[str, object]:
-        """Non-secret settings, for logs and ``autoembed status``."""
+        """Non-secret settings, for the log line ``autoembed serve`` starts with."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
 
 
