@@ -1,11 +1,11 @@
 """Vercel Python function for /api/process-embedding-queue.
 
-Vercel serves the ``handler`` class; settings come from the project's
-environment variables (DATABASE_URL, CRON_SECRET, OPENAI_API_KEY, ...).
+Vercel serves the WSGI ``app``. Settings are read from the project's
+environment variables at the first request, so a missing one is answered
+with a one-line JSON error. A serverless function cannot work after it
+answers, so every run here is synchronous, within EMBEDDING_TIME_BUDGET_SECONDS.
 """
 
-from processor.config import Settings
-from processor.handler import Processor
-from processor.server import request_handler
+from processor.wsgi import lazy_app
 
-handler = request_handler(Processor(Settings.from_env()))
+app = lazy_app()

@@ -1,4 +1,11 @@
-"""Start and stop a throwaway PostgreSQL cluster with pg_cron on a free port."""
+"""Start and stop a throwaway PostgreSQL cluster with pg_cron on a free port.
+
+Where the server has the real pg_net (``pg_net.control`` in its share
+directory: a Supabase-flavoured build, or pg_net built from source), it is
+preloaded beside pg_cron and its worker serves the ``postgres`` database;
+elsewhere the dev stack installs its stand-in (devstack/sql/pg_net_standin.sql).
+Set ``PGBIN`` to choose the server.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,16 @@ def find_pgbin() -> Path:
     return candidates[-1]
 
 
+def has_real_pg_net(pgbin: Path) -> bool:
+    """Whether the server in ``pgbin`` can load the real pg_net extension."""
+    try:
+        sharedir = subprocess.run([str(pgbin / "pg_config"), "--sharedir"], check=True,
+                                  capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        sharedir = str(pgbin.parent.parent.parent / "share" / "postgresql" / pgbin.parent.name)
+    return (Path(sharedir) / "extension" / "pg_net.control").exists()
+
+
 def free_port() -> int:
     """Ask the kernel for a free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -45,6 +62,15 @@ class Cluster:
     def url(self) -> str:
         """Superuser connection URL, as ``supabase db push --db-url`` wants it."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres?sslmode=disable"
+
+    @property
+    def real_pg_net(self) -> bool:
+        """Whether this server preloads the real pg_net (else the stand-in serves)."""
+        return has_real_pg_net(self.pgbin)
+
+    @property
+    def preload(self) -> str:
+        return "pg_cron,pg_net" if self.real_pg_net else "pg_cron"
 
     @property
     def data(self) -> Path:
@@ -96,8 +122,10 @@ class Cluster:
             "listen_addresses = '127.0.0.1'",
             f"port = {self.port}",
             f"unix_socket_directories = '{self.base / 'sock'}'",
-            "shared_preload_libraries = 'pg_cron'",
+            f"shared_preload_libraries = '{self.preload}'",
             "cron.database_name = 'postgres'",
+            # pg_net's one worker serves one database: the one migrations deploy to.
+            "pg_net.database_name = 'postgres'",
             f"cron.host = '{self.base / 'sock'}'",
             "max_connections = 200",
             "log_min_messages = warning",

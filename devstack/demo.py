@@ -37,6 +37,7 @@ def main() -> int:
     cluster = Cluster.start()
     worker: PgNetWorker | None = None
     server = None
+    processor: Processor | None = None
     try:
         standins = stack.prepare(cluster.url)
         say("deploying supabase/migrations with `supabase db push --db-url`")
@@ -46,7 +47,7 @@ def main() -> int:
         signing_secret = secrets.token_hex(32)
         settings = Settings(database_url=cluster.url, provider="local",
                             model=DEFAULT_MODELS["local"], signing_secret=signing_secret)
-        processor = Processor(settings)
+        processor = Processor(settings, background=True)
         say(f"loading the local model {settings.model} (shipped on PyPI, no download)")
         embedder = processor.embedder
         server = make_server(processor, "127.0.0.1", free_port())
@@ -83,6 +84,8 @@ def main() -> int:
                 return 1
         return 0
     finally:
+        if processor is not None and processor.background is not None:
+            processor.background.stop(timeout=30)
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -112,11 +115,11 @@ def watch_drain(conn: psycopg.Connection[Any], timeout: float = 300.0) -> None:
             done = int(row[0]) if row else 0
             bar.update(done - bar.n)
             answered = conn.execute("select count(*) from net._http_response "
-                                    "where status_code = 200").fetchone()
+                                    "where status_code = 202").fetchone()
             if done >= JOBS and answered and answered[0] > 0:
                 return
             response = conn.execute("select status_code, error_msg from net._http_response "
-                                    "where status_code <> 200 or error_msg is not null "
+                                    "where status_code <> 202 or error_msg is not null "
                                     "limit 1").fetchone()
             if response:
                 raise RuntimeError(f"pg_net request failed: {response}")

@@ -2,9 +2,11 @@
 
 The HMAC is SHA-256 over ``"<timestamp>.<body>"`` with the signing secret,
 sent as ``X-Autoembed-Timestamp`` and ``X-Autoembed-Signature: v1=<hex>``;
-the dispatch function in the database signs exactly this way. A timestamp
-outside the replay window, in either direction, is refused. Every comparison
-is constant-time.
+the dispatch function in the database signs exactly this way. pg_net sends a
+request when its worker gets to it, which can be minutes after the signature
+was made (behind another user's slow request), so a timestamp may be up to
+the replay window old (900 s by default) but at most ``FUTURE_SKEW_SECONDS``
+ahead, for clock skew. Every comparison is constant-time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from processor.errors import AuthError
 
 TIMESTAMP_HEADER = "x-autoembed-timestamp"
 SIGNATURE_HEADER = "x-autoembed-signature"
+FUTURE_SKEW_SECONDS = 300
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
@@ -59,7 +62,8 @@ def _check_hmac(headers: Mapping[str, str], body: bytes, secret: str,
     raw_ts = headers.get(TIMESTAMP_HEADER, "")
     if not raw_ts.isdigit() or len(raw_ts) > 12:
         raise AuthError("missing or malformed timestamp")
-    if abs(now - int(raw_ts)) > window:
+    age = now - int(raw_ts)
+    if age > window or -age > min(window, FUTURE_SKEW_SECONDS):
         raise AuthError("timestamp outside the replay window")
     expected = sign(body, secret, int(raw_ts))["X-Autoembed-Signature"]
     if not _equal(headers.get(SIGNATURE_HEADER, "").strip(), expected):

@@ -11,6 +11,10 @@ from processor.errors import ConfigError
 
 Provider = Literal["openai", "local"]
 
+# A synchronous run ends within its budget plus one request timeout; the
+# last writes and the answer get this much more before the caller's timeout.
+RUN_MARGIN_SECONDS = 5.0
+
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "text-embedding-3-small",
     "local": "sentence-transformers/all-MiniLM-L6-v2",
@@ -36,10 +40,23 @@ class Settings:
     max_in_flight: int = 2
     time_budget_seconds: float = 40.0
     request_timeout_seconds: float = 15.0
+    caller_timeout_seconds: float = 60.0
+    background_budget_seconds: float = 240.0
     lease_seconds: int = 300
     provider_retries: int = 4
-    replay_window_seconds: int = 300
+    replay_window_seconds: int = 900
     max_attempts: int = 3
+
+    def check_timing(self) -> Settings:
+        """Refuse budgets that a synchronous caller would not wait for; return self."""
+        longest = self.time_budget_seconds + self.request_timeout_seconds + RUN_MARGIN_SECONDS
+        if longest > self.caller_timeout_seconds:
+            raise ConfigError(
+                f"EMBEDDING_TIME_BUDGET_SECONDS ({self.time_budget_seconds:g}) + "
+                f"EMBEDDING_REQUEST_TIMEOUT_SECONDS ({self.request_timeout_seconds:g}) + "
+                f"{RUN_MARGIN_SECONDS:g} s must not exceed EMBEDDING_CALLER_TIMEOUT_SECONDS "
+                f"({self.caller_timeout_seconds:g}), or a synchronous run outlives its caller")
+        return self
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,8 +84,12 @@ class Settings:
             max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 2, low=1, high=32),
             time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
             request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),
+            caller_timeout_seconds=_float(env, "EMBEDDING_CALLER_TIMEOUT_SECONDS", 60.0),
+            background_budget_seconds=_float(env, "EMBEDDING_BACKGROUND_BUDGET_SECONDS", 240.0),
             lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
-        )
+            replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,
+                                       low=30, high=86400),
+        ).check_timing()
 
     def secrets(self) -> list[str]:
         """Every secret value set, for redaction."""

@@ -68,6 +68,12 @@ class RunReport:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """The counts that say what happened, for one log line."""
+        return (f"claimed {self.claimed}, embedded {self.embedded}, failed {self.failed}, "
+                f"retrying {self.retried}, released {self.released}, stale {self.stale}, "
+                f"lost {self.lost}, tokens {self.tokens}, {self.seconds:.1f}s")
+
 
 @dataclass
 class UnitResult:
@@ -94,11 +100,13 @@ class BatchEmbedder:
     """Embeds one claimed batch: packs requests, retries, isolates bad inputs."""
 
     def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
-                 max_requests: int, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_requests: int, sleep: Callable[[float], None] = time.sleep,
+                 stop: threading.Event | None = None) -> None:
         self._embedder = embedder
         self._policy = policy
         self._deadline = deadline
         self._sleep = sleep
+        self._stop = stop or threading.Event()
         # Requests in flight are capped here; a unit beyond the cap prepares
         # its texts (token counts) while the others wait on the API.
         self._requests = threading.BoundedSemaphore(max_requests)
@@ -181,7 +189,15 @@ class BatchEmbedder:
             return embeddings.vectors
 
     def _request(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Embeddings:
-        """One request, held back first if the provider's token budget is spent."""
+        """One request, held back first if the provider's token budget is spent.
+
+        No request starts after the deadline or a stop, so a run ends within
+        its budget plus one request timeout; what was not sent is released.
+        """
+        if self._stop.is_set():
+            raise BudgetExhaustedError("the processor is stopping")
+        if time.monotonic() >= self._deadline:
+            raise BudgetExhaustedError("the run's time budget is over")
         hold = self._embedder.pace(counted_tokens)
         if hold > 0:
             if time.monotonic() + hold > self._deadline:
@@ -199,15 +215,17 @@ class BatchEmbedder:
 
 def drain(db: Database, embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
-          on_progress: Callable[[RunReport], None] | None = None) -> RunReport:
-    """Drain due entries until none are left or the time budget ends."""
+          on_progress: Callable[[RunReport], None] | None = None,
+          stop: threading.Event | None = None) -> RunReport:
+    """Drain due entries until none are left, the time budget ends or ``stop`` is set."""
+    stop = stop or threading.Event()
     started_at = datetime.now(UTC)
     started = time.monotonic()
     deadline = started + (budget_seconds or settings.time_budget_seconds)
     report = RunReport()
     db.register_model(embedder.model, embedder.dimensions)
     worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
-                           max_requests=settings.max_in_flight)
+                           max_requests=settings.max_in_flight, stop=stop)
     in_flight: set[Future[UnitResult]] = set()
     exhausted = False
     # One batch more than requests in flight: it is claimed and prepared ahead.
@@ -215,7 +233,8 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
 
     def top_up(pool: ThreadPoolExecutor) -> None:
         nonlocal exhausted
-        while not exhausted and len(in_flight) < units and time.monotonic() < deadline:
+        while (not exhausted and len(in_flight) < units and time.monotonic() < deadline
+               and not stop.is_set()):
             mark = time.perf_counter()
             items = db.claim(settings.claim_size, settings.lease_seconds)
             report.claim_seconds += time.perf_counter() - mark

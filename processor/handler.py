@@ -1,9 +1,16 @@
-"""The HTTP endpoint ``/api/process-embedding-queue``, free of any server framework.
+"""The endpoint ``/api/process-embedding-queue``, free of any server framework.
 
-POST drains the queue; GET returns its status (and drains when called as
-``?action=process``, since Vercel cron can only send GET). Both need the
-Bearer CRON_SECRET or an HMAC signature; anything else gets 401 before the
-database is touched.
+- ``POST``: with a processor that can work after answering (``autoembed
+  serve``), 202 at once and a drain in the background, one at a time, so
+  pg_net's only worker is never held for a drain. Where it cannot (a
+  serverless function), the run is synchronous and its budget is cut to fit
+  the caller's declared wait (``timeout_ms`` in the dispatch body).
+- ``POST ?action=process`` and ``GET ?action=process`` (Vercel cron sends
+  GET): the caller waits by design; a synchronous run answers with its report.
+- ``GET``: the status JSON.
+
+Every request needs the Bearer CRON_SECRET or an HMAC signature; anything
+else gets 401 before the database is touched.
 """
 
 from __future__ import annotations
@@ -12,14 +19,15 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
 from processor.auth import authenticate
-from processor.config import Settings
+from processor.background import BackgroundDrains
+from processor.config import RUN_MARGIN_SECONDS, Settings
 from processor.db import Database
 from processor.drain import drain
 from processor.embedders import Embedder, create_embedder
@@ -29,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PATH = "/api/process-embedding-queue"
 MAX_BODY_BYTES = 1 << 20
+METHODS = ("GET", "POST")
 
 
 @dataclass
@@ -44,12 +53,14 @@ class Response:
 
 
 class Processor:
-    """Holds the settings and the (lazily loaded) embedder across requests."""
+    """Holds the settings, the (lazily loaded) embedder and the background drain."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
+                 background: bool = False) -> None:
         self.settings = settings
         self._embedder = embedder
         self._lock = threading.Lock()
+        self.background = BackgroundDrains(self._background_run) if background else None
 
     @property
     def embedder(self) -> Embedder:
@@ -64,8 +75,8 @@ class Processor:
         url = urlsplit(target)
         if url.path.rstrip("/") != PATH:
             return Response(404, {"error": "not found"})
-        if method not in ("GET", "POST"):
-            return Response(405, {"error": "method not allowed"}, {"Allow": "GET, POST"})
+        if method not in METHODS:
+            return Response(405, {"error": "method not allowed"}, {"Allow": ", ".join(METHODS)})
         if len(body) > MAX_BODY_BYTES:
             return Response(413, {"error": "request body too large"})
         lowered = {k.lower(): v for k, v in headers.items()}
@@ -78,32 +89,71 @@ class Processor:
         except AuthError as exc:
             log.warning("refused %s %s: %s", method, url.path, exc)
             return Response(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
+        payload: Any = {}
         if method == "POST" and body.strip():
             try:
-                json.loads(body)
-            except ValueError:
+                payload = json.loads(body)
+            except (ValueError, RecursionError):
                 return Response(400, {"error": "body must be JSON"})
         action = parse_qs(url.query).get("action", [""])[0]
         try:
-            if method == "POST" or action == "process":
-                return self._process(scheme)
+            if action == "process":
+                return self._process(scheme, self.settings.time_budget_seconds)
+            if method == "POST":
+                if self.background is not None:
+                    return self._start_background(scheme)
+                return self._process(scheme, self._budget_for(payload))
             return self._status()
         except (psycopg.Error, ConfigError) as exc:
-            message = self._redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             log.error("processor error: %s", message)
             return Response(503, {"error": message})
 
-    def _process(self, scheme: str) -> Response:
+    def _budget_for(self, payload: Any) -> float:
+        """The synchronous budget that fits the caller's wait (``timeout_ms``), if it says one."""
+        budget = self.settings.time_budget_seconds
+        waits_ms = payload.get("timeout_ms") if isinstance(payload, dict) else None
+        if isinstance(waits_ms, int) and not isinstance(waits_ms, bool) and waits_ms > 0:
+            fits = waits_ms / 1000 - self.settings.request_timeout_seconds - RUN_MARGIN_SECONDS
+            if fits < 1:
+                need = int((self.settings.request_timeout_seconds + RUN_MARGIN_SECONDS + 1) * 1000)
+                raise ConfigError(
+                    f"the caller waits {waits_ms} ms, too short for a synchronous run "
+                    f"(request timeout {self.settings.request_timeout_seconds:g} s + "
+                    f"{RUN_MARGIN_SECONDS:g} s): dispatch with timeout_milliseconds >= {need}, "
+                    "or run `autoembed serve`, which answers at once")
+            budget = min(budget, fits)
+        return budget
+
+    def _process(self, scheme: str, budget: float) -> Response:
         with Database(self.settings.database_url) as db:
-            report = drain(db, self.embedder, self.settings)
-        log.info("run via %s: %s", scheme, report.as_dict())
+            report = drain(db, self.embedder, self.settings, budget_seconds=budget)
+        log.info("run via %s: %s", scheme, report.summary())
         return Response(200, report.as_dict())
+
+    def _start_background(self, scheme: str) -> Response:
+        assert self.background is not None
+        answer = self.background.request()
+        log.info("drain requested via %s: %s", scheme, answer)
+        return Response(202, {"accepted": True, **answer})
+
+    def _background_run(self, stop: threading.Event) -> dict[str, Any]:
+        settings = replace(self.settings, time_budget_seconds=self.settings.background_budget_seconds)
+        try:
+            with Database(settings.database_url) as db:
+                report = drain(db, self.embedder, settings, stop=stop)
+        except (psycopg.Error, ConfigError) as exc:
+            message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            log.error("background run failed: %s", message)
+            return {"error": message}
+        log.info("background run: %s", report.summary())
+        return report.as_dict()
 
     def _status(self) -> Response:
         with Database(self.settings.database_url) as db:
             return Response(200, db.status())
 
-    def _redact(self, text: str) -> str:
+    def redact(self, text: str) -> str:
         for secret in self.settings.secrets():
             text = text.replace(secret, "[redacted]")
         return text

@@ -151,13 +151,16 @@ def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]
 
 @pytest.fixture(scope="session")
 def processor_url(base_settings: Settings, pg_net: None) -> Iterator[str]:
-    """A running processor, registered in Vault for the dispatch function."""
-    server = make_server(Processor(base_settings), "127.0.0.1", free_port())
+    """A running processor, as ``autoembed serve`` runs it, registered in Vault for dispatch."""
+    processor = Processor(base_settings, background=True)
+    server = make_server(processor, "127.0.0.1", free_port())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue"
     stack.set_secret(base_settings.database_url, "autoembed_processor_url", url)
     stack.set_secret(base_settings.database_url, "autoembed_signing_secret", SIGNING_SECRET)
     yield url
+    assert processor.background is not None
+    processor.background.stop(timeout=30)
     server.shutdown()
     server.server_close()

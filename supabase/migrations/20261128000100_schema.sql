@@ -11,9 +11,12 @@ create extension if not exists vector with schema extensions;
 create extension if not exists pgcrypto with schema extensions;
 create extension if not exists pg_cron;
 
--- pg_net and Vault ship with every Supabase project. Plain PostgreSQL cannot
--- install them; the local dev stack installs stand-ins with the same signatures
--- before these migrations run, so only the `create extension` is guarded.
+-- pg_net and Vault ship with every Supabase project. pg_net is a plain PGXS
+-- extension that any PostgreSQL can build and install, but it must be in
+-- shared_preload_libraries (beside pg_cron), or `create extension` fails with
+-- "pg_net is not in shared_preload_libraries". Where a server has neither,
+-- the local dev stack installs stand-ins with the same signatures before these
+-- migrations run; so only the `create extension` is guarded, on availability.
 do $$
 begin
   if exists (select from pg_catalog.pg_available_extensions where name = 'pg_net') then

@@ -1,11 +1,17 @@
 -- autoembed dispatch: pg_cron calls public.dispatch_embedding_processing()
 -- every 5 minutes. When entries are due it POSTs signed requests to the
 -- processor through pg_net, reading the URL and the signing secret from Vault.
+--
+-- pg_net has one worker per cluster and stores a batch's answers when its
+-- slowest request ends, so the default wait is pg_net's own 5 s: `autoembed
+-- serve` answers 202 at once and drains afterwards. A processor that must run
+-- synchronously (a serverless function) reads `timeout_ms` from the body and
+-- fits its run into it; schedule it with a longer timeout_milliseconds.
 
 create or replace function public.dispatch_embedding_processing(
   max_requests integer default 4,
   jobs_per_request integer default 1000,
-  timeout_milliseconds integer default 60000
+  timeout_milliseconds integer default 5000
 )
 returns integer
 language plpgsql
@@ -43,10 +49,22 @@ begin
       using errcode = '22023';
   end if;
 
+  -- An earlier request still waiting in pg_net's queue (behind another user's
+  -- slow request) will start a drain when it is sent: stack nothing on it.
+  if exists (
+    select from net.http_request_queue r
+    where pg_catalog.rtrim(r.url, '/') = pg_catalog.rtrim(processor_url, '/')
+  ) then
+    return 0;
+  end if;
+
   -- A large backlog is split over several processor runs in parallel.
   requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
   for i in 1..requests loop
-    body := pg_catalog.jsonb_build_object('source', 'pg_cron', 'request', i, 'of', requests, 'due', due);
+    body := pg_catalog.jsonb_build_object(
+      'source', 'pg_cron', 'request', i, 'of', requests, 'due', due,
+      'timeout_ms', timeout_milliseconds
+    );
     sent_at := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
     -- pg_net sends body::text, so the signature covers exactly those bytes.
     perform net.http_post(
@@ -73,7 +91,7 @@ $$;
 
 comment on function public.dispatch_embedding_processing(integer, integer, integer) is
 'dispatch_embedding_processing: POST signed requests to the processor when queue entries are due.
-Called by pg_cron job process-embedding-queue; one request per jobs_per_request due entries, at most max_requests; returns how many were sent.';
+Called by pg_cron job process-embedding-queue; one request per jobs_per_request due entries, at most max_requests, none while an earlier one waits unsent in pg_net''s queue; returns how many were sent.';
 revoke all on function public.dispatch_embedding_processing(integer, integer, integer)
 from public, anon, authenticated;
 grant execute on function public.dispatch_embedding_processing(integer, integer, integer) to service_role;

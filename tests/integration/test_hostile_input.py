@@ -60,8 +60,8 @@ def test_replayed_signed_request_inside_window_does_no_double_work(
     insert_jobs(db, 3)
     body = b'{"source": "pg_cron"}'
     headers = sign(body, SIGNING_SECRET)
-    first = _request(processor_url, body=body, headers=headers)
-    replay = _request(processor_url, body=body, headers=headers)
+    first = _request(processor_url + "?action=process", body=body, headers=headers)
+    replay = _request(processor_url + "?action=process", body=body, headers=headers)
     assert first[0] == replay[0] == 200
     assert first[1]["embedded"] == 3
     assert replay[1]["claimed"] == 0 and replay[1]["tokens"] == 0

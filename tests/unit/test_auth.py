@@ -29,6 +29,20 @@ def test_hmac_accepted_at_both_window_edges() -> None:
     assert _auth(sign(BODY, "sign", int(NOW) + 300)) == "hmac"
 
 
+def test_request_delayed_in_pg_net_queue_is_accepted_within_the_window() -> None:
+    """A signature made 899 s before delivery passes the default 900 s window; 901 s does not."""
+    assert _auth(sign(BODY, "sign", int(NOW) - 899), window_seconds=900) == "hmac"
+    with pytest.raises(AuthError, match="replay window"):
+        _auth(sign(BODY, "sign", int(NOW) - 901), window_seconds=900)
+
+
+def test_future_timestamps_get_only_the_clock_skew_allowance() -> None:
+    """A wide window for delayed sends does not widen the future side beyond 300 s."""
+    assert _auth(sign(BODY, "sign", int(NOW) + 300), window_seconds=900) == "hmac"
+    with pytest.raises(AuthError, match="replay window"):
+        _auth(sign(BODY, "sign", int(NOW) + 301), window_seconds=900)
+
+
 @pytest.mark.parametrize(
     ("headers", "body"),
     [
