@@ -15,8 +15,8 @@ What it shares with the real one, because our SQL or a user's can see it:
   at a time;
 - curl's behaviour: a total timeout per request, redirects followed (307 and
   308 keep the method and body), an empty body stored as NULL, a repeated
-  header keeping its last value, ``User-Agent: pg_net/0.20.4`` when headers
-  are given, ``application/x-www-form-urlencoded`` for a body without a
+  header keeping its last value, ``User-Agent: pg_net/0.20.4`` always,
+  ``application/x-www-form-urlencoded`` for a body without a
   Content-Type, and curl's error texts;
 - a response row for every request it takes, whatever went wrong.
 """
@@ -233,10 +233,11 @@ class Request:
 
 def _request_headers(headers: dict[str, str] | None, body: bytes | None) -> dict[str, str]:
     """The headers curl sends for pg_net's request."""
+    # pg_net turns headers into array(select key || ': ' || value ...), never
+    # NULL, so its User-Agent goes along even when headers are NULL.
     sent = {"Accept": "*/*"}
-    if headers is not None:
-        sent.update({str(k): str(v) for k, v in headers.items()})
-        sent["User-Agent"] = f"pg_net/{VERSION}"
+    sent.update({str(k): str(v) for k, v in (headers or {}).items()})
+    sent["User-Agent"] = f"pg_net/{VERSION}"
     if body is not None and not any(k.lower() == "content-type" for k in sent):
         sent["Content-Type"] = "application/x-www-form-urlencoded"
     return sent

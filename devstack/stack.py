@@ -27,6 +27,11 @@ def available(conn: psycopg.Connection[Any], extension: str) -> bool:
     return bool(row and row[0])
 
 
+def pg_net_standin_sql() -> str:
+    """The pg_net stand-in's SQL (schema ``net``), for a database without the real one."""
+    return _sql("pg_net_standin.sql")
+
+
 def prepare(url: str, *, pgtap: bool = False) -> dict[str, bool]:
     """Add Supabase's roles and schemas, and the stand-ins the server lacks.
 
@@ -39,7 +44,7 @@ def prepare(url: str, *, pgtap: bool = False) -> dict[str, bool]:
             "vault": not available(conn, "supabase_vault"),
         }
         if standins["pg_net"]:
-            conn.execute(_sql("pg_net_standin.sql"))
+            conn.execute(pg_net_standin_sql())
         if standins["vault"]:
             conn.execute(_sql("vault_standin.sql"))
         if pgtap:

@@ -102,7 +102,8 @@ end;
 $$;
 
 -- curl_url_set(URL) then one CURLU_APPENDQUERY per parameter: the URL must
--- have a scheme and a host, an empty path becomes "/", parameters join with "&".
+-- have a scheme and a host, the scheme is lower-cased, an empty path becomes
+-- "/", parameters join with "&" and their %XX escapes come out lower-case.
 create or replace function net._encode_url_with_params_array(url text, params_array text[])
 returns text
 language plpgsql
@@ -115,16 +116,23 @@ begin
   if url is null or params_array is null then
     return null;
   end if;
-  parts := regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\s]+)([^?#\s]*)(\?[^#\s]*)?(#\S*)?$');
-  if parts is null then
-    if url !~ '^[A-Za-z][A-Za-z0-9+.-]*://' then
-      raise exception 'invalid URL "%": Bad scheme', url;
-    end if;
-    raise exception 'invalid URL "%": Malformed input to a URL function', url;
+  if url !~ '^[A-Za-z][A-Za-z0-9+.-]*://' then
+    raise exception using errcode = 'XX000', message = format('invalid URL "%s": Bad scheme', url);
   end if;
-  result := parts[1] || '://' || parts[2] || coalesce(nullif(parts[3], ''), '/') || coalesce(parts[4], '');
+  parts := regexp_match(url, '^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$');
+  if parts[2] = '' then
+    raise exception using errcode = 'XX000', message = format('invalid URL "%s": No host part in the URL', url);
+  end if;
+  if parts[2] ~ '\s' or parts[3] ~ '\s' then
+    raise exception using errcode = 'XX000', message = format('invalid URL "%s": Bad hostname', url);
+  end if;
+  result := lower(parts[1]) || '://' || parts[2] || coalesce(nullif(parts[3], ''), '/') || coalesce(parts[4], '');
   if array_length(params_array, 1) > 0 then
-    result := result || case when parts[4] is null then '?' else '&' end || array_to_string(params_array, '&');
+    result := result || case when parts[4] is null then '?' else '&' end
+      || array_to_string(params_array, '&');
+    -- curl's URL API writes the escapes it appends in lower case
+    result := (select string_agg(case when m[1] is null then m[2] else lower(m[1]) end, '' order by n)
+               from regexp_matches(result, '(%[0-9A-Fa-f]{2})|([^%]+|%)', 'g') with ordinality as t(m, n));
   end if;
   return result;
 end;
