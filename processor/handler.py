@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -52,12 +53,30 @@ class Response:
         return json.dumps(self.body).encode()
 
 
+def synchronous_budget(settings: Settings, payload: Any) -> float:
+    """The synchronous budget that fits the caller's wait (``timeout_ms``), if it says one."""
+    budget = settings.time_budget_seconds
+    waits_ms = payload.get("timeout_ms") if isinstance(payload, dict) else None
+    if isinstance(waits_ms, int) and not isinstance(waits_ms, bool) and waits_ms > 0:
+        fits = waits_ms / 1000 - settings.request_timeout_seconds - RUN_MARGIN_SECONDS
+        if fits < 1:
+            need = int((settings.request_timeout_seconds + RUN_MARGIN_SECONDS + 1) * 1000)
+            raise ConfigError(
+                f"the caller waits {waits_ms} ms, too short for a synchronous run "
+                f"(request timeout {settings.request_timeout_seconds:g} s + "
+                f"{RUN_MARGIN_SECONDS:g} s): dispatch with timeout_milliseconds >= {need}, "
+                "or run `autoembed serve`, which answers at once")
+        budget = min(budget, fits)
+    return budget
+
+
 class Processor:
     """Holds the settings, the (lazily loaded) embedder and the background drain."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
-                 background: bool = False) -> None:
+                 background: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self._clock = clock
         self._embedder = embedder
         self._lock = threading.Lock()
         self.background = BackgroundDrains(self._background_run) if background else None
@@ -84,7 +103,7 @@ class Processor:
             scheme = authenticate(
                 lowered, body, cron_secret=self.settings.cron_secret,
                 signing_secret=self.settings.signing_secret,
-                window_seconds=self.settings.replay_window_seconds,
+                window_seconds=self.settings.replay_window_seconds, now=self._clock(),
             )
         except AuthError as exc:
             log.warning("refused %s %s: %s", method, url.path, exc)
@@ -102,28 +121,12 @@ class Processor:
             if method == "POST":
                 if self.background is not None:
                     return self._start_background(scheme)
-                return self._process(scheme, self._budget_for(payload))
+                return self._process(scheme, synchronous_budget(self.settings, payload))
             return self._status()
         except (psycopg.Error, ConfigError) as exc:
             message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             log.error("processor error: %s", message)
             return Response(503, {"error": message})
-
-    def _budget_for(self, payload: Any) -> float:
-        """The synchronous budget that fits the caller's wait (``timeout_ms``), if it says one."""
-        budget = self.settings.time_budget_seconds
-        waits_ms = payload.get("timeout_ms") if isinstance(payload, dict) else None
-        if isinstance(waits_ms, int) and not isinstance(waits_ms, bool) and waits_ms > 0:
-            fits = waits_ms / 1000 - self.settings.request_timeout_seconds - RUN_MARGIN_SECONDS
-            if fits < 1:
-                need = int((self.settings.request_timeout_seconds + RUN_MARGIN_SECONDS + 1) * 1000)
-                raise ConfigError(
-                    f"the caller waits {waits_ms} ms, too short for a synchronous run "
-                    f"(request timeout {self.settings.request_timeout_seconds:g} s + "
-                    f"{RUN_MARGIN_SECONDS:g} s): dispatch with timeout_milliseconds >= {need}, "
-                    "or run `autoembed serve`, which answers at once")
-            budget = min(budget, fits)
-        return budget
 
     def _process(self, scheme: str, budget: float) -> Response:
         with Database(self.settings.database_url) as db:
