@@ -12,7 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import claim_cost, drain_throughput, latency_bound, memory, scaling, trigger_overhead
+from bench import (
+    claim_cost,
+    drain_throughput,
+    latency_bound,
+    memory,
+    pg_net_tick,
+    scaling,
+    trigger_overhead,
+)
 from bench.harness import RESULTS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -23,6 +31,7 @@ BENCHMARKS = {
     "claim_cost": claim_cost.run,
     "memory": memory.run,
     "scaling": scaling.run,
+    "pg_net_tick": pg_net_tick.run,
 }
 
 
@@ -151,6 +160,26 @@ def write_docs(latest: dict[str, Any]) -> None:
             lines.append(f"| {k} | {row['jobs_per_second']} | {row['ideal_jobs_per_second']} | "
                          f"{row['ratio']} | {row.get('seconds_per_request', '-')} | "
                          f"{row.get('ratio_to_measured_request_time', '-')} |")
+    tick = results.get("pg_net_tick")
+    if tick:
+        sync, back = tick["synchronous"], tick["background"]
+        lines += ["", "## What a tick costs other pg_net users", "",
+                  f"pg_net has one worker per cluster and stores a batch's answers when its slowest "
+                  f"request ends. {sync['jobs']} jobs due, fake API with {tick['latency_seconds']} s "
+                  f"per request, {tick['pg_net']} pg_net, no HNSW index; right after the tick another "
+                  "pg_net user commits a request.", "",
+                  "| processor | pg_net worker busy with our request (s) | other user's request "
+                  "waited (s) | queue drained after (s) |", "|---|---|---|---|",
+                  f"| synchronous (answers after the drain; before) | {sync['pg_net_busy_seconds']} | "
+                  f"{sync['other_user_waited_seconds']} | {sync['queue_drained_seconds']} |",
+                  f"| `autoembed serve` (202, then drains) | {back['pg_net_busy_seconds']} | "
+                  f"{back['other_user_waited_seconds']} | {back['queue_drained_seconds']} |", "",
+                  f"Ratio, background / synchronous: worker busy {tick['pg_net_busy_ratio']}, other "
+                  f"user's wait {tick['other_user_wait_ratio']}. A synchronous run holds the worker "
+                  "for the whole drain, up to its budget plus one request timeout. The drain times "
+                  "differ for another reason: dispatch fans the backlog out over up to 4 requests; "
+                  "synchronously they ran as 4 parallel runs, while `autoembed serve` coalesces "
+                  "them into its one drain (EMBEDDING_CONCURRENCY requests in flight)."]
     points = _figure(results, "scaling", "points")
     bare = _figure(results, "scaling", "points_without_index") or []
     if points:

@@ -16,13 +16,13 @@ import pytest
 from devstack import stack
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
+from devstack.http_peer import HttpPeer
 from processor.auth import sign
 from processor.config import Settings
 from processor.handler import Processor
 from processor.server import make_server
 from tests.conftest import CAPTURED, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
-from tests.support.http_peer import HttpPeer
 
 
 def _post(url: str, body: bytes = b'{"source": "pg_cron"}', *, timeout: float = 30) -> tuple[int, Any]:

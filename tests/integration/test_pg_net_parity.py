@@ -21,7 +21,7 @@ from psycopg import conninfo
 
 from devstack import stack
 from devstack.cluster import free_port
-from tests.support.http_peer import HttpPeer
+from devstack.http_peer import HttpPeer
 
 VERSION = "0.20.4"
 TIMEOUT_TEXT = re.compile(

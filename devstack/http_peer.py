@@ -1,4 +1,4 @@
-"""A small HTTP server that records what pg_net sent it, for the parity suite."""
+"""A small HTTP server that records what pg_net sent it: the parity suite and the tick benchmark."""
 
 from __future__ import annotations
 
