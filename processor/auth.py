@@ -7,6 +7,12 @@ request when its worker gets to it, which can be minutes after the signature
 was made (behind another user's slow request), so a timestamp may be up to
 the replay window old (900 s by default) but at most ``FUTURE_SKEW_SECONDS``
 ahead, for clock skew. Every comparison is constant-time.
+
+Secrets are UTF-8 on both sides: the dispatch function signs with
+``convert_to(secret, 'UTF8')`` and a header arrives as bytes (a WSGI server
+hands them over decoded as latin-1, which ``raw()`` undoes), so a secret
+with non-ASCII characters works. Surrounding whitespace is stripped from
+secrets when the settings are read, and from the Bearer token here.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ FUTURE_SKEW_SECONDS = 300
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
     """Headers that authenticate ``body`` with the HMAC scheme."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    digest = hmac.new(secret.encode("utf-8"), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
     return {"X-Autoembed-Timestamp": ts, "X-Autoembed-Signature": f"v1={digest}"}
 
 
@@ -48,7 +54,7 @@ def authenticate(
     authorization = headers.get("authorization", "")
     if authorization and cron_secret:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and _equal(token.strip(), cron_secret):
+        if scheme.lower() == "bearer" and _equal(raw(token).strip(), cron_secret.encode("utf-8")):
             return "bearer"
     if signing_secret and SIGNATURE_HEADER in headers:
         _check_hmac(headers, body, signing_secret, window_seconds,
@@ -59,19 +65,26 @@ def authenticate(
 
 def _check_hmac(headers: Mapping[str, str], body: bytes, secret: str,
                 window: int, now: float) -> None:
-    raw_ts = headers.get(TIMESTAMP_HEADER, "")
-    if not raw_ts.isdigit() or len(raw_ts) > 12:
+    raw_ts = headers.get(TIMESTAMP_HEADER, "").strip()
+    # isdigit() alone admits "²" and other digits int() refuses.
+    if not (raw_ts.isascii() and raw_ts.isdigit()) or len(raw_ts) > 12:
         raise AuthError("missing or malformed timestamp")
     age = now - int(raw_ts)
     if age > window or -age > min(window, FUTURE_SKEW_SECONDS):
         raise AuthError("timestamp outside the replay window")
     expected = sign(body, secret, int(raw_ts))["X-Autoembed-Signature"]
-    if not _equal(headers.get(SIGNATURE_HEADER, "").strip(), expected):
+    if not _equal(raw(headers.get(SIGNATURE_HEADER, "")).strip(), expected.encode()):
         raise AuthError("bad signature")
 
 
-def _equal(given: str, expected: str) -> bool:
+def raw(value: str) -> bytes:
+    """A header's bytes as they came over the wire (WSGI decodes them as latin-1)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # not from a WSGI server: take it as the text it is
+        return value.encode("utf-8", "surrogatepass")
+
+
+def _equal(given: bytes, expected: bytes) -> bool:
     # compare_digest leaks only the length; hash both so even that is fixed.
-    return hmac.compare_digest(
-        hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
-    )
+    return hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(expected).digest())

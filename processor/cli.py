@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"autoembed: {exc}", file=sys.stderr)
         return 2
+    from processor import redact
+
+    redact.install(settings.secrets())
     command: str = args.command
     if command == "serve":
         return _serve(settings, args.host, args.port)
@@ -68,8 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _process(db: Database, settings: Settings, budget: float | None, *,
              show_progress: bool) -> RunReport:
+    import signal
+    import threading
+
     from tqdm import tqdm
 
+    stop = threading.Event()
+    # SIGTERM stops claiming; what is out finishes and is written, the rest released.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     embedder = create_embedder(settings)
     total = int(db.status()["pending"])
     with tqdm(total=total, unit="job", desc="embedding", disable=not show_progress,
@@ -81,23 +90,48 @@ def _process(db: Database, settings: Settings, budget: float | None, *,
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
         return drain(db, embedder, settings, budget_seconds=budget or 10**9,
-                     on_progress=progress)
+                     on_progress=progress, stop=stop)
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:
+    """Serve until SIGTERM or SIGINT, then stop the drain gracefully and exit 0."""
+    import signal
+    import threading
+
     from processor.handler import Processor
     from processor.server import make_server
 
-    server = make_server(Processor(settings), host, port)
+    try:
+        settings.require_secret()
+    except ConfigError as exc:
+        print(f"autoembed: {exc}", file=sys.stderr)
+        return 2
+    processor = Processor(settings, background=True)
+    server = make_server(processor, host, port)
     print(f"autoembed processor on http://{host}:{server.server_port}/api/process-embedding-queue",
           file=sys.stderr)
     logging.getLogger(__name__).info("settings: %s", settings.describe())
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    while not stopping.wait(0.5):
+        if not thread.is_alive():
+            return 1
+    # Stop claiming; requests already out finish (one request timeout at most) and
+    # are written, what was claimed but not sent is released, the run is recorded.
+    print("autoembed: stopping; finishing the running drain", file=sys.stderr)
+    assert processor.background is not None
+    finished = processor.background.stop(timeout=settings.request_timeout_seconds + 10)
+    server.shutdown()
+    if not finished:
+        print("autoembed: the drain did not end in time; its leases expire on their own",
+              file=sys.stderr)
     return 0
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
+from processor import redact
 from processor.errors import ConfigError
 
 Provider = Literal["openai", "local"]
@@ -65,7 +66,7 @@ class Settings:
         database_url = env.get("DATABASE_URL", "")
         if not database_url:
             raise ConfigError("DATABASE_URL is not set")
-        api_key = env.get("OPENAI_API_KEY") or None
+        api_key = _secret(env, "OPENAI_API_KEY")
         provider = env.get("EMBEDDING_PROVIDER") or ("openai" if api_key else "local")
         if provider not in DEFAULT_MODELS:
             raise ConfigError(f"EMBEDDING_PROVIDER must be 'openai' or 'local', not {provider!r}")
@@ -76,8 +77,8 @@ class Settings:
             provider=provider,  # type: ignore[arg-type]
             model=env.get("EMBEDDING_MODEL") or DEFAULT_MODELS[provider],
             dimensions=_int(env, "EMBEDDING_DIMENSIONS", 0) or None,
-            cron_secret=env.get("CRON_SECRET") or None,
-            signing_secret=env.get("EMBEDDING_SIGNING_SECRET") or None,
+            cron_secret=_secret(env, "CRON_SECRET"),
+            signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET"),
             openai_api_key=api_key,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=2048),
@@ -91,6 +92,13 @@ class Settings:
                                        low=30, high=86400),
         ).check_timing()
 
+    def require_secret(self) -> Settings:
+        """Refuse to serve requests nobody could authenticate; return self."""
+        if not self.cron_secret and not self.signing_secret:
+            raise ConfigError("set CRON_SECRET or EMBEDDING_SIGNING_SECRET (or both): "
+                              "without one every request would get 401")
+        return self
+
     def secrets(self) -> list[str]:
         """Every secret value set, for redaction."""
         values = [self.cron_secret, self.signing_secret, self.openai_api_key]
@@ -99,7 +107,14 @@ class Settings:
 
     def describe(self) -> dict[str, object]:
         """Non-secret settings, for the log line ``autoembed serve`` starts with."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        described = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        described["openai_base_url"] = redact.url(self.openai_base_url)
+        return described
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret with surrounding whitespace (a .env file's newline, say) removed."""
+    return (env.get(name) or "").strip() or None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *,

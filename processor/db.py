@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from pgvector.psycopg import register_vector
 
+from processor import redact
 from processor.embedders.base import Vectors
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class Database:
              permanent: Sequence[bool], max_attempts: int) -> dict[int, str]:
         rows = self._call(FAIL, (
             [i.queue_id for i in items], [i.lease_token for i in items],
-            list(errors), list(permanent), max_attempts,
+            [redact.text(e) for e in errors], list(permanent), max_attempts,
         ))
         return {int(qid): str(outcome) for qid, outcome in rows}
 

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
+from processor import redact
 from processor.auth import authenticate
 from processor.background import BackgroundDrains
 from processor.config import RUN_MARGIN_SECONDS, Settings
@@ -76,6 +77,7 @@ class Processor:
     def __init__(self, settings: Settings, embedder: Embedder | None = None, *,
                  background: bool = False, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        redact.install(settings.secrets())
         self._clock = clock
         self._embedder = embedder
         self._lock = threading.Lock()
@@ -157,6 +159,4 @@ class Processor:
             return Response(200, db.status())
 
     def redact(self, text: str) -> str:
-        for secret in self.settings.secrets():
-            text = text.replace(secret, "[redacted]")
-        return text
+        return redact.text(text)

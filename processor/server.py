@@ -1,13 +1,25 @@
 """``autoembed serve``: the handler behind waitress, a production WSGI server.
 
-waitress reads each request whole (headers and body, within size limits) in
-its event loop before a worker thread sees it, so a slow or silent client
-holds a socket, never a thread, and is dropped after ``channel_timeout``;
-beyond ``connection_limit`` open connections new ones wait in the backlog.
+Why waitress and not ``http.server``: waitress reads each request whole
+(headers and body, within size limits) in its event loop before a worker
+thread sees it, so a slow or silent client holds a socket, never a thread.
+The limits here:
+
+- a request whose headers or body stop arriving is answered ``408`` and
+  closed after ``CHANNEL_TIMEOUT_SECONDS``; an idle keep-alive connection is
+  closed then too;
+- headers over ``MAX_HEADER_BYTES`` get ``431``, a body over the handler's
+  1 MB ``413``, a bad Content-Length ``400`` (all from waitress);
+- at most ``CONNECTION_LIMIT`` connections are served at once; further ones
+  wait in a listen backlog of ``BACKLOG``, and beyond that the kernel refuses
+  them;
+- ``THREADS`` worker threads run the handler, which authenticates before it
+  touches anything.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -18,23 +30,56 @@ log = logging.getLogger(__name__)
 
 THREADS = 4
 CONNECTION_LIMIT = 64
+BACKLOG = 128
 CHANNEL_TIMEOUT_SECONDS = 10
 MAX_HEADER_BYTES = 16 * 1024
+
+_TIMEOUT_BODY = json.dumps({"error": "request timeout: the request did not arrive whole"}).encode()
+TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n"
+                  b"Connection: close\r\n\r\n" + _TIMEOUT_BODY)
+
+
+def _server_class() -> type[Any]:
+    from waitress.server import TcpWSGIServer
+
+    class AnsweringServer(TcpWSGIServer):  # type: ignore[misc]
+        """waitress, but a request cut off mid-way gets 408 instead of a silent close."""
+
+        def maintenance(self, now: float) -> None:
+            cutoff = now - self.adj.channel_timeout
+            for channel in list(self.active_channels.values()):
+                if (not channel.requests and channel.request is not None and channel.connected
+                        and not channel.close_when_flushed and channel.last_activity < cutoff):
+                    channel.request = None
+                    channel.write_soon(TIMEOUT_ANSWER)
+                    channel.close_when_flushed = True
+                    channel.last_activity = now  # one more period to take the answer
+            super().maintenance(now)
+
+    return AnsweringServer
 
 
 class Server:
     """A waitress server for one processor; ``serve_forever()``, then ``shutdown()``."""
 
     def __init__(self, processor: Processor, host: str = "127.0.0.1", port: int = 8000) -> None:
-        from waitress.server import create_server
+        from waitress.adjustments import Adjustments
+        from waitress.task import ThreadedTaskDispatcher
 
         self.processor = processor
-        self._server: Any = create_server(
-            wsgi_app(processor), host=host, port=port, threads=THREADS,
-            connection_limit=CONNECTION_LIMIT, channel_timeout=CHANNEL_TIMEOUT_SECONDS,
-            cleanup_interval=2, max_request_body_size=MAX_BODY_BYTES,
-            max_request_header_size=MAX_HEADER_BYTES, expose_tracebacks=False,
-            ident="autoembed", clear_untrusted_proxy_headers=True, channel_request_lookahead=1,
+        adj = Adjustments(
+            host=host, port=port, threads=THREADS, connection_limit=CONNECTION_LIMIT,
+            backlog=BACKLOG, channel_timeout=CHANNEL_TIMEOUT_SECONDS, cleanup_interval=1,
+            max_request_body_size=MAX_BODY_BYTES, max_request_header_size=MAX_HEADER_BYTES,
+            expose_tracebacks=False, ident="autoembed", clear_untrusted_proxy_headers=True,
+            channel_request_lookahead=1,
+        )
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(adj.threads)
+        self._server: Any = _server_class()(
+            wsgi_app(processor), {}, True, None, dispatcher=dispatcher, adj=adj,
+            sockinfo=adj.listen[0],
         )
         self._closed = False
 

@@ -45,7 +45,7 @@ def lazy_app(factory: Callable[[], Processor] | None = None) -> WSGIApp:
     def build() -> Processor:
         from processor.config import Settings
 
-        return Processor(Settings.from_env())
+        return Processor(Settings.from_env().require_secret())
 
     make = factory or build
 
