@@ -10,9 +10,9 @@ The limits here:
   closed then too;
 - headers over ``MAX_HEADER_BYTES`` get ``431``, a body over the handler's
   1 MB ``413``, a bad Content-Length ``400`` (all from waitress);
-- at most ``CONNECTION_LIMIT`` connections are served at once; further ones
-  wait in a listen backlog of ``BACKLOG``, and beyond that the kernel refuses
-  them;
+- at most ``CONNECTION_LIMIT`` connections are open at once; one beyond is
+  answered ``503`` with ``Retry-After`` and closed at once, instead of waiting
+  unseen in the kernel's backlog;
 - ``THREADS`` worker threads run the handler, which authenticates before it
   touches anything.
 """
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 THREADS = 4
 CONNECTION_LIMIT = 64
-BACKLOG = 128
 CHANNEL_TIMEOUT_SECONDS = 10
 MAX_HEADER_BYTES = 16 * 1024
 
@@ -38,13 +37,42 @@ _TIMEOUT_BODY = json.dumps({"error": "request timeout: the request did not arriv
 TIMEOUT_ANSWER = (b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
                   b"Content-Length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\n"
                   b"Connection: close\r\n\r\n" + _TIMEOUT_BODY)
+_BUSY_BODY = json.dumps({"error": "too many connections; try again shortly"}).encode()
+BUSY_ANSWER = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n"
+               b"Retry-After: " + str(CHANNEL_TIMEOUT_SECONDS).encode() + b"\r\n"
+               b"Connection: close\r\n\r\n" + _BUSY_BODY)
 
 
 def _server_class() -> type[Any]:
     from waitress.server import TcpWSGIServer
 
     class AnsweringServer(TcpWSGIServer):  # type: ignore[misc]
-        """waitress, but a request cut off mid-way gets 408 instead of a silent close."""
+        """waitress, but a request cut off mid-way gets 408 instead of a silent close,
+        and a connection over the limit 503 instead of a wait in the backlog."""
+
+        def readable(self) -> bool:
+            super().readable()  # its maintenance and bookkeeping
+            return bool(self.accepting)
+
+        def handle_accept(self) -> None:
+            if len(self.active_channels) < self.adj.connection_limit:
+                super().handle_accept()
+                return
+            try:
+                accepted = self.accept()
+            except OSError:
+                return
+            if accepted is None:
+                return
+            conn = accepted[0]
+            try:
+                conn.setblocking(False)
+                conn.send(BUSY_ANSWER)
+            except OSError:
+                pass
+            finally:
+                conn.close()
 
         def maintenance(self, now: float) -> None:
             cutoff = now - self.adj.channel_timeout
@@ -70,7 +98,7 @@ class Server:
         self.processor = processor
         adj = Adjustments(
             host=host, port=port, threads=THREADS, connection_limit=CONNECTION_LIMIT,
-            backlog=BACKLOG, channel_timeout=CHANNEL_TIMEOUT_SECONDS, cleanup_interval=1,
+            channel_timeout=CHANNEL_TIMEOUT_SECONDS, cleanup_interval=1,
             max_request_body_size=MAX_BODY_BYTES, max_request_header_size=MAX_HEADER_BYTES,
             expose_tracebacks=False, ident="autoembed", clear_untrusted_proxy_headers=True,
             channel_request_lookahead=1,

@@ -162,6 +162,26 @@ grant select on table public.embedding_models to service_role;
 grant select, insert, update, delete on table public.embedding_queue to service_role;
 grant select, insert on table public.embedding_runs to service_role;
 
+-- The same default privileges give anon and authenticated every privilege on
+-- new sequences, setval included: one `setval('public.jobs_id_seq', 1)` would
+-- make the next insert collide. Identity columns need no sequence privilege to
+-- insert, so none is kept; a pre-existing jobs table's serial sequence is the
+-- app's and left alone.
+revoke all on sequence public.embedding_queue_id_seq, public.embedding_runs_id_seq
+from public, anon, authenticated;
+do $$
+declare
+  jobs_sequence text := pg_catalog.pg_get_serial_sequence('public.jobs', 'id');
+begin
+  if jobs_sequence is not null and exists (
+    select from pg_catalog.pg_attribute a
+    where a.attrelid = 'public.jobs'::regclass and a.attname = 'id' and a.attidentity <> ''
+  ) then
+    execute pg_catalog.format('revoke all on sequence %s from public, anon, authenticated', jobs_sequence);
+  end if;
+end;
+$$;
+
 -- The text of a job that gets embedded. The trigger and the processor both
 -- use this function; nothing else builds that text.
 create or replace function public.job_embedding_text(job public.jobs)

@@ -78,3 +78,18 @@ def test_signature_matches_sql_dispatch_format() -> None:
     expected = hmac.new(b"sign", b"123." + BODY, hashlib.sha256).hexdigest()
     assert sign(BODY, "sign", 123) == {"X-Autoembed-Timestamp": "123",
                                        "X-Autoembed-Signature": f"v1={expected}"}
+
+
+def test_non_ascii_secret_matches_its_utf8_bytes_as_a_wsgi_server_hands_them_over() -> None:
+    """A header arrives decoded as latin-1; the secret is compared as UTF-8 bytes, so both match."""
+    secret = "crön-🔑-ü"
+    header = f"Bearer {secret}".encode().decode("latin-1")
+    assert _auth({"Authorization": header}, cron_secret=secret) == "bearer"
+    assert _auth(sign(BODY, secret, int(NOW)), signing_secret=secret) == "hmac"
+
+
+@pytest.mark.parametrize("timestamp", ["17999999\u00b2", "\uff11\uff18\uff10\uff10\uff10", " ", "1.5", "-1"])
+def test_timestamps_that_are_not_ascii_digits_are_refused(timestamp: str) -> None:
+    """Digits int() would refuse, or accept from another script, are a malformed timestamp."""
+    with pytest.raises(AuthError, match="malformed timestamp"):
+        _auth({"X-Autoembed-Signature": "v1=00", "X-Autoembed-Timestamp": timestamp})

@@ -1,0 +1,60 @@
+-- anon and authenticated hold exactly the documented privileges on every
+-- relation, sequence and function in public: a new object whose migration
+-- forgets its revokes (Supabase's default privileges grant them everything)
+-- fails here.
+begin;
+select plan(3);
+
+create temporary view api_role_privileges as
+with roles (rolname) as (values ('anon'), ('authenticated')),
+relation_privileges as (
+  select r.rolname, c.relname::text as object, p.privilege
+  from pg_catalog.pg_class c
+  cross join roles r
+  cross join lateral unnest(case when c.relkind = 'S' then array['USAGE', 'SELECT', 'UPDATE']
+    else array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] end
+  ) as p (privilege)
+  where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+    and case
+      when c.relkind = 'S' then has_sequence_privilege(r.rolname, c.oid, p.privilege)
+      when p.privilege in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
+        then has_any_column_privilege(r.rolname, c.oid, p.privilege)
+      else has_table_privilege(r.rolname, c.oid, p.privilege)
+    end
+),
+function_privileges as (
+  select r.rolname, f.proname::text || '(' || pg_catalog.pg_get_function_identity_arguments(f.oid) || ')',
+    'EXECUTE'
+  from pg_catalog.pg_proc f
+  cross join roles r
+  where f.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, f.oid, 'EXECUTE')
+)
+select * from relation_privileges
+union all
+select * from function_privileges;
+
+select set_eq(
+  'select rolname, object, privilege from api_role_privileges',
+  $$values
+    ('anon', 'jobs', 'SELECT'), ('authenticated', 'jobs', 'SELECT'),
+    ('anon', 'embedding_models', 'SELECT'), ('authenticated', 'embedding_models', 'SELECT'),
+    ('anon', 'active_embedding_model()', 'EXECUTE'),
+    ('authenticated', 'active_embedding_model()', 'EXECUTE'),
+    ('anon', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
+    ('authenticated', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE')
+  $$,
+  'anon and authenticated hold exactly: read jobs (RLS: active ones) and models, search, the active model');
+
+set local role anon;
+select throws_ok($$select pg_catalog.setval('public.jobs_id_seq', 1)$$, '42501', null,
+  'anon cannot reset the jobs sequence');
+reset role;
+
+-- A new object created the way a careless migration would is caught.
+create table public.allow_list_probe (id bigint generated always as identity primary key);
+select isnt_empty(
+  $$select object from api_role_privileges where object in ('allow_list_probe', 'allow_list_probe_id_seq')$$,
+  'an object without revokes shows up beyond the allow-list');
+
+select * from finish();
+rollback;

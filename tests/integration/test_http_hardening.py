@@ -1,0 +1,248 @@
+"""The processor's HTTP surface against hostile clients, as ``autoembed serve`` runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from devstack.cluster import free_port
+from devstack.fake_openai import FakeOpenAI
+from processor.auth import sign
+from processor.config import Settings
+from processor.handler import Processor
+from processor.server import CHANNEL_TIMEOUT_SECONDS, make_server
+from tests.conftest import CAPTURED, CRON_SECRET, SIGNING_SECRET
+from tests.support import insert_jobs, open_entries, wait_for
+
+PATH = "/api/process-embedding-queue"
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def _exchange(url: str, raw: bytes, timeout: float = 20.0) -> bytes:
+    """Send raw bytes, return everything the server answers until it closes or goes quiet."""
+    with socket.create_connection(_address(url), timeout=timeout) as sock:
+        sock.sendall(raw)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+                if b"\r\n\r\n" in b"".join(chunks) and not raw.startswith(b"HEAD"):
+                    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+                    length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:")]
+                    if length and len(body) >= length[0]:
+                        break
+                elif raw.startswith(b"HEAD") and b"\r\n\r\n" in b"".join(chunks):
+                    break
+        except TimeoutError:
+            pass
+    answer = b"".join(chunks)
+    CAPTURED.append(answer.decode("latin-1"))
+    return answer
+
+
+def _status(answer: bytes) -> int:
+    assert answer.startswith((b"HTTP/1.1 ", b"HTTP/1.0 ")), answer[:80]
+    return int(answer.split(b" ", 2)[1])
+
+
+def _request(method: str, headers: dict[str, bytes | str], body: bytes = b"") -> bytes:
+    lines = [f"{method} {PATH} HTTP/1.1".encode(), b"Host: localhost", b"Connection: close"]
+    for name, value in headers.items():
+        lines.append(name.encode() + b": " + (value.encode() if isinstance(value, str) else value))
+    if body or method == "POST":
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _signed(body: bytes) -> dict[str, bytes | str]:
+    return {"Content-Type": "application/json", **sign(body, SIGNING_SECRET)}
+
+
+NESTED = b"[" * 100_000
+MALFORMED = {
+    "timestamp with a non-ASCII digit": (_request("POST", {
+        "X-Autoembed-Timestamp": b"17000000\xb2", "X-Autoembed-Signature": b"v1=00"}, b"{}"), 401),
+    "bytes 0x80-0xff in a header": (_request("GET", {"X-Odd": bytes(range(128, 256))}), 401),
+    "control bytes in a header": (_request("GET", {"X-Odd": b"a\x01\x7fb"}), 400),
+    "bearer of raw bytes": (_request("GET", {"Authorization": b"Bearer \xff\xfe\xb2"}), 401),
+    "NUL in a header": (_request("GET", {"Authorization": b"Bearer \x00"}), 400),
+    "deeply nested JSON, validly signed": (_request("POST", _signed(NESTED), NESTED), 400),
+    "Content-Length not a number": (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                                    b"Content-Length: 1e3\r\n\r\n{}", 400),
+    "negative Content-Length": (b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Length: -5\r\n\r\n", 400),
+    "body over 1 MB": (_request("POST", {"Authorization": f"Bearer {CRON_SECRET}"},
+                                b"[" + b"1," * (1 << 19) + b"1]"), 413),
+    "headers over 16 KB": (_request("GET", {"X-Big": "a" * 20_000}), 431),
+    **{f"method {m}": (_request(m, {"Authorization": f"Bearer {CRON_SECRET}"}), 405)
+       for m in ("OPTIONS", "HEAD", "PUT", "DELETE", "PATCH", "TRACE")},
+}
+
+
+@pytest.mark.parametrize(("raw", "expected"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_every_malformed_request_gets_an_http_answer(
+    db: psycopg.Connection[Any], processor_url: str, raw: bytes, expected: int
+) -> None:
+    """Odd bytes, digits, nesting, lengths, sizes and methods get a status line, never a drop."""
+    insert_jobs(db, 1)
+    mark = len(CAPTURED)
+    assert _status(_exchange(processor_url, raw)) == expected
+    assert open_entries(db) == 1
+    assert db.execute("select count(*) from public.embedding_queue where lease_token is not null"
+                      ).fetchone() == (0,)
+    assert not [line for line in CAPTURED[mark:] if "Traceback" in line]
+
+
+def test_a_body_that_stops_arriving_gets_408(processor_url: str) -> None:
+    """Content-Length 1000 with 2 bytes sent: 408 after the channel timeout, then the socket closes."""
+    started = time.monotonic()
+    raw = b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}"
+    answer = _exchange(processor_url, raw, timeout=CHANNEL_TIMEOUT_SECONDS + 15)
+    assert _status(answer) == 408
+    assert time.monotonic() - started < CHANNEL_TIMEOUT_SECONDS + 10
+
+
+def test_slow_clients_hold_sockets_not_threads(processor_url: str) -> None:
+    """100 clients that never finish their headers add no thread; beyond the cap a client gets 503
+    at once; each slow one gets 408 after the channel timeout, and then requests are served again."""
+    threads_before = threading.active_count()
+    idle = []
+    try:
+        for _ in range(100):
+            sock = socket.create_connection(_address(processor_url), timeout=CHANNEL_TIMEOUT_SECONDS + 15)
+            with contextlib.suppress(OSError):  # one over the cap may be closed already
+                sock.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+            idle.append(sock)
+        assert threading.active_count() <= threads_before
+        refused = _exchange(processor_url, _request("GET", _signed(b"")), timeout=5)
+        assert _status(refused) == 503 and b"Retry-After" in refused
+        statuses = [_status(sock.recv(4096)) for sock in idle]
+        assert set(statuses) == {408, 503} and 0 < statuses.count(408) <= 64
+        assert _status(_exchange(processor_url, _request("GET", _signed(b"")))) == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_non_ascii_secret_authenticates_as_utf8(base_settings: Settings, db: psycopg.Connection[Any]) -> None:
+    """A CRON_SECRET with umlauts and an emoji matches the same secret sent as UTF-8 bytes."""
+    secret = "crön-🔑-ü"
+    processor = Processor(replace(base_settings, cron_secret=secret))
+    server = make_server(processor, "127.0.0.1", free_port())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}{PATH}"
+    try:
+        good = _exchange(url, _request("GET", {"Authorization": f"Bearer {secret}".encode()}))
+        # The secret's bytes mangled the way a latin-1-vs-UTF-8 mix-up would.
+        mangled = f"Bearer {secret}".encode().decode("latin-1").encode()
+        latin = _exchange(url, _request("GET", {"Authorization": mangled}))
+        assert (_status(good), _status(latin)) == (200, 401)
+    finally:
+        server.shutdown()
+
+
+def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[str]:
+    base = {**os.environ, "DATABASE_URL": settings.database_url,
+            "OPENAI_API_KEY": settings.openai_api_key or "",
+            "OPENAI_BASE_URL": settings.openai_base_url or "", "EMBEDDING_PROVIDER": "openai",
+            "EMBEDDING_SIGNING_SECRET": SIGNING_SECRET, "EMBEDDING_REQUEST_TIMEOUT_SECONDS": "5"}
+    for name, value in env.items():
+        if value:
+            base[name] = value
+        else:
+            base.pop(name, None)
+    return subprocess.Popen([sys.executable, "-m", "processor.cli", "serve", "--port", str(port)],
+                            env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_serve_refuses_to_start_without_a_secret(base_settings: Settings) -> None:
+    """With neither CRON_SECRET nor EMBEDDING_SIGNING_SECRET set, serve exits 2 with one line."""
+    proc = _serve(base_settings, free_port(), EMBEDDING_SIGNING_SECRET="", CRON_SECRET="")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        "autoembed: set CRON_SECRET or EMBEDDING_SIGNING_SECRET (or both): "
+        "without one every request would get 401"]
+
+
+@pytest.fixture
+def served(base_settings: Settings) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    port = free_port()
+    proc = _serve(base_settings, port)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield proc, url
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_during_a_drain_finishes_releases_records_and_exits_0(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, served: tuple[subprocess.Popen[str], str]
+) -> None:
+    """SIGTERM stops claiming; what is out is written, the rest released, the run recorded, exit 0."""
+    proc, url = served
+    insert_jobs(db, 400)
+    fake.latency = 1.0
+    body = b'{"source": "pg_cron"}'
+    assert _status(_exchange(url, _request("POST", _signed(body), body))) == 202
+    wait_for(lambda: db.execute("select count(*) from public.embedding_queue "
+                                "where lease_token is not null").fetchone() != (0,),
+             what="the drain to claim")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    leased = db.execute("select count(*) from public.embedding_queue "
+                        "where lease_token is not null and processed_at is null").fetchone()
+    run = db.execute("select claimed, embedded, released from public.embedding_runs").fetchone()
+    assert leased == (0,)
+    assert run is not None and run[0] == run[1] + run[2] and run[2] > 0
+    assert open_entries(db) == 400 - run[1]
+    assert "Traceback" not in err
+
+
+def test_provider_echoing_the_key_leaves_no_trace(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Any
+) -> None:
+    """A 401 whose body quotes the API key is stored and logged redacted."""
+    from devstack.fake_openai import Fault
+    from processor.db import Database
+    from processor.drain import drain
+    from processor.embedders import create_embedder
+
+    s = settings()
+    insert_jobs(db, 2)
+    fake.script(*[Fault("status", status=401, message=f"Incorrect API key provided: {s.openai_api_key}")]
+                * 10)
+    mark = len(CAPTURED)
+    with Database(s.database_url) as conn:
+        drain(conn, create_embedder(s), s)
+    stored = [row[0] for row in db.execute("select error_message from public.embedding_queue "
+                                           "where error_message is not null")]
+    assert stored and all("[redacted]" in e and s.openai_api_key not in e for e in stored)
+    assert any("Incorrect API key" in line for line in CAPTURED[mark:])
+    assert not [line for line in CAPTURED[mark:] if s.openai_api_key in line]

@@ -1,0 +1,67 @@
+"""The one redaction step: secrets and secret-looking parts never pass it."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from processor import redact
+from processor.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Incorrect API key provided: sk-proj-abcdefghij1234", "Incorrect API key provided: [redacted]"),
+        ("postgresql://app:s3cr3t-pw@db.example:6543/postgres", "postgresql://[redacted]@db.example:6543/postgres"),
+        ("GET https://llm.example/v1/embeddings?api-key=qwerty123&x=1",
+         "GET https://llm.example/v1/embeddings?api-key=[redacted]&x=1"),
+        ("header Authorization: Bearer abc.def.ghi", "header Authorization: Bearer [redacted]"),
+        ("the registered value registered-secret-value leaked", "the registered value [redacted] leaked"),
+        ("nothing secret here: 429 rate limited", "nothing secret here: 429 rate limited"),
+    ],
+)
+def test_text_removes_secrets_and_secret_shapes(given: str, expected: str) -> None:
+    """Registered secrets, URL credentials, key parameters, Bearer tokens and sk- keys become [redacted]."""
+    redact.register(["registered-secret-value"])
+    assert redact.text(given) == expected
+
+
+def test_url_keeps_only_scheme_host_port_and_path() -> None:
+    """A URL for a log line loses user, password and query."""
+    assert redact.url("https://user:pw@llm.example:8443/v1?api-key=q") == "https://llm.example:8443/v1?[redacted]"
+    assert redact.url(None) is None
+
+
+def test_every_log_record_is_redacted_once_installed(caplog: pytest.LogCaptureFixture) -> None:
+    """After install(), a record of any logger, its arguments and its traceback are redacted."""
+    redact.install(["installed-secret-4321"])
+    logger = logging.getLogger("some.library")
+    with caplog.at_level(logging.INFO, logger="some.library"):
+        logger.info("provider said %s", "bad key installed-secret-4321")
+        try:
+            raise ValueError("boom installed-secret-4321")
+        except ValueError:
+            logger.exception("failed")
+    text = caplog.text
+    assert "installed-secret-4321" not in text
+    assert "provider said bad key [redacted]" in text and "ValueError: boom [redacted]" in text
+
+
+def test_base_url_credentials_never_reach_the_settings_log() -> None:
+    """describe() shows the provider URL without user, password or query, and no secret at all."""
+    settings = Settings(database_url="postgresql://u:dbpass@h/d", provider="openai", model="m",
+                        openai_base_url="https://user:hunter22@llm.example/v1?api-key=qwerty123")
+    text = json.dumps(settings.describe())
+    assert "hunter22" not in text and "qwerty123" not in text and "dbpass" not in text
+    assert settings.describe()["openai_base_url"] == "https://llm.example/v1?[redacted]"
+
+
+def test_secrets_are_stripped_when_read() -> None:
+    """A secret with a .env newline or spaces around it is the secret without them."""
+    settings = Settings.from_env({"DATABASE_URL": "postgresql://x@y/z", "OPENAI_API_KEY": " sk-k \n",
+                                  "CRON_SECRET": "crön-🔑-ü\n", "EMBEDDING_SIGNING_SECRET": "  s  "})
+    assert (settings.cron_secret, settings.signing_secret, settings.openai_api_key) == (
+        "crön-🔑-ü", "s", "sk-k")
