@@ -52,6 +52,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
     message: str = "scripted fault"
+    code: str | None = None
 
 
 class FakeOpenAI:
@@ -61,6 +62,8 @@ class FakeOpenAI:
         self.lock = threading.Lock()
         self.faults: list[Fault] = []
         self.reject_marker: str | None = None
+        # A text containing this always gets a NaN vector (a persistent bad vector).
+        self.nan_marker: str | None = None
         self.latency = 0.0
         self.response_headers: dict[str, str] = {}
         # Random faults: kind -> probability, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05}.
@@ -97,6 +100,7 @@ class FakeOpenAI:
         with self.lock:
             self.faults.clear()
             self.reject_marker = None
+            self.nan_marker = None
             self.latency = 0.0
             self.response_headers = {}
             self.fault_mix = {}
@@ -111,17 +115,20 @@ class FakeOpenAI:
         """Status, headers and body for one request (runs on the server's threads)."""
         with self.lock:
             fault = self.faults.pop(0) if self.faults else self._random_fault()
-            marker, latency = self.reject_marker, self.latency
+            marker, latency, nan_marker = self.reject_marker, self.latency, self.nan_marker
             extra_headers = dict(self.response_headers)
         if latency:
             time.sleep(latency)
         if fault and fault.kind == "status":
-            return self._error(fault.status, fault.message, fault.headers)
+            return self._error(fault.status, fault.message, fault.headers, fault.code)
         if fault and fault.kind == "hang":
             time.sleep(fault.seconds)
         raw = payload.get("input")
         texts = [raw] if isinstance(raw, str) else raw
         model = str(payload.get("model", ""))
+        if model not in DIMENSIONS:
+            return self._error(404, f"The model `{model}` does not exist or you do not have access "
+                               "to it.", code="model_not_found")
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
             return self._error(400, "'$.input' is invalid.")
         if not texts or len(texts) > OPENAI_LIMITS.max_inputs:
@@ -149,6 +156,9 @@ class FakeOpenAI:
             vectors = [v[:-1] for v in vectors]
         if fault and fault.kind == "nan":
             vectors[0] = np.full_like(vectors[0], np.nan)
+        for i, text in enumerate(texts):
+            if nan_marker and nan_marker in text:
+                vectors[i] = np.full_like(vectors[i], np.nan)
         if fault and fault.kind == "shuffle":
             order.reverse()
         b64 = payload.get("encoding_format") == "base64"
@@ -173,10 +183,10 @@ class FakeOpenAI:
             roll -= probability
         return None
 
-    def _error(self, status: int, message: str,
-               headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-        body = {"error": {"message": message, "type": "invalid_request_error"
-                          if status == 400 else "api_error", "param": None, "code": None}}
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None,
+               code: str | None = None) -> tuple[int, dict[str, str], bytes]:
+        body = {"error": {"message": message, "type": code or ("invalid_request_error"
+                          if status == 400 else "api_error"), "param": None, "code": code}}
         return status, headers or {}, json.dumps(body).encode()
 
 

@@ -13,7 +13,7 @@ import psycopg
 JOBS = """
 select j.id,
        j.is_active,
-       btrim(public.job_embedding_text(j)) <> '' as has_text,
+       public.job_embedding_text(j) <> '' as has_text,
        public.job_embedding_is_current(j) and j.embedding_model = %(model)s as current,
        public.job_embedding_text(j) as content,
        (select q.error_message from public.embedding_queue q

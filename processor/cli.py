@@ -1,4 +1,11 @@
-"""The ``autoembed`` command: status, process, estimate, backfill, retry-failed, serve."""
+"""The ``autoembed`` command: status, process, estimate, backfill, retry-failed,
+switch-model, serve.
+
+Every error a person can cause is one line on stderr that names what to fix:
+exit 2 for configuration (settings, database URL, model), 1 for a run that
+failed (the provider refused the setup, the database went away). ``-v``
+adds the traceback.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +16,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+
 from processor.config import Settings
 from processor.db import Database
 from processor.drain import RunReport, drain
 from processor.embedders import create_embedder
 from processor.errors import ConfigError
+
+# A finite default: a provider that asks to wait an hour must not hold leases that long.
+DEFAULT_CLI_BUDGET_SECONDS = 900.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,10 +35,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     status = sub.add_parser("status", help="show the queue's status")
     status.add_argument("--json", action="store_true", help="print the raw JSON")
     process = sub.add_parser("process", help="drain the queue once, with a progress bar")
-    process.add_argument("--budget", type=float, default=None,
-                         help="seconds to run at most (default: until the queue is empty)")
+    process.add_argument("--budget", type=float, default=DEFAULT_CLI_BUDGET_SECONDS,
+                         help="start no request after this many seconds "
+                              f"(default {DEFAULT_CLI_BUDGET_SECONDS:g})")
     process.add_argument("--no-progress", action="store_true")
-    sub.add_parser("backfill", help="enqueue every active job whose embedding is missing or stale")
+    backfill = sub.add_parser("backfill",
+                              help="enqueue every active job whose embedding is missing or stale")
+    backfill.add_argument("--include-failed", action="store_true",
+                          help="also reopen jobs that failed for good (left alone by default)")
+    switch = sub.add_parser("switch-model", help="make another model the active one, on purpose")
+    switch.add_argument("model", help="the model to switch to (checked with the provider first)")
+    switch.add_argument("--dimensions", type=int, default=None,
+                        help="shorten a text-embedding-3 model, or the size of an unknown one")
     estimate_cmd = sub.add_parser("estimate", help="tokens and cost of the backlog, spending nothing")
     estimate_cmd.add_argument("--model", default=None,
                           help="estimate re-embedding every active job with this model")
@@ -39,12 +59,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env()
+        return _run(args)
     except ConfigError as exc:
-        print(f"autoembed: {exc}", file=sys.stderr)
-        return 2
+        return _fail(2, str(exc), args.verbose)
+    except psycopg.OperationalError as exc:
+        return _fail(2, f"cannot use the database at DATABASE_URL: {_first_line(exc)}; "
+                        "check the URL, that the server runs, and the password", args.verbose)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        return _fail(2, f"the DATABASE_URL role may not do this: {_first_line(exc)}; "
+                        "use the postgres or service_role connection string", args.verbose)
+    except psycopg.errors.UndefinedFunction as exc:
+        return _fail(2, f"the database has no autoembed schema: {_first_line(exc)}; "
+                        "run `supabase db push` first", args.verbose)
+    except psycopg.Error as exc:
+        return _fail(1, f"database error: {_first_line(exc)}", args.verbose)
+
+
+def _run(args: argparse.Namespace) -> int:
     from processor import redact
 
+    settings = Settings.from_env()
     redact.install(settings.secrets())
     command: str = args.command
     if command == "serve":
@@ -56,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif command == "process":
             report = _process(db, settings, args.budget, show_progress=not args.no_progress)
             print(format_report(report))
+            if report.model_mismatch:
+                return _fail(2, f"nothing done: {report.model_mismatch}", False)
+            if report.setup_error:
+                return _fail(1, f"stopped, nothing charged, {report.released} entries released: "
+                                f"{report.setup_error}", False)
         elif command == "estimate":
             from processor.estimate import estimate
 
@@ -63,10 +102,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
                   f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}")
         elif command == "backfill":
-            print(f"{db.enqueue_missing()} jobs enqueued")
+            print(f"{db.enqueue_missing(args.include_failed)} jobs enqueued")
         elif command == "retry-failed":
             print(f"{db.retry_failed(args.job_ids)} failed entries pending again")
+        elif command == "switch-model":
+            return _switch_model(db, settings, args.model, args.dimensions)
     return 0
+
+
+def _switch_model(db: Database, settings: Settings, model: str, dimensions: int | None) -> int:
+    """Check the model with the provider (one tiny request), then make it active."""
+    from dataclasses import replace
+
+    from processor.errors import EmbeddingError
+
+    embedder = create_embedder(replace(settings, model=model, dimensions=dimensions))
+    try:
+        embedder.embed(["autoembed model check"])
+    except EmbeddingError as exc:
+        return _fail(2, f"{model} was not switched to; the provider did not answer for it: {exc}",
+                     False)
+    if db.activate_model(embedder.model, embedder.dimensions):
+        print(f"active model is now {embedder.model} ({embedder.dimensions} dimensions); "
+              f"{db.remaining()} jobs queued; set EMBEDDING_MODEL={model} for the processor")
+    else:
+        print(f"{embedder.model} was already the active model")
+    return 0
+
+
+def _fail(code: int, message: str, verbose: bool) -> int:
+    print(f"autoembed: {message}", file=sys.stderr)
+    if verbose:
+        import traceback
+
+        traceback.print_exc()
+    return code
+
+
+def _first_line(exc: BaseException) -> str:
+    from processor import redact
+
+    return redact.text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
 
 
 def _process(db: Database, settings: Settings, budget: float | None, *,
@@ -89,7 +165,7 @@ def _process(db: Database, settings: Settings, budget: float | None, *,
             bar.update(done - bar.n)
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
-        return drain(db, embedder, settings, budget_seconds=budget or 10**9,
+        return drain(db, embedder, settings, budget_seconds=budget,
                      on_progress=progress, stop=stop)
 
 
@@ -135,7 +211,8 @@ def _serve(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
-STATUS_ROWS = ("pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
+STATUS_ROWS = ("health", "health_reason", "blocked_since",
+               "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
                "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
 LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
                  "tokens", "estimated_cost_usd", "truncated_job_ids")
@@ -155,6 +232,7 @@ def format_report(report: RunReport) -> str:
     """One line summing up a run."""
     return (f"claimed {report.claimed}, embedded {report.embedded}, failed {report.failed}, "
             f"retrying {report.retried}, released {report.released}, stale {report.stale}, "
+            f"skipped {report.skipped_current} (already current), lost {report.lost}, "
             f"tokens {report.tokens} (${report.estimated_cost_usd:.6f}), "
             f"requests {report.requests}, truncated {report.truncated}, "
             f"{report.seconds:.1f}s, {report.remaining} pending")

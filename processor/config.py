@@ -67,11 +67,13 @@ class Settings:
         if not database_url:
             raise ConfigError("DATABASE_URL is not set")
         api_key = _secret(env, "OPENAI_API_KEY")
-        provider = env.get("EMBEDDING_PROVIDER") or ("openai" if api_key else "local")
+        # Never a silent switch: without a key the default provider says so.
+        provider = env.get("EMBEDDING_PROVIDER") or "openai"
         if provider not in DEFAULT_MODELS:
             raise ConfigError(f"EMBEDDING_PROVIDER must be 'openai' or 'local', not {provider!r}")
         if provider == "openai" and not api_key:
-            raise ConfigError("EMBEDDING_PROVIDER=openai needs OPENAI_API_KEY")
+            raise ConfigError("OPENAI_API_KEY is not set: set it, or EMBEDDING_PROVIDER=local "
+                              "for the packaged local model")
         return cls(
             database_url=database_url,
             provider=provider,  # type: ignore[arg-type]

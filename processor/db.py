@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 REGISTER_MODEL = "select public.register_embedding_model(%s, %s)"
 CLAIM = """
-select queue_id, job_id, lease_token, attempts, content, content_hash
+select queue_id, job_id, lease_token, attempts, content, content_hash, already_current
 from public.claim_embedding_batch(%s, make_interval(secs => %s))
 """
 COMPLETE = """
@@ -38,14 +38,18 @@ from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boole
 RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
-ENQUEUE_MISSING = "select public.enqueue_missing_embeddings()"
+ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
+ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
+ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
+REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
 BACKLOG = "select job_id, content from public.embedding_backlog(%s)"
 RECORD_RUN = """
 insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
-  stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd)
+  stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd, skipped_current,
+  lost, setup_error)
 values (%(started_at)s, %(model)s, %(claimed)s, %(embedded)s, %(failed)s, %(retried)s, %(released)s,
   %(stale)s, %(tokens)s, %(requests)s, %(provider_retries)s, %(truncated_job_ids)s,
-  %(estimated_cost_usd)s)
+  %(estimated_cost_usd)s, %(skipped_current)s, %(lost)s, %(setup_error)s)
 """
 
 # Deadlocks and serialization failures are safe to repeat: every call is one
@@ -63,6 +67,7 @@ class ClaimedItem:
     attempts: int
     content: str
     content_hash: bytes
+    already_current: bool = False
 
 
 class Database:
@@ -105,8 +110,20 @@ class Database:
         raise AssertionError("unreachable")
 
     def register_model(self, model: str, dimensions: int) -> bool:
-        """Make ``model`` the active one; True when that changed anything."""
+        """Record a model the provider answered for; True when it is the active one.
+
+        The first model of a database becomes active; a later one does not.
+        """
         return bool(self._call(REGISTER_MODEL, (model, dimensions))[0][0])
+
+    def activate_model(self, model: str, dimensions: int) -> bool:
+        """Switch the active model on purpose; True when that changed anything."""
+        return bool(self._call(ACTIVATE_MODEL, (model, dimensions))[0][0])
+
+    def active_model(self) -> tuple[str, int] | None:
+        """The active model and its dimensions, or None on a database with none yet."""
+        rows = self._call(ACTIVE_MODEL)
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     def claim(self, batch_size: int, lease_seconds: float) -> list[ClaimedItem]:
         rows = self._call(CLAIM, (batch_size, lease_seconds))
@@ -144,7 +161,8 @@ class Database:
 
     def record_run(self, started_at: datetime, model: str, report: Mapping[str, Any]) -> None:
         """Keep one row of accounting for a run that claimed anything."""
-        self._call(RECORD_RUN, {**report, "started_at": started_at, "model": model})
+        texts = {k: redact.text(str(report[k])) for k in ("setup_error",) if report.get(k)}
+        self._call(RECORD_RUN, {**report, **texts, "started_at": started_at, "model": model})
 
     def backlog(self, for_model: str | None = None) -> Iterator[tuple[int, str]]:
         """Stream the texts waiting to be embedded (or that ``for_model`` would embed)."""
@@ -153,7 +171,11 @@ class Database:
             cur.execute(BACKLOG, (for_model,))
             yield from cur
 
-    def enqueue_missing(self) -> int:
-        return int(self._call(ENQUEUE_MISSING)[0][0])
+    def remaining(self) -> int:
+        """Open entries left: a cheap count for the end of a run."""
+        return int(self._call(REMAINING)[0][0])
+
+    def enqueue_missing(self, include_failed: bool = False) -> int:
+        return int(self._call(ENQUEUE_MISSING, (include_failed,))[0][0])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class AutoembedError(Exception):
     """Base of every error autoembed raises on purpose."""
@@ -35,6 +37,30 @@ class RateLimitedError(RetryableEmbeddingError):
 
 class MalformedResponseError(RetryableEmbeddingError):
     """Wrong count, dimension, index or non-finite values: nothing is written."""
+
+
+class SetupError(EmbeddingError):
+    """The provider refuses this setup (bad key, no access, unknown model, no quota).
+
+    The same for every input, so no entry is charged: the claim is released,
+    the run stops and status reports ``health: blocked`` until it is fixed.
+    """
+
+    retryable = False
+
+
+class BadVectorsError(MalformedResponseError):
+    """Some rows of an otherwise sound answer are unusable (NaN, infinity, wrong size).
+
+    ``vectors`` holds every row, ``bad`` the positions not to use, ``tokens``
+    what the provider charged for the request.
+    """
+
+    def __init__(self, message: str, vectors: Any, bad: list[int], tokens: int | None = None) -> None:
+        super().__init__(message)
+        self.vectors = vectors
+        self.bad = bad
+        self.tokens = tokens
 
 
 class InputRejectedError(EmbeddingError):

@@ -60,7 +60,7 @@ select is(
   (select array_agg(p.proname::text order by p.proname::text) from pg_proc p
    where p.pronamespace = 'public'::regnamespace and p.prosecdef),
   array[
-    'delete_embedding_queue_of_deleted_jobs', 'queue_embedding_for_inserted_jobs',
+    'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'queue_embedding_for_inserted_jobs',
     'queue_embedding_for_updated_job', 'register_embedding_model'
   ]::text[],
   'the security definer functions are exactly the intended ones');

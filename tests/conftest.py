@@ -142,7 +142,8 @@ def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]
     with psycopg.connect(database_url, autocommit=True) as conn:
         # Errors stored by the previous test go to the leak check first.
         CAPTURED.extend(row[0] for row in conn.execute(
-            "select error_message from public.embedding_queue where error_message is not null"))
+            "select error_message from public.embedding_queue where error_message is not null "
+            "union all select setup_error from public.embedding_runs where setup_error is not null"))
         conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
                      "public.embedding_runs "
                      "restart identity cascade")

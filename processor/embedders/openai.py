@@ -11,15 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from processor import failures
 from processor.config import Settings
 from processor.embedders.base import OPENAI_LIMITS, Embeddings, Vectors, check_vectors
-from processor.errors import (
-    ConfigError,
-    InputRejectedError,
-    MalformedResponseError,
-    RateLimitedError,
-    RetryableEmbeddingError,
-)
+from processor.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
 from processor.pacing import TokenPacer
 from processor.tokens import Prepared, openai_tokenizer
 
@@ -48,7 +43,9 @@ class OpenAIEmbedder:
         native = NATIVE_DIMENSIONS.get(settings.model)
         dimensions = settings.dimensions or native
         if dimensions is None:
-            raise ConfigError(f"set EMBEDDING_DIMENSIONS for model {settings.model!r}")
+            known = ", ".join(NATIVE_DIMENSIONS)
+            raise ConfigError(f"unknown model {settings.model!r}: check EMBEDDING_MODEL (known: {known}); "
+                              "for another OpenAI-compatible model set EMBEDDING_DIMENSIONS too")
         self.dimensions = dimensions
         # Shortened vectors are another model as far as search is concerned.
         self.model = model_key(settings.model, dimensions, native)
@@ -88,25 +85,25 @@ class OpenAIEmbedder:
             # the body is read as plain JSON: building its pydantic models costs
             # ~0.3 ms of GIL time per vector, more than the rest of the drain.
             payload = json.loads(raw.content)
-        except openai.RateLimitError as exc:
-            self._pacer.update(exc.response.headers)
-            raise RateLimitedError(_message(exc), retry_after(exc.response.headers)) from None
-        except openai.BadRequestError as exc:
-            raise InputRejectedError(_message(exc)) from None
         except openai.APIStatusError as exc:
-            # 5xx, or 401/403/404 (configuration, the same for every input):
-            # retried with backoff, and counted against the entries' attempts.
-            raise RetryableEmbeddingError(_message(exc)) from None
+            # What the status means (input, provider's moment, setup) is
+            # decided in processor.failures.
+            if exc.status_code == 429:
+                self._pacer.update(exc.response.headers)
+            message, code = _detail(exc)
+            raise failures.from_http(exc.status_code, message, code=code,
+                                     retry_after=retry_after(exc.response.headers)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise RetryableEmbeddingError(f"{type(exc).__name__}: provider unreachable") from None
         except ValueError as exc:  # truncated or non-JSON body
             raise MalformedResponseError(f"unreadable response: {exc}") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             raise MalformedResponseError("response has no data list")
-        vectors = _decode(payload["data"], len(texts), self.dimensions)
         usage = payload.get("usage")
         tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-        return Embeddings(vectors=vectors, tokens=int(tokens) if tokens is not None else None)
+        tokens = int(tokens) if isinstance(tokens, int | float) else None
+        vectors = _decode(payload["data"], len(texts), self.dimensions, tokens)
+        return Embeddings(vectors=vectors, tokens=tokens)
 
 
 def model_key(model: str, dimensions: int, native: int | None) -> str:
@@ -114,27 +111,34 @@ def model_key(model: str, dimensions: int, native: int | None) -> str:
     return model if dimensions == native else f"{model}@{dimensions}"
 
 
-def _decode(data: Sequence[Any], count: int, dimensions: int) -> Vectors:
-    """Place each vector by its ``index`` field, never by position."""
+def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None = None) -> Vectors:
+    """Place each vector by its ``index`` field, never by position.
+
+    A wrong count or a bad index spoils the whole answer; an undecodable or
+    wrongly sized vector spoils only its own row.
+    """
     if len(data) != count:
         raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
-    out = np.empty((count, dimensions), dtype=np.float32)
+    out = np.zeros((count, dimensions), dtype=np.float32)
     seen = np.zeros(count, dtype=bool)
+    bad: list[int] = []
     for item in data:
         index = item.get("index") if isinstance(item, dict) else None
         if not isinstance(index, int) or not 0 <= index < count or seen[index]:
             raise MalformedResponseError(f"bad or repeated index {index!r}")
+        seen[index] = True
         raw = item.get("embedding")
         try:
             row = (np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4")
                    if isinstance(raw, str) else np.asarray(raw, dtype=np.float32))
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedResponseError(f"undecodable vector: {exc}") from None
+        except (binascii.Error, ValueError, TypeError):
+            bad.append(index)
+            continue
         if row.shape != (dimensions,):
-            raise MalformedResponseError(f"expected {dimensions} dimensions, got {row.shape[0]}")
+            bad.append(index)
+            continue
         out[index] = row
-        seen[index] = True
-    return check_vectors(out, count, dimensions)
+    return check_vectors(out, count, dimensions, bad, tokens)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
@@ -149,10 +153,12 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def _message(exc: Any) -> str:
+def _detail(exc: Any) -> tuple[str, str | None]:
+    """The provider's error message and code, as far as its body says."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
         error = body.get("error", body)
         if isinstance(error, dict) and error.get("message"):
-            return f"HTTP {exc.status_code}: {error['message']}"
-    return f"HTTP {getattr(exc, 'status_code', '?')}: {type(exc).__name__}"
+            code = error.get("code") or error.get("type")
+            return str(error["message"]), str(code) if code else None
+    return type(exc).__name__, None

@@ -26,8 +26,11 @@ revoke all on function public.embedding_retry_delay(integer) from public, anon, 
 grant execute on function public.embedding_retry_delay(integer) to service_role;
 
 -- Security definer: the processor's role need not own public.jobs to create
--- the model's HNSW index. Only service_role may call it.
-create or replace function public.register_embedding_model(model text, dimensions integer)
+-- the model's HNSW index. Only service_role may call it. The active model
+-- changes only here, on purpose: `autoembed switch-model`, after the provider
+-- answered for the new model, or register_embedding_model for the very first
+-- model of a database.
+create or replace function public.activate_embedding_model(model text, dimensions integer)
 returns boolean
 language plpgsql
 volatile
@@ -37,11 +40,10 @@ as $$
 declare
   known public.embedding_models;
 begin
-  -- Every run calls this: the common case (already active) takes no lock.
   if exists (
     select from public.embedding_models m
-    where m.model = register_embedding_model.model and m.is_active
-      and m.dimensions = register_embedding_model.dimensions
+    where m.model = activate_embedding_model.model and m.is_active
+      and m.dimensions = activate_embedding_model.dimensions
   ) then
     return false;
   end if;
@@ -50,8 +52,8 @@ begin
   -- finishes before we lock embedding_models, instead of deadlocking with us.
   lock table public.jobs in share mode;
   lock table public.embedding_models in exclusive mode;
-  select * into known from public.embedding_models m where m.model = register_embedding_model.model;
-  if found and known.dimensions <> register_embedding_model.dimensions then
+  select * into known from public.embedding_models m where m.model = activate_embedding_model.model;
+  if found and known.dimensions <> activate_embedding_model.dimensions then
     raise exception 'embedding model % is registered with % dimensions, not %',
       model, known.dimensions, dimensions
       using errcode = '22023';
@@ -62,7 +64,7 @@ begin
 
   update public.embedding_models m set is_active = false where m.is_active;
   insert into public.embedding_models as m (model, dimensions, is_active)
-  values (register_embedding_model.model, register_embedding_model.dimensions, true)
+  values (activate_embedding_model.model, activate_embedding_model.dimensions, true)
   on conflict on constraint embedding_models_pkey do update set is_active = true;
 
   -- A partial HNSW index per model over the vector cast to its dimension
@@ -80,18 +82,59 @@ begin
     );
   end if;
 
-  -- Every active job embedded by another model is embedded again.
+  -- Every active job without a current vector of this model is embedded
+  -- again; one whose vector of it is still current (a switch back) is not.
   insert into public.embedding_queue (job_id)
   select j.id from public.jobs j
-  where j.is_active and j.embedding_model is distinct from register_embedding_model.model
+  where j.is_active and not public.job_embedding_is_current(j)
   on conflict (job_id) where processed_at is null do nothing;
   return true;
 end;
 $$;
 
+comment on function public.activate_embedding_model(text, integer) is
+'activate_embedding_model: make `model` the active embedding model, on purpose.
+Creates its HNSW index and queues every active job without a current vector of it; returns false when it was already active.';
+revoke all on function public.activate_embedding_model(text, integer) from public, anon, authenticated;
+grant execute on function public.activate_embedding_model(text, integer) to service_role;
+
+-- Security definer as activate_embedding_model, which it calls for the first
+-- model of a database.
+create or replace function public.register_embedding_model(model text, dimensions integer)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  known public.embedding_models;
+begin
+  select * into known from public.embedding_models m where m.model = register_embedding_model.model;
+  if found and known.dimensions <> register_embedding_model.dimensions then
+    raise exception 'embedding model % is registered with % dimensions, not %',
+      model, known.dimensions, dimensions
+      using errcode = '22023';
+  end if;
+  if found then
+    return known.is_active;
+  end if;
+  -- The lock order of activate_embedding_model: jobs, then the models.
+  lock table public.jobs in share mode;
+  lock table public.embedding_models in exclusive mode;
+  if not exists (select from public.embedding_models m where m.is_active) then
+    return public.activate_embedding_model(model, dimensions);
+  end if;
+  insert into public.embedding_models (model, dimensions, is_active)
+  values (register_embedding_model.model, register_embedding_model.dimensions, false)
+  on conflict on constraint embedding_models_pkey do nothing;
+  return false;
+end;
+$$;
+
 comment on function public.register_embedding_model(text, integer) is
-'register_embedding_model: make `model` the active embedding model.
-Creates its HNSW index and re-enqueues jobs embedded by another model; returns false when it was already active.';
+'register_embedding_model: record a model the provider has answered for; returns whether it is the active one.
+The first model of a database becomes active; any later one stays inactive until activate_embedding_model.';
 revoke all on function public.register_embedding_model(text, integer) from public, anon, authenticated;
 grant execute on function public.register_embedding_model(text, integer) to service_role;
 
@@ -105,7 +148,8 @@ returns table (
   lease_token uuid,
   attempts integer,
   content text,
-  content_hash bytea
+  content_hash bytea,
+  already_current boolean
 )
 language plpgsql
 volatile
@@ -118,7 +162,7 @@ as $$
 begin
   return query
   with candidate as (
-    select q.id
+    select q.id, q.job_id
     from public.embedding_queue q
     where q.processed_at is null
       and q.next_attempt_at <= pg_catalog.clock_timestamp()
@@ -131,27 +175,49 @@ begin
     limit batch_size
     for update skip locked
   ),
+  texts as (
+    select c.id, t.content, t.hash,
+      -- An entry whose job already holds a vector of the active model for
+      -- this text (a switch back to a model, a repeated event) is closed
+      -- here instead of sent: it costs no token.
+      coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
+        and j.embedding_text_hash = t.hash, false) as current
+    from candidate c
+    join public.jobs j on j.id = c.job_id
+    cross join lateral (select public.job_embedding_text(j) as content) x
+    cross join lateral (
+      select x.content, pg_catalog.sha256(pg_catalog.convert_to(x.content, 'UTF8')) as hash
+    ) t
+  ),
+  closed as (
+    update public.embedding_queue q
+    set processed_at = pg_catalog.clock_timestamp(), error_message = null,
+        lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
+    from texts t
+    where q.id = t.id and t.current
+    returning q.id, q.job_id, q.attempts
+  ),
   claimed as (
     update public.embedding_queue q
     set lease_token = pg_catalog.gen_random_uuid(),
         lease_expires_at = pg_catalog.clock_timestamp() + lease,
         updated_at = pg_catalog.clock_timestamp()
-    from candidate c
-    where q.id = c.id
+    from texts t
+    where q.id = t.id and not t.current
     returning q.id, q.job_id, q.lease_token, q.attempts
   )
-  select c.id, c.job_id, c.lease_token, c.attempts, t.content,
-         pg_catalog.sha256(pg_catalog.convert_to(t.content, 'UTF8'))
-  from claimed c
-  join public.jobs j on j.id = c.job_id
-  cross join lateral (select public.job_embedding_text(j) as content) t
-  order by c.id;
+  select c.id, c.job_id, c.lease_token, c.attempts, t.content, t.hash, false
+  from claimed c join texts t on t.id = c.id
+  union all
+  select c.id, c.job_id, null::uuid, c.attempts, null::text, null::bytea, true
+  from closed c
+  order by 1;
 end;
 $$;
 
 comment on function public.claim_embedding_batch(integer, interval) is
 'claim_embedding_batch: lease up to batch_size due entries, oldest first, with their text.
-One statement with FOR UPDATE SKIP LOCKED: concurrent processors never share an entry.';
+One statement with FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose job already has a current vector of the active model are closed, not leased (already_current).';
 revoke all on function public.claim_embedding_batch(integer, interval) from public, anon, authenticated;
 grant execute on function public.claim_embedding_batch(integer, interval) to service_role;
 
@@ -400,11 +466,23 @@ as $$
       'finished_at', r.finished_at, 'seconds', round(extract(epoch from r.finished_at - r.started_at), 3),
       'model', r.model, 'claimed', r.claimed, 'embedded', r.embedded, 'failed', r.failed,
       'retried', r.retried, 'released', r.released, 'tokens', r.tokens,
-      'estimated_cost_usd', r.estimated_cost_usd, 'truncated_job_ids', r.truncated_job_ids
-    ) as run
+      'estimated_cost_usd', r.estimated_cost_usd, 'truncated_job_ids', r.truncated_job_ids,
+      'skipped_current', r.skipped_current, 'lost', r.lost, 'setup_error', r.setup_error
+    ) as run, r.setup_error
     from public.embedding_runs r
     order by r.finished_at desc
     limit 1
+  ),
+  -- Blocked: the latest run stopped on a setup fault; since the first run of
+  -- that streak.
+  blocked as (
+    select pg_catalog.min(r.started_at) as since
+    from public.embedding_runs r
+    where r.setup_error is not null
+      and r.finished_at > coalesce(
+        (select pg_catalog.max(ok.finished_at) from public.embedding_runs ok where ok.setup_error is null),
+        '-infinity'
+      )
   ),
   failed as (
     select pg_catalog.count(*) as failed
@@ -431,6 +509,9 @@ as $$
     'jobs_per_second', case when runs.busy_seconds > 0
       then round(runs.embedded_24h / runs.busy_seconds, 1) end,
     'last_run', (select l.run from last_run l),
+    'health', case when (select l.setup_error from last_run l) is not null then 'blocked' else 'ok' end,
+    'health_reason', (select l.setup_error from last_run l),
+    'blocked_since', (select b.since from blocked b where (select l.setup_error from last_run l) is not null),
     'message', pg_catalog.format(
       '%s %s pending embedding generation',
       o.pending, case when o.pending = 1 then 'job' else 'jobs' end

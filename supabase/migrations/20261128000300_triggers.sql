@@ -158,7 +158,7 @@ after truncate on public.jobs
 for each statement
 execute function public.delete_embedding_queue_of_deleted_jobs();
 
-create or replace function public.enqueue_missing_embeddings()
+create or replace function public.enqueue_missing_embeddings(include_failed boolean default false)
 returns integer
 language sql
 volatile
@@ -170,17 +170,24 @@ as $$
     select j.id
     from public.jobs j
     where j.is_active and not public.job_embedding_is_current(j)
+      -- A job whose latest entry failed for good stays failed unless asked:
+      -- its reason is kept until someone chooses to try again.
+      and (include_failed or not exists (
+        select from public.embedding_queue q
+        where q.job_id = j.id and q.processed_at is not null and q.error_message is not null
+          and q.id = (select pg_catalog.max(l.id) from public.embedding_queue l where l.job_id = j.id)
+      ))
     on conflict (job_id) where processed_at is null do nothing
     returning 1
   )
   select pg_catalog.count(*)::integer from enqueued
 $$;
 
-comment on function public.enqueue_missing_embeddings() is
+comment on function public.enqueue_missing_embeddings(boolean) is
 'enqueue_missing_embeddings: backfill, enqueueing every active job whose embedding is missing or not current.
-Returns how many entries it opened; jobs already queued are left as they are.';
-revoke all on function public.enqueue_missing_embeddings() from public, anon, authenticated;
-grant execute on function public.enqueue_missing_embeddings() to service_role;
+Jobs that failed for good are left alone unless include_failed; returns how many entries it opened.';
+revoke all on function public.enqueue_missing_embeddings(boolean) from public, anon, authenticated;
+grant execute on function public.enqueue_missing_embeddings(boolean) to service_role;
 
 create or replace function public.embedding_backlog(for_model text default null)
 returns table (job_id bigint, content text)

@@ -228,7 +228,7 @@ def test_sigterm_during_a_drain_finishes_releases_records_and_exits_0(
 def test_provider_echoing_the_key_leaves_no_trace(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Any
 ) -> None:
-    """A 401 whose body quotes the API key is stored and logged redacted."""
+    """A 401 whose body quotes the API key is recorded, answered and logged redacted."""
     from devstack.fake_openai import Fault
     from processor.db import Database
     from processor.drain import drain
@@ -240,9 +240,9 @@ def test_provider_echoing_the_key_leaves_no_trace(
                 * 10)
     mark = len(CAPTURED)
     with Database(s.database_url) as conn:
-        drain(conn, create_embedder(s), s)
-    stored = [row[0] for row in db.execute("select error_message from public.embedding_queue "
-                                           "where error_message is not null")]
+        report = drain(conn, create_embedder(s), s)
+    stored = [row[0] for row in db.execute("select setup_error from public.embedding_runs")]
+    assert report.setup_error and s.openai_api_key not in report.setup_error
     assert stored and all("[redacted]" in e and s.openai_api_key not in e for e in stored)
     assert any("Incorrect API key" in line for line in CAPTURED[mark:])
     assert not [line for line in CAPTURED[mark:] if s.openai_api_key in line]

@@ -100,18 +100,45 @@ def test_retry_after_beyond_budget_releases_without_attempt(
     assert _attempts(db) == [0, 0, 0, 0]
 
 
-@pytest.mark.parametrize("kind", ["wrong_count", "wrong_dims", "nan", "truncated_json"])
-def test_malformed_response_writes_nothing(
+@pytest.mark.parametrize("kind", ["wrong_count", "wrong_dims", "truncated_json"])
+def test_malformed_response_costs_one_retry_not_the_request(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings], kind: str
 ) -> None:
-    """A wrong count, a wrong dimension, NaN or a cut-off body writes nothing and counts a retry."""
-    insert_jobs(db, 100)
+    """A wrong count, wrong dimensions or a cut-off body is retried in the run; nothing bad is written."""
+    ids = insert_jobs(db, 100)
     fake.script(Fault(kind))
     report = _drain(settings(claim_size=100, max_in_flight=1))
-    assert report.embedded == 0 and report.retried == 100
-    assert db.execute("select count(*) from public.jobs where embedding is not null"
-                      ).fetchone() == (0,)
-    assert _attempts(db) == [1] * 100
+    assert (report.embedded, report.retried, report.failed) == (100, 0, 0)
+    assert report.provider_retries == 1 and report.requests == 2
+    assert _attempts(db) == [0] * 100
+    assert_embedded_from_current_text(db, ids)
+
+
+def test_one_nan_vector_is_retried_alone_and_the_rest_kept(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A NaN at one position of 100 keeps the other 99 vectors; that input alone is asked again."""
+    ids = insert_jobs(db, 100)
+    fake.script(Fault("nan"))
+    report = _drain(settings(claim_size=100, max_in_flight=1))
+    assert (report.embedded, report.failed, report.retried) == (100, 0, 0)
+    assert report.requests == 2 and [len(r) for r in fake.requests] == [100, 1]
+    assert_embedded_from_current_text(db, ids)
+
+
+def test_a_text_that_always_gets_a_nan_fails_alone(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """One NaN among 100 vectors, every time: 99 embedded, that job failed for good with a reason."""
+    ids = insert_jobs(db, 100)
+    db.execute("update public.jobs set description = 'NANTEXT' where id = %s", (ids[57],))
+    fake.nan_marker = "NANTEXT"
+    report = _drain(settings(claim_size=100, max_in_flight=1))
+    assert (report.embedded, report.failed) == (99, 1)
+    row = db.execute("select processed_at is not null, error_message from public.embedding_queue "
+                     "where job_id = %s", (ids[57],)).fetchone()
+    assert row is not None and row[0] and "unusable vector twice" in row[1]
+    assert db.execute("select count(*) from public.jobs where embedding is not null").fetchone() == (99,)
 
 
 def test_vectors_are_placed_by_index(

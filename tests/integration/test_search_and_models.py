@@ -43,8 +43,10 @@ def test_switching_model_reembeds_and_never_mixes_models(
     first = settings()
     with Database(first.database_url) as database:
         drain(database, create_embedder(first), first)
-        second = settings(dimensions=256)  # text-embedding-3-small shortened: another model row
-        assert database.register_model("text-embedding-3-small@256", 256)
+        # text-embedding-3-small shortened is another model; switching is explicit.
+        assert not database.register_model("text-embedding-3-small@256", 256)
+        assert open_entries(db) == 0  # registering alone changes nothing
+        assert database.activate_model("text-embedding-3-small@256", 256)
     assert open_entries(db) == 4
     register_vector(db)
     with pytest.raises(psycopg.errors.DataException):
@@ -52,7 +54,12 @@ def test_switching_model_reembeds_and_never_mixes_models(
     rows = db.execute("select count(*) from public.match_jobs(%s, 10, -1, %s)",
                       (np.ones(1536, np.float32), "text-embedding-3-small")).fetchone()
     assert rows == (4,)
-    assert second.dimensions == 256
+    second = settings(dimensions=256)
+    with Database(second.database_url) as database:
+        assert drain(database, create_embedder(second), second).embedded == 4
+    shortened = db.execute("select count(*) from public.match_jobs(%s, 10)",
+                           (np.ones(256, np.float32),)).fetchone()
+    assert shortened == (4,)
 
 
 def test_local_embedder_loads_offline_and_embeds(

@@ -14,7 +14,8 @@ def test_no_secret_in_logs_responses_or_stored_errors(db: psycopg.Connection[Any
     stored = [row[0] or "" for row in db.execute(
         "select concat_ws(' ', content, error_msg, headers::text) from net._http_response "
         "union all select error_message from public.embedding_queue "
-        "where error_message is not null")]
+        "where error_message is not null "
+        "union all select setup_error from public.embedding_runs where setup_error is not null")]
     texts = CAPTURED + stored
     assert len(CAPTURED) > 0
     failed = db.execute("select count(*) from net._http_response where error_msg is not null").fetchone()

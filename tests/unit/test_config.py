@@ -8,9 +8,11 @@ from processor.config import Settings
 from processor.errors import ConfigError
 
 
-def test_local_is_the_default_without_api_key() -> None:
-    """With no OPENAI_API_KEY the embedded default is the local model."""
-    s = Settings.from_env({"DATABASE_URL": "postgresql://x"})
+def test_missing_api_key_is_an_error_never_a_silent_switch() -> None:
+    """Without OPENAI_API_KEY the default provider says what to set; local is chosen only by name."""
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY is not set: set it, or EMBEDDING_PROVIDER=local"):
+        Settings.from_env({"DATABASE_URL": "postgresql://x"})
+    s = Settings.from_env({"DATABASE_URL": "postgresql://x", "EMBEDDING_PROVIDER": "local"})
     assert (s.provider, s.model) == ("local", "sentence-transformers/all-MiniLM-L6-v2")
 
 

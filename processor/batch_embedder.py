@@ -1,0 +1,224 @@
+"""Embed one claimed batch: pack requests, retry, isolate bad inputs and bad vectors.
+
+What a failure means is decided in ``processor.failures``; this module only
+acts on it: an input the provider refuses is split out and failed for good,
+the provider's moment is retried here with the retry policy, a bad vector at
+one position is retried alone once and then failed for good while the rest
+of its request is kept, and a setup fault halts every batch of the run with
+nothing charged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from processor.batching import pack
+from processor.db import ClaimedItem
+from processor.embedders.base import Embedder, Embeddings, Vectors
+from processor.errors import (
+    BadVectorsError,
+    BudgetExhaustedError,
+    EmbeddingError,
+    InputRejectedError,
+    RateLimitedError,
+    SetupError,
+)
+from processor.retry import RetryPolicy
+from processor.tokens import Prepared
+
+log = logging.getLogger(__name__)
+
+NO_TEXT = "no text to embed"
+# No single wait, whatever the provider's headers say, is longer than this:
+# a longer one releases the claim for a later run instead of holding leases.
+MAX_SINGLE_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An entry that could not be embedded, and whether that is for good."""
+
+    item: ClaimedItem
+    error: str
+    permanent: bool
+
+
+@dataclass
+class UnitResult:
+    """The outcome of embedding one claimed batch, before it is written."""
+
+    embedded: list[ClaimedItem] = field(default_factory=list)
+    vectors: list[Vectors] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    released: list[ClaimedItem] = field(default_factory=list)
+    skipped_current: int = 0
+    tokens: int = 0
+    requests: int = 0
+    provider_retries: int = 0
+    paced_seconds: float = 0.0
+    api_seconds: float = 0.0
+    truncated_job_ids: list[int] = field(default_factory=list)
+    come_back_after: float | None = None
+
+    def unsettled(self, items: Sequence[ClaimedItem]) -> list[ClaimedItem]:
+        """The items neither embedded, failed nor released yet."""
+        settled = ({i.queue_id for i in self.embedded} | {f.item.queue_id for f in self.failures}
+                   | {i.queue_id for i in self.released})
+        return [i for i in items if i.queue_id not in settled]
+
+
+class BatchEmbedder:
+    """Embeds claimed batches for one run; thread-safe, shared by its workers."""
+
+    def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
+                 max_requests: int, sleep: Callable[[float], None] = time.sleep,
+                 stop: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._embedder = embedder
+        self._policy = policy
+        self._deadline = deadline
+        self._sleep = sleep
+        self._clock = clock
+        self._stop = stop or threading.Event()
+        self.setup_error: str | None = None
+        # Requests in flight are capped here; a unit beyond the cap prepares
+        # its texts (token counts) while the others wait on the API.
+        self._requests = threading.BoundedSemaphore(max_requests)
+
+    @property
+    def halted(self) -> bool:
+        """Whether the run must stop claiming: stopped, or the setup is refused."""
+        return self._stop.is_set() or self.setup_error is not None
+
+    def run(self, items: Sequence[ClaimedItem]) -> UnitResult:
+        result = UnitResult()
+        try:
+            self._run(items, result)
+        except SetupError as exc:
+            if self.setup_error is None:
+                self.setup_error = str(exc)
+                log.error("setup fault, stopping the run: %s", exc)
+            result.released += result.unsettled(items)
+        except Exception as exc:  # a bug must cost an attempt, not the entries
+            log.exception("unexpected error embedding a batch")
+            result.failures += [Failure(i, f"internal error: {type(exc).__name__}", False)
+                                for i in result.unsettled(items)]
+        return result
+
+    def _run(self, items: Sequence[ClaimedItem], result: UnitResult) -> None:
+        sendable: list[tuple[ClaimedItem, Prepared]] = []
+        for item in items:
+            if item.already_current:
+                result.skipped_current += 1
+                continue
+            if not (item.content or "").strip():
+                result.failures.append(Failure(item, NO_TEXT, True))
+                continue
+            prepared = self._embedder.prepare(item.content)
+            if prepared.truncated:
+                result.truncated_job_ids.append(item.job_id)
+                log.warning("job %s: input truncated from %s to %s tokens",
+                            item.job_id, prepared.original_tokens, prepared.tokens)
+            sendable.append((item, prepared))
+        limits = self._embedder.limits
+        ranges = pack([p.tokens for _, p in sendable], max_inputs=limits.max_inputs,
+                      max_tokens=limits.max_request_tokens)
+        for span in ranges:
+            chunk = [sendable[i] for i in span]
+            try:
+                self._embed_isolating(chunk, result)
+            except BudgetExhaustedError as exc:
+                result.released += result.unsettled([item for item, _ in sendable])
+                log.info("released the rest of a batch: %s", exc)
+                return
+
+    def _embed_isolating(self, chunk: list[tuple[ClaimedItem, Prepared]], result: UnitResult,
+                         *, second_look: bool = False) -> None:
+        """Embed a chunk; on a 400, split it in halves until the bad inputs are alone."""
+        try:
+            vectors = self._call([p.text for _, p in chunk], sum(p.tokens for _, p in chunk), result)
+        except InputRejectedError as exc:
+            if len(chunk) == 1:
+                result.failures.append(Failure(chunk[0][0], str(exc), True))
+                return
+            middle = len(chunk) // 2
+            self._embed_isolating(chunk[:middle], result)
+            self._embed_isolating(chunk[middle:], result)
+            return
+        except BadVectorsError as exc:
+            # Keep every good vector; a bad one gets one more try alone.
+            good = [k for k in range(len(chunk)) if k not in exc.bad]
+            if good:
+                result.embedded += [chunk[k][0] for k in good]
+                result.vectors.append(exc.vectors[good])
+            for k in exc.bad:
+                if second_look:
+                    result.failures.append(Failure(
+                        chunk[k][0], f"the provider returned an unusable vector twice: {exc}", True))
+                else:
+                    self._embed_isolating([chunk[k]], result, second_look=True)
+            return
+        except (SetupError, BudgetExhaustedError):
+            raise
+        except EmbeddingError as exc:
+            result.failures += [Failure(item, str(exc), False) for item, _ in chunk]
+            return
+        result.embedded += [item for item, _ in chunk]
+        result.vectors.append(vectors)
+
+    def _call(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Vectors:
+        retry = 0
+        while True:
+            try:
+                with self._requests:
+                    embeddings = self._request(texts, counted_tokens, result)
+            except BadVectorsError as exc:
+                result.tokens += exc.tokens if exc.tokens is not None else counted_tokens
+                raise
+            except (InputRejectedError, SetupError):
+                raise
+            except EmbeddingError as exc:
+                advice = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                delay = self._policy.delay(retry, advice)
+                if delay is None:
+                    raise
+                self._wait(delay, f"provider said {exc}", result)
+                retry += 1
+                result.provider_retries += 1
+                continue
+            result.tokens += (embeddings.tokens if embeddings.tokens is not None
+                              else counted_tokens)
+            return embeddings.vectors
+
+    def _wait(self, seconds: float, why: str, result: UnitResult) -> None:
+        """Sleep, unless the wait is too long for this run: then release, come back later."""
+        if seconds > MAX_SINGLE_WAIT_SECONDS or self._clock() + seconds > self._deadline:
+            result.come_back_after = max(result.come_back_after or 0.0, seconds)
+            raise BudgetExhaustedError(f"{why}; waiting {seconds:.0f}s does not fit this run")
+        log.info("%s; waiting %.2fs", why, seconds)
+        self._sleep(seconds)
+
+    def _request(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Embeddings:
+        """One request, held back first if the provider's token budget is spent.
+
+        No request starts after the deadline or a stop, so a run ends within
+        its budget plus one request timeout; what was not sent is released.
+        """
+        if self.halted:
+            raise BudgetExhaustedError("the run is stopping")
+        if self._clock() >= self._deadline:
+            raise BudgetExhaustedError("the run's time budget is over")
+        hold = self._embedder.pace(counted_tokens)
+        if hold > 0:
+            self._wait(hold, f"pacing a request of {counted_tokens} tokens", result)
+            result.paced_seconds += hold
+        result.requests += 1
+        called = time.perf_counter()
+        try:
+            return self._embedder.embed(texts)
+        finally:
+            result.api_seconds += time.perf_counter() - called
