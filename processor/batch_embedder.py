@@ -101,7 +101,7 @@ class BatchEmbedder:
         except SetupError as exc:
             if self.setup_error is None:
                 self.setup_error = str(exc)
-                log.error("setup fault, stopping the run: %s", exc)
+                log.info("setup fault, stopping the run: %s", exc)
             result.released += result.unsettled(items)
         except Exception as exc:  # a bug must cost an attempt, not the entries
             log.exception("unexpected error embedding a batch")

@@ -151,6 +151,8 @@ class Processor:
             message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             log.error("background run failed: %s", message)
             return {"error": message}
+        if report.setup_error or report.model_mismatch:
+            log.warning("background run stopped: %s", report.setup_error or report.model_mismatch)
         log.info("background run: %s", report.summary())
         return report.as_dict()
 

@@ -121,6 +121,46 @@ when (
 )
 execute function public.queue_embedding_for_updated_job();
 
+-- The embedding columns are autoembed's alone (service_role, through
+-- complete_embedding_batch): an app that grants anon or authenticated insert
+-- or update on the whole table still cannot write them.
+create or replace function public.protect_embedding_columns()
+returns trigger
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if current_user in ('anon', 'authenticated') then
+    raise exception 'the embedding columns of public.jobs are written by autoembed only'
+      using errcode = '42501';
+  end if;
+  return new;
+end;
+$$;
+
+comment on function public.protect_embedding_columns() is
+'protect_embedding_columns: row trigger that refuses anon and authenticated writes of the embedding columns.
+Whatever table grants an app gives them, only autoembed writes embedding, embedding_model, embedding_text_hash and embedded_at.';
+revoke all on function public.protect_embedding_columns() from public, anon, authenticated;
+
+drop trigger if exists protect_embedding_columns_update on public.jobs;
+create trigger protect_embedding_columns_update
+before update of embedding, embedding_model, embedding_text_hash, embedded_at on public.jobs
+for each row
+execute function public.protect_embedding_columns();
+
+drop trigger if exists protect_embedding_columns_insert on public.jobs;
+create trigger protect_embedding_columns_insert
+before insert on public.jobs
+for each row
+when (
+  new.embedding is not null or new.embedding_model is not null
+  or new.embedding_text_hash is not null or new.embedded_at is not null
+)
+execute function public.protect_embedding_columns();
+
 -- Deletes: remove the jobs' queue entries, open and finished, in one statement.
 -- Security definer: writers of jobs need no privileges on the queue.
 create or replace function public.delete_embedding_queue_of_deleted_jobs()

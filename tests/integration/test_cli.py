@@ -8,19 +8,30 @@ import sys
 from typing import Any
 
 import psycopg
+import pytest
 
-from devstack.fake_openai import FakeOpenAI
+from devstack.fake_openai import FakeOpenAI, Fault
 from processor.config import Settings
-from tests.support import insert_jobs
+from tests.support import insert_jobs, open_entries
 
 
-def _autoembed(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url,
-           "OPENAI_API_KEY": settings.openai_api_key or "",
-           "OPENAI_BASE_URL": settings.openai_base_url or "",
-           "EMBEDDING_PROVIDER": "openai"}
-    return subprocess.run([sys.executable, "-m", "processor.cli", *args], env=env,
+def _autoembed(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "DATABASE_URL": settings.database_url,
+            "OPENAI_API_KEY": settings.openai_api_key or "",
+            "OPENAI_BASE_URL": settings.openai_base_url or "",
+            "EMBEDDING_PROVIDER": "openai", **env}
+    return subprocess.run([sys.executable, "-m", "processor.cli", *args],
+                          env={k: v for k, v in full.items() if v != "<unset>"},
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    """Exit ``code``, one line on stderr naming what to fix, no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("autoembed: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
 
 
 def test_status_estimate_process_retry(
@@ -49,8 +60,12 @@ def test_status_estimate_process_retry(
     db.execute("update public.jobs set title = 'Now it has text' where id = %s", (ids[0],))
     backfill = _autoembed(base_settings, "backfill")
     assert backfill.stdout.strip() == "0 jobs enqueued"  # the edit already queued it
-    retried = _autoembed(base_settings, "retry-failed")
-    assert retried.returncode == 0
+    db.execute("update public.jobs set title = '', company = '', description = '', "
+               "location = null, tags = '{}' where id = %s", (ids[1],))
+    assert _autoembed(base_settings, "process", "--no-progress").returncode == 0
+    retried = _autoembed(base_settings, "retry-failed", str(ids[1]))
+    assert retried.returncode == 0 and retried.stdout.strip() == "1 failed entries pending again"
+    assert open_entries(db, ids[1]) == 1
 
 
 def test_bad_configuration_is_a_clear_error(base_settings: Settings) -> None:
@@ -59,3 +74,66 @@ def test_bad_configuration_is_a_clear_error(base_settings: Settings) -> None:
     proc = subprocess.run([sys.executable, "-m", "processor.cli", "status"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "DATABASE_URL is not set" in proc.stderr
+
+
+ONE_LINE_ERRORS = {
+    "refused database": ({"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/postgres"}, ("status",),
+                         2, "cannot use the database at DATABASE_URL"),
+    "unresolvable database host": ({"DATABASE_URL": "postgresql://u@autoembed-nowhere.invalid/db"},
+                                   ("status",), 2, "cannot use the database"),
+    "malformed database URL": ({"DATABASE_URL": "postgresql://u@h:notaport/db"}, ("status",), 2,
+                               "DATABASE_URL"),
+    "missing API key": ({"OPENAI_API_KEY": "<unset>", "EMBEDDING_PROVIDER": "<unset>"}, ("status",), 2,
+                        "OPENAI_API_KEY is not set"),
+    "unknown model to estimate": ({}, ("estimate", "--model", "bogus-model"), 2, "unknown model"),
+    "local provider, other model": ({"EMBEDDING_PROVIDER": "local", "EMBEDDING_MODEL": "other/model"},
+                                    ("process", "--no-progress"), 2, "the local provider ships only"),
+}
+
+
+@pytest.mark.parametrize(("env", "args", "code", "needle"), ONE_LINE_ERRORS.values(),
+                         ids=ONE_LINE_ERRORS.keys())
+def test_every_mistake_is_one_line(
+    db: psycopg.Connection[Any], base_settings: Settings, env: dict[str, str], args: tuple[str, ...],
+    code: int, needle: str
+) -> None:
+    """A refused, unresolvable or malformed database, a missing key or an unknown model: one line."""
+    _one_line_error(_autoembed(base_settings, *args, **env), code, needle)
+
+
+def test_wrong_role_is_one_line(db: psycopg.Connection[Any], base_settings: Settings,
+                                database_url: str) -> None:
+    """A DATABASE_URL whose role may not run autoembed's functions says so in one line."""
+    db.execute("drop role if exists autoembed_probe; create role autoembed_probe login")
+    url = database_url.replace("postgres@", "autoembed_probe@", 1)
+    _one_line_error(_autoembed(base_settings, "status", DATABASE_URL=url), 2, "may not do this")
+
+
+def test_a_revoked_key_stops_process_with_exit_1_and_charges_nothing(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """process exits 1 with the provider's reason; every entry stays pending with 0 attempts."""
+    insert_jobs(db, 8)
+    fake.script(*[Fault("status", status=401, message="Incorrect API key provided")] * 4)
+    _one_line_error(_autoembed(base_settings, "process", "--no-progress"), 1, "nothing charged",
+                    "fix OPENAI_API_KEY")
+    assert db.execute("select count(*), max(attempts) from public.embedding_queue "
+                      "where processed_at is null").fetchone() == (8, 0)
+
+
+def test_switch_model_checks_the_provider_first(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """A typo model is refused with the provider's 404 and nothing changes; a real one is switched to."""
+    insert_jobs(db, 3)
+    assert _autoembed(base_settings, "process", "--no-progress").returncode == 0
+    _one_line_error(_autoembed(base_settings, "switch-model", "text-embedding-3-smal",
+                               "--dimensions", "1536"), 2, "was not switched to", "404")
+    active = "select model from public.embedding_models where is_active"
+    assert db.execute(active).fetchone() == ("text-embedding-3-small",) and open_entries(db) == 0
+    switched = _autoembed(base_settings, "switch-model", "text-embedding-3-large", "--dimensions", "256")
+    assert switched.returncode == 0, switched.stderr
+    assert "active model is now text-embedding-3-large@256" in switched.stdout
+    assert db.execute(active).fetchone() == ("text-embedding-3-large@256",) and open_entries(db) == 3
+    mismatch = _autoembed(base_settings, "process", "--no-progress")
+    assert mismatch.returncode == 2 and "switch on purpose" in mismatch.stderr
