@@ -29,11 +29,7 @@ declare
 begin
   select pg_catalog.count(*) into due
   from (
-    select
-    from public.embedding_queue q
-    where q.processed_at is null
-      and q.next_attempt_at <= pg_catalog.now()
-      and (q.lease_expires_at is null or q.lease_expires_at <= pg_catalog.now())
+    select from public.embedding_entries_due q
     limit greatest(max_requests, 1) * jobs_per_request
   ) as d;
   if due = 0 then
