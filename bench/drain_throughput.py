@@ -27,9 +27,9 @@ from bench.harness import (
     timed,
 )
 from devstack.fake_openai import fake_vector
-from processor.db import Database
-from processor.drain import RunReport, drain
+from processor.drain import RunReport
 from processor.embedders import create_embedder
+from processor.service import run_drain
 
 SIZES = {"quick": 2_000, "default": 20_000, "full": 20_000}
 
@@ -63,8 +63,7 @@ def pipeline(bench: Bench, **overrides: Any) -> RunReport:
     settings = bench.settings(**overrides)
     embedder = create_embedder(settings)
     embedder.embed(["warm-up: the SDK builds its response models on first use"])
-    with Database(settings.database_url) as db:
-        return drain(db, embedder, settings)
+    return run_drain(settings, embedder)
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:

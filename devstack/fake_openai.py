@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from processor.embedders.base import OPENAI_LIMITS
+from processor.limits import OPENAI_LIMITS
 from processor.tokens import openai_tokenizer
 
 DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
@@ -74,6 +74,9 @@ class FakeOpenAI:
         self.requests: list[list[str]] = []
         self.statuses: list[int] = []
         self.texts: Counter[str] = Counter()
+        # Texts whose answer this server spoiled (hung past a timeout, cut off,
+        # malformed): the only texts a client may rightly send again.
+        self.spoiled: Counter[str] = Counter()
         self.tokens = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
@@ -109,6 +112,7 @@ class FakeOpenAI:
             self.requests.clear()
             self.statuses.clear()
             self.texts.clear()
+            self.spoiled.clear()
             self.tokens = 0
 
     def answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
@@ -148,6 +152,8 @@ class FakeOpenAI:
             self.requests.append(list(texts))
             self.texts.update(texts)
             self.tokens += sum(counts)
+            if fault and fault.kind in ("hang", "truncated_json", "wrong_count", "wrong_dims", "nan"):
+                self.spoiled.update(texts)
         vectors = [fake_vector(t, dims) for t in texts]
         order = list(range(len(texts)))
         if fault and fault.kind == "wrong_count":

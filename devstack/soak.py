@@ -23,9 +23,7 @@ from devstack import invariants, stack
 from devstack.cluster import Cluster
 from devstack.fake_openai import FakeOpenAI
 from processor.config import Settings
-from processor.db import Database
-from processor.drain import drain
-from processor.embedders import create_embedder
+from processor.service import run_drain
 
 DIMS = 64
 FAULTS = {"429": 0.20, "500": 0.10, "hang": 0.05, "truncated_json": 0.02}
@@ -53,9 +51,8 @@ def main() -> int:
         def processor() -> None:
             while not stop.is_set():
                 try:
-                    with Database(settings.database_url) as db:
-                        if drain(db, create_embedder(settings), settings).claimed == 0:
-                            time.sleep(0.2)
+                    if run_drain(settings).claimed == 0:
+                        time.sleep(0.2)
                 except Exception as exc:  # a run may fail; the next one carries on
                     errors.append(f"{type(exc).__name__}: {exc}")
                     time.sleep(0.5)
@@ -118,8 +115,7 @@ def _settle(conn: psycopg.Connection[Any], settings: Settings) -> None:
     for _ in range(20):
         conn.execute("update public.embedding_queue set next_attempt_at = now(), "
                      "lease_token = null, lease_expires_at = null where processed_at is null")
-        with Database(settings.database_url) as db:
-            drain(db, create_embedder(settings), settings, budget_seconds=600)
+        run_drain(settings, budget_seconds=600)
         row = conn.execute("select count(*) from public.embedding_queue "
                            "where processed_at is null").fetchone()
         if row == (0,):

@@ -23,10 +23,10 @@ import time
 from collections.abc import Mapping
 
 from processor.errors import AuthError
+from processor.limits import FUTURE_SKEW_SECONDS
 
 TIMESTAMP_HEADER = "x-autoembed-timestamp"
 SIGNATURE_HEADER = "x-autoembed-signature"
-FUTURE_SKEW_SECONDS = 300
 
 
 def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:

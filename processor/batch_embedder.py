@@ -27,15 +27,13 @@ from processor.errors import (
     RateLimitedError,
     SetupError,
 )
+from processor.limits import MAX_SINGLE_WAIT_SECONDS
 from processor.retry import RetryPolicy
 from processor.tokens import Prepared
 
 log = logging.getLogger(__name__)
 
 NO_TEXT = "no text to embed"
-# No single wait, whatever the provider's headers say, is longer than this:
-# a longer one releases the claim for a later run instead of holding leases.
-MAX_SINGLE_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +184,8 @@ class BatchEmbedder:
                 delay = self._policy.delay(retry, advice)
                 if delay is None:
                     raise
-                self._wait(delay, f"provider said {exc}", result)
+                # The provider's own advice, uncapped, says when to come back.
+                self._wait(max(delay, advice or 0.0), f"provider said {exc}", result)
                 retry += 1
                 result.provider_retries += 1
                 continue

@@ -20,9 +20,10 @@ import psycopg
 
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import RunReport, drain
+from processor.drain import RunReport
 from processor.embedders import create_embedder
 from processor.errors import ConfigError
+from processor.service import run_drain
 
 # A finite default: a provider that asks to wait an hour must not hold leases that long.
 DEFAULT_CLI_BUDGET_SECONDS = 900.0
@@ -165,8 +166,7 @@ def _process(db: Database, settings: Settings, budget: float | None, *,
             bar.update(done - bar.n)
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
-        return drain(db, embedder, settings, budget_seconds=budget,
-                     on_progress=progress, stop=stop)
+        return run_drain(settings, embedder, budget_seconds=budget, on_progress=progress, stop=stop)
 
 
 def _serve(settings: Settings, host: str, port: int) -> int:

@@ -9,12 +9,10 @@ from typing import Literal
 
 from processor import redact
 from processor.errors import ConfigError
+from processor.limits import RUN_MARGIN_SECONDS, synchronous_run_fits
+from processor.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
 
 Provider = Literal["openai", "local"]
-
-# A synchronous run ends within its budget plus one request timeout; the
-# last writes and the answer get this much more before the caller's timeout.
-RUN_MARGIN_SECONDS = 5.0
 
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "text-embedding-3-small",
@@ -44,14 +42,14 @@ class Settings:
     caller_timeout_seconds: float = 60.0
     background_budget_seconds: float = 240.0
     lease_seconds: int = 300
-    provider_retries: int = 4
+    provider_retries: int = PROVIDER_RETRIES
     replay_window_seconds: int = 900
-    max_attempts: int = 3
+    max_attempts: int = MAX_ATTEMPTS
 
     def check_timing(self) -> Settings:
         """Refuse budgets that a synchronous caller would not wait for; return self."""
-        longest = self.time_budget_seconds + self.request_timeout_seconds + RUN_MARGIN_SECONDS
-        if longest > self.caller_timeout_seconds:
+        if not synchronous_run_fits(self.time_budget_seconds, self.request_timeout_seconds,
+                                    self.caller_timeout_seconds):
             raise ConfigError(
                 f"EMBEDDING_TIME_BUDGET_SECONDS ({self.time_budget_seconds:g}) + "
                 f"EMBEDDING_REQUEST_TIMEOUT_SECONDS ({self.request_timeout_seconds:g}) + "

@@ -84,12 +84,12 @@ def model_mismatch(db: Database, embedder: Embedder) -> str | None:
             f"`autoembed switch-model`, or set EMBEDDING_MODEL to the active one")
 
 
-def drain(db: Database, embedder: Embedder, settings: Settings, *,
+def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
           on_progress: Callable[[RunReport], None] | None = None,
           stop: threading.Event | None = None) -> RunReport:
     """Drain due entries until none are left, the time budget ends, ``stop`` is set
-    or the provider refuses the setup."""
+    or the provider refuses the setup. ``db`` claims; ``writes`` is the writer thread's."""
     stop = stop or threading.Event()
     started_at = datetime.now(UTC)
     started = time.monotonic()
@@ -123,7 +123,7 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             report.claimed += sum(1 for i in items if not i.already_current)
             in_flight.add(pool.submit(worker.run, items))
 
-    def write(writes: Database, unit: UnitResult) -> None:
+    def write(unit: UnitResult) -> None:
         nonlocal registered
         mark = time.perf_counter()
         if unit.embedded and not registered:
@@ -134,8 +134,7 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
 
     # Writes go through their own connection and thread, so claiming the next
     # batch, waiting on the API and writing the last one all overlap.
-    with (Database(settings.database_url) as writes,
-          ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
+    with (ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
           ThreadPoolExecutor(1, thread_name_prefix="write") as writer):
         pending_writes: deque[Future[None]] = deque()
         while True:
@@ -146,7 +145,7 @@ def drain(db: Database, embedder: Embedder, settings: Settings, *,
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             report.wait_seconds += time.perf_counter() - mark
             in_flight.difference_update(done)
-            pending_writes.extend(writer.submit(write, writes, f.result()) for f in done)
+            pending_writes.extend(writer.submit(write, f.result()) for f in done)
             # At most `units` batches wait to be written; a failed write raises here.
             mark = time.perf_counter()
             while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):

@@ -29,11 +29,12 @@ import psycopg
 from processor import redact
 from processor.auth import authenticate
 from processor.background import BackgroundDrains
-from processor.config import RUN_MARGIN_SECONDS, Settings
+from processor.config import Settings
 from processor.db import Database
-from processor.drain import drain
 from processor.embedders import Embedder, create_embedder
 from processor.errors import AuthError, ConfigError
+from processor.limits import RUN_MARGIN_SECONDS
+from processor.service import run_drain
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,7 @@ class Processor:
             return Response(503, {"error": message})
 
     def _process(self, scheme: str, budget: float) -> Response:
-        with Database(self.settings.database_url) as db:
-            report = drain(db, self.embedder, self.settings, budget_seconds=budget)
+        report = run_drain(self.settings, self.embedder, budget_seconds=budget)
         log.info("run via %s: %s", scheme, report.summary())
         return Response(200, report.as_dict())
 
@@ -145,8 +145,7 @@ class Processor:
     def _background_run(self, stop: threading.Event) -> dict[str, Any]:
         settings = replace(self.settings, time_budget_seconds=self.settings.background_budget_seconds)
         try:
-            with Database(settings.database_url) as db:
-                report = drain(db, self.embedder, settings, stop=stop)
+            report = run_drain(settings, self.embedder, stop=stop)
         except (psycopg.Error, ConfigError) as exc:
             message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             log.error("background run failed: %s", message)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from processor.config import Settings
-from processor.embedders.base import Embedder, Embeddings, Limits
+from processor.embedders.base import Embedder, Embeddings
+from processor.limits import Limits
 
 __all__ = ["Embedder", "Embeddings", "Limits", "create_embedder"]
 

@@ -10,22 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from processor.errors import BadVectorsError, MalformedResponseError
+from processor.limits import Limits
 from processor.tokens import Prepared
 
 Vectors = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may carry. Keep a model's limits here, in one place."""
-
-    max_inputs: int
-    max_request_tokens: int
-    max_input_tokens: int
-
-
-# OpenAI's documented limits for /v1/embeddings.
-OPENAI_LIMITS = Limits(max_inputs=2048, max_request_tokens=300_000, max_input_tokens=8192)
 
 
 @dataclass(frozen=True)

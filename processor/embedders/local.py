@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from processor.config import Settings
-from processor.embedders.base import Embeddings, Limits, check_vectors
+from processor.embedders.base import Embeddings, check_vectors
 from processor.errors import ConfigError
+from processor.limits import local_limits
 from processor.tokens import Prepared
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ class LocalEmbedder:
                              or self._st.get_sentence_embedding_dimension)
         self.dimensions = int(dimension_of())
         max_seq = int(self._st.max_seq_length or 256)
-        self.limits = Limits(max_inputs=256, max_request_tokens=256 * max_seq,
-                             max_input_tokens=max_seq)
+        self.limits = local_limits(max_seq)
         self._tokenizer: Any = self._st.tokenizer
         # One forward pass at a time (torch uses the cores), and one tokenizer
         # call at a time: Hugging Face's fast tokenizer is not thread-safe.

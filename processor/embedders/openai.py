@@ -13,8 +13,9 @@ import numpy as np
 
 from processor import failures
 from processor.config import Settings
-from processor.embedders.base import OPENAI_LIMITS, Embeddings, Vectors, check_vectors
+from processor.embedders.base import Embeddings, Vectors, check_vectors
 from processor.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
+from processor.limits import OPENAI_LIMITS
 from processor.pacing import TokenPacer
 from processor.tokens import Prepared, openai_tokenizer
 

@@ -19,10 +19,7 @@ import pytest
 from devstack.cluster import Cluster
 from devstack.fake_openai import FakeOpenAI
 from processor.config import Settings
-from processor.db import Database
-from processor.drain import RunReport, drain
-from processor.embedders import create_embedder
-from tests.support import insert_jobs, open_entries, wait_for
+from tests.support import insert_jobs, open_entries, run_drain, wait_for
 from tests.support.invariants import check
 
 DIMS = 64  # small vectors: these tests are about correctness, not index writes
@@ -41,9 +38,6 @@ def held(settings: Settings) -> int:
     return 2 * (settings.max_in_flight + 1) * settings.claim_size
 
 
-def _drain(settings: Settings) -> RunReport:
-    with Database(settings.database_url) as database:
-        return drain(database, create_embedder(settings), settings)
 
 
 def _settle(conn: psycopg.Connection[Any], settings: Settings, runs: int = 10) -> None:
@@ -51,7 +45,7 @@ def _settle(conn: psycopg.Connection[Any], settings: Settings, runs: int = 10) -
     for _ in range(runs):
         conn.execute(EXPIRE_LEASES)
         conn.execute(DUE_NOW)
-        _drain(settings)
+        run_drain(settings)
         if open_entries(conn) == 0:
             return
     raise AssertionError(f"{open_entries(conn)} entries still open after {runs} runs")
@@ -115,7 +109,7 @@ def test_database_restart_mid_drain(
 
     def run() -> None:
         try:
-            _drain(s)
+            run_drain(s)
         except BaseException as exc:
             errors.append(exc)
 
@@ -143,7 +137,9 @@ def test_provider_fault_mix(
     fake.hang_seconds = 1.5
     s = settings(dimensions=DIMS, request_timeout_seconds=1.0, claim_size=50)
     _settle(db, s, runs=8)
-    outcome = _assert_invariant(db, fake, allowed_repeats=2000)
+    # A text may go out again only after the fake spoiled its answer (a hang
+    # past the timeout, a cut-off body).
+    outcome = _assert_invariant(db, fake, allowed_repeats=fake.spoiled.total())
     assert outcome.embedded + outcome.failed_with_reason == 2000
     row = db.execute("select sum(provider_retries), sum(retried) from public.embedding_runs"
                      ).fetchone()
@@ -164,7 +160,7 @@ def test_concurrent_writers_and_four_processors(
     def processor() -> None:
         try:
             while not stop.is_set():
-                if _drain(s).claimed == 0:
+                if run_drain(s).claimed == 0:
                     time.sleep(0.05)
         except BaseException as exc:
             failures.append(exc)
@@ -243,17 +239,17 @@ def test_provider_unreachable_backs_off_without_failing_for_good(
 
     insert_jobs(db, 3)
     down = settings(openai_base_url=f"http://127.0.0.1:{free_port()}/v1", provider_retries=1)
-    first = _drain(down)
+    first = run_drain(down)
     assert first.retried == 3 and first.failed == 0
     row = db.execute("select min(next_attempt_at - now()), max(next_attempt_at - now()), max(attempts) "
                      "from public.embedding_queue").fetchone()
     assert row is not None and row[2] == 1
     assert row[0].total_seconds() > 4 * 60 and row[1].total_seconds() < 6 * 60
-    assert _drain(down).claimed == 0  # backing off: nothing is due, nothing is spent
+    assert run_drain(down).claimed == 0  # backing off: nothing is due, nothing is spent
     db.execute(DUE_NOW)
-    assert _drain(down).retried == 3
+    assert run_drain(down).retried == 3
     row = db.execute("select min(next_attempt_at - now()), count(*) filter (where processed_at is null) "
                      "from public.embedding_queue").fetchone()
     assert row is not None and row[0].total_seconds() > 23 * 60 and row[1] == 3
     db.execute(DUE_NOW)
-    assert _drain(settings()).embedded == 3  # the provider is back within the window
+    assert run_drain(settings()).embedded == 3  # the provider is back within the window

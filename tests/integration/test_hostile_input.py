@@ -11,13 +11,10 @@ import pytest
 from devstack.fake_openai import FakeOpenAI
 from processor.auth import sign
 from processor.config import Settings
-from processor.db import Database
-from processor.drain import drain
-from processor.embedders import create_embedder
 from tests.conftest import SIGNING_SECRET
 from tests.fixtures.hostile_jobs import CASES
 from tests.integration.test_http import _request
-from tests.support import assert_embedded_from_current_text
+from tests.support import assert_embedded_from_current_text, run_drain
 
 
 def test_hostile_job_texts_end_as_expected_in_one_batch(
@@ -32,8 +29,7 @@ def test_hostile_job_texts_end_as_expected_in_one_batch(
         assert row is not None
         ids[case.name] = row[0]
     s = settings()
-    with Database(s.database_url) as database:
-        report = drain(database, create_embedder(s), s)
+    report = run_drain(s)
     assert report.claimed == len(CASES)
     run = db.execute("select truncated_job_ids from public.embedding_runs").fetchone()
     assert run is not None

@@ -25,7 +25,7 @@ from processor.config import Settings
 from processor.handler import Processor
 from processor.server import CHANNEL_TIMEOUT_SECONDS, make_server
 from tests.conftest import CAPTURED, CRON_SECRET, SIGNING_SECRET
-from tests.support import insert_jobs, open_entries, wait_for
+from tests.support import insert_jobs, open_entries, run_drain, wait_for
 
 PATH = "/api/process-embedding-queue"
 
@@ -230,17 +230,13 @@ def test_provider_echoing_the_key_leaves_no_trace(
 ) -> None:
     """A 401 whose body quotes the API key is recorded, answered and logged redacted."""
     from devstack.fake_openai import Fault
-    from processor.db import Database
-    from processor.drain import drain
-    from processor.embedders import create_embedder
 
     s = settings()
     insert_jobs(db, 2)
     fake.script(*[Fault("status", status=401, message=f"Incorrect API key provided: {s.openai_api_key}")]
                 * 10)
     mark = len(CAPTURED)
-    with Database(s.database_url) as conn:
-        report = drain(conn, create_embedder(s), s)
+    report = run_drain(s)
     stored = [row[0] for row in db.execute("select setup_error from public.embedding_runs")]
     assert report.setup_error and s.openai_api_key not in report.setup_error
     assert stored and all("[redacted]" in e and s.openai_api_key not in e for e in stored)

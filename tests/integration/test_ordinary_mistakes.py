@@ -11,14 +11,7 @@ import pytest
 from devstack.fake_openai import FakeOpenAI, Fault
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import RunReport, drain
-from processor.embedders import create_embedder
-from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
-
-
-def _drain(settings: Settings, budget: float | None = None) -> RunReport:
-    with Database(settings.database_url) as database:
-        return drain(database, create_embedder(settings), settings, budget_seconds=budget)
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 
 def _status(conn: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -44,7 +37,7 @@ def test_a_setup_fault_charges_no_entry_and_blocks_until_fixed(
     """Every entry stays pending with 0 attempts, status says blocked with the reason; a fix drains."""
     ids = insert_jobs(db, 30)
     fake.script(*[fault] * 10)  # a setup fault answers every request alike
-    report = _drain(settings(claim_size=10, max_in_flight=2))
+    report = run_drain(settings(claim_size=10, max_in_flight=2))
     assert report.setup_error is not None and fix in report.setup_error
     assert (report.embedded, report.failed, report.retried, report.tokens) == (0, 0, 0, 0)
     assert 1 <= report.requests <= 2 and report.released == report.claimed > 0
@@ -55,7 +48,7 @@ def test_a_setup_fault_charges_no_entry_and_blocks_until_fixed(
     status = _status(db)
     assert status["health"] == "blocked" and fix in status["health_reason"]
     assert status["blocked_since"] is not None
-    fixed = _drain(settings())
+    fixed = run_drain(settings())
     assert fixed.embedded == 30 and fixed.setup_error is None
     assert _status(db)["health"] == "ok"
     assert_embedded_from_current_text(db, ids[:3])
@@ -66,10 +59,10 @@ def test_a_typo_model_changes_nothing_and_spends_nothing(
 ) -> None:
     """A run with a model that is not the active one does nothing; search keeps working."""
     ids = insert_jobs(db, 5)
-    assert _drain(settings()).embedded == 5
+    assert run_drain(settings()).embedded == 5
     fake.reset()
     typo = settings(model="text-embedding-3-smal", dimensions=1536)
-    report = _drain(typo)
+    report = run_drain(typo)
     assert report.model_mismatch is not None and "text-embedding-3-small" in report.model_mismatch
     assert report.claimed == 0 and fake.requests == [] and fake.tokens == 0
     assert db.execute("select model from public.embedding_models where is_active").fetchone() == (
@@ -91,13 +84,13 @@ def test_switching_a_to_b_and_back_to_a_costs_nothing_on_the_way_back(
     """The entries a switch opened are closed unsent when the job's vector of A is still current."""
     ids = insert_jobs(db, 6)
     a = settings()
-    assert _drain(a).embedded == 6
+    assert run_drain(a).embedded == 6
     with Database(a.database_url) as database:
         assert database.activate_model("text-embedding-3-small@256", 256)
         assert open_entries(db) == 6
         assert database.activate_model("text-embedding-3-small", 1536)
     fake.reset()
-    report = _drain(a)
+    report = run_drain(a)
     assert (report.skipped_current, report.embedded, report.tokens) == (6, 0, 0)
     assert fake.requests == [] and open_entries(db) == 0
     assert_embedded_from_current_text(db, ids)
@@ -114,7 +107,7 @@ def test_a_job_of_blanks_fails_with_no_text_and_sends_nothing(
     db.execute("update public.jobs set tags = array['', ' ', 'python'] where id = %s", (tagged,))
     assert db.execute("select public.job_embedding_text(j) from public.jobs j where id = %s",
                       (blank,)).fetchone() == ("",)
-    report = _drain(settings())
+    report = run_drain(settings())
     assert (report.embedded, report.failed) == (1, 1)
     row = db.execute("select error_message from public.embedding_queue where job_id = %s",
                      (blank,)).fetchone()
@@ -129,7 +122,7 @@ def test_a_provider_asking_to_wait_an_hour_releases_instead_of_holding(
     """Rate-limit headers say "spent for an hour": release with no attempt and say when to come back."""
     insert_jobs(db, 30)
     fake.response_headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h"}
-    report = _drain(settings(claim_size=10, max_in_flight=1), budget=10_000)
+    report = run_drain(settings(claim_size=10, max_in_flight=1), budget=10_000)
     assert report.embedded == 10 and report.released == report.claimed - 10 > 0
     assert report.come_back_after_seconds is not None and report.come_back_after_seconds > 3000
     assert report.seconds < 30

@@ -14,15 +14,8 @@ import pytest
 from devstack.fake_openai import FakeOpenAI, Fault
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import RunReport, drain
-from processor.embedders import create_embedder
 from processor.tokens import ByteBoundTokenizer, openai_tokenizer
-from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
-
-
-def _drain(settings: Settings, budget: float | None = None) -> RunReport:
-    with Database(settings.database_url) as database:
-        return drain(database, create_embedder(settings), settings, budget_seconds=budget)
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 
 def _attempts(conn: psycopg.Connection[Any]) -> list[int]:
@@ -37,7 +30,7 @@ def test_40k_token_description_is_embedded_from_first_8192_tokens(
     [job] = insert_jobs(db, 1)
     db.execute("update public.jobs set description = repeat('lorem ipsum dolor ', 14000) "
                "where id = %s", (job,))
-    report = _drain(settings())
+    report = run_drain(settings())
     assert report.embedded == 1 and report.truncated == 1
     [sent] = fake.requests[0]
     assert openai_tokenizer().prepare(sent, 10**9).tokens <= 8192
@@ -50,7 +43,7 @@ def test_batch_over_300k_tokens_is_split_under_both_limits(
     """40 inputs of ~8000 tokens (320k in all) go out in requests the fake server accepts."""
     insert_jobs(db, 40)
     db.execute("update public.jobs set description = repeat('alpha beta gamma ', 2600) || id")
-    report = _drain(settings(claim_size=100))
+    report = run_drain(settings(claim_size=100))
     assert report.embedded == 40 and report.requests >= 2
     assert all(status == 200 for status in fake.statuses)
     assert fake.tokens == report.tokens
@@ -63,7 +56,7 @@ def test_one_poisoned_input_fails_alone(
     ids = insert_jobs(db, 100)
     db.execute("update public.jobs set description = 'POISON' where id = %s", (ids[41],))
     fake.reject_marker = "POISON"
-    report = _drain(settings())
+    report = run_drain(settings())
     assert (report.embedded, report.failed) == (99, 1)
     extra = report.requests - 1
     assert extra <= 2 * math.ceil(math.log2(100)) + 1
@@ -81,7 +74,7 @@ def test_429_with_retry_after_ms_is_waited_out(
     fault = Fault("status", status=429, headers={"retry-after-ms": "1500"})
     fake.script(fault, fault)
     started = time.monotonic()
-    report = _drain(settings())
+    report = run_drain(settings())
     elapsed = time.monotonic() - started
     assert report.embedded == 3 and report.provider_retries == 2
     assert 2.9 <= elapsed < 10
@@ -93,10 +86,10 @@ def test_retry_after_beyond_budget_releases_without_attempt(
     """A 429 asking for longer than the budget releases entries; the next run embeds them."""
     insert_jobs(db, 4)
     fake.script(Fault("status", status=429, headers={"retry-after": "30"}))
-    report = _drain(settings(), budget=5)
+    report = run_drain(settings(), budget=5)
     assert report.released == 4 and report.embedded == 0
     assert _attempts(db) == [0, 0, 0, 0] and open_entries(db) == 4
-    assert _drain(settings()).embedded == 4
+    assert run_drain(settings()).embedded == 4
     assert _attempts(db) == [0, 0, 0, 0]
 
 
@@ -107,7 +100,7 @@ def test_malformed_response_costs_one_retry_not_the_request(
     """A wrong count, wrong dimensions or a cut-off body is retried in the run; nothing bad is written."""
     ids = insert_jobs(db, 100)
     fake.script(Fault(kind))
-    report = _drain(settings(claim_size=100, max_in_flight=1))
+    report = run_drain(settings(claim_size=100, max_in_flight=1))
     assert (report.embedded, report.retried, report.failed) == (100, 0, 0)
     assert report.provider_retries == 1 and report.requests == 2
     assert _attempts(db) == [0] * 100
@@ -120,7 +113,7 @@ def test_one_nan_vector_is_retried_alone_and_the_rest_kept(
     """A NaN at one position of 100 keeps the other 99 vectors; that input alone is asked again."""
     ids = insert_jobs(db, 100)
     fake.script(Fault("nan"))
-    report = _drain(settings(claim_size=100, max_in_flight=1))
+    report = run_drain(settings(claim_size=100, max_in_flight=1))
     assert (report.embedded, report.failed, report.retried) == (100, 0, 0)
     assert report.requests == 2 and [len(r) for r in fake.requests] == [100, 1]
     assert_embedded_from_current_text(db, ids)
@@ -133,7 +126,7 @@ def test_a_text_that_always_gets_a_nan_fails_alone(
     ids = insert_jobs(db, 100)
     db.execute("update public.jobs set description = 'NANTEXT' where id = %s", (ids[57],))
     fake.nan_marker = "NANTEXT"
-    report = _drain(settings(claim_size=100, max_in_flight=1))
+    report = run_drain(settings(claim_size=100, max_in_flight=1))
     assert (report.embedded, report.failed) == (99, 1)
     row = db.execute("select processed_at is not null, error_message from public.embedding_queue "
                      "where job_id = %s", (ids[57],)).fetchone()
@@ -147,7 +140,7 @@ def test_vectors_are_placed_by_index(
     """An answer listing vectors in reverse order still gives each job its own vector."""
     ids = insert_jobs(db, 5)
     fake.script(Fault("shuffle"))
-    assert _drain(settings()).embedded == 5
+    assert run_drain(settings()).embedded == 5
     assert_embedded_from_current_text(db, ids)
 
 
@@ -158,7 +151,7 @@ def test_empty_text_is_never_sent(
     [job] = insert_jobs(db, 1)
     db.execute("update public.jobs set title = ' ', company = '', location = null, "
                "description = e'\\n\\t', tags = '{}' where id = %s", (job,))
-    report = _drain(settings())
+    report = run_drain(settings())
     assert report.failed == 1 and fake.requests == []
     assert db.execute("select error_message from public.embedding_queue where job_id = %s",
                       (job,)).fetchone() == ("no text to embed",)
@@ -201,7 +194,7 @@ def test_run_record_accounts_tokens_cost_and_truncation(
     ids = insert_jobs(db, 30)
     db.execute("update public.jobs set description = repeat('token ', 9000) where id = %s",
                (ids[3],))
-    report = _drain(settings())
+    report = run_drain(settings())
     row = db.execute("select claimed, embedded, tokens, estimated_cost_usd, truncated_job_ids "
                      "from public.embedding_runs").fetchall()
     assert len(row) == 1
@@ -224,7 +217,7 @@ def test_requests_are_paced_by_rate_limit_headers(
     insert_jobs(db, 4)
     fake.response_headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1s"}
     started = time.monotonic()
-    report = _drain(settings(claim_size=2, max_in_flight=1))
+    report = run_drain(settings(claim_size=2, max_in_flight=1))
     assert report.embedded == 4 and report.requests == 2
     assert 429 not in fake.statuses
     assert report.paced_seconds >= 0.9 and time.monotonic() - started >= 0.9
@@ -241,7 +234,7 @@ def test_estimate_counts_what_a_run_then_sends(
     with Database(s.database_url) as database:
         before = estimate(database, s)
         assert before.jobs == 25 and fake.requests == []
-        report = drain(database, create_embedder(s), s)
+        report = run_drain(s)
         switch = estimate(database, s, "text-embedding-3-large")
     assert before.tokens == report.tokens == fake.tokens
     assert before.cost_usd == pytest.approx(before.tokens * 0.02 / 1e6)

@@ -12,14 +12,8 @@ import pytest
 from devstack.fake_openai import FakeOpenAI, Fault
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import drain
 from processor.embedders import create_embedder
-from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
-
-
-def _drain(settings: Settings) -> Any:
-    with Database(settings.database_url) as database:
-        return drain(database, create_embedder(settings), settings)
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 
 def test_inactive_job_is_not_enqueued(db: psycopg.Connection[Any]) -> None:
@@ -33,11 +27,11 @@ def test_update_outside_embedded_text_sends_no_tokens(
 ) -> None:
     """Changing updated_at of an embedded job neither enqueues it nor costs a token."""
     ids = insert_jobs(db, 2)
-    _drain(settings())
+    run_drain(settings())
     sent = sum(fake.texts.values())
     db.execute("update public.jobs set updated_at = now() + interval '1 day'")
     assert open_entries(db) == 0
-    report = _drain(settings())
+    report = run_drain(settings())
     assert report.claimed == 0 and report.tokens == 0
     assert sum(fake.texts.values()) == sent == len(ids)
 
@@ -47,10 +41,10 @@ def test_title_edit_reenqueues_and_reembeds(
 ) -> None:
     """Editing the title opens a new entry, and the new text is embedded."""
     [job] = insert_jobs(db, 1)
-    _drain(settings())
+    run_drain(settings())
     db.execute("update public.jobs set title = 'Staff Rust engineer' where id = %s", (job,))
     assert open_entries(db, job) == 1
-    _drain(settings())
+    run_drain(settings())
     assert_embedded_from_current_text(db, [job])
 
 
@@ -62,7 +56,7 @@ def test_ten_quick_edits_leave_one_open_entry(
     for n in range(10):
         db.execute("update public.jobs set description = %s where id = %s", (f"edit {n}", job))
     assert open_entries(db, job) == 1
-    _drain(settings())
+    run_drain(settings())
     assert len(fake.requests) == 1
     assert_embedded_from_current_text(db, [job])
 
@@ -72,7 +66,7 @@ def test_writing_embedding_does_not_reenqueue(
 ) -> None:
     """Completing an entry writes the vector without opening a new entry."""
     ids = insert_jobs(db, 5)
-    _drain(settings())
+    run_drain(settings())
     assert open_entries(db) == 0
     row = db.execute("select count(*) from public.embedding_queue").fetchone()
     assert row == (len(ids),)
@@ -100,7 +94,7 @@ def test_two_processors_share_nothing(
     ids = insert_jobs(db, 1000)
     s = settings(claim_size=50)
     reports: list[Any] = []
-    threads = [threading.Thread(target=lambda: reports.append(_drain(s))) for _ in range(2)]
+    threads = [threading.Thread(target=lambda: reports.append(run_drain(s))) for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
@@ -128,7 +122,7 @@ def test_edit_between_claim_and_complete_keeps_no_stale_vector(
     assert db.execute("select embedding is null from public.jobs where id = %s",
                       (job,)).fetchone() == (True,)
     assert open_entries(db, job) == 1
-    _drain(s)
+    run_drain(s)
     assert_embedded_from_current_text(db, [job])
 
 
@@ -143,7 +137,7 @@ def test_expired_lease_is_claimed_again_and_embedded_once(
         assert len(database.claim(10, 300)) == 1  # this processor "dies" here
         assert database.claim(10, 300) == []  # leased: nobody else may take it
     db.execute("update public.embedding_queue set lease_expires_at = now() - interval '1 second'")
-    report = _drain(s)
+    report = run_drain(s)
     assert report.embedded == 1
     assert fake.texts.total() == 1
     assert_embedded_from_current_text(db, [job])
@@ -157,7 +151,7 @@ def test_three_failures_fail_for_good_then_retry_rpc_and_manual_clear(
     s = settings(provider_retries=0)
     for attempt in range(1, 4):
         fake.script(Fault("status", status=500, message="upstream exploded"))
-        report = _drain(s)
+        report = run_drain(s)
         assert report.claimed == 1
         row = db.execute("select attempts, processed_at is not null, error_message "
                          "from public.embedding_queue where job_id = %s", (job,)).fetchone()
@@ -165,17 +159,17 @@ def test_three_failures_fail_for_good_then_retry_rpc_and_manual_clear(
         assert row[1] == (attempt == 3)
         db.execute("update public.embedding_queue set next_attempt_at = now() "
                    "where processed_at is null")
-    assert _drain(s).claimed == 0
+    assert run_drain(s).claimed == 0
     assert db.execute("select public.retry_failed_embeddings()").fetchone() == (1,)
     assert db.execute("select attempts from public.embedding_queue").fetchone() == (0,)
     fake.script(*[Fault("status", status=500)] * 3)
     for _ in range(3):
-        _drain(s)
+        run_drain(s)
         db.execute("update public.embedding_queue set next_attempt_at = now() "
                    "where processed_at is null")
     db.execute("update public.embedding_queue set processed_at = null, error_message = null "
                "where job_id = %s", (job,))
-    assert _drain(s).embedded == 1
+    assert run_drain(s).embedded == 1
     assert_embedded_from_current_text(db, [job])
 
 

@@ -13,9 +13,7 @@ from pgvector.psycopg import register_vector
 from devstack.fake_openai import fake_vector
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import drain
-from processor.embedders import create_embedder
-from tests.support import insert_jobs, job_text, open_entries
+from tests.support import insert_jobs, job_text, open_entries, run_drain
 
 
 def test_match_jobs_finds_the_job_whose_text_was_queried(
@@ -24,8 +22,7 @@ def test_match_jobs_finds_the_job_whose_text_was_queried(
     """The nearest job to a job's own fake vector is that job, with similarity 1."""
     ids = insert_jobs(db, 20)
     s = settings()
-    with Database(s.database_url) as database:
-        drain(database, create_embedder(s), s)
+    run_drain(s)
     register_vector(db)
     query = fake_vector(job_text(db, ids[7]), 1536)
     rows = db.execute("select id, similarity from public.match_jobs(%s, 3)", (query,)).fetchall()
@@ -42,7 +39,7 @@ def test_switching_model_reembeds_and_never_mixes_models(
     insert_jobs(db, 4)
     first = settings()
     with Database(first.database_url) as database:
-        drain(database, create_embedder(first), first)
+        run_drain(first)
         # text-embedding-3-small shortened is another model; switching is explicit.
         assert not database.register_model("text-embedding-3-small@256", 256)
         assert open_entries(db) == 0  # registering alone changes nothing
@@ -55,8 +52,7 @@ def test_switching_model_reembeds_and_never_mixes_models(
                       (np.ones(1536, np.float32), "text-embedding-3-small")).fetchone()
     assert rows == (4,)
     second = settings(dimensions=256)
-    with Database(second.database_url) as database:
-        assert drain(database, create_embedder(second), second).embedded == 4
+    assert run_drain(second).embedded == 4
     shortened = db.execute("select count(*) from public.match_jobs(%s, 10)",
                            (np.ones(256, np.float32),)).fetchone()
     assert shortened == (4,)
@@ -69,8 +65,7 @@ def test_local_embedder_loads_offline_and_embeds(
     ids = insert_jobs(db, 150)
     s = settings(provider="local", model="sentence-transformers/all-MiniLM-L6-v2",
                  openai_api_key=None, claim_size=25, max_in_flight=2)
-    with Database(s.database_url) as database:
-        report = drain(database, create_embedder(s), s)
+    report = run_drain(s)
     assert (report.embedded, report.retried, report.failed) == (150, 0, 0)
     assert report.tokens > 0
     row = db.execute("select count(*), min(vector_dims(embedding)), max(embedding_model) "

@@ -11,6 +11,14 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import fake_vector
+from processor import service
+from processor.config import Settings
+from processor.drain import RunReport
+
+
+def run_drain(settings: Settings, budget: float | None = None) -> RunReport:
+    """One drain with the fake provider's settings, as the processor runs it."""
+    return service.run_drain(settings, budget_seconds=budget)
 
 
 def insert_jobs(conn: psycopg.Connection[Any], count: int, *, active: bool = True,

@@ -1,0 +1,193 @@
+"""The batch embedder's decisions with a scripted embedder and a fake clock: milliseconds, no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from processor.batch_embedder import NO_TEXT, BatchEmbedder
+from processor.db import ClaimedItem
+from processor.embedders.base import Embeddings, check_vectors
+from processor.errors import (
+    EmbeddingError,
+    InputRejectedError,
+    MalformedResponseError,
+    RateLimitedError,
+    RetryableEmbeddingError,
+    SetupError,
+)
+from processor.limits import Limits
+from processor.retry import RetryPolicy
+from processor.tokens import Prepared
+
+DIMS = 4
+
+
+class Clock:
+    """Time that moves only when the embedder sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+class Scripted:
+    """An embedder that answers from a script: an error to raise, or 'nan@i', or a normal answer."""
+
+    model = "scripted"
+    dimensions = DIMS
+    limits = Limits(max_inputs=4, max_request_tokens=1000, max_input_tokens=100)
+
+    def __init__(self, *script: EmbeddingError | str, reject: str | None = None,
+                 pace: float = 0.0) -> None:
+        self.script = list(script)
+        self.reject = reject
+        self.hold = pace
+        self.calls: list[list[str]] = []
+
+    def prepare(self, text: str) -> Prepared:
+        return Prepared(text, len(text.split()), len(text.split()))
+
+    def pace(self, tokens: int) -> float:
+        return self.hold
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        self.calls.append(list(texts))
+        step = self.script.pop(0) if self.script else None
+        if isinstance(step, EmbeddingError):
+            raise step
+        if self.reject and any(self.reject in t for t in texts):
+            raise InputRejectedError("HTTP 400: rejected")
+        vectors = np.ones((len(texts), DIMS), np.float32)
+        if isinstance(step, str) and step.startswith("nan@"):
+            vectors[int(step[4:])] = np.nan
+        return Embeddings(check_vectors(vectors, len(texts), DIMS), tokens=len(texts))
+
+
+def _items(*texts: str) -> list[ClaimedItem]:
+    return [ClaimedItem(n, 100 + n, f"lease-{n}", 0, t, b"h") for n, t in enumerate(texts)]
+
+
+def _embedder(scripted: Scripted, clock: Clock, *, budget: float = 60.0,
+              retries: int = 4) -> BatchEmbedder:
+    return BatchEmbedder(scripted, RetryPolicy(max_retries=retries), clock() + budget, max_requests=1,
+                         sleep=clock.sleep, clock=clock)
+
+
+def test_no_text_fails_for_good_and_sends_nothing() -> None:
+    """An empty or whitespace-only text is never sent; its failure is permanent."""
+    scripted, clock = Scripted(), Clock()
+    result = _embedder(scripted, clock).run(_items("", " \t\u3000"))
+    assert scripted.calls == [] and [(f.error, f.permanent) for f in result.failures] == [(NO_TEXT, True)] * 2
+
+
+def test_requests_are_packed_by_the_input_limit() -> None:
+    """Six texts with at most four inputs per request go out as 4 + 2."""
+    scripted, clock = Scripted(), Clock()
+    result = _embedder(scripted, clock).run(_items(*[f"text {n}" for n in range(6)]))
+    assert [len(c) for c in scripted.calls] == [4, 2] and len(result.embedded) == 6
+
+
+def test_a_rejected_input_is_halved_out_and_fails_alone() -> None:
+    """One 400 input among four: halves until it is alone; three embedded, one failed for good."""
+    scripted, clock = Scripted(reject="bad"), Clock()
+    result = _embedder(scripted, clock).run(_items("a", "b", "bad one", "d"))
+    assert {i.content for i in result.embedded} == {"a", "b", "d"}
+    assert [(f.item.content, f.permanent) for f in result.failures] == [("bad one", True)]
+    assert [len(c) for c in scripted.calls] == [4, 2, 2, 1, 1]
+
+
+def test_the_providers_moment_is_retried_with_its_advice() -> None:
+    """A 429 with Retry-After 7 s and a 500 are waited out on the clock, then the batch embeds."""
+    scripted = Scripted(RateLimitedError("HTTP 429", retry_after=7.0), RetryableEmbeddingError("HTTP 500"))
+    clock = Clock()
+    result = _embedder(scripted, clock).run(_items("a", "b"))
+    assert len(result.embedded) == 2 and result.provider_retries == 2
+    assert clock.slept[0] == 7.0 and 0.25 <= clock.slept[1] <= 1.0
+
+
+def test_retries_that_run_out_count_one_attempt() -> None:
+    """Five 500s with four retries: the entries fail, not for good."""
+    scripted, clock = Scripted(*[RetryableEmbeddingError("HTTP 500")] * 5), Clock()
+    result = _embedder(scripted, clock).run(_items("a"))
+    assert [(f.error, f.permanent) for f in result.failures] == [("HTTP 500", False)]
+    assert len(scripted.calls) == 5
+
+
+def test_a_malformed_answer_costs_one_retry() -> None:
+    """A cut-off body is retried like a 5xx, and the batch embeds."""
+    scripted, clock = Scripted(MalformedResponseError("unreadable")), Clock()
+    result = _embedder(scripted, clock).run(_items("a", "b", "c"))
+    assert len(result.embedded) == 3 and result.provider_retries == 1
+
+
+def test_a_bad_vector_keeps_the_others_and_is_asked_again_alone() -> None:
+    """NaN at position 1 of 3: two kept, that input re-sent alone and kept when sound."""
+    scripted, clock = Scripted("nan@1"), Clock()
+    result = _embedder(scripted, clock).run(_items("a", "b", "c"))
+    assert [i.content for i in result.embedded] == ["a", "c", "b"]
+    assert scripted.calls == [["a", "b", "c"], ["b"]] and result.failures == []
+    assert sum(len(v) for v in result.vectors) == 3
+
+
+def test_a_vector_bad_twice_fails_for_good() -> None:
+    """The same input's vector bad again: that entry fails for good, the rest are kept."""
+    scripted, clock = Scripted("nan@0", "nan@0"), Clock()
+    result = _embedder(scripted, clock).run(_items("a", "b"))
+    assert [i.content for i in result.embedded] == ["b"]
+    assert [(f.item.content, f.permanent) for f in result.failures] == [("a", True)]
+    assert "twice" in result.failures[0].error
+
+
+def test_a_setup_fault_halts_and_releases_everything() -> None:
+    """401: nothing is charged, every item is released, the embedder is halted for the run."""
+    scripted, clock = Scripted(SetupError("fix OPENAI_API_KEY (HTTP 401)")), Clock()
+    embedder = _embedder(scripted, clock)
+    result = embedder.run(_items(*[f"t{n}" for n in range(6)]))
+    assert (result.embedded, result.failures, len(result.released)) == ([], [], 6)
+    assert embedder.halted and embedder.setup_error is not None
+    assert len(scripted.calls) == 1
+    later = embedder.run(_items("x"))
+    assert len(later.released) == 1 and len(scripted.calls) == 1
+
+
+@pytest.mark.parametrize(("advice", "budget"), [(3600.0, 10_000.0), (30.0, 10.0)])
+def test_a_wait_longer_than_allowed_releases_with_a_time_to_come_back(advice: float, budget: float) -> None:
+    """A wait over 60 s, or past the budget, is not slept: released, no attempt, come back later."""
+    scripted, clock = Scripted(RateLimitedError("HTTP 429", retry_after=advice)), Clock()
+    result = _embedder(scripted, clock, budget=budget).run(_items("a", "b"))
+    assert clock.slept == [] and len(result.released) == 2 and result.failures == []
+    assert result.come_back_after == advice
+
+
+def test_pacing_holds_a_request_within_the_budget() -> None:
+    """The provider's token budget says wait 2 s: the request is held on the clock, then sent."""
+    scripted, clock = Scripted(pace=2.0), Clock()
+    result = _embedder(scripted, clock).run(_items("a"))
+    assert clock.slept == [2.0] and result.paced_seconds == 2.0 and len(result.embedded) == 1
+
+
+def test_no_request_starts_after_the_deadline() -> None:
+    """Past the budget, the unsent rest of a batch is released, never sent."""
+    scripted, clock = Scripted(), Clock()
+    embedder = _embedder(scripted, clock, budget=5.0)
+    clock.now += 6
+    result = embedder.run(_items("a", "b"))
+    assert scripted.calls == [] and len(result.released) == 2
+
+
+def test_already_current_entries_are_counted_not_sent() -> None:
+    """An entry the claim closed as current costs no request."""
+    scripted, clock = Scripted(), Clock()
+    item = ClaimedItem(1, 101, None, 0, None, None, already_current=True)  # type: ignore[arg-type]
+    result = _embedder(scripted, clock).run([item, *_items("a")])
+    assert result.skipped_current == 1 and scripted.calls == [["a"]]
