@@ -27,7 +27,7 @@ from bench.harness import (
     timed,
 )
 from devstack.fake_openai import fake_vector
-from processor.drain import RunReport
+from processor.accounting import RunReport
 from processor.embedders import create_embedder
 from processor.service import run_drain
 

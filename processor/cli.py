@@ -18,9 +18,9 @@ from typing import Any
 
 import psycopg
 
+from processor.accounting import RunReport
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import RunReport
 from processor.embedders import create_embedder
 from processor.errors import ConfigError
 from processor.service import run_drain

@@ -167,6 +167,9 @@ class Database:
     def backlog(self, for_model: str | None = None) -> Iterator[tuple[int, str]]:
         """Stream the texts waiting to be embedded (or that ``for_model`` would embed)."""
         with self._conn.transaction(), self._conn.cursor(name="autoembed_backlog") as cur:
+            # A whole backlog may take a while to stream, but never forever.
+            self._conn.execute("select set_config('statement_timeout', %s, true)",
+                               (str(int(self._timeout) * 10),))
             cur.itersize = 2000
             cur.execute(BACKLOG, (for_model,))
             yield from cur

@@ -14,11 +14,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
-
+from processor.accounting import RunReport, record_unit
 from processor.batch_embedder import BatchEmbedder, UnitResult
 from processor.config import Settings
 from processor.db import Database
@@ -27,51 +25,6 @@ from processor.pricing import estimated_cost
 from processor.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunReport:
-    """What one run did; returned by a synchronous POST and printed by ``autoembed process``."""
-
-    claimed: int = 0
-    embedded: int = 0
-    failed: int = 0
-    retried: int = 0
-    released: int = 0
-    stale: int = 0
-    skipped_current: int = 0
-    lost: int = 0
-    tokens: int = 0
-    requests: int = 0
-    provider_retries: int = 0
-    paced_seconds: float = 0.0
-    truncated: int = 0
-    truncated_job_ids: list[int] = field(default_factory=list)
-    estimated_cost_usd: float = 0.0
-    seconds: float = 0.0
-    # Why the run stopped early, if it did: the provider refuses the setup, or
-    # the configured model is not the active one; and when to come back after
-    # a provider wait too long for the run.
-    setup_error: str | None = None
-    model_mismatch: str | None = None
-    come_back_after_seconds: float | None = None
-    # The main thread's time claiming and waiting (on API calls and on the
-    # writer), the writer's time, and the API's time summed over workers.
-    claim_seconds: float = 0.0
-    write_seconds: float = 0.0
-    wait_seconds: float = 0.0
-    api_seconds: float = 0.0
-    remaining: int | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        """The counts that say what happened, for one log line."""
-        return (f"claimed {self.claimed}, embedded {self.embedded}, failed {self.failed}, "
-                f"retrying {self.retried}, released {self.released}, stale {self.stale}, "
-                f"skipped {self.skipped_current}, lost {self.lost}, tokens {self.tokens}, "
-                f"{self.seconds:.1f}s")
 
 
 def model_mismatch(db: Database, embedder: Embedder) -> str | None:
@@ -129,7 +82,7 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
         if unit.embedded and not registered:
             writes.register_model(embedder.model, embedder.dimensions)
             registered = True
-        _write(writes, embedder, settings, unit, report)
+        record_unit(writes, embedder.model, settings.max_attempts, unit, report)
         report.write_seconds += time.perf_counter() - mark
 
     # Writes go through their own connection and thread, so claiming the next
@@ -166,36 +119,3 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
         log.error("%s results found their queue entry gone (lost); this is a bug", report.lost)
     report.remaining = db.remaining()
     return report
-
-
-def _write(db: Database, embedder: Embedder, settings: Settings, unit: UnitResult,
-           report: RunReport) -> None:
-    report.tokens += unit.tokens
-    report.requests += unit.requests
-    report.provider_retries += unit.provider_retries
-    report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
-    report.api_seconds += unit.api_seconds
-    report.truncated += len(unit.truncated_job_ids)
-    report.truncated_job_ids += unit.truncated_job_ids
-    report.skipped_current += unit.skipped_current
-    if unit.come_back_after is not None:
-        report.come_back_after_seconds = max(report.come_back_after_seconds or 0.0,
-                                             round(unit.come_back_after, 1))
-    if unit.embedded:
-        vectors = np.concatenate(unit.vectors) if len(unit.vectors) > 1 else unit.vectors[0]
-        outcomes = db.complete(unit.embedded, vectors, embedder.model)
-        for outcome in outcomes.values():
-            if outcome == "embedded":
-                report.embedded += 1
-            elif outcome == "stale":
-                report.stale += 1
-            else:
-                report.lost += 1
-    if unit.failures:
-        outcomes = db.fail([f.item for f in unit.failures], [f.error for f in unit.failures],
-                           [f.permanent for f in unit.failures], settings.max_attempts)
-        report.failed += sum(1 for o in outcomes.values() if o == "failed")
-        report.retried += sum(1 for o in outcomes.values() if o == "retry")
-        report.lost += len(unit.failures) - len(outcomes)
-    if unit.released:
-        report.released += db.release(unit.released)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from processor.accounting import RunReport
 from processor.config import Settings
 from processor.db import Database
-from processor.drain import RunReport, drain
+from processor.drain import drain
 from processor.embedders import Embedder, create_embedder
 
 

@@ -12,8 +12,8 @@ from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import fake_vector
 from processor import service
+from processor.accounting import RunReport
 from processor.config import Settings
-from processor.drain import RunReport
 
 
 def run_drain(settings: Settings, budget: float | None = None) -> RunReport:
