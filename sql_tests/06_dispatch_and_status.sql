@@ -1,7 +1,7 @@
 -- Dispatch sends nothing when nothing is due, refuses missing secrets, signs
 -- what it sends, stacks nothing on an unsent request, and is scheduled.
 begin;
-select plan(11);
+select plan(13);
 
 select is((select schedule from cron.job where jobname = 'process-embedding-queue'), '*/5 * * * *',
   'pg_cron runs process-embedding-queue every 5 minutes');
@@ -36,6 +36,15 @@ select is((public.embedding_queue_status() ->> 'pending')::int, 1, 'status count
 select is(public.embedding_queue_status() ->> 'message', '1 job pending embedding generation',
   'status message in the seed''s words');
 select is((select pending from public.embedding_queue_overview), 1::bigint, 'the Studio view agrees');
+select set_eq(
+  'select pg_catalog.jsonb_object_keys(public.embedding_queue_status())',
+  $$select attname::text from pg_attribute
+    where attrelid = 'public.embedding_queue_overview'::regclass and attnum > 0$$,
+  'the Studio view has exactly the keys of the status RPC');
+select is(
+  (select d.request_ids from public.embedding_dispatches d order by d.id desc limit 1),
+  (select array_agg(r.id) from net.http_request_queue r),
+  'the dispatch is recorded with pg_net''s request id, for health');
 
 select * from finish();
 rollback;

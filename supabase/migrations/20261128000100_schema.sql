@@ -171,11 +171,23 @@ comment on table public.embedding_runs is
 
 create index embedding_runs_finished on public.embedding_runs (finished_at);
 
+create table public.embedding_dispatches (
+  id bigint generated always as identity primary key,
+  dispatched_at timestamptz not null default now(),
+  requests integer not null,
+  due integer not null,
+  request_ids bigint[] not null
+);
+
+comment on table public.embedding_dispatches is
+'One row per dispatch that sent requests: when, how many, for how many due entries, and pg_net''s request ids (their answers are in net._http_response). Read by embedding_queue_status for health.';
+
 -- RLS: the job board reads active jobs; everything else goes through service_role.
 alter table public.jobs enable row level security;
 alter table public.embedding_models enable row level security;
 alter table public.embedding_queue enable row level security;
 alter table public.embedding_runs enable row level security;
+alter table public.embedding_dispatches enable row level security;
 
 -- A new jobs table gets the default policy; an adopted one keeps the app's.
 do $$
@@ -195,8 +207,8 @@ on public.embedding_models for select to anon, authenticated using (true);
 -- authenticated; take that back and grant exactly what each role needs. An
 -- adopted jobs table keeps the app's grants (its embedding columns are still
 -- autoembed's alone: see protect_embedding_columns).
-revoke all on table public.embedding_models, public.embedding_queue, public.embedding_runs
-from public, anon, authenticated;
+revoke all on table public.embedding_models, public.embedding_queue, public.embedding_runs,
+public.embedding_dispatches from public, anon, authenticated;
 do $$
 begin
   if pg_catalog.current_setting('autoembed.adopted_jobs', true) is distinct from 'on' then
@@ -210,14 +222,15 @@ grant select, insert, update, delete on table public.jobs to service_role;
 grant select on table public.embedding_models to service_role;
 grant select, insert, update, delete on table public.embedding_queue to service_role;
 grant select, insert on table public.embedding_runs to service_role;
+grant select, insert, delete on table public.embedding_dispatches to service_role;
 
 -- The same default privileges give anon and authenticated every privilege on
 -- new sequences, setval included: one `setval('public.jobs_id_seq', 1)` would
 -- make the next insert collide. Identity columns need no sequence privilege to
 -- insert, so none is kept; a pre-existing jobs table's serial sequence is the
 -- app's and left alone.
-revoke all on sequence public.embedding_queue_id_seq, public.embedding_runs_id_seq
-from public, anon, authenticated;
+revoke all on sequence public.embedding_queue_id_seq, public.embedding_runs_id_seq,
+public.embedding_dispatches_id_seq from public, anon, authenticated;
 do $$
 declare
   jobs_sequence text := pg_catalog.pg_get_serial_sequence('public.jobs', 'id');

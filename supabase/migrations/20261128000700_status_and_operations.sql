@@ -62,8 +62,60 @@ as $$
         select from public.embedding_queue later
         where later.job_id = q.job_id and later.id > q.id
       )
+  ),
+  last_success as (
+    select pg_catalog.max(r.finished_at) as at
+    from public.embedding_runs r where r.setup_error is null
+  ),
+  -- The last dispatch and what pg_net stored for its first request.
+  last_dispatch as (
+    select pg_catalog.jsonb_build_object(
+      'at', d.dispatched_at, 'requests', d.requests, 'due', d.due,
+      'status_code', r.status_code, 'error', r.error_msg, 'timed_out', r.timed_out,
+      'answered', r.id is not null
+    ) as dispatch, r.status_code, r.error_msg
+    from public.embedding_dispatches d
+    left join net._http_response r on r.id = d.request_ids[1]
+    order by d.id desc
+    limit 1
+  ),
+  -- health: blocked (the last run stopped on a setup fault), stalled (entries
+  -- due for over two 5-minute schedule periods and no successful run in that
+  -- time), idle (nothing open), else ok.
+  health as (
+    select
+      case
+        when l.setup_error is not null then 'blocked'
+        when due.n > 0 and o.oldest_pending < pg_catalog.now() - interval '10 minutes'
+          and coalesce(s.at, '-infinity') < pg_catalog.now() - interval '10 minutes' then 'stalled'
+        when o.pending + o.processing = 0 then 'idle'
+        else 'ok'
+      end as state,
+      case
+        when l.setup_error is not null then l.setup_error
+        when due.n > 0 and o.oldest_pending < pg_catalog.now() - interval '10 minutes'
+          and coalesce(s.at, '-infinity') < pg_catalog.now() - interval '10 minutes' then
+          pg_catalog.format('%s entries due and no successful run for over 10 minutes; %s', due.n,
+            case
+              when d.dispatch is null then 'no dispatch recorded: is the pg_cron job active?'
+              when not (d.dispatch ->> 'answered')::boolean then 'the last dispatch is not answered yet'
+              when d.error_msg is not null then 'the processor is unreachable: ' || d.error_msg
+              when d.status_code >= 300 then 'the processor answered HTTP ' || d.status_code
+              else 'the processor accepted the last dispatch but no run finished'
+            end)
+      end as reason
+    from open_entries o
+    cross join (select pg_catalog.count(*) as n from public.embedding_entries_due) as due
+    cross join last_success s
+    left join last_run l on true
+    left join last_dispatch d on true
   )
   select pg_catalog.jsonb_build_object(
+    'health', h.state,
+    'health_reason', h.reason,
+    'blocked_since', (select b.since from blocked b where h.state = 'blocked'),
+    'last_success_at', (select s.at from last_success s),
+    'last_dispatch', (select d.dispatch from last_dispatch d),
     'pending', o.pending,
     'processing', o.processing,
     'retries', o.retries,
@@ -78,37 +130,47 @@ as $$
     'jobs_per_second', case when runs.busy_seconds > 0
       then round(runs.embedded_24h / runs.busy_seconds, 1) end,
     'last_run', (select l.run from last_run l),
-    'health', case when (select l.setup_error from last_run l) is not null then 'blocked' else 'ok' end,
-    'health_reason', (select l.setup_error from last_run l),
-    'blocked_since', (select b.since from blocked b where (select l.setup_error from last_run l) is not null),
     'message', pg_catalog.format(
       '%s %s pending embedding generation',
       o.pending, case when o.pending = 1 then 'job' else 'jobs' end
     )
   )
-  from open_entries o cross join failed f cross join runs
+  from open_entries o cross join failed f cross join runs cross join health h
 $$;
 
 comment on function public.embedding_queue_status() is
-'embedding_queue_status: the queue at a glance, as jsonb.
-pending, processing, retries, failed, due, oldest_pending_seconds, model, the last run, tokens, cost and throughput over 24 h, and a message such as "42 jobs pending embedding generation".';
+'embedding_queue_status: the queue at a glance, as jsonb, for people and for alerts.
+health (ok, idle, stalled, blocked) with its reason, the last successful run and the last dispatch with pg_net''s answer; pending, processing, retries, failed, due, oldest_pending_seconds, model, the last run, tokens, cost and throughput over 24 h, and a message such as "42 jobs pending embedding generation".';
 revoke all on function public.embedding_queue_status() from public, anon, authenticated;
 grant execute on function public.embedding_queue_status() to service_role;
 
+-- The same keys as the RPC, as one row (sql_tests check they agree).
 create view public.embedding_queue_overview
 with (security_invoker = true)
 as
 select
+  s.status ->> 'health' as health,
+  s.status ->> 'health_reason' as health_reason,
+  (s.status ->> 'blocked_since')::timestamptz as blocked_since,
+  (s.status ->> 'last_success_at')::timestamptz as last_success_at,
+  s.status -> 'last_dispatch' as last_dispatch,
   (s.status ->> 'pending')::bigint as pending,
   (s.status ->> 'processing')::bigint as processing,
   (s.status ->> 'retries')::bigint as retries,
   (s.status ->> 'failed')::bigint as failed,
+  (s.status ->> 'due')::bigint as due,
   (s.status ->> 'oldest_pending_seconds')::bigint as oldest_pending_seconds,
+  s.status ->> 'model' as model,
+  (s.status ->> 'tokens_24h')::bigint as tokens_24h,
+  (s.status ->> 'cost_24h_usd')::numeric as cost_24h_usd,
+  (s.status ->> 'embedded_24h')::bigint as embedded_24h,
+  (s.status ->> 'jobs_per_second')::numeric as jobs_per_second,
+  s.status -> 'last_run' as last_run,
   s.status ->> 'message' as message
 from (select public.embedding_queue_status() as status) as s;
 
 comment on view public.embedding_queue_overview is
-'The counts of public.embedding_queue_status() as one row, for Supabase Studio.';
+'public.embedding_queue_status() as one row with the same keys, for Supabase Studio.';
 revoke all on table public.embedding_queue_overview from public, anon, authenticated;
 grant select on table public.embedding_queue_overview to service_role;
 
@@ -124,13 +186,16 @@ as $$
     where (q.processed_at < pg_catalog.now() - older_than and q.error_message is null)
       or not exists (select from public.jobs j where j.id = q.job_id)
     returning q.id
+  ),
+  dispatches as (
+    delete from public.embedding_dispatches d where d.dispatched_at < pg_catalog.now() - older_than
   )
   select pg_catalog.count(*)::integer from purged
 $$;
 
 comment on function public.purge_embedding_queue_history(interval) is
 'purge_embedding_queue_history: delete successfully finished entries older than older_than.
-Also entries of jobs deleted while they were being enqueued; failed entries are kept so their reasons stay readable.';
+Also entries of jobs deleted while they were being enqueued, and dispatch records; failed entries are kept so their reasons stay readable.';
 revoke all on function public.purge_embedding_queue_history(interval) from public, anon, authenticated;
 grant execute on function public.purge_embedding_queue_history(interval) to service_role;
 

@@ -26,6 +26,7 @@ declare
   signing_secret text;
   body jsonb;
   sent_at text;
+  request_ids bigint[] := '{}';
 begin
   select pg_catalog.count(*) into due
   from (
@@ -63,7 +64,7 @@ begin
     );
     sent_at := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
     -- pg_net sends body::text, so the signature covers exactly those bytes.
-    perform net.http_post(
+    request_ids := request_ids || net.http_post(
       url := processor_url,
       body := body,
       headers := pg_catalog.jsonb_build_object(
@@ -81,6 +82,8 @@ begin
       timeout_milliseconds := timeout_milliseconds
     );
   end loop;
+  insert into public.embedding_dispatches (requests, due, request_ids)
+  values (requests, due, request_ids);
   return requests;
 end;
 $$;
@@ -91,6 +94,40 @@ Called by pg_cron job process-embedding-queue; one request per jobs_per_request 
 revoke all on function public.dispatch_embedding_processing(integer, integer, integer)
 from public, anon, authenticated;
 grant execute on function public.dispatch_embedding_processing(integer, integer, integer) to service_role;
+
+-- Security definer: service_role sets the two secrets without any privilege
+-- on Vault itself; only these two names can be written.
+create or replace function public.set_embedding_secret(name text, value text)
+returns void
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  existing uuid;
+begin
+  if name not in ('autoembed_processor_url', 'autoembed_signing_secret') then
+    raise exception 'autoembed: unknown secret %; expected autoembed_processor_url or autoembed_signing_secret',
+      name using errcode = '22023';
+  end if;
+  if value is null or pg_catalog.btrim(value) = '' then
+    raise exception 'autoembed: % must not be empty', name using errcode = '22023';
+  end if;
+  select s.id into existing from vault.secrets s where s.name = set_embedding_secret.name;
+  if existing is null then
+    perform vault.create_secret(pg_catalog.btrim(value), name);
+  else
+    perform vault.update_secret(existing, pg_catalog.btrim(value));
+  end if;
+end;
+$$;
+
+comment on function public.set_embedding_secret(text, text) is
+'set_embedding_secret: create or update the Vault secret autoembed_processor_url or autoembed_signing_secret.
+Idempotent: setting twice updates; used by `autoembed secrets set` and for rotation.';
+revoke all on function public.set_embedding_secret(text, text) from public, anon, authenticated;
+grant execute on function public.set_embedding_secret(text, text) to service_role;
 
 select cron.schedule(
   'process-embedding-queue',

@@ -1,0 +1,67 @@
+-- autoembed uninstall: removes everything autoembed's migrations created and
+-- keeps the app's jobs and their rows (the jobs table, its other columns,
+-- its grants and the app's own policies stay). Not a migration: run it by
+-- hand, e.g. `psql "$DATABASE_URL" -f supabase/uninstall.sql`, as postgres.
+-- Afterwards `supabase db push` installs autoembed again from scratch.
+-- The Vault secrets are yours; remove them too if you like (last lines).
+begin;
+
+select cron.unschedule(j.jobid)
+from cron.job as j
+where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
+
+-- Functions, with the triggers that call them.
+drop function if exists public.queue_embedding_for_inserted_jobs cascade;
+drop function if exists public.queue_embedding_for_updated_job cascade;
+drop function if exists public.protect_embedding_columns cascade;
+drop function if exists public.delete_embedding_queue_of_deleted_jobs cascade;
+drop function if exists public.embedding_queue_reopen cascade;
+drop function if exists public.dispatch_embedding_processing;
+drop function if exists public.set_embedding_secret;
+drop function if exists public.match_jobs;
+drop function if exists public.embedding_queue_status cascade;
+drop function if exists public.retry_failed_embeddings;
+drop function if exists public.purge_embedding_queue_history;
+drop function if exists public.claim_embedding_batch;
+drop function if exists public.complete_embedding_batch;
+drop function if exists public.fail_embedding_batch;
+drop function if exists public.release_embedding_batch;
+drop function if exists public.embedding_retry_delay;
+drop function if exists public.enqueue_missing_embeddings;
+drop function if exists public.estimate_embedding_backlog;
+drop function if exists public.embedding_backlog;
+drop function if exists public.activate_embedding_model;
+drop function if exists public.register_embedding_model;
+drop function if exists public.job_embedding_is_current;
+drop function if exists public.active_embedding_model;
+
+drop view if exists public.embedding_queue_overview;
+drop view if exists public.embedding_entries_due;
+drop table if exists public.embedding_queue;
+drop table if exists public.embedding_runs;
+drop table if exists public.embedding_dispatches;
+
+-- The embedding columns, their check and their indexes go; the rows stay.
+alter table public.jobs drop constraint if exists jobs_embedding_has_model;
+alter table public.jobs
+drop column if exists embedding,
+drop column if exists embedding_model,
+drop column if exists embedding_text_hash,
+drop column if exists embedded_at;
+drop function if exists public.job_embedding_text_hash;
+drop function if exists public.job_embedding_text;
+drop function if exists public.job_text_field;
+drop table if exists public.embedding_models;
+drop policy if exists "Active jobs are readable by everyone" on public.jobs;
+
+-- So that `supabase db push` applies the migrations again.
+delete from supabase_migrations.schema_migrations
+where version in (
+  '20261128000100', '20261128000200', '20261128000300', '20261128000400', '20261128000500',
+  '20261128000600', '20261128000700', '20261128000800', '20261128000900'
+);
+
+commit;
+
+-- The Vault secrets are not the migrations'; to remove them as well:
+-- delete from vault.secrets where name in ('autoembed_processor_url', 'autoembed_signing_secret');
