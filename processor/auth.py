@@ -42,12 +42,15 @@ def authenticate(
     *,
     cron_secret: str | None,
     signing_secret: str | None,
-    window_seconds: int = 300,
+    window_seconds: int,
     now: float | None = None,
+    previous_signing_secret: str | None = None,
 ) -> str:
     """Return which scheme authenticated the request, or raise AuthError.
 
-    ``headers`` must have lower-case names.
+    ``headers`` must have lower-case names. During a rotation the previous
+    signing secret is accepted too, so no tick is lost while Vault and the
+    processor change one after the other.
     """
     if not cron_secret and not signing_secret:
         raise AuthError("the processor has no CRON_SECRET or EMBEDDING_SIGNING_SECRET")
@@ -57,13 +60,13 @@ def authenticate(
         if scheme.lower() == "bearer" and _equal(raw(token).strip(), cron_secret.encode("utf-8")):
             return "bearer"
     if signing_secret and SIGNATURE_HEADER in headers:
-        _check_hmac(headers, body, signing_secret, window_seconds,
-                    time.time() if now is None else now)
+        secrets = [signing_secret] + ([previous_signing_secret] if previous_signing_secret else [])
+        _check_hmac(headers, body, secrets, window_seconds, time.time() if now is None else now)
         return "hmac"
     raise AuthError("missing or invalid credentials")
 
 
-def _check_hmac(headers: Mapping[str, str], body: bytes, secret: str,
+def _check_hmac(headers: Mapping[str, str], body: bytes, secrets: list[str],
                 window: int, now: float) -> None:
     raw_ts = headers.get(TIMESTAMP_HEADER, "").strip()
     # isdigit() alone admits "²" and other digits int() refuses.
@@ -72,8 +75,10 @@ def _check_hmac(headers: Mapping[str, str], body: bytes, secret: str,
     age = now - int(raw_ts)
     if age > window or -age > min(window, FUTURE_SKEW_SECONDS):
         raise AuthError("timestamp outside the replay window")
-    expected = sign(body, secret, int(raw_ts))["X-Autoembed-Signature"]
-    if not _equal(raw(headers.get(SIGNATURE_HEADER, "")).strip(), expected.encode()):
+    given = raw(headers.get(SIGNATURE_HEADER, "")).strip()
+    # Every secret is compared, so the time taken does not say which one matched.
+    matches = [_equal(given, sign(body, s, int(raw_ts))["X-Autoembed-Signature"].encode()) for s in secrets]
+    if not any(matches):
         raise AuthError("bad signature")
 
 

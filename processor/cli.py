@@ -1,10 +1,10 @@
-"""The ``autoembed`` command: status, process, estimate, backfill, retry-failed,
-switch-model, serve.
+"""autoembed: automatic OpenAI or local embeddings for public.jobs in Supabase.
 
-Every error a person can cause is one line on stderr that names what to fix:
+Every error a person can cause is one line on stderr naming what to fix:
 exit 2 for configuration (settings, database URL, model), 1 for a run that
-failed (the provider refused the setup, the database went away). ``-v``
-adds the traceback.
+failed (the provider refused the setup, the database went away). -v adds the
+traceback. Settings come from the environment (DATABASE_URL, OPENAI_API_KEY,
+CRON_SECRET and/or EMBEDDING_SIGNING_SECRET, EMBEDDING_*); see the README.
 """
 
 from __future__ import annotations
@@ -12,68 +12,110 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
-from processor.accounting import RunReport
+from processor import commands
+from processor.commands import fail
 from processor.config import Settings
 from processor.db import Database
-from processor.embedders import create_embedder
 from processor.errors import ConfigError
-from processor.service import run_drain
 
 # A finite default: a provider that asks to wait an hour must not hold leases that long.
 DEFAULT_CLI_BUDGET_SECONDS = 900.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autoembed", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
-    status = sub.add_parser("status", help="show the queue's status")
-    status.add_argument("--json", action="store_true", help="print the raw JSON")
-    process = sub.add_parser("process", help="drain the queue once, with a progress bar")
-    process.add_argument("--budget", type=float, default=DEFAULT_CLI_BUDGET_SECONDS,
-                         help="start no request after this many seconds "
-                              f"(default {DEFAULT_CLI_BUDGET_SECONDS:g})")
-    process.add_argument("--no-progress", action="store_true")
-    backfill = sub.add_parser("backfill",
-                              help="enqueue every active job whose embedding is missing or stale")
+def version() -> str:
+    """The installed package's version: the one source of it."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("autoembed")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autoembed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"autoembed {version()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log at INFO and show tracebacks (or set AUTOEMBED_LOG_LEVEL)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    status = sub.add_parser("status", help="the queue's health and counts, as a table")
+    status.add_argument("--json", action="store_true", help="print the status RPC's JSON as it is")
+    process = sub.add_parser("process", help="embed what is due now, once, with a progress bar")
+    process.add_argument("--budget", type=float, default=DEFAULT_CLI_BUDGET_SECONDS, metavar="SECONDS",
+                         help=f"start no request after this long (default {DEFAULT_CLI_BUDGET_SECONDS:g})")
+    process.add_argument("--no-progress", action="store_true",
+                         help="no progress bar (for logs and cron); the summary line stays")
+    backfill = sub.add_parser("backfill", help="queue every active job whose embedding is missing or stale")
     backfill.add_argument("--include-failed", action="store_true",
                           help="also reopen jobs that failed for good (left alone by default)")
+    estimate = sub.add_parser("estimate", help="tokens and cost of the backlog, spending nothing")
+    estimate.add_argument("--model", default=None,
+                          help="estimate re-embedding every active job with this model instead")
+    retry = sub.add_parser("retry-failed", help="make jobs that failed for good pending again")
+    retry.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID", help="only these jobs")
+    failed = sub.add_parser("failures", help="list the jobs that failed for good, with the reason")
+    failed.add_argument("--reason", default=None, help="only reasons containing this text")
+    failed.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    failed.add_argument("--json", action="store_true", help="print JSON")
     switch = sub.add_parser("switch-model", help="make another model the active one, on purpose")
     switch.add_argument("model", help="the model to switch to (checked with the provider first)")
     switch.add_argument("--dimensions", type=int, default=None,
-                        help="shorten a text-embedding-3 model, or the size of an unknown one")
-    estimate_cmd = sub.add_parser("estimate", help="tokens and cost of the backlog, spending nothing")
-    estimate_cmd.add_argument("--model", default=None,
-                          help="estimate re-embedding every active job with this model")
-    retry = sub.add_parser("retry-failed", help="make failed entries pending again")
-    retry.add_argument("job_ids", nargs="*", type=int, help="only these jobs")
-    serve = sub.add_parser("serve", help="run the HTTP processor (for pg_net)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        help="shorten a text-embedding-3 model, or give an unknown model's size")
+    sub.add_parser("pause", help="pause the pg_cron job that dispatches runs")
+    sub.add_parser("resume", help="resume the pg_cron job that dispatches runs")
+    sched = sub.add_parser("schedule", help="change how often pg_cron dispatches runs")
+    sched.add_argument("cron", help="a pg_cron schedule, e.g. '*/10 * * * *'")
+    secrets = sub.add_parser("secrets", help="set the Vault secrets the dispatch reads (idempotent)")
+    secrets.add_argument("action", choices=["set"])
+    secrets.add_argument("--url", help="the processor's URL, e.g. https://app.example/api/process-embedding-queue")
+    secrets.add_argument("--signing-secret", help="the signing secret (also set on the processor)")
+    secrets.add_argument("--generate-signing-secret", action="store_true",
+                         help="make a new random signing secret, store it and print it once")
+    trig = sub.add_parser("trigger", help="POST a signed request to a processor, as an external cron")
+    trig.add_argument("url", help="the processor's URL")
+    trig.add_argument("--body", default='{"source": "autoembed trigger"}', help="the JSON body to sign")
+    trig.add_argument("--bearer", action="store_true",
+                      help="authenticate with Bearer CRON_SECRET instead of EMBEDDING_SIGNING_SECRET")
+    serve = sub.add_parser("serve", help="run the HTTP processor that pg_net calls")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
+        configure_logging(args.verbose)
+    except ConfigError as exc:
+        return fail(2, str(exc))
+    try:
+        if args.command == "trigger":  # runs where only the secret is, no database needed
+            return commands.trigger(args.url, args.body, args.bearer)
         return _run(args)
     except ConfigError as exc:
-        return _fail(2, str(exc), args.verbose)
+        return fail(2, str(exc), args.verbose)
     except psycopg.OperationalError as exc:
-        return _fail(2, f"cannot use the database at DATABASE_URL: {_first_line(exc)}; "
-                        "check the URL, that the server runs, and the password", args.verbose)
+        return fail(2, f"cannot use the database at DATABASE_URL: {_first_line(exc)}; "
+                       "check the URL, that the server runs, and the password", args.verbose)
     except psycopg.errors.InsufficientPrivilege as exc:
-        return _fail(2, f"the DATABASE_URL role may not do this: {_first_line(exc)}; "
-                        "use the postgres or service_role connection string", args.verbose)
+        return fail(2, f"the DATABASE_URL role may not do this: {_first_line(exc)}; "
+                       "use the postgres or service_role connection string", args.verbose)
     except psycopg.errors.UndefinedFunction as exc:
-        return _fail(2, f"the database has no autoembed schema: {_first_line(exc)}; "
-                        "run `supabase db push` first", args.verbose)
+        return fail(2, f"the database has no autoembed schema: {_first_line(exc)}; "
+                       "run `supabase db push` first", args.verbose)
     except psycopg.Error as exc:
-        return _fail(1, f"database error: {_first_line(exc)}", args.verbose)
+        return fail(1, f"database error: {_first_line(exc)}", args.verbose)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -83,159 +125,77 @@ def _run(args: argparse.Namespace) -> int:
     redact.install(settings.secrets())
     command: str = args.command
     if command == "serve":
-        return _serve(settings, args.host, args.port)
+        return commands.serve(settings, args.host, args.port)
     with Database(settings.database_url) as db:
-        if command == "status":
-            data = db.status()
-            print(json.dumps(data, indent=2) if args.json else format_status(data))
-        elif command == "process":
-            report = _process(db, settings, args.budget, show_progress=not args.no_progress)
-            print(format_report(report))
-            if report.model_mismatch:
-                return _fail(2, f"nothing done: {report.model_mismatch}", False)
-            if report.setup_error:
-                return _fail(1, f"stopped, nothing charged, {report.released} entries released: "
-                                f"{report.setup_error}", False)
-        elif command == "estimate":
-            from processor.estimate import estimate
+        return _with_database(args, settings, db)
 
-            result = estimate(db, settings, args.model)
-            print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
-                  f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}")
-        elif command == "backfill":
-            print(f"{db.enqueue_missing(args.include_failed)} jobs enqueued")
-        elif command == "retry-failed":
-            print(f"{db.retry_failed(args.job_ids)} failed entries pending again")
-        elif command == "switch-model":
-            return _switch_model(db, settings, args.model, args.dimensions)
+
+def _with_database(args: argparse.Namespace, settings: Settings, db: Database) -> int:
+    command: str = args.command
+    if command == "status":
+        data = db.status()
+        print(json.dumps(data, indent=2, default=str) if args.json else commands.format_status(data))
+    elif command == "process":
+        report = commands.process(db, settings, args.budget, show_progress=not args.no_progress)
+        print(commands.format_report(report))
+        if report.model_mismatch:
+            return fail(2, f"nothing done: {report.model_mismatch}")
+        if report.setup_error:
+            return fail(1, f"stopped, nothing charged, {report.released} entries released: "
+                           f"{report.setup_error}")
+    elif command == "estimate":
+        from processor.estimate import estimate
+
+        result = estimate(db, settings, args.model)
+        print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
+              f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}")
+    elif command == "backfill":
+        print(f"{db.enqueue_missing(args.include_failed)} jobs enqueued")
+    elif command == "retry-failed":
+        print(f"{db.retry_failed(args.job_ids)} failed entries pending again")
+    elif command == "failures":
+        return commands.failures(db, args.reason, args.limit, args.json)
+    elif command == "switch-model":
+        return commands.switch_model(db, settings, args.model, args.dimensions)
+    elif command in ("pause", "resume"):
+        return commands.schedule(db, command == "resume", None)
+    elif command == "schedule":
+        return commands.schedule(db, None, args.cron)
+    elif command == "secrets":
+        return commands.secrets_set(db, args.url, args.signing_secret, args.generate_signing_secret)
     return 0
 
 
-def _switch_model(db: Database, settings: Settings, model: str, dimensions: int | None) -> int:
-    """Check the model with the provider (one tiny request), then make it active."""
-    from dataclasses import replace
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message (already redacted)."""
 
-    from processor.errors import EmbeddingError
-
-    embedder = create_embedder(replace(settings, model=model, dimensions=dimensions))
-    try:
-        embedder.embed(["autoembed model check"])
-    except EmbeddingError as exc:
-        return _fail(2, f"{model} was not switched to; the provider did not answer for it: {exc}",
-                     False)
-    if db.activate_model(embedder.model, embedder.dimensions):
-        print(f"active model is now {embedder.model} ({embedder.dimensions} dimensions); "
-              f"{db.remaining()} jobs queued; set EMBEDDING_MODEL={model} for the processor")
-    else:
-        print(f"{embedder.model} was already the active model")
-    return 0
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname,
+                                 "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
+        return json.dumps(entry)
 
 
-def _fail(code: int, message: str, verbose: bool) -> int:
-    print(f"autoembed: {message}", file=sys.stderr)
-    if verbose:
-        import traceback
-
-        traceback.print_exc()
-    return code
+def configure_logging(verbose: bool) -> None:
+    """AUTOEMBED_LOG_LEVEL (WARNING by default, INFO with -v) and AUTOEMBED_LOG_FORMAT (text, json)."""
+    level = (os.environ.get("AUTOEMBED_LOG_LEVEL") or ("INFO" if verbose else "WARNING")).strip().upper()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"AUTOEMBED_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    shape = (os.environ.get("AUTOEMBED_LOG_FORMAT") or "text").strip().lower()
+    if shape not in ("text", "json"):
+        raise ConfigError(f"AUTOEMBED_LOG_FORMAT must be text or json, not {shape!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines() if shape == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 def _first_line(exc: BaseException) -> str:
     from processor import redact
 
-    return redact.text(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-
-
-def _process(db: Database, settings: Settings, budget: float | None, *,
-             show_progress: bool) -> RunReport:
-    import signal
-    import threading
-
-    from tqdm import tqdm
-
-    stop = threading.Event()
-    # SIGTERM stops claiming; what is out finishes and is written, the rest released.
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    embedder = create_embedder(settings)
-    total = int(db.status()["pending"])
-    with tqdm(total=total, unit="job", desc="embedding", disable=not show_progress,
-              file=sys.stderr) as bar:
-        def progress(report: RunReport) -> None:
-            done = report.embedded + report.failed + report.retried + report.stale
-            bar.total = max(bar.total or 0, done)
-            bar.update(done - bar.n)
-            bar.set_postfix(tokens=report.tokens, failed=report.failed)
-
-        return run_drain(settings, embedder, budget_seconds=budget, on_progress=progress, stop=stop)
-
-
-def _serve(settings: Settings, host: str, port: int) -> int:
-    """Serve until SIGTERM or SIGINT, then stop the drain gracefully and exit 0."""
-    import signal
-    import threading
-
-    from processor.handler import Processor
-    from processor.server import make_server
-
-    try:
-        settings.require_secret()
-    except ConfigError as exc:
-        print(f"autoembed: {exc}", file=sys.stderr)
-        return 2
-    processor = Processor(settings, background=True)
-    server = make_server(processor, host, port)
-    print(f"autoembed processor on http://{host}:{server.server_port}/api/process-embedding-queue",
-          file=sys.stderr)
-    logging.getLogger(__name__).info("settings: %s", settings.describe())
-    stopping = threading.Event()
-
-    def stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
-    thread.start()
-    while not stopping.wait(0.5):
-        if not thread.is_alive():
-            return 1
-    # Stop claiming; requests already out finish (one request timeout at most) and
-    # are written, what was claimed but not sent is released, the run is recorded.
-    print("autoembed: stopping; finishing the running drain", file=sys.stderr)
-    assert processor.background is not None
-    finished = processor.background.stop(timeout=settings.request_timeout_seconds + 10)
-    server.shutdown()
-    if not finished:
-        print("autoembed: the drain did not end in time; its leases expire on their own",
-              file=sys.stderr)
-    return 0
-
-
-STATUS_ROWS = ("health", "health_reason", "blocked_since",
-               "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
-               "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
-LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
-                 "tokens", "estimated_cost_usd", "truncated_job_ids")
-
-
-def format_status(data: dict[str, Any]) -> str:
-    """The status JSON as a readable two-column table."""
-    rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
-    last = data.get("last_run") or {}
-    rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
-    width = max(len(k) for k, _ in rows)
-    lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
-    return "\n".join([str(data.get("message", "")), *lines])
-
-
-def format_report(report: RunReport) -> str:
-    """One line summing up a run."""
-    return (f"claimed {report.claimed}, embedded {report.embedded}, failed {report.failed}, "
-            f"retrying {report.retried}, released {report.released}, stale {report.stale}, "
-            f"skipped {report.skipped_current} (already current), lost {report.lost}, "
-            f"tokens {report.tokens} (${report.estimated_cost_usd:.6f}), "
-            f"requests {report.requests}, truncated {report.truncated}, "
-            f"{report.seconds:.1f}s, {report.remaining} pending")
+    text = str(exc).strip()
+    return redact.text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 if __name__ == "__main__":

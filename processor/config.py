@@ -33,6 +33,7 @@ class Settings:
     dimensions: int | None = None
     cron_secret: str | None = field(default=None, repr=False)
     signing_secret: str | None = field(default=None, repr=False)
+    previous_signing_secret: str | None = field(default=None, repr=False)
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     claim_size: int = 100
@@ -42,6 +43,7 @@ class Settings:
     caller_timeout_seconds: float = 60.0
     background_budget_seconds: float = 240.0
     lease_seconds: int = 300
+    public_status: bool = False
     provider_retries: int = PROVIDER_RETRIES
     replay_window_seconds: int = 900
     max_attempts: int = MAX_ATTEMPTS
@@ -79,6 +81,7 @@ class Settings:
             dimensions=_int(env, "EMBEDDING_DIMENSIONS", 0) or None,
             cron_secret=_secret(env, "CRON_SECRET"),
             signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET"),
+            previous_signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET_PREVIOUS"),
             openai_api_key=api_key,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=2048),
@@ -88,6 +91,7 @@ class Settings:
             caller_timeout_seconds=_float(env, "EMBEDDING_CALLER_TIMEOUT_SECONDS", 60.0),
             background_budget_seconds=_float(env, "EMBEDDING_BACKGROUND_BUDGET_SECONDS", 240.0),
             lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
+            public_status=_bool(env, "EMBEDDING_PUBLIC_STATUS"),
             replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,
                                        low=30, high=86400),
         ).check_timing()
@@ -101,7 +105,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every secret value set, for redaction."""
-        values = [self.cron_secret, self.signing_secret, self.openai_api_key]
+        values = [self.cron_secret, self.signing_secret, self.previous_signing_secret,
+                  self.openai_api_key]
         values += _url_password(self.database_url)
         return [v for v in values if v]
 
@@ -110,6 +115,13 @@ class Settings:
         described = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         described["openai_base_url"] = redact.url(self.openai_base_url)
         return described
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "false").strip().lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("true", "1", "yes")
 
 
 def _secret(env: Mapping[str, str], name: str) -> str | None:

@@ -42,6 +42,9 @@ ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
 ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
 ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
 REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
+SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
+SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
+FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
 BACKLOG = "select job_id, content from public.embedding_backlog(%s)"
 RECORD_RUN = """
 insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
@@ -173,6 +176,20 @@ class Database:
             cur.itersize = 2000
             cur.execute(BACKLOG, (for_model,))
             yield from cur
+
+    def set_secret(self, name: str, value: str) -> None:
+        """Create or update one of autoembed's Vault secrets."""
+        self._call(SET_SECRET, (name, value))
+
+    def set_schedule(self, active: bool | None, schedule: str | None) -> dict[str, Any]:
+        """Pause, resume or reschedule the dispatch's pg_cron job; the job as it is now."""
+        return dict(self._call(SET_SCHEDULE, (active, schedule))[0][0])
+
+    def failures(self, reason: str | None, limit: int) -> list[dict[str, Any]]:
+        """Jobs whose latest entry failed for good, newest first."""
+        rows = self._call(FAILURES, (reason, limit))
+        keys = ("job_id", "title", "error_message", "attempts", "failed_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def remaining(self) -> int:
         """Open entries left: a cheap count for the end of a run."""

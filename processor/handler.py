@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/process-embedding-queue"
 MAX_BODY_BYTES = 1 << 20
 METHODS = ("GET", "POST")
+PUBLIC_STATUS_KEYS = ("pending", "retries", "message")
 
 
 @dataclass
@@ -106,9 +107,12 @@ class Processor:
             scheme = authenticate(
                 lowered, body, cron_secret=self.settings.cron_secret,
                 signing_secret=self.settings.signing_secret,
+                previous_signing_secret=self.settings.previous_signing_secret,
                 window_seconds=self.settings.replay_window_seconds, now=self._clock(),
             )
         except AuthError as exc:
+            if method == "GET" and not url.query and self.settings.public_status:
+                return self._public_status()
             log.warning("refused %s %s: %s", method, url.path, exc)
             return Response(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
         payload: Any = {}
@@ -154,6 +158,15 @@ class Processor:
             log.warning("background run stopped: %s", report.setup_error or report.model_mismatch)
         log.info("background run: %s", report.summary())
         return report.as_dict()
+
+    def _public_status(self) -> Response:
+        """EMBEDDING_PUBLIC_STATUS=true: the seed's three keys to anyone, nothing more."""
+        try:
+            with Database(self.settings.database_url) as db:
+                status = db.status()
+        except psycopg.Error:
+            return Response(503, {"error": "status unavailable"})
+        return Response(200, {key: status[key] for key in PUBLIC_STATUS_KEYS})
 
     def _status(self) -> Response:
         with Database(self.settings.database_url) as db:

@@ -24,6 +24,8 @@ have_all() {
     && command -v pg_prove >/dev/null \
     && command -v npm >/dev/null \
     && command -v make >/dev/null \
+    && command -v curl >/dev/null \
+    && command -v openssl >/dev/null \
     && python3 -c 'import ensurepip, venv' 2>/dev/null
 }
 
@@ -42,7 +44,7 @@ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/auto
 
 apt-get update -qq
 pkgs="postgresql-$pgv postgresql-$pgv-cron postgresql-$pgv-pgtap postgresql-$pgv-plpgsql-check"
-pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates make"
+pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates make curl openssl"
 command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
 python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs="$pkgs python3-venv"
 if [ "$pgv" = 17 ]; then

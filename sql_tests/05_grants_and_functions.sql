@@ -61,7 +61,8 @@ select is(
    where p.pronamespace = 'public'::regnamespace and p.prosecdef),
   array[
     'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'queue_embedding_for_inserted_jobs',
-    'queue_embedding_for_updated_job', 'register_embedding_model', 'set_embedding_secret'
+    'queue_embedding_for_updated_job', 'register_embedding_model', 'set_embedding_schedule',
+    'set_embedding_secret'
   ]::text[],
   'the security definer functions are exactly the intended ones');
 

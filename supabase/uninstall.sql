@@ -18,6 +18,8 @@ drop function if exists public.delete_embedding_queue_of_deleted_jobs cascade;
 drop function if exists public.embedding_queue_reopen cascade;
 drop function if exists public.dispatch_embedding_processing;
 drop function if exists public.set_embedding_secret;
+drop function if exists public.set_embedding_schedule;
+drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
 drop function if exists public.embedding_queue_status cascade;
 drop function if exists public.retry_failed_embeddings;

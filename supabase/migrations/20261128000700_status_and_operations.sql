@@ -260,3 +260,26 @@ before update of processed_at on public.embedding_queue
 for each row
 when (old.processed_at is not null and new.processed_at is null)
 execute function public.embedding_queue_reopen();
+
+create or replace function public.embedding_failures(reason text default null, max_rows integer default 100)
+returns table (job_id bigint, title text, error_message text, attempts integer, failed_at timestamptz)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select q.job_id, j.title, q.error_message, q.attempts, q.processed_at
+  from public.embedding_queue q
+  join public.jobs j on j.id = q.job_id
+  where q.processed_at is not null and q.error_message is not null
+    and (reason is null or q.error_message ilike '%' || reason || '%')
+    and not exists (select from public.embedding_queue later where later.job_id = q.job_id and later.id > q.id)
+  order by q.processed_at desc
+  limit max_rows
+$$;
+
+comment on function public.embedding_failures(text, integer) is
+'embedding_failures: the jobs whose latest entry failed for good, newest first, with the reason; filter by a part of it.
+Backs `autoembed failures`; reopen them with retry_failed_embeddings.';
+revoke all on function public.embedding_failures(text, integer) from public, anon, authenticated;
+grant execute on function public.embedding_failures(text, integer) to service_role;

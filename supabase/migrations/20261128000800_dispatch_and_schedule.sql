@@ -140,3 +140,37 @@ select cron.schedule(
   '17 3 * * *',
   'select public.purge_embedding_queue_history()'
 );
+
+-- Security definer: the pg_cron jobs belong to the role that ran this
+-- migration; service_role pauses, resumes or reschedules autoembed's through
+-- this function only. NULL leaves a setting as it is.
+create or replace function public.set_embedding_schedule(
+  active boolean default null,
+  schedule text default null
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  job cron.job;
+begin
+  select * into job from cron.job j where j.jobname = 'process-embedding-queue';
+  if not found then
+    raise exception 'autoembed: the pg_cron job process-embedding-queue is missing; run supabase db push'
+      using errcode = '55000';
+  end if;
+  perform cron.alter_job(job.jobid, schedule := set_embedding_schedule.schedule,
+                         active := set_embedding_schedule.active);
+  select * into job from cron.job j where j.jobid = job.jobid;
+  return pg_catalog.jsonb_build_object('job', job.jobname, 'schedule', job.schedule, 'active', job.active);
+end;
+$$;
+
+comment on function public.set_embedding_schedule(boolean, text) is
+'set_embedding_schedule: pause (active => false), resume (active => true) or reschedule the pg_cron job process-embedding-queue.
+Returns the job as it is now; used by `autoembed pause` and `autoembed resume`.';
+revoke all on function public.set_embedding_schedule(boolean, text) from public, anon, authenticated;
+grant execute on function public.set_embedding_schedule(boolean, text) to service_role;

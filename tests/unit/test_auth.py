@@ -93,3 +93,79 @@ def test_timestamps_that_are_not_ascii_digits_are_refused(timestamp: str) -> Non
     """Digits int() would refuse, or accept from another script, are a malformed timestamp."""
     with pytest.raises(AuthError, match="malformed timestamp"):
         _auth({"X-Autoembed-Signature": "v1=00", "X-Autoembed-Timestamp": timestamp})
+
+
+def test_during_a_rotation_both_signing_secrets_are_accepted() -> None:
+    """With the previous secret configured, requests signed by either pass; others still fail."""
+    old, new = "old-secret", "new-secret"
+    assert _auth(sign(BODY, old, int(NOW)), signing_secret=new, previous_signing_secret=old) == "hmac"
+    assert _auth(sign(BODY, new, int(NOW)), signing_secret=new, previous_signing_secret=old) == "hmac"
+    with pytest.raises(AuthError, match="bad signature"):
+        _auth(sign(BODY, old, int(NOW)), signing_secret=new)
+    with pytest.raises(AuthError, match="bad signature"):
+        _auth(sign(BODY, "third", int(NOW)), signing_secret=new, previous_signing_secret=old)
+
+
+def _low(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def test_each_scheme_works_with_only_its_own_secret() -> None:
+    """Bearer needs only CRON_SECRET, HMAC only the signing secret."""
+    assert authenticate({"authorization": "Bearer c"}, BODY, cron_secret="c",
+                        signing_secret=None, window_seconds=300, now=NOW) == "bearer"
+    assert authenticate(_low(sign(BODY, "s", int(NOW))), BODY, cron_secret=None,
+                        signing_secret="s", window_seconds=300, now=NOW) == "hmac"
+
+
+def test_bearer_without_cron_secret_is_refused_not_crashed() -> None:
+    """A Bearer token to a processor with no CRON_SECRET is a 401, not a crash."""
+    with pytest.raises(AuthError):
+        authenticate({"authorization": "Bearer x"}, BODY, cron_secret=None,
+                     signing_secret="s", window_seconds=300, now=NOW)
+
+
+def test_signature_without_signing_secret_is_refused_not_crashed() -> None:
+    """A signature to a processor with no signing secret is a 401, not a crash."""
+    with pytest.raises(AuthError, match="missing or invalid credentials"):
+        authenticate(_low(sign(BODY, "s", int(NOW))), BODY, cron_secret="c",
+                     signing_secret=None, window_seconds=300, now=NOW)
+
+
+def test_timestamp_length_limit_is_12_digits() -> None:
+    """Twelve digits are a timestamp; thirteen are malformed."""
+    ts = 100_000_000_000  # 12 digits
+    assert authenticate(_low(sign(BODY, "s", ts)), BODY, cron_secret=None,
+                        signing_secret="s", window_seconds=300, now=float(ts)) == "hmac"
+    with pytest.raises(AuthError, match="malformed timestamp"):
+        authenticate(_low(sign(BODY, "s", 10 * ts)), BODY, cron_secret=None,
+                     signing_secret="s", window_seconds=300, now=float(10 * ts))
+
+
+def test_header_text_outside_latin1_is_taken_as_utf8() -> None:
+    """A header string that is not latin-1 (not from WSGI) is compared as UTF-8."""
+    assert authenticate({"authorization": "Bearer crön-🔑"}, BODY, cron_secret="crön-🔑",
+                        signing_secret=None, window_seconds=300, now=NOW) == "bearer"
+
+
+def test_lone_surrogate_in_header_is_refused_not_crashed() -> None:
+    """A lone surrogate in a header is refused, not a crash."""
+    with pytest.raises(AuthError):
+        authenticate({"authorization": "Bearer \ud800"}, BODY, cron_secret="c",
+                     signing_secret=None, window_seconds=300, now=NOW)
+
+
+@pytest.mark.parametrize(("kw", "headers", "message"), [
+    ({"cron_secret": None, "signing_secret": None}, {},
+     "the processor has no CRON_SECRET or EMBEDDING_SIGNING_SECRET"),
+    ({}, {}, "missing or invalid credentials"),
+    ({}, {"x-autoembed-signature": "v1=00", "x-autoembed-timestamp": "x"}, "missing or malformed timestamp"),
+    ({}, _low(sign(BODY, "s", int(NOW) - 901)), "timestamp outside the replay window"),
+    ({}, {"x-autoembed-signature": "v1=00", "x-autoembed-timestamp": str(int(NOW))}, "bad signature"),
+])
+def test_auth_error_messages_exact(kw: dict[str, object], headers: dict[str, str], message: str) -> None:
+    """Each refusal logs the reason that explains it."""
+    opts = {"cron_secret": "c", "signing_secret": "s", "window_seconds": 900, "now": NOW, **kw}
+    with pytest.raises(AuthError) as exc:
+        authenticate(headers, BODY, **opts)
+    assert str(exc.value) == message

@@ -34,3 +34,27 @@ def test_input_over_request_limit_is_refused() -> None:
     """An input that cannot fit any request raises instead of making a bad request."""
     with pytest.raises(ValueError, match="input 1 has 11 tokens"):
         pack([1, 11], max_inputs=5, max_tokens=10)
+
+
+def test_limits_of_one_are_valid() -> None:
+    """A limit of one input or one token is a valid limit."""
+    assert pack([1, 1], max_inputs=1, max_tokens=10) == [range(0, 1), range(1, 2)]
+    assert pack([1, 1], max_inputs=5, max_tokens=1) == [range(0, 1), range(1, 2)]
+
+
+@pytest.mark.parametrize(("mi", "mt"), [(0, 10), (10, 0)])
+def test_each_non_positive_limit_is_refused(mi: int, mt: int) -> None:
+    """Either limit at zero is refused with a clear message."""
+    with pytest.raises(ValueError, match=r"^limits must be positive$"):
+        pack([1], max_inputs=mi, max_tokens=mt)
+
+
+def test_oversized_input_message_exact() -> None:
+    """An input over the request limit is named with its size."""
+    with pytest.raises(ValueError, match=r"^input 1 has 11 tokens, over the 10 request limit$"):
+        pack([1, 11], max_inputs=5, max_tokens=10)
+
+
+def test_token_budget_restarts_at_zero_after_a_split() -> None:
+    """After a split the next request starts with an empty token budget."""
+    assert pack([5, 6, 4], max_inputs=10, max_tokens=10) == [range(0, 1), range(1, 3)]
