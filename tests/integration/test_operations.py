@@ -197,8 +197,26 @@ def test_version_json_logs_and_a_full_progress_bar(
     insert_jobs(db, 250)
     run = _cli(base_settings, "process", AUTOEMBED_LOG_LEVEL="info", AUTOEMBED_LOG_FORMAT="json")
     assert run.returncode == 0, run.stderr
-    logged = [json.loads(line) for line in run.stderr.splitlines() if line.startswith("{")]
-    assert logged and all({"time", "level", "logger", "message"} <= set(e) for e in logged)
-    assert "100%" in run.stderr.split("\r")[-1]
+    # The progress bar redraws on the same stream, so a log line may follow a bar on its line.
+    logged = [json.loads(part[part.index('{"time"'):]) for part in re.split(r"[\r\n]", run.stderr)
+              if '{"time"' in part]
+    assert logged, run.stderr[-3000:]
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in logged)
+    bars = [part for part in re.split(r"[\r\n]", run.stderr) if part.startswith("embedding:")]
+    assert bars and "100%" in bars[-1] and "250/250" in bars[-1]
     bad = _cli(base_settings, "status", AUTOEMBED_LOG_LEVEL="loud")
     assert bad.returncode == 2 and "AUTOEMBED_LOG_LEVEL must be one of" in bad.stderr
+
+
+def test_readme_grant_lets_users_post_jobs_but_not_vectors(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    """README's grant and policy let authenticated post jobs; the embedding columns stay refused."""
+    block = README.split("To let signed-in users post jobs", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    with psycopg.connect(database_url) as conn:
+        conn.execute(block)
+        conn.execute("set local role authenticated")
+        conn.execute("insert into public.jobs (title, company) values ('Posted by a user', 'Co')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("insert into public.jobs (title, company, embedded_at) values ('x', 'y', now())")
+        conn.rollback()

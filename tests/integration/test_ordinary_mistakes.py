@@ -50,7 +50,7 @@ def test_a_setup_fault_charges_no_entry_and_blocks_until_fixed(
     assert status["blocked_since"] is not None
     fixed = run_drain(settings())
     assert fixed.embedded == 30 and fixed.setup_error is None
-    assert _status(db)["health"] == "ok"
+    assert _status(db)["health"] == "idle"  # unblocked, and nothing left to do
     assert_embedded_from_current_text(db, ids[:3])
 
 
