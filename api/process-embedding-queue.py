@@ -6,6 +6,6 @@ with a one-line JSON error. A serverless function cannot work after it
 answers, so every run here is synchronous, within EMBEDDING_TIME_BUDGET_SECONDS.
 """
 
-from processor.wsgi import lazy_app
+from autoembed.wsgi import lazy_app
 
 app = lazy_app()

@@ -12,6 +12,9 @@ import argparse
 from typing import Any
 
 import psycopg
+from autoembed.accounting import RunReport
+from autoembed.embedders import create_embedder
+from autoembed.service import run_drain
 from pgvector.psycopg import register_vector
 
 from bench.harness import (
@@ -27,9 +30,6 @@ from bench.harness import (
     timed,
 )
 from devstack.fake_openai import fake_vector
-from processor.accounting import RunReport
-from processor.embedders import create_embedder
-from processor.service import run_drain
 
 SIZES = {"quick": 2_000, "default": 20_000, "full": 20_000}
 

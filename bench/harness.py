@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from autoembed.config import Settings
 
 from devstack import stack
 from devstack.cluster import Cluster
 from devstack.sample_jobs import sample_jobs
-from processor.config import Settings
 
 RESULTS = Path(__file__).parent / "results"
 MODEL = "text-embedding-3-small"

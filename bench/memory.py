@@ -26,7 +26,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
                "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
         started = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "process", "--no-progress"],
+        proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
                                 env=env, stdout=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -17,14 +17,14 @@ import time
 from typing import Any
 
 import psycopg
+from autoembed.handler import Processor
+from autoembed.server import make_server
 
 from bench.harness import Bench, bench_stack, cli, drop_search_index, emit, load_jobs, pending, size
 from devstack import stack
 from devstack.cluster import free_port
 from devstack.http_peer import HttpPeer
 from devstack.pg_net_worker import PgNetWorker
-from processor.handler import Processor
-from processor.server import make_server
 
 SIGNING_SECRET = "bench-signing-secret"  # noqa: S105
 LATENCY = 0.3

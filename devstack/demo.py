@@ -17,6 +17,9 @@ import time
 from typing import Any
 
 import psycopg
+from autoembed.config import DEFAULT_MODELS, Settings
+from autoembed.handler import Processor
+from autoembed.server import make_server
 from pgvector.psycopg import register_vector
 from tqdm import tqdm
 
@@ -24,9 +27,6 @@ from devstack import stack
 from devstack.cluster import Cluster, free_port
 from devstack.pg_net_worker import PgNetWorker
 from devstack.sample_jobs import sample_jobs
-from processor.config import DEFAULT_MODELS, Settings
-from processor.handler import Processor
-from processor.server import make_server
 
 QUERY = "remote python backend engineer"
 JOBS = 200

@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-from processor.limits import OPENAI_LIMITS
-from processor.tokens import openai_tokenizer
+from autoembed.limits import OPENAI_LIMITS
+from autoembed.tokens import openai_tokenizer
 
 DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
               "text-embedding-ada-002": 1536}

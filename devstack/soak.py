@@ -18,12 +18,12 @@ from dataclasses import replace
 from typing import Any
 
 import psycopg
+from autoembed.config import Settings
+from autoembed.service import run_drain
 
 from devstack import invariants, stack
 from devstack.cluster import Cluster
 from devstack.fake_openai import FakeOpenAI
-from processor.config import Settings
-from processor.service import run_drain
 
 DIMS = 64
 FAULTS = {"429": 0.20, "500": 0.10, "hang": 0.05, "truncated_json": 0.02}

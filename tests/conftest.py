@@ -14,14 +14,14 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.handler import Processor
+from autoembed.server import make_server
 
 from devstack import stack
 from devstack.cluster import Cluster, find_pgbin, free_port
 from devstack.fake_openai import FakeOpenAI
 from devstack.pg_net_worker import PgNetWorker
-from processor.config import Settings
-from processor.handler import Processor
-from processor.server import make_server
 
 # Recognisable secrets: tests/integration/test_zz_no_secret_leaks.py looks for
 # them in every log line and response body the suite produced.

@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
 
 from devstack.fake_openai import FakeOpenAI, Fault
-from processor.config import Settings
 from tests.support import insert_jobs, open_entries
 
 
@@ -20,7 +20,7 @@ def _autoembed(settings: Settings, *args: str, **env: str) -> subprocess.Complet
             "OPENAI_API_KEY": settings.openai_api_key or "",
             "OPENAI_BASE_URL": settings.openai_base_url or "",
             "EMBEDDING_PROVIDER": "openai", **env}
-    return subprocess.run([sys.executable, "-m", "processor.cli", *args],
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args],
                           env={k: v for k, v in full.items() if v != "<unset>"},
                           capture_output=True, text=True, timeout=120, check=False)
 
@@ -71,7 +71,7 @@ def test_status_estimate_process_retry(
 def test_bad_configuration_is_a_clear_error(base_settings: Settings) -> None:
     """A missing DATABASE_URL exits 2 with a message, not a traceback."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    proc = subprocess.run([sys.executable, "-m", "processor.cli", "status"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "autoembed.cli", "status"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 2 and "DATABASE_URL is not set" in proc.stderr
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
 
 from devstack.cluster import Cluster
 from devstack.fake_openai import FakeOpenAI
-from processor.config import Settings
 from tests.support import insert_jobs, open_entries, run_drain, wait_for
 from tests.support.invariants import check
 
@@ -72,7 +72,7 @@ def test_processor_killed_at_random_moments(
     kills = 0
     while kills < 10:
         assert open_entries(db) > 0, "the queue drained before ten kills"
-        proc = subprocess.Popen([sys.executable, "-m", "processor.cli", "process", "--no-progress"],
+        proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if kills % 2:
             # Right after the provider answered: between the answer and the write.

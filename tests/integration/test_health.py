@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+from autoembed.config import Settings
 
 from devstack import stack
 from devstack.cluster import free_port
-from processor.config import Settings
 from tests.support import insert_jobs, run_drain, wait_for
 
 AGE = ("update public.embedding_queue set created_at = now() - interval '11 minutes', "

@@ -7,10 +7,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.auth import sign
+from autoembed.config import Settings
 
 from devstack.fake_openai import FakeOpenAI
-from processor.auth import sign
-from processor.config import Settings
 from tests.conftest import SIGNING_SECRET
 from tests.fixtures.hostile_jobs import CASES
 from tests.integration.test_http import _request

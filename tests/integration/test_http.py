@@ -12,8 +12,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.auth import sign
 
-from processor.auth import sign
 from tests.conftest import CAPTURED, CRON_SECRET, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries
 

@@ -17,13 +17,13 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from autoembed.auth import sign
+from autoembed.config import Settings
+from autoembed.handler import Processor
+from autoembed.server import CHANNEL_TIMEOUT_SECONDS, make_server
 
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
-from processor.auth import sign
-from processor.config import Settings
-from processor.handler import Processor
-from processor.server import CHANNEL_TIMEOUT_SECONDS, make_server
 from tests.conftest import CAPTURED, CRON_SECRET, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, run_drain, wait_for
 
@@ -169,7 +169,7 @@ def _serve(settings: Settings, port: int, **env: str) -> subprocess.Popen[str]:
             base[name] = value
         else:
             base.pop(name, None)
-    return subprocess.Popen([sys.executable, "-m", "processor.cli", "serve", "--port", str(port)],
+    return subprocess.Popen([sys.executable, "-m", "autoembed.cli", "serve", "--port", str(port)],
                             env=base, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.handler import Processor
+from autoembed.server import make_server
 
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
-from processor.config import Settings
-from processor.handler import Processor
-from processor.server import make_server
 from tests.conftest import SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
 
@@ -33,7 +33,7 @@ def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProc
     full = {**os.environ, "DATABASE_URL": settings.database_url,
             "OPENAI_API_KEY": settings.openai_api_key or "",
             "OPENAI_BASE_URL": settings.openai_base_url or "", "EMBEDDING_PROVIDER": "openai", **env}
-    return subprocess.run([sys.executable, "-m", "processor.cli", *args], env=full,
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args], env=full,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -110,7 +110,7 @@ def test_failures_lists_jobs_failed_for_good_with_reasons(
     ids = insert_jobs(db, 3)
     with psycopg.connect(base_settings.database_url, autocommit=True) as conn:
         conn.execute("select public.register_embedding_model('text-embedding-3-small', 1536)")
-    from processor.db import Database
+    from autoembed.db import Database
 
     with Database(base_settings.database_url) as database:
         claimed = database.claim(3, 300)

@@ -7,10 +7,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
 
 from devstack.fake_openai import FakeOpenAI, Fault
-from processor.config import Settings
-from processor.db import Database
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 

@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from autoembed.auth import sign
+from autoembed.config import Settings
+from autoembed.handler import Processor
+from autoembed.server import make_server
 
 from devstack import stack
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
 from devstack.http_peer import HttpPeer
-from processor.auth import sign
-from processor.config import Settings
-from processor.handler import Processor
-from processor.server import make_server
 from tests.conftest import CAPTURED, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
 

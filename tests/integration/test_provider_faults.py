@@ -10,11 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.tokens import ByteBoundTokenizer, openai_tokenizer
 
 from devstack.fake_openai import FakeOpenAI, Fault
-from processor.config import Settings
-from processor.db import Database
-from processor.tokens import ByteBoundTokenizer, openai_tokenizer
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 
@@ -227,7 +227,7 @@ def test_estimate_counts_what_a_run_then_sends(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
     """The dry run's token count equals what the provider counts when the backlog is embedded."""
-    from processor.estimate import estimate
+    from autoembed.estimate import estimate
 
     insert_jobs(db, 25)
     s = settings()

@@ -8,11 +8,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders import create_embedder
 
 from devstack.fake_openai import FakeOpenAI, Fault
-from processor.config import Settings
-from processor.db import Database
-from processor.embedders import create_embedder
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-
-from processor.config import Settings
-from processor.retry import (
+from autoembed.config import Settings
+from autoembed.retry import (
     BACKOFF_BASE_SECONDS,
     BACKOFF_FACTOR,
     BACKOFF_JITTER,

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import fake_vector
-from processor.config import Settings
-from processor.db import Database
 from tests.support import insert_jobs, job_text, open_entries, run_drain
 
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from autoembed import service
+from autoembed.accounting import RunReport
+from autoembed.config import Settings
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import fake_vector
-from processor import service
-from processor.accounting import RunReport
-from processor.config import Settings
 
 
 def run_drain(settings: Settings, budget: float | None = None) -> RunReport:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from processor.auth import authenticate, sign
-from processor.errors import AuthError
+from autoembed.auth import authenticate, sign
+from autoembed.errors import AuthError
 
 NOW = 1_800_000_000.0
 BODY = b'{"source": "pg_cron"}'

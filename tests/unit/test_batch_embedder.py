@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-
-from processor.batch_embedder import NO_TEXT, BatchEmbedder
-from processor.db import ClaimedItem
-from processor.embedders.base import Embeddings, check_vectors
-from processor.errors import (
+from autoembed.batch_embedder import NO_TEXT, BatchEmbedder
+from autoembed.db import ClaimedItem
+from autoembed.embedders.base import Embeddings, check_vectors
+from autoembed.errors import (
     EmbeddingError,
     InputRejectedError,
     MalformedResponseError,
@@ -18,9 +17,9 @@ from processor.errors import (
     RetryableEmbeddingError,
     SetupError,
 )
-from processor.limits import Limits
-from processor.retry import RetryPolicy
-from processor.tokens import Prepared
+from autoembed.limits import Limits
+from autoembed.retry import RetryPolicy
+from autoembed.tokens import Prepared
 
 DIMS = 4
 

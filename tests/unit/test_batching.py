@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from processor.batching import pack
+from autoembed.batching import pack
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from processor.config import Settings
-from processor.errors import ConfigError
+from autoembed.config import Settings
+from autoembed.errors import ConfigError
 
 
 def test_missing_api_key_is_an_error_never_a_silent_switch() -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from processor import failures
-from processor.errors import InputRejectedError, RateLimitedError, RetryableEmbeddingError, SetupError
+from autoembed import failures
+from autoembed.errors import InputRejectedError, RateLimitedError, RetryableEmbeddingError, SetupError
 
 
 @pytest.mark.parametrize(("status", "code", "kind"), [

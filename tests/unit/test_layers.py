@@ -1,5 +1,6 @@
-"""The import graph of processor/ points down only: entry -> service -> pipeline -> embedders/db ->
-limits/config/errors. A module without a floor here fails, so a new one is placed on purpose."""
+"""The import graph of autoembed (processor/autoembed/) points down only: entry -> service ->
+pipeline -> embedders/db -> limits/config/errors. A module without a floor here fails, so a new
+one is placed on purpose."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[2] / "processor"
+PACKAGE = Path(__file__).resolve().parents[2] / "processor" / "autoembed"
 
 # Lower floors are imported by higher ones, never the other way round.
 FLOORS: dict[str, float] = {
@@ -35,14 +36,14 @@ def _modules() -> dict[str, Path]:
 def _imports(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("processor"):
-            base = node.module.removeprefix("processor").lstrip(".")
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("autoembed"):
+            base = node.module.removeprefix("autoembed").lstrip(".")
             for alias in node.names:
                 full = f"{base}.{alias.name}".strip(".") if base else alias.name
                 names.add(full if full in FLOORS else base)
         elif isinstance(node, ast.Import):
-            names |= {a.name.removeprefix("processor.") for a in node.names
-                      if a.name.startswith("processor.")}
+            names |= {a.name.removeprefix("autoembed.") for a in node.names
+                      if a.name.startswith("autoembed.")}
     return {n for n in names if n}
 
 

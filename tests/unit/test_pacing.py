@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from processor.pacing import TokenPacer, parse_duration
+from autoembed.pacing import TokenPacer, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,8 @@ import json
 import logging
 
 import pytest
-
-from processor import redact
-from processor.config import Settings
+from autoembed import redact
+from autoembed.config import Settings
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-
-from processor.retry import RetryPolicy
-from processor.tokens import ByteBoundTokenizer
+from autoembed.retry import RetryPolicy
+from autoembed.tokens import ByteBoundTokenizer
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from processor.config import RUN_MARGIN_SECONDS, Settings
-from processor.errors import ConfigError
-from processor.handler import synchronous_budget
+from autoembed.config import RUN_MARGIN_SECONDS, Settings
+from autoembed.errors import ConfigError
+from autoembed.handler import synchronous_budget
 
 SETTINGS = Settings(database_url="postgresql://x@y/z", provider="openai", model="m",
                     time_budget_seconds=40, request_timeout_seconds=15)

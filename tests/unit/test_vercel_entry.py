@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from processor.config import RUN_MARGIN_SECONDS, Settings
+from autoembed.config import RUN_MARGIN_SECONDS, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

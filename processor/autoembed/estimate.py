@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from processor.config import Settings
-from processor.db import Database
-from processor.embedders import create_embedder
-from processor.pricing import estimated_cost
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders import create_embedder
+from autoembed.pricing import estimated_cost
 
 
 @dataclass(frozen=True)

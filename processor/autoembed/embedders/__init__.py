@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from processor.config import Settings
-from processor.embedders.base import Embedder, Embeddings
-from processor.limits import Limits
+from autoembed.config import Settings
+from autoembed.embedders.base import Embedder, Embeddings
+from autoembed.limits import Limits
 
 __all__ = ["Embedder", "Embeddings", "Limits", "create_embedder"]
 
@@ -12,9 +12,9 @@ __all__ = ["Embedder", "Embeddings", "Limits", "create_embedder"]
 def create_embedder(settings: Settings) -> Embedder:
     """The embedder ``settings.provider`` names."""
     if settings.provider == "local":
-        from processor.embedders.local import LocalEmbedder
+        from autoembed.embedders.local import LocalEmbedder
 
         return LocalEmbedder(settings)
-    from processor.embedders.openai import OpenAIEmbedder
+    from autoembed.embedders.openai import OpenAIEmbedder
 
     return OpenAIEmbedder(settings)

@@ -22,8 +22,8 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from processor.errors import AuthError
-from processor.limits import FUTURE_SKEW_SECONDS
+from autoembed.errors import AuthError
+from autoembed.limits import FUTURE_SKEW_SECONDS
 
 TIMESTAMP_HEADER = "x-autoembed-timestamp"
 SIGNATURE_HEADER = "x-autoembed-signature"

@@ -1,4 +1,4 @@
-"""What each ``autoembed`` command does; ``processor.cli`` parses and dispatches."""
+"""What each ``autoembed`` command does; ``autoembed.cli`` parses and dispatches."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import os
 import sys
 from typing import Any
 
-from processor.accounting import RunReport
-from processor.config import Settings
-from processor.db import Database
-from processor.embedders import create_embedder
-from processor.errors import ConfigError
-from processor.service import run_drain
+from autoembed.accounting import RunReport
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders import create_embedder
+from autoembed.errors import ConfigError
+from autoembed.service import run_drain
 
 
 def switch_model(db: Database, settings: Settings, model: str, dimensions: int | None) -> int:
     """Check the model with the provider (one tiny request), then make it active."""
     from dataclasses import replace
 
-    from processor.errors import EmbeddingError
+    from autoembed.errors import EmbeddingError
 
     embedder = create_embedder(replace(settings, model=model, dimensions=dimensions))
     try:
@@ -72,8 +72,8 @@ def serve(settings: Settings, host: str, port: int) -> int:
     import signal
     import threading
 
-    from processor.handler import Processor
-    from processor.server import make_server
+    from autoembed.handler import Processor
+    from autoembed.server import make_server
 
     try:
         settings.require_secret()
@@ -159,7 +159,7 @@ def trigger(url: str, body: str, bearer: bool) -> int:
     import urllib.error
     import urllib.request
 
-    from processor.auth import sign
+    from autoembed.auth import sign
 
     payload = body.encode()
     if bearer:

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from pgvector.psycopg import register_vector
 
-from processor import redact
-from processor.embedders.base import Vectors
+from autoembed import redact
+from autoembed.embedders.base import Vectors
 
 log = logging.getLogger(__name__)
 

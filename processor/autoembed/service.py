@@ -9,11 +9,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from processor.accounting import RunReport
-from processor.config import Settings
-from processor.db import Database
-from processor.drain import drain
-from processor.embedders import Embedder, create_embedder
+from autoembed.accounting import RunReport
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.drain import drain
+from autoembed.embedders import Embedder, create_embedder
 
 
 def run_drain(settings: Settings, embedder: Embedder | None = None, *,

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
-from processor.errors import ConfigError
-from processor.handler import MAX_BODY_BYTES, Processor, Response
+from autoembed.errors import ConfigError
+from autoembed.handler import MAX_BODY_BYTES, Processor, Response
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def lazy_app(factory: Callable[[], Processor] | None = None) -> WSGIApp:
     cache: dict[str, Processor] = {}
 
     def build() -> Processor:
-        from processor.config import Settings
+        from autoembed.config import Settings
 
         return Processor(Settings.from_env().require_secret())
 

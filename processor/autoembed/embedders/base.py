@@ -9,9 +9,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from processor.errors import BadVectorsError, MalformedResponseError
-from processor.limits import Limits
-from processor.tokens import Prepared
+from autoembed.errors import BadVectorsError, MalformedResponseError
+from autoembed.limits import Limits
+from autoembed.tokens import Prepared
 
 Vectors = npt.NDArray[np.float32]
 

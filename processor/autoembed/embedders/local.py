@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from processor.config import Settings
-from processor.embedders.base import Embeddings, check_vectors
-from processor.errors import ConfigError
-from processor.limits import local_limits
-from processor.tokens import Prepared
+from autoembed.config import Settings
+from autoembed.embedders.base import Embeddings, check_vectors
+from autoembed.errors import ConfigError
+from autoembed.limits import local_limits
+from autoembed.tokens import Prepared
 
 log = logging.getLogger(__name__)
 

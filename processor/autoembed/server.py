@@ -23,8 +23,8 @@ import json
 import logging
 from typing import Any
 
-from processor.handler import MAX_BODY_BYTES, Processor
-from processor.wsgi import wsgi_app
+from autoembed.handler import MAX_BODY_BYTES, Processor
+from autoembed.wsgi import wsgi_app
 
 log = logging.getLogger(__name__)
 

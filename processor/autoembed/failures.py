@@ -13,8 +13,8 @@
 
 from __future__ import annotations
 
-from processor import redact
-from processor.errors import (
+from autoembed import redact
+from autoembed.errors import (
     EmbeddingError,
     InputRejectedError,
     RateLimitedError,

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from processor import redact
-from processor.errors import ConfigError
-from processor.limits import RUN_MARGIN_SECONDS, synchronous_run_fits
-from processor.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
+from autoembed import redact
+from autoembed.errors import ConfigError
+from autoembed.limits import RUN_MARGIN_SECONDS, synchronous_run_fits
+from autoembed.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
 
 Provider = Literal["openai", "local"]
 

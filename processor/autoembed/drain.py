@@ -16,13 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
-from processor.accounting import RunReport, record_unit
-from processor.batch_embedder import BatchEmbedder, UnitResult
-from processor.config import Settings
-from processor.db import Database
-from processor.embedders.base import Embedder
-from processor.pricing import estimated_cost
-from processor.retry import RetryPolicy
+from autoembed.accounting import RunReport, record_unit
+from autoembed.batch_embedder import BatchEmbedder, UnitResult
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders.base import Embedder
+from autoembed.pricing import estimated_cost
+from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 

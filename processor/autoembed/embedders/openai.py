@@ -11,13 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from processor import failures
-from processor.config import Settings
-from processor.embedders.base import Embeddings, Vectors, check_vectors
-from processor.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
-from processor.limits import OPENAI_LIMITS
-from processor.pacing import TokenPacer
-from processor.tokens import Prepared, openai_tokenizer
+from autoembed import failures
+from autoembed.config import Settings
+from autoembed.embedders.base import Embeddings, Vectors, check_vectors
+from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
+from autoembed.limits import OPENAI_LIMITS
+from autoembed.pacing import TokenPacer
+from autoembed.tokens import Prepared, openai_tokenizer
 
 log = logging.getLogger(__name__)
 

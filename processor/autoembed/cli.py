@@ -19,11 +19,11 @@ from typing import Any
 
 import psycopg
 
-from processor import commands
-from processor.commands import fail
-from processor.config import Settings
-from processor.db import Database
-from processor.errors import ConfigError
+from autoembed import commands
+from autoembed.commands import fail
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.errors import ConfigError
 
 # A finite default: a provider that asks to wait an hour must not hold leases that long.
 DEFAULT_CLI_BUDGET_SECONDS = 900.0
@@ -119,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from processor import redact
+    from autoembed import redact
 
     settings = Settings.from_env()
     redact.install(settings.secrets())
@@ -144,7 +144,7 @@ def _with_database(args: argparse.Namespace, settings: Settings, db: Database) -
             return fail(1, f"stopped, nothing charged, {report.released} entries released: "
                            f"{report.setup_error}")
     elif command == "estimate":
-        from processor.estimate import estimate
+        from autoembed.estimate import estimate
 
         result = estimate(db, settings, args.model)
         print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
@@ -192,7 +192,7 @@ def configure_logging(verbose: bool) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    from processor import redact
+    from autoembed import redact
 
     text = str(exc).strip()
     return redact.text(text.splitlines()[0] if text else type(exc).__name__)

@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from processor.batch_embedder import UnitResult
-from processor.db import Database
+from autoembed.batch_embedder import UnitResult
+from autoembed.db import Database
 
 TIMINGS = ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds")
 

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from processor.batching import pack
-from processor.db import ClaimedItem
-from processor.embedders.base import Embedder, Embeddings, Vectors
-from processor.errors import (
+from autoembed.batching import pack
+from autoembed.db import ClaimedItem
+from autoembed.embedders.base import Embedder, Embeddings, Vectors
+from autoembed.errors import (
     BadVectorsError,
     BudgetExhaustedError,
     EmbeddingError,
@@ -27,9 +27,9 @@ from processor.errors import (
     RateLimitedError,
     SetupError,
 )
-from processor.limits import MAX_SINGLE_WAIT_SECONDS
-from processor.retry import RetryPolicy
-from processor.tokens import Prepared
+from autoembed.limits import MAX_SINGLE_WAIT_SECONDS
+from autoembed.retry import RetryPolicy
+from autoembed.tokens import Prepared
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from processor import redact
-from processor.auth import authenticate
-from processor.background import BackgroundDrains
-from processor.config import Settings
-from processor.db import Database
-from processor.embedders import Embedder, create_embedder
-from processor.errors import AuthError, ConfigError
-from processor.limits import RUN_MARGIN_SECONDS
-from processor.service import run_drain
+from autoembed import redact
+from autoembed.auth import authenticate
+from autoembed.background import BackgroundDrains
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders import Embedder, create_embedder
+from autoembed.errors import AuthError, ConfigError
+from autoembed.limits import RUN_MARGIN_SECONDS
+from autoembed.service import run_drain
 
 log = logging.getLogger(__name__)
 
