@@ -34,6 +34,7 @@ lint: setup
 
 test: lint
 	$(PY) -m devstack.testrun
+	bash scripts/check_package.sh
 
 demo: setup
 	$(PY) -m devstack.demo

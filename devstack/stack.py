@@ -65,10 +65,10 @@ def supabase_cli() -> str:
     return found
 
 
-def db_push(url: str) -> str:
-    """Apply supabase/migrations with the real ``supabase db push --db-url``."""
+def db_push(url: str, workdir: Path = REPO) -> str:
+    """Apply ``workdir``'s supabase/migrations with the real ``supabase db push --db-url``."""
     proc = subprocess.run(
-        [supabase_cli(), "db", "push", "--db-url", url, "--yes", "--workdir", str(REPO)],
+        [supabase_cli(), "db", "push", "--db-url", url, "--yes", "--workdir", str(workdir)],
         capture_output=True, text=True, cwd=REPO, timeout=300,
         env={**os.environ, "DO_NOT_TRACK": "1", "SUPABASE_TELEMETRY_DISABLED": "1"},
     )

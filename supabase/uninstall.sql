@@ -36,6 +36,7 @@ drop function if exists public.activate_embedding_model;
 drop function if exists public.register_embedding_model;
 drop function if exists public.job_embedding_is_current;
 drop function if exists public.active_embedding_model;
+drop function if exists public.autoembed_schema_version;
 
 drop view if exists public.embedding_queue_overview;
 drop view if exists public.embedding_entries_due;

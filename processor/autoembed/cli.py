@@ -24,27 +24,18 @@ from autoembed.commands import fail
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.errors import ConfigError
+from autoembed.schema import expected_schema_version, mismatch, package_version
 
 # A finite default: a provider that asks to wait an hour must not hold leases that long.
 DEFAULT_CLI_BUDGET_SECONDS = 900.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def version() -> str:
-    """The installed package's version: the one source of it."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
-
-    try:
-        return installed("autoembed")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autoembed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"autoembed {version()}")
+    parser.add_argument("--version", action="version",
+                        version=f"autoembed {package_version()} (schema {expected_schema_version()})")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log at INFO and show tracebacks (or set AUTOEMBED_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -134,7 +125,10 @@ def _with_database(args: argparse.Namespace, settings: Settings, db: Database) -
     command: str = args.command
     if command == "status":
         data = db.status()
+        data["processor_version"] = package_version()
         print(json.dumps(data, indent=2, default=str) if args.json else commands.format_status(data))
+        if warning := mismatch(data.get("schema_version")):
+            print(f"autoembed: warning: {warning}", file=sys.stderr)
     elif command == "process":
         report = commands.process(db, settings, args.budget, show_progress=not args.no_progress)
         print(commands.format_report(report))

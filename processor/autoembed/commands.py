@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+import psycopg
+
 from autoembed.accounting import RunReport
 from autoembed.config import Settings
 from autoembed.db import Database
@@ -85,6 +87,15 @@ def serve(settings: Settings, host: str, port: int) -> int:
     print(f"autoembed processor on http://{host}:{server.server_port}/api/process-embedding-queue",
           file=sys.stderr)
     logging.getLogger(__name__).info("settings: %s", settings.describe())
+    from autoembed.schema import mismatch as schema_mismatch
+
+    try:
+        with Database(settings.database_url) as db:
+            if warning := schema_mismatch(db.status().get("schema_version")):
+                logging.getLogger(__name__).warning("%s", warning)
+    except psycopg.Error as exc:  # the database may come later; serve anyway
+        logging.getLogger(__name__).warning("cannot read the schema version yet: %s",
+                                            type(exc).__name__)
     stopping = threading.Event()
 
     def stop(signum: int, frame: object) -> None:
@@ -195,7 +206,7 @@ def fail(code: int, message: str, verbose: bool = False) -> int:
     return code
 
 
-STATUS_ROWS = ("health", "health_reason", "blocked_since",
+STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "processor_version",
                "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
                "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
 LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",

@@ -34,6 +34,7 @@ from autoembed.db import Database
 from autoembed.embedders import Embedder, create_embedder
 from autoembed.errors import AuthError, ConfigError
 from autoembed.limits import RUN_MARGIN_SECONDS
+from autoembed.schema import mismatch, package_version
 from autoembed.service import run_drain
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,10 @@ class Processor:
 
     def _status(self) -> Response:
         with Database(self.settings.database_url) as db:
-            return Response(200, db.status())
+            status = db.status()
+        status["processor_version"] = package_version()
+        status["schema_warning"] = mismatch(status.get("schema_version"))
+        return Response(200, status)
 
     def redact(self, text: str) -> str:
         return redact.text(text)

@@ -244,3 +244,23 @@ begin
   end if;
 end;
 $$;
+
+-- The schema's version, so that the status and the processor can say which one
+-- a database runs. A later release that changes the schema adds a migration
+-- that redefines this function; released migrations are never edited
+-- (supabase/released.json, tests/integration/test_releases.py).
+create or replace function public.autoembed_schema_version()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select '0.2.0'
+$$;
+
+comment on function public.autoembed_schema_version() is
+'autoembed_schema_version: the autoembed release whose migrations this database last applied.
+embedding_queue_status() reports it; the processor warns when it expects another.';
+revoke all on function public.autoembed_schema_version() from public, anon, authenticated;
+grant execute on function public.autoembed_schema_version() to service_role;

@@ -130,6 +130,7 @@ as $$
     'jobs_per_second', case when runs.busy_seconds > 0
       then round(runs.embedded_24h / runs.busy_seconds, 1) end,
     'last_run', (select l.run from last_run l),
+    'schema_version', public.autoembed_schema_version(),
     'message', pg_catalog.format(
       '%s %s pending embedding generation',
       o.pending, case when o.pending = 1 then 'job' else 'jobs' end
@@ -166,6 +167,7 @@ select
   (s.status ->> 'embedded_24h')::bigint as embedded_24h,
   (s.status ->> 'jobs_per_second')::numeric as jobs_per_second,
   s.status -> 'last_run' as last_run,
+  s.status ->> 'schema_version' as schema_version,
   s.status ->> 'message' as message
 from (select public.embedding_queue_status() as status) as s;
 
