@@ -193,7 +193,7 @@ def test_version_json_logs_and_a_full_progress_bar(
     from importlib.metadata import version
 
     shown = _cli(base_settings, "--version")
-    assert shown.stdout.strip() == f"autoembed {version('autoembed')}"
+    assert shown.stdout.strip() == f"autoembed {version('autoembed')} (schema {version('autoembed')})"
     insert_jobs(db, 250)
     run = _cli(base_settings, "process", AUTOEMBED_LOG_LEVEL="info", AUTOEMBED_LOG_FORMAT="json")
     assert run.returncode == 0, run.stderr
