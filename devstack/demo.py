@@ -69,6 +69,8 @@ def main() -> int:
             say(f"running the pg_cron job's command: {command[0]}")
             conn.execute(command[0])
             watch_drain(conn)
+            while processor.background is not None and processor.background.running:
+                time.sleep(0.1)  # the run records itself once its last batch is written
             status = conn.execute("select public.embedding_queue_status()").fetchone()
             assert status is not None
             print("\nselect public.embedding_queue_status();")
