@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from autoembed.batch_embedder import UnitResult
 from autoembed.db import Database
+from autoembed.results import UnitResult
 
 TIMINGS = ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds")
 

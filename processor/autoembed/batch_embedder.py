@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from autoembed.batching import pack
 from autoembed.db import ClaimedItem
@@ -28,45 +27,13 @@ from autoembed.errors import (
     SetupError,
 )
 from autoembed.limits import MAX_SINGLE_WAIT_SECONDS
+from autoembed.results import Failure, UnitResult
 from autoembed.retry import RetryPolicy
 from autoembed.tokens import Prepared
 
 log = logging.getLogger(__name__)
 
 NO_TEXT = "no text to embed"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An entry that could not be embedded, and whether that is for good."""
-
-    item: ClaimedItem
-    error: str
-    permanent: bool
-
-
-@dataclass
-class UnitResult:
-    """The outcome of embedding one claimed batch, before it is written."""
-
-    embedded: list[ClaimedItem] = field(default_factory=list)
-    vectors: list[Vectors] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    released: list[ClaimedItem] = field(default_factory=list)
-    skipped_current: int = 0
-    tokens: int = 0
-    requests: int = 0
-    provider_retries: int = 0
-    paced_seconds: float = 0.0
-    api_seconds: float = 0.0
-    truncated_job_ids: list[int] = field(default_factory=list)
-    come_back_after: float | None = None
-
-    def unsettled(self, items: Sequence[ClaimedItem]) -> list[ClaimedItem]:
-        """The items neither embedded, failed nor released yet."""
-        settled = ({i.queue_id for i in self.embedded} | {f.item.queue_id for f in self.failures}
-                   | {i.queue_id for i in self.released})
-        return [i for i in items if i.queue_id not in settled]
 
 
 class BatchEmbedder:

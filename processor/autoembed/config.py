@@ -9,7 +9,7 @@ from typing import Literal
 
 from autoembed import redact
 from autoembed.errors import ConfigError
-from autoembed.limits import RUN_MARGIN_SECONDS, synchronous_run_fits
+from autoembed.limits import OPENAI_LIMITS, RUN_MARGIN_SECONDS, synchronous_run_fits
 from autoembed.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
 
 Provider = Literal["openai", "local"]
@@ -84,7 +84,8 @@ class Settings:
             previous_signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET_PREVIOUS"),
             openai_api_key=api_key,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
-            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=2048),
+            # A claim never holds more entries than one request may carry.
+            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=OPENAI_LIMITS.max_inputs),
             max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 2, low=1, high=32),
             time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
             request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),

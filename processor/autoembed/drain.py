@@ -17,11 +17,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
 from autoembed.accounting import RunReport, record_unit
-from autoembed.batch_embedder import BatchEmbedder, UnitResult
+from autoembed.batch_embedder import BatchEmbedder
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.base import Embedder
 from autoembed.pricing import estimated_cost
+from autoembed.results import UnitResult
 from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
