@@ -57,6 +57,19 @@ def _catalog(url: str) -> set[str]:
         return {row[0] for row in conn.execute(CATALOG)}
 
 
+def _rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
+    """What a user's database holds: jobs and their vectors' identity, queue, runs, secrets."""
+    queries = {
+        "jobs": "select array_agg((id, embedding_model, embedding_text_hash) order by id) from public.jobs",
+        "queue": "select array_agg((id, job_id, processed_at, error_message, attempts) order by id) "
+                 "from public.embedding_queue",
+        "runs": "select count(*) from public.embedding_runs",
+        "secrets": "select array_agg(name order by name) from vault.secrets",
+        "cron": "select array_agg((jobname, schedule, active) order by jobname) from cron.job",
+    }
+    return {key: conn.execute(sql).fetchone() for key, sql in queries.items()}
+
+
 def _push_release(url: str, release: dict[str, Any]) -> None:
     """supabase db push with only the migrations of ``release``."""
     work = Path(tempfile.mkdtemp(prefix="autoembed-release-"))
@@ -98,32 +111,15 @@ def test_upgrade_from_the_last_release_keeps_everything_and_spends_nothing(
         stack.set_secret(upgraded, "autoembed_processor_url", "https://processor.example/api/x")
         ids = insert_jobs(conn, 30)
         assert run_drain(s).embedded == 30
-        with Database(upgraded) as database:
-            claimed = database.claim(1, 300)
-            assert claimed == []
         conn.execute("update public.jobs set title = title || ' edited' where id = any(%s)", (ids[:5],))
-        with Database(upgraded) as database:
-            [item, *_] = database.claim(1, 300)
+        with Database(upgraded) as database:  # one of the 5 edited fails for good, 4 stay pending
+            [item] = database.claim(1, 300)
             database.fail([item], ["HTTP 400: rejected"], [True], 3)
-        before = {
-            "jobs": conn.execute("select array_agg((id, embedding_model, embedding_text_hash) order by id) "
-                                 "from public.jobs").fetchone(),
-            "queue": conn.execute("select array_agg((id, job_id, processed_at, error_message, attempts) "
-                                  "order by id) from public.embedding_queue").fetchone(),
-            "runs": conn.execute("select count(*) from public.embedding_runs").fetchone(),
-            "secrets": conn.execute("select array_agg(name order by name) from vault.secrets").fetchone(),
-        }
+        before = _rows(conn)
     fake.reset()
     stack.db_push(upgraded)
     with psycopg.connect(upgraded, autocommit=True) as conn:
-        after = {
-            "jobs": conn.execute("select array_agg((id, embedding_model, embedding_text_hash) order by id) "
-                                 "from public.jobs").fetchone(),
-            "queue": conn.execute("select array_agg((id, job_id, processed_at, error_message, attempts) "
-                                  "order by id) from public.embedding_queue").fetchone(),
-            "runs": conn.execute("select count(*) from public.embedding_runs").fetchone(),
-            "secrets": conn.execute("select array_agg(name order by name) from vault.secrets").fetchone(),
-        }
+        after = _rows(conn)
     assert after == before
     assert _catalog(upgraded) == _catalog(fresh)
     report = run_drain(s)
