@@ -47,8 +47,7 @@ def process(db: Database, settings: Settings, budget: float | None, *,
     stop = threading.Event()
     # SIGTERM stops claiming; what is out finishes and is written, the rest released.
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    embedder = create_embedder(settings)
-    total = int(db.status()["pending"])
+    total = db.remaining()
     def settled(report: RunReport) -> int:
         return (report.embedded + report.failed + report.retried + report.stale + report.released
                 + report.skipped_current)
@@ -61,7 +60,7 @@ def process(db: Database, settings: Settings, budget: float | None, *,
             bar.update(done - bar.n)
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
-        report = run_drain(settings, embedder, budget_seconds=budget, on_progress=progress, stop=stop)
+        report = run_drain(settings, budget_seconds=budget, on_progress=progress, stop=stop)
         # The last batches are written after the last progress call: end at 100 %.
         bar.total = bar.n = settled(report)
         bar.set_postfix(tokens=report.tokens, failed=report.failed)

@@ -42,6 +42,7 @@ ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
 ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
 ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
 REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
+HAS_DUE = "select exists (select from public.embedding_entries_due)"
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
 FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
@@ -190,6 +191,10 @@ class Database:
         rows = self._call(FAILURES, (reason, limit))
         keys = ("job_id", "title", "error_message", "attempts", "failed_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def has_due(self) -> bool:
+        """Whether any entry is due now (one index probe)."""
+        return bool(self._call(HAS_DUE)[0][0])
 
     def remaining(self) -> int:
         """Open entries left: a cheap count for the end of a run."""

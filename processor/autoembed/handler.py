@@ -137,7 +137,7 @@ class Processor:
             return Response(503, {"error": message})
 
     def _process(self, scheme: str, budget: float) -> Response:
-        report = run_drain(self.settings, self.embedder, budget_seconds=budget)
+        report = run_drain(self.settings, lambda: self.embedder, budget_seconds=budget)
         log.info("run via %s: %s", scheme, report.summary())
         return Response(200, report.as_dict())
 
@@ -150,7 +150,7 @@ class Processor:
     def _background_run(self, stop: threading.Event) -> dict[str, Any]:
         settings = replace(self.settings, time_budget_seconds=self.settings.background_budget_seconds)
         try:
-            report = run_drain(settings, self.embedder, stop=stop)
+            report = run_drain(settings, lambda: self.embedder, stop=stop)
         except (psycopg.Error, ConfigError) as exc:
             message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
             log.error("background run failed: %s", message)

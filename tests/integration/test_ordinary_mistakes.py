@@ -60,6 +60,7 @@ def test_a_typo_model_changes_nothing_and_spends_nothing(
     """A run with a model that is not the active one does nothing; search keeps working."""
     ids = insert_jobs(db, 5)
     assert run_drain(settings()).embedded == 5
+    insert_jobs(db, 1, prefix="Due")  # work is due: the typo run must still do nothing
     fake.reset()
     typo = settings(model="text-embedding-3-smal", dimensions=1536)
     report = run_drain(typo)

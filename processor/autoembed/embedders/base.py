@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,7 @@ class Embeddings:
     tokens: int | None
 
 
+@runtime_checkable
 class Embedder(Protocol):
     """Turns texts into float32 vectors of a fixed dimension."""
 

@@ -25,13 +25,18 @@ log = logging.getLogger(__name__)
 PACKAGED_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def check(settings: Settings) -> None:
+    """Refuse a model the local provider does not ship (no torch needed)."""
+    if settings.model != PACKAGED_MODEL:
+        raise ConfigError(f"the local provider ships only {PACKAGED_MODEL}, not {settings.model!r}: "
+                          "unset EMBEDDING_MODEL, or use EMBEDDING_PROVIDER=openai")
+
+
 class LocalEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) on the CPU, from site-packages."""
 
     def __init__(self, settings: Settings) -> None:
-        if settings.model != PACKAGED_MODEL:
-            raise ConfigError(f"the local provider ships only {PACKAGED_MODEL}, not {settings.model!r}: "
-                              "unset EMBEDDING_MODEL, or use EMBEDDING_PROVIDER=openai")
+        check(settings)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         try:

@@ -42,11 +42,7 @@ class OpenAIEmbedder:
 
         self._api_model = settings.model
         native = NATIVE_DIMENSIONS.get(settings.model)
-        dimensions = settings.dimensions or native
-        if dimensions is None:
-            known = ", ".join(NATIVE_DIMENSIONS)
-            raise ConfigError(f"unknown model {settings.model!r}: check EMBEDDING_MODEL (known: {known}); "
-                              "for another OpenAI-compatible model set EMBEDDING_DIMENSIONS too")
+        dimensions = check(settings)
         self.dimensions = dimensions
         # Shortened vectors are another model as far as search is concerned.
         self.model = model_key(settings.model, dimensions, native)
@@ -105,6 +101,16 @@ class OpenAIEmbedder:
         tokens = int(tokens) if isinstance(tokens, int | float) else None
         vectors = _decode(payload["data"], len(texts), self.dimensions, tokens)
         return Embeddings(vectors=vectors, tokens=tokens)
+
+
+def check(settings: Settings) -> int:
+    """The model's dimensions, or a ConfigError naming what to fix (no SDK needed)."""
+    dimensions = settings.dimensions or NATIVE_DIMENSIONS.get(settings.model)
+    if dimensions is None:
+        known = ", ".join(NATIVE_DIMENSIONS)
+        raise ConfigError(f"unknown model {settings.model!r}: check EMBEDDING_MODEL (known: {known}); "
+                          "for another OpenAI-compatible model set EMBEDDING_DIMENSIONS too")
+    return dimensions
 
 
 def model_key(model: str, dimensions: int, native: int | None) -> str:
