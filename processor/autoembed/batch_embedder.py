@@ -90,6 +90,9 @@ class BatchEmbedder:
                             item.job_id, prepared.original_tokens, prepared.tokens)
             sendable.append((item, prepared))
         limits = self._embedder.limits
+        if sum(p.tokens for _, p in sendable) > limits.max_request_tokens:
+            # Byte bounds would split needlessly: count exactly where packing depends on it.
+            sendable = [(item, self._exact(p)) for item, p in sendable]
         ranges = pack([p.tokens for _, p in sendable], max_inputs=limits.max_inputs,
                       max_tokens=limits.max_request_tokens)
         for span in ranges:
@@ -105,7 +108,7 @@ class BatchEmbedder:
                          *, second_look: bool = False) -> None:
         """Embed a chunk; on a 400, split it in halves until the bad inputs are alone."""
         try:
-            vectors = self._call([p.text for _, p in chunk], sum(p.tokens for _, p in chunk), result)
+            vectors = self._call([p for _, p in chunk], result)
         except InputRejectedError as exc:
             if len(chunk) == 1:
                 result.failures.append(Failure(chunk[0][0], str(exc), True))
@@ -135,14 +138,17 @@ class BatchEmbedder:
         result.embedded += [item for item, _ in chunk]
         result.vectors.append(vectors)
 
-    def _call(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Vectors:
+    def _exact(self, prepared: Prepared) -> Prepared:
+        return prepared if prepared.exact else self._embedder.prepare(prepared.text, exact=True)
+
+    def _call(self, chunk: list[Prepared], result: UnitResult) -> Vectors:
         retry = 0
         while True:
             try:
                 with self._requests:
-                    embeddings = self._request(texts, counted_tokens, result)
+                    chunk, embeddings = self._request(chunk, result)
             except BadVectorsError as exc:
-                result.tokens += exc.tokens if exc.tokens is not None else counted_tokens
+                result.tokens += exc.tokens if exc.tokens is not None else sum(p.tokens for p in chunk)
                 raise
             except (InputRejectedError, SetupError):
                 raise
@@ -157,7 +163,7 @@ class BatchEmbedder:
                 result.provider_retries += 1
                 continue
             result.tokens += (embeddings.tokens if embeddings.tokens is not None
-                              else counted_tokens)
+                              else sum(p.tokens for p in chunk))
             return embeddings.vectors
 
     def _wait(self, seconds: float, why: str, result: UnitResult) -> None:
@@ -168,7 +174,7 @@ class BatchEmbedder:
         log.info("%s; waiting %.2fs", why, seconds)
         self._sleep(seconds)
 
-    def _request(self, texts: list[str], counted_tokens: int, result: UnitResult) -> Embeddings:
+    def _request(self, chunk: list[Prepared], result: UnitResult) -> tuple[list[Prepared], Embeddings]:
         """One request, held back first if the provider's token budget is spent.
 
         No request starts after the deadline or a stop, so a run ends within
@@ -178,13 +184,17 @@ class BatchEmbedder:
             raise BudgetExhaustedError("the run is stopping")
         if self._clock() >= self._deadline:
             raise BudgetExhaustedError("the run's time budget is over")
-        hold = self._embedder.pace(counted_tokens)
+        hold = self._embedder.pace(sum(p.tokens for p in chunk))
+        if hold > 0 and not all(p.exact for p in chunk):
+            # A byte bound overstates tokens: count exactly before holding a request.
+            chunk = [self._exact(p) for p in chunk]
+            hold = self._embedder.pace(sum(p.tokens for p in chunk))
         if hold > 0:
-            self._wait(hold, f"pacing a request of {counted_tokens} tokens", result)
+            self._wait(hold, f"pacing a request of {sum(p.tokens for p in chunk)} tokens", result)
             result.paced_seconds += hold
         result.requests += 1
         called = time.perf_counter()
         try:
-            return self._embedder.embed(texts)
+            return chunk, self._embedder.embed([p.text for p in chunk])
         finally:
             result.api_seconds += time.perf_counter() - called

@@ -31,7 +31,7 @@ def estimate(db: Database, settings: Settings, model: str | None = None) -> Esti
     for _, content in db.backlog(model):
         if not content.strip():
             continue  # never sent: failed for good as "no text to embed"
-        prepared = embedder.prepare(content)
+        prepared = embedder.prepare(content, exact=True)
         jobs += 1
         tokens += prepared.tokens
         truncated += prepared.truncated

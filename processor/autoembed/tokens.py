@@ -38,15 +38,28 @@ _CL100K_SHA256 = "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2
 
 @dataclass(frozen=True)
 class Prepared:
-    """A text ready to send: maybe truncated, with its exact token count."""
+    """A text ready to send: maybe truncated, with its token count.
+
+    ``exact`` is False when ``tokens`` is only the UTF-8 byte length, an upper
+    bound (a token never covers less than a byte) that already proves the text
+    within the per-input limit; it is counted exactly only where that can
+    matter (packing near the request limit, pacing near the rate limit).
+    """
 
     text: str
     tokens: int
     original_tokens: int
+    exact: bool = True
 
     @property
     def truncated(self) -> bool:
         return self.original_tokens > self.tokens
+
+
+def byte_bound(text: str, max_tokens: int) -> Prepared | None:
+    """The text with its byte length as token bound, when that proves it within ``max_tokens``."""
+    size = len(text.encode("utf-8"))
+    return Prepared(text, size, size, exact=False) if size <= max_tokens else None
 
 
 class Tokenizer(Protocol):

@@ -190,3 +190,43 @@ def test_already_current_entries_are_counted_not_sent() -> None:
     item = ClaimedItem(1, 101, None, 0, None, None, already_current=True)  # type: ignore[arg-type]
     result = _embedder(scripted, clock).run([item, *_items("a")])
     assert result.skipped_current == 1 and scripted.calls == [["a"]]
+
+
+class Bounded(Scripted):
+    """Prepares with byte bounds (4x the exact count here) unless asked for exact counts."""
+
+    limits = Limits(max_inputs=100, max_request_tokens=40, max_input_tokens=100)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exact_counts = 0
+
+    def prepare(self, text: str, *, exact: bool = False) -> Prepared:
+        words = len(text.split())
+        if exact:
+            self.exact_counts += 1
+            return Prepared(text, words, words)
+        return Prepared(text, 4 * words, 4 * words, exact=False)
+
+
+def test_texts_are_counted_exactly_only_when_bounds_would_split_a_request() -> None:
+    """Bounds that fit one request are used as they are; bounds over the limit are recounted."""
+    fits, clock = Bounded(), Clock()
+    _embedder(fits, clock).run(_items("one two", "three four"))  # bounds 8 + 8 <= 40
+    assert fits.exact_counts == 0 and len(fits.calls) == 1
+    over = Bounded()
+    _embedder(over, clock).run(_items(*["a b c d"] * 4))  # bounds 4 x 16 > 40; exact 4 x 4 fits
+    assert over.exact_counts == 4 and len(over.calls) == 1
+
+
+def test_a_provider_text_within_the_byte_limit_is_not_tokenised() -> None:
+    """OpenAI's 8192-token input limit is proven by the UTF-8 length; only longer texts are counted."""
+    from autoembed.config import Settings
+    from autoembed.embedders.openai import OpenAIEmbedder
+
+    embedder = OpenAIEmbedder(Settings(database_url="x", provider="openai", model="text-embedding-3-small",
+                                       openai_api_key="sk-unit"))
+    short = embedder.prepare("é" * 4000)  # 8,000 bytes
+    long = embedder.prepare("word " * 3000)  # 15,000 bytes: counted
+    assert (short.exact, short.tokens) == (False, 8000)
+    assert long.exact and 3000 <= long.tokens <= 3001 and not long.truncated  # exact tiktoken count

@@ -35,8 +35,9 @@ class Embedder(Protocol):
     dimensions: int
     limits: Limits
 
-    def prepare(self, text: str) -> Prepared:
-        """Count the text's tokens once and truncate it to the input limit."""
+    def prepare(self, text: str, *, exact: bool = False) -> Prepared:
+        """Truncate the text to the input limit and count its tokens; unless ``exact``,
+        a bound proving it within the input limit may stand in for the count."""
         ...
 
     def pace(self, tokens: int) -> float:

@@ -59,7 +59,7 @@ class LocalEmbedder:
         self._lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
 
-    def prepare(self, text: str) -> Prepared:
+    def prepare(self, text: str, *, exact: bool = False) -> Prepared:
         # Count on the whole string once; the model truncates to max_seq_length itself.
         with self._tokenizer_lock:
             ids = self._tokenizer(text, add_special_tokens=True, truncation=False,

@@ -17,7 +17,7 @@ from autoembed.embedders.base import Embeddings, Vectors, check_vectors
 from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.pacing import TokenPacer
-from autoembed.tokens import Prepared, openai_tokenizer
+from autoembed.tokens import Prepared, byte_bound, openai_tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ class OpenAIEmbedder:
             timeout=settings.request_timeout_seconds,
         )
 
-    def prepare(self, text: str) -> Prepared:
+    def prepare(self, text: str, *, exact: bool = False) -> Prepared:
+        if not exact and (bound := byte_bound(text, self.limits.max_input_tokens)):
+            return bound
         prepared = self._tokenizer.prepare(text, self.limits.max_input_tokens)
         if prepared.truncated:
             log.info("truncated an input from %s to %s tokens",
