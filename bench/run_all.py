@@ -18,6 +18,7 @@ from bench import (
     latency_bound,
     memory,
     pg_net_tick,
+    process_defaults,
     scaling,
     trigger_overhead,
 )
@@ -32,6 +33,7 @@ BENCHMARKS = {
     "memory": memory.run,
     "scaling": scaling.run,
     "pg_net_tick": pg_net_tick.run,
+    "process_defaults": process_defaults.run,
 }
 
 
@@ -85,6 +87,10 @@ def _figure(results: dict[str, Any], key: str, *path: str) -> Any:
 
 
 TARGETS = [
+    ("whole `autoembed process` at defaults / write limit, no index", ("process_defaults", "ratio"),
+     ">= 0.5"),
+    ("`autoembed process` with nothing due (s)", ("process_defaults", "empty_queue_process_seconds"),
+     "<= 0.5"),
     ("drain throughput / write-limit throughput", ("drain_throughput", "ratio"), ">= 0.5"),
     ("latency-bound throughput / ideal, 4 in flight", ("latency_bound", "in_flight", "4", "ratio"),
      ">= 0.85"),

@@ -1,0 +1,61 @@
+"""The whole `autoembed process` at its default settings against the write limit, no HNSW index.
+
+What users run: a fresh process (start-up included), default claim size and
+concurrency, 1-3 KB postings, 1536-d vectors, fsync on, the fake API without
+latency in its own process. The write limit is a binary COPY into a temp table
+and one UPDATE ... FROM of the embedding columns. Neither side has the HNSW
+index (its per-row insert cost would hide the pipeline; see scaling for that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from bench.drain_throughput import write_limit
+from bench.harness import (
+    bench_stack,
+    cli,
+    drop_search_index,
+    emit,
+    load_jobs,
+    pending,
+    reset_embeddings,
+    size,
+)
+
+SIZES = {"quick": 2000, "default": 20000, "full": 100000}
+
+
+def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
+    jobs = SIZES[size(args)]
+    with bench_stack() as bench, bench.connect() as conn:
+        drop_search_index(conn)
+        load_jobs(conn, jobs)
+        reset_embeddings(conn)
+        baseline = write_limit(conn)
+        reset_embeddings(conn)
+        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
+               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+        started = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
+                              env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
+        empty_started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
+                       env=env, capture_output=True, text=True, check=True)
+        empty = time.perf_counter() - empty_started
+    return {"jobs": jobs, "index": "absent", "settings": "defaults",
+            "write_limit_jobs_per_second": round(jobs / baseline, 1),
+            "process_jobs_per_second": round(jobs / seconds, 1),
+            "ratio": round(baseline / seconds, 3), "process_seconds": round(seconds, 2),
+            "empty_queue_process_seconds": round(empty, 2), "summary": proc.stdout.strip()}
+
+
+if __name__ == "__main__":
+    emit("process_defaults", run(cli(__doc__ or "")))
