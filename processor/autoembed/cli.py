@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from autoembed import commands
+from autoembed import commands, redact
 from autoembed.commands import fail
 from autoembed.config import Settings
 from autoembed.db import Database
@@ -97,21 +97,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return fail(2, str(exc), args.verbose)
     except psycopg.OperationalError as exc:
-        return fail(2, f"cannot use the database at DATABASE_URL: {_first_line(exc)}; "
+        return fail(2, f"cannot use the database at DATABASE_URL: {redact.error(exc, with_type=False)}; "
                        "check the URL, that the server runs, and the password", args.verbose)
     except psycopg.errors.InsufficientPrivilege as exc:
-        return fail(2, f"the DATABASE_URL role may not do this: {_first_line(exc)}; "
+        return fail(2, f"the DATABASE_URL role may not do this: {redact.error(exc, with_type=False)}; "
                        "use the postgres or service_role connection string", args.verbose)
     except psycopg.errors.UndefinedFunction as exc:
-        return fail(2, f"the database has no autoembed schema: {_first_line(exc)}; "
+        return fail(2, f"the database has no autoembed schema: {redact.error(exc, with_type=False)}; "
                        "run `supabase db push` first", args.verbose)
     except psycopg.Error as exc:
-        return fail(1, f"database error: {_first_line(exc)}", args.verbose)
+        return fail(1, f"database error: {redact.error(exc, with_type=False)}", args.verbose)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from autoembed import redact
-
     settings = Settings.from_env()
     redact.install(settings.secrets())
     command: str = args.command
@@ -183,13 +181,6 @@ def configure_logging(verbose: bool) -> None:
     handler.setFormatter(JsonLines() if shape == "json" else
                          logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler], force=True)
-
-
-def _first_line(exc: BaseException) -> str:
-    from autoembed import redact
-
-    text = str(exc).strip()
-    return redact.text(text.splitlines()[0] if text else type(exc).__name__)
 
 
 if __name__ == "__main__":

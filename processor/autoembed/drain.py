@@ -28,9 +28,8 @@ from autoembed.retry import RetryPolicy
 log = logging.getLogger(__name__)
 
 
-def model_mismatch(db: Database, embedder: Embedder) -> str | None:
-    """Why this embedder may not run against this database, or None when it may."""
-    active = db.active_model()
+def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | None:
+    """Why this embedder may not run beside the ``active`` model, or None when it may."""
     if active is None or active == (embedder.model, embedder.dimensions):
         return None
     return (f"the configured model is {embedder.model} ({embedder.dimensions} dimensions) but the "
@@ -49,14 +48,15 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
     started = time.monotonic()
     deadline = started + (budget_seconds or settings.time_budget_seconds)
     report = RunReport()
-    report.model_mismatch = model_mismatch(db, embedder)
+    active = db.active_model()
+    report.model_mismatch = model_mismatch(active, embedder)
     if report.model_mismatch:
         log.error("nothing done: %s", report.model_mismatch)
         report.remaining = db.remaining()
         return report
     # A model is registered once the provider has answered for it, before
     # its first vector is written; the first model of a database becomes active.
-    registered = db.active_model() is not None
+    registered = active is not None
     worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
                            max_requests=settings.max_in_flight, stop=stop)
     in_flight: set[Future[UnitResult]] = set()

@@ -132,7 +132,7 @@ class Processor:
                 return self._process(scheme, synchronous_budget(self.settings, payload))
             return self._status()
         except (psycopg.Error, ConfigError) as exc:
-            message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = redact.error(exc)
             log.error("processor error: %s", message)
             return Response(503, {"error": message})
 
@@ -152,7 +152,7 @@ class Processor:
         try:
             report = run_drain(settings, lambda: self.embedder, stop=stop)
         except (psycopg.Error, ConfigError) as exc:
-            message = self.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+            message = redact.error(exc)
             log.error("background run failed: %s", message)
             return {"error": message}
         if report.setup_error or report.model_mismatch:
@@ -175,6 +175,3 @@ class Processor:
         status["processor_version"] = package_version()
         status["schema_warning"] = mismatch(status.get("schema_version"))
         return Response(200, status)
-
-    def redact(self, text: str) -> str:
-        return redact.text(text)

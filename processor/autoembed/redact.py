@@ -51,6 +51,15 @@ def text(value: str) -> str:
     return _KEY_LIKE.sub(MARK, value)
 
 
+def error(exc: BaseException, *, with_type: bool = True) -> str:
+    """An exception as one redacted line, for an answer or a one-line CLI error."""
+    said = str(exc).strip()
+    line = said.splitlines()[0] if said else ""
+    if with_type or not line:
+        line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__
+    return text(line)
+
+
 def url(value: str | None) -> str | None:
     """A URL without user, password or query, for logs and settings."""
     if not value:
