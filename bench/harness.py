@@ -49,25 +49,26 @@ class Bench:
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True)
 
-    def restart_api(self, latency: float = 0.0) -> None:
+    def restart_api(self, latency: float = 0.0, *, cache: bool = False) -> None:
         self.api.terminate()
         self.api.wait()
-        self.api, self.api_url = start_api(latency)
+        self.api, self.api_url = start_api(latency, cache=cache)
 
 
-def start_api(latency: float = 0.0) -> tuple[subprocess.Popen[str], str]:
+def start_api(latency: float = 0.0, *, cache: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """The fake API in its own process; ``cache``: texts seen before cost it almost nothing."""
     proc = subprocess.Popen([sys.executable, "-m", "devstack.fake_openai", "--latency",
-                             str(latency)], stdout=subprocess.PIPE, text=True,
-                            cwd=stack.REPO)
+                             str(latency), *(["--cache"] if cache else [])],
+                            stdout=subprocess.PIPE, text=True, cwd=stack.REPO)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
 
 @contextmanager
-def bench_stack(latency: float = 0.0) -> Iterator[Bench]:
+def bench_stack(latency: float = 0.0, *, cache: bool = False) -> Iterator[Bench]:
     """A durable cluster (fsync on) with the migrations pushed, and the fake API."""
     cluster = Cluster.start(durable=True)
-    api, api_url = start_api(latency)
+    api, api_url = start_api(latency, cache=cache)
     try:
         stack.prepare(cluster.url)
         stack.db_push(cluster.url)

@@ -2,8 +2,10 @@
 
 What users run: a fresh process (start-up included), default claim size and
 concurrency, 1-3 KB postings, 1536-d vectors, fsync on, the fake API without
-latency in its own process. The write limit is a binary COPY into a temp table
-and one UPDATE ... FROM of the embedding columns. Neither side has the HNSW
+latency in its own process, answering from a cache warmed by an untimed first
+run (a real provider's work happens on its machines, not on these 2 cores).
+The write limit is a binary COPY into a temp table and one UPDATE ... FROM of
+the embedding columns. Neither side has the HNSW
 index (its per-row insert cost would hide the pipeline; see scaling for that).
 """
 
@@ -33,24 +35,24 @@ SIZES = {"quick": 2000, "default": 20000, "full": 100000}
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     jobs = SIZES[size(args)]
-    with bench_stack() as bench, bench.connect() as conn:
+    with bench_stack(cache=True) as bench, bench.connect() as conn:
         drop_search_index(conn)
         load_jobs(conn, jobs)
+        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
+               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+        command = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress"]
+        subprocess.run(command, env=env, capture_output=True, check=True)  # warms the cache
         reset_embeddings(conn)
         baseline = write_limit(conn)
         reset_embeddings(conn)
-        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
-                              env=env, capture_output=True, text=True, check=False)
+        proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
         assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
         empty_started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
-                       env=env, capture_output=True, text=True, check=True)
+        subprocess.run(command, env=env, capture_output=True, check=True)
         empty = time.perf_counter() - empty_started
-    return {"jobs": jobs, "index": "absent", "settings": "defaults",
+    return {"jobs": jobs, "index": "absent", "settings": "defaults", "provider": "fake, cached",
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
             "process_jobs_per_second": round(jobs / seconds, 1),
             "ratio": round(baseline / seconds, 3), "process_seconds": round(seconds, 2),

@@ -77,6 +77,10 @@ class FakeOpenAI:
         # malformed): the only texts a client may rightly send again.
         self.spoiled: Counter[str] = Counter()
         self.tokens = 0
+        # Benchmarks: remember each text's token count and encoded vector, so a
+        # text seen before costs the server almost nothing (a real provider's
+        # work happens on its machines, not on the 2 cores the processor uses).
+        self.cache: dict[tuple[str, int], tuple[int, str]] | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -136,6 +140,12 @@ class FakeOpenAI:
             return self._error(400, "'$.input' is invalid.")
         if not texts or len(texts) > OPENAI_LIMITS.max_inputs:
             return self._error(400, f"'$.input' must have between 1 and {OPENAI_LIMITS.max_inputs} items")
+        if any(not t for t in texts):
+            return self._error(400, "'$.input' is invalid: empty string")
+        dims = int(payload.get("dimensions") or DIMENSIONS.get(model, 1536))
+        if (self.cache is not None and payload.get("encoding_format") == "base64"
+                and not (fault or marker or nan_marker)):
+            return self._cached_answer(texts, model, dims, extra_headers)
         tokenizer = openai_tokenizer()
         counts = [tokenizer.prepare(t, 10**9).tokens for t in texts]
         if any(not t for t in texts):
@@ -146,7 +156,6 @@ class FakeOpenAI:
             return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
         if marker and any(marker in t for t in texts):
             return self._error(400, "Invalid input: the content was rejected")
-        dims = int(payload.get("dimensions") or DIMENSIONS.get(model, 1536))
         with self.lock:
             self.requests.append(list(texts))
             self.texts.update(texts)
@@ -176,6 +185,34 @@ class FakeOpenAI:
         if fault and fault.kind == "truncated_json":
             encoded = encoded[: len(encoded) // 2]
         return 200, extra_headers, encoded
+
+    def _cached_answer(self, texts: list[str], model: str, dims: int,
+                       headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """The normal answer, built from remembered counts and vectors (base64 only)."""
+        assert self.cache is not None
+        entries = []
+        for text in texts:
+            entry = self.cache.get((text, dims))
+            if entry is None:
+                tokens = openai_tokenizer().prepare(text, 10**9).tokens
+                vector = base64.b64encode(fake_vector(text, dims).astype("<f4").tobytes()).decode()
+                entry = self.cache.setdefault((text, dims), (tokens, vector))
+            entries.append(entry)
+        counts = [tokens for tokens, _ in entries]
+        if max(counts) > OPENAI_LIMITS.max_input_tokens:
+            return self._error(400, "This model's maximum context length is 8192 tokens")
+        if sum(counts) > OPENAI_LIMITS.max_request_tokens:
+            return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        with self.lock:
+            self.requests.append(list(texts))
+            self.texts.update(texts)
+            self.tokens += sum(counts)
+        data = ",".join(f'{{"object":"embedding","index":{i},"embedding":"{vector}"}}'
+                        for i, (_, vector) in enumerate(entries))
+        total = sum(counts)
+        body = (f'{{"object":"list","data":[{data}],"model":{json.dumps(model)},'
+                f'"usage":{{"prompt_tokens":{total},"total_tokens":{total}}}}}')
+        return 200, headers, body.encode()
 
     def _random_fault(self) -> Fault | None:
         roll = self.rng.random()
@@ -238,9 +275,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument("--cache", action="store_true",
+                        help="remember counts and vectors: a text seen before costs almost nothing")
     args = parser.parse_args()
     fake = FakeOpenAI(args.port)
     fake.latency = args.latency
+    if args.cache:
+        fake.cache = {}
     print(fake.base_url, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

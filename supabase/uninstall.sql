@@ -54,6 +54,7 @@ drop column if exists embedded_at;
 drop function if exists public.job_embedding_text_hash;
 drop function if exists public.job_embedding_text;
 drop function if exists public.job_text_field;
+drop function if exists public.job_text_blanks;
 drop table if exists public.embedding_models;
 drop policy if exists "Active jobs are readable by everyone" on public.jobs;
 
@@ -61,7 +62,8 @@ drop policy if exists "Active jobs are readable by everyone" on public.jobs;
 delete from supabase_migrations.schema_migrations
 where version in (
   '20261128000100', '20261128000200', '20261128000300', '20261128000400', '20261128000500',
-  '20261128000600', '20261128000700', '20261128000800', '20261128000900'
+  '20261128000600', '20261128000700', '20261128000800', '20261128000900',
+  '20261130000100'
 );
 
 commit;

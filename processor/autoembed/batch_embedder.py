@@ -90,9 +90,9 @@ class BatchEmbedder:
                             item.job_id, prepared.original_tokens, prepared.tokens)
             sendable.append((item, prepared))
         limits = self._embedder.limits
-        if sum(p.tokens for _, p in sendable) > limits.max_request_tokens:
-            # Byte bounds would split needlessly: count exactly where packing depends on it.
-            sendable = [(item, self._exact(p)) for item, p in sendable]
+        # Packed by the bounds as they are: where a byte bound splits a batch
+        # into more requests than exact counts would, a request still holds
+        # 300 KB of text, and another request is cheaper than tokenising.
         ranges = pack([p.tokens for _, p in sendable], max_inputs=limits.max_inputs,
                       max_tokens=limits.max_request_tokens)
         for span in ranges:

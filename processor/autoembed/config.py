@@ -36,8 +36,8 @@ class Settings:
     previous_signing_secret: str | None = field(default=None, repr=False)
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
-    claim_size: int = 100
-    max_in_flight: int = 2
+    claim_size: int = 250
+    max_in_flight: int = 3
     time_budget_seconds: float = 40.0
     request_timeout_seconds: float = 15.0
     caller_timeout_seconds: float = 60.0
@@ -85,8 +85,8 @@ class Settings:
             openai_api_key=api_key,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             # A claim never holds more entries than one request may carry.
-            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 100, low=1, high=OPENAI_LIMITS.max_inputs),
-            max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 2, low=1, high=32),
+            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 250, low=1, high=OPENAI_LIMITS.max_inputs),
+            max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 3, low=1, high=32),
             time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
             request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),
             caller_timeout_seconds=_float(env, "EMBEDDING_CALLER_TIMEOUT_SECONDS", 60.0),

@@ -206,7 +206,8 @@ def test_sigterm_during_a_drain_finishes_releases_records_and_exits_0(
 ) -> None:
     """SIGTERM stops claiming; what is out is written, the rest released, the run recorded, exit 0."""
     proc, url = served
-    insert_jobs(db, 400)
+    # More than the claims out at once (EMBEDDING_CONCURRENCY + 1 batches), so some wait.
+    insert_jobs(db, 2000)
     fake.latency = 1.0
     body = b'{"source": "pg_cron"}'
     assert _status(_exchange(url, _request("POST", _signed(body), body))) == 202
@@ -221,7 +222,7 @@ def test_sigterm_during_a_drain_finishes_releases_records_and_exits_0(
     run = db.execute("select claimed, embedded, released from public.embedding_runs").fetchone()
     assert leased == (0,)
     assert run is not None and run[0] == run[1] + run[2] and run[2] > 0
-    assert open_entries(db) == 400 - run[1]
+    assert open_entries(db) == 2000 - run[1]
     assert "Traceback" not in err
 
 

@@ -209,14 +209,17 @@ class Bounded(Scripted):
         return Prepared(text, 4 * words, 4 * words, exact=False)
 
 
-def test_texts_are_counted_exactly_only_when_bounds_would_split_a_request() -> None:
-    """Bounds that fit one request are used as they are; bounds over the limit are recounted."""
+def test_packing_uses_the_bounds_and_never_tokenises() -> None:
+    """Bounds that fit one request go as one; bounds over the limit split the batch into
+    requests that each fit by their bounds (so never over the limit), with no exact count."""
     fits, clock = Bounded(), Clock()
     _embedder(fits, clock).run(_items("one two", "three four"))  # bounds 8 + 8 <= 40
     assert fits.exact_counts == 0 and len(fits.calls) == 1
     over = Bounded()
-    _embedder(over, clock).run(_items(*["a b c d"] * 4))  # bounds 4 x 16 > 40; exact 4 x 4 fits
-    assert over.exact_counts == 4 and len(over.calls) == 1
+    _embedder(over, clock).run(_items(*[f"a b c {n}" for n in range(4)]))  # bounds 4 x 16 > 40
+    assert over.exact_counts == 0
+    assert [len(call) for call in over.calls] == [2, 2]  # 16 + 16 <= 40 per request
+    assert sorted(t for call in over.calls for t in call) == [f"a b c {n}" for n in range(4)]
 
 
 def test_a_provider_text_within_the_byte_limit_is_not_tokenised() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -48,7 +47,6 @@ class OpenAIEmbedder:
         self.model = model_key(settings.model, dimensions, native)
         # `dimensions` is sent only when it shortens a text-embedding-3 model.
         self._request_dimensions = dimensions if dimensions != native else None
-        self._tokenizer = openai_tokenizer()
         self._pacer = TokenPacer()
         self._openai = openai
         self._client = openai.OpenAI(
@@ -61,7 +59,8 @@ class OpenAIEmbedder:
     def prepare(self, text: str, *, exact: bool = False) -> Prepared:
         if not exact and (bound := byte_bound(text, self.limits.max_input_tokens)):
             return bound
-        prepared = self._tokenizer.prepare(text, self.limits.max_input_tokens)
+        # Loaded on first use (0.2 s): most postings are proven short by their bytes.
+        prepared = openai_tokenizer().prepare(text, self.limits.max_input_tokens)
         if prepared.truncated:
             log.info("truncated an input from %s to %s tokens",
                      prepared.original_tokens, prepared.tokens)
@@ -128,17 +127,22 @@ def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None
     """
     if len(data) != count:
         raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
+    indexes = [item.get("index") if isinstance(item, dict) else None for item in data]
+    if (not all(isinstance(i, int) and 0 <= i < count for i in indexes)
+            or len(set(indexes)) != count):
+        bad_index = next((i for n, i in enumerate(indexes) if not isinstance(i, int)
+                          or not 0 <= i < count or i in indexes[:n]), None)
+        raise MalformedResponseError(f"bad or repeated index {bad_index!r}")
+    positions = [i for i in indexes if isinstance(i, int)]  # a permutation of range(count)
+    raws = [item.get("embedding") for item in data]
+    out = _decode_whole(raws, dimensions)
+    if out is not None:
+        return check_vectors(out[np.argsort(positions)], count, dimensions, (), tokens)
     out = np.zeros((count, dimensions), dtype=np.float32)
-    seen = np.zeros(count, dtype=bool)
     bad: list[int] = []
-    for item in data:
-        index = item.get("index") if isinstance(item, dict) else None
-        if not isinstance(index, int) or not 0 <= index < count or seen[index]:
-            raise MalformedResponseError(f"bad or repeated index {index!r}")
-        seen[index] = True
-        raw = item.get("embedding")
+    for index, raw in zip(positions, raws, strict=True):
         try:
-            row = (np.frombuffer(base64.b64decode(raw, validate=True), dtype="<f4")
+            row = (np.frombuffer(binascii.a2b_base64(raw, strict_mode=True), dtype="<f4")
                    if isinstance(raw, str) else np.asarray(raw, dtype=np.float32))
         except (binascii.Error, ValueError, TypeError):
             bad.append(index)
@@ -148,6 +152,19 @@ def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None
             continue
         out[index] = row
     return check_vectors(out, count, dimensions, bad, tokens)
+
+
+def _decode_whole(raws: Sequence[Any], dimensions: int) -> Vectors | None:
+    """Every vector at once, in answer order, when all are base64 of the exact length
+    without padding (1536 and 3072 dimensions); None sends each through its own check."""
+    size = dimensions * 4
+    if size % 3 or not all(isinstance(r, str) and len(r) == size // 3 * 4 for r in raws):
+        return None
+    try:
+        flat = binascii.a2b_base64("".join(raws), strict_mode=True)
+    except (binascii.Error, ValueError):
+        return None
+    return np.frombuffer(flat, dtype="<f4").reshape(len(raws), dimensions)
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:

@@ -1,0 +1,75 @@
+-- 0.3.0's faster text and complete: the same text as 0.2.0's definition, and
+-- a vector is written without re-hashing only for the job row version the
+-- claim read.
+begin;
+select plan(5);
+
+-- 0.2.0's definition, verbatim, as the reference.
+create function pg_temp.field_020(value text) returns text language sql immutable as $$
+  select nullif(pg_catalog.btrim(value, e'\u0001\u0002\u0003\u0004\u0005\u0006\u0007\u0008\u0009\u000a\u000b\u000c\u000d\u000e\u000f\u0010'
+    '\u0011\u0012\u0013\u0014\u0015\u0016\u0017\u0018\u0019\u001a\u001b\u001c\u001d\u001e\u001f\u0020'
+    '\u007f\u0080\u0081\u0082\u0083\u0084\u0085\u0086\u0087\u0088\u0089\u008a\u008b\u008c\u008d\u008e'
+    '\u008f\u0090\u0091\u0092\u0093\u0094\u0095\u0096\u0097\u0098\u0099\u009a\u009b\u009c\u009d\u009e'
+    '\u009f\u00a0\u00ad\u1680\u180e\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a'
+    '\u200b\u200c\u200d\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u202f\u205f\u2060\u2061'
+    '\u2062\u2063\u2064\u2066\u2067\u2068\u2069\u206a\u206b\u206c\u206d\u206e\u206f\u3000\ufeff'), '')
+$$;
+create function pg_temp.text_020(job public.jobs) returns text language sql stable as $$
+  select pg_catalog.concat_ws(
+    e'\n',
+    pg_temp.field_020(job.title),
+    'Company: ' || pg_temp.field_020(job.company),
+    'Location: ' || pg_temp.field_020(job.location),
+    'Tags: ' || nullif(pg_catalog.array_to_string(
+      array(select pg_temp.field_020(t) from pg_catalog.unnest(job.tags) as t), ', '
+    ), ''),
+    pg_temp.field_020(job.description)
+  )
+$$;
+
+create temp table samples (job public.jobs);
+insert into samples
+select jsonb_populate_record(null::public.jobs, j)
+from jsonb_array_elements($json$[
+  {"title": "Engineer", "company": "Co", "location": "Berlin", "description": "Build.", "tags": ["go", "sql"]},
+  {"title": null, "company": null, "location": null, "description": null, "tags": null},
+  {"title": "\u00a0 Chef\u200b\t", "company": "\u3000", "tags": [], "description": "\n\nCook.\n\n"},
+  {"title": "T", "tags": ["", " ", null, "\u2003x\u2003", "y"], "description": "d"},
+  {"title": "\u2028", "company": "\ufeffAcme\ufeff", "location": "\u00ad", "tags": ["\u200d"]},
+  {"title": "Ünïcödé 🚀 名前", "company": "Ça\u0301", "description": "tab\tinside\u00a0kept", "tags": ["C++", "C#"]}
+]$json$::jsonb) as j;
+insert into samples
+select j from public.jobs j;
+
+select is_empty(
+  'select job from samples where public.job_embedding_text(job) is distinct from pg_temp.text_020(job)',
+  'job_embedding_text builds exactly the text of the 0.2.0 definition');
+select is(public.job_text_field(e'\u00a0 Engineer\u200b\t'), pg_temp.field_020(e'\u00a0 Engineer\u200b\t'),
+  'job_text_field trims as before');
+
+select public.register_embedding_model('pgtap-model', 3);
+insert into public.jobs (id, title, company) overriding system value
+values (9900001, 'One', 'Co'), (9900002, 'Two', 'Co'), (9900003, 'Three', 'Co');
+create temp table c as select * from public.claim_embedding_batch(10) where job_id between 9900001 and 9900003;
+select ok((select bool_and(q.lease_job_xmin = j.xmin and q.lease_job_ctid = j.ctid)
+  from public.embedding_queue q join public.jobs j on j.id = q.job_id where j.id between 9900001 and 9900003),
+  'the claim records the job row version it read the text from');
+
+-- 9900002: a change outside the text (a new row version, same text);
+-- 9900003: the text changed and changed back (a new row version, same text).
+update public.jobs set updated_at = updated_at + interval '1 second' where id = 9900002;
+update public.jobs set title = 'Three again' where id = 9900003;
+update public.jobs set title = 'Three' where id = 9900003;
+select results_eq($$
+  select outcome from public.complete_embedding_batch(
+    array(select queue_id from c order by job_id), array(select lease_token from c order by job_id),
+    array(select content_hash from c order by job_id),
+    array['[1,0,0]', '[0,1,0]', '[0,0,1]']::extensions.vector [], 'pgtap-model')
+  order by queue_id$$,
+  array['embedded', 'embedded', 'embedded'],
+  'a new row version with the same text is written after re-hashing it');
+select is((select count(*) from public.jobs where id between 9900001 and 9900003 and embedding is not null),
+  3::bigint, 'all three vectors are stored');
+
+select * from finish();
+rollback;
