@@ -1,8 +1,8 @@
 -- 0.3.0's faster text and complete: the same text as 0.2.0's definition, and
 -- a vector is written without re-hashing only for the job row version the
--- claim read.
+-- claim read. The model's index is defined once and reported by its state.
 begin;
-select plan(5);
+select plan(8);
 
 -- 0.2.0's definition, verbatim, as the reference.
 create function pg_temp.field_020(value text) returns text language sql immutable as $$
@@ -70,6 +70,20 @@ select results_eq($$
   'a new row version with the same text is written after re-hashing it');
 select is((select count(*) from public.jobs where id between 9900001 and 9900003 and embedding is not null),
   3::bigint, 'all three vectors are stored');
+
+set local search_path = public, extensions;  -- pg_get_indexdef omits schemas on the path
+select is(
+  (select pg_get_indexdef(c.oid) from pg_class c
+   where c.relname = public.embedding_index_name('pgtap-model', 3)),
+  'CREATE INDEX ' || public.embedding_index_name('pgtap-model', 3)
+  || ' ON public.jobs USING hnsw (((embedding)::vector(3)) vector_cosine_ops)'
+  || ' WHERE (embedding_model = ''pgtap-model''::text)',
+  'activate_embedding_model builds the index embedding_index_ddl defines');
+select is(public.embedding_index_ddl('big-model', 3072), null, 'no HNSW index above 2000 dimensions');
+select is(public.embedding_index_state('pgtap-model') - 'due' - 'open',
+  jsonb_build_object('model', 'pgtap-model', 'dimensions', 3, 'is_active', true,
+    'index', public.embedding_index_name('pgtap-model', 3), 'state', 'present', 'can_build', true),
+  'embedding_index_state reports the present index');
 
 select * from finish();
 rollback;

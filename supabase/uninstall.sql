@@ -33,6 +33,9 @@ drop function if exists public.enqueue_missing_embeddings;
 drop function if exists public.estimate_embedding_backlog;
 drop function if exists public.embedding_backlog;
 drop function if exists public.activate_embedding_model;
+drop function if exists public.embedding_index_state;
+drop function if exists public.embedding_index_ddl;
+drop function if exists public.embedding_index_name;
 drop function if exists public.register_embedding_model;
 drop function if exists public.job_embedding_is_current;
 drop function if exists public.active_embedding_model;
@@ -63,7 +66,7 @@ delete from supabase_migrations.schema_migrations
 where version in (
   '20261128000100', '20261128000200', '20261128000300', '20261128000400', '20261128000500',
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
-  '20261130000100'
+  '20261130000100', '20261130000200'
 );
 
 commit;

@@ -45,6 +45,8 @@ class RunReport:
     wait_seconds: float = 0.0
     api_seconds: float = 0.0
     remaining: int | None = None
+    # What the run did to the model's search index, if anything (search_index.py).
+    search_index: str | None = None
 
     def as_dict(self, *, timings: bool = False) -> dict[str, object]:
         """The report as a dict; the thread timings (benchmarks' business) only if asked."""
@@ -59,7 +61,7 @@ class RunReport:
         return (f"claimed {self.claimed}, embedded {self.embedded}, failed {self.failed}, "
                 f"retrying {self.retried}, released {self.released}, stale {self.stale}, "
                 f"skipped {self.skipped_current}, lost {self.lost}, tokens {self.tokens}, "
-                f"{self.seconds:.1f}s")
+                f"{self.seconds:.1f}s" + (f"; {self.search_index}" if self.search_index else ""))
 
 
 def record_unit(db: Database, model: str, max_attempts: int, unit: UnitResult,

@@ -60,7 +60,8 @@ def process(db: Database, settings: Settings, budget: float | None, *,
             bar.update(done - bar.n)
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
-        report = run_drain(settings, budget_seconds=budget, on_progress=progress, stop=stop)
+        report = run_drain(settings, budget_seconds=budget, on_progress=progress, stop=stop,
+                           maintain_index=True)
         # The last batches are written after the last progress call: end at 100 %.
         bar.total = bar.n = settled(report)
         bar.set_postfix(tokens=report.tokens, failed=report.failed)
@@ -229,6 +230,7 @@ def format_report(report: RunReport) -> str:
             f"skipped {report.skipped_current} (already current), lost {report.lost}, "
             f"tokens {report.tokens} (${report.estimated_cost_usd:.6f}), "
             f"requests {report.requests}, truncated {report.truncated}, "
-            f"{report.seconds:.1f}s, {report.remaining} pending")
+            f"{report.seconds:.1f}s, {report.remaining} pending"
+            + (f"; {report.search_index}" if report.search_index else ""))
 
 

@@ -47,6 +47,9 @@ class Settings:
     provider_retries: int = PROVIDER_RETRIES
     replay_window_seconds: int = 900
     max_attempts: int = MAX_ATTEMPTS
+    # Index-aware backfills (processor/autoembed/search_index.py).
+    defer_index: bool = True
+    index_build_memory_mb: int = 1024
 
     def check_timing(self) -> Settings:
         """Refuse budgets that a synchronous caller would not wait for; return self."""
@@ -93,6 +96,8 @@ class Settings:
             background_budget_seconds=_float(env, "EMBEDDING_BACKGROUND_BUDGET_SECONDS", 240.0),
             lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
             public_status=_bool(env, "EMBEDDING_PUBLIC_STATUS"),
+            defer_index=_bool(env, "EMBEDDING_DEFER_INDEX", default=True),
+            index_build_memory_mb=_int(env, "EMBEDDING_INDEX_BUILD_MEMORY_MB", 1024, low=64, high=65536),
             replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,
                                        low=30, high=86400),
         ).check_timing()
@@ -118,8 +123,8 @@ class Settings:
         return described
 
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = (env.get(name) or "false").strip().lower()
+def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
+    raw = (env.get(name) or str(default)).strip().lower()
     if raw not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"{name} must be true or false, not {raw!r}")
     return raw in ("true", "1", "yes")

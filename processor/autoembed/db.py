@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector
+from psycopg import sql
 
 from autoembed import redact
 from autoembed.embedders.base import Vectors
@@ -38,6 +39,9 @@ from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boole
 RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
+INDEX_STATE = "select public.embedding_index_state(%s)"
+INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
+COUNT_EMBEDDED = "select count(*) from public.jobs where embedding_model = %s"
 ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
 ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
 ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
@@ -203,4 +207,44 @@ class Database:
     def enqueue_missing(self, include_failed: bool = False) -> int:
         return int(self._call(ENQUEUE_MISSING, (include_failed,))[0][0])
 
+    def index_state(self, model: str) -> dict[str, Any] | None:
+        """The model's HNSW index and the entries due (public.embedding_index_state)."""
+        state = self._call(INDEX_STATE, (model,))[0][0]
+        return dict(state) if state else None
 
+    def count_embedded(self, model: str) -> int:
+        """Jobs holding a vector of ``model`` (one scan of jobs)."""
+        return int(self._call(COUNT_EMBEDDED, (model,))[0][0])
+
+    def drop_index(self, name: str) -> None:
+        """DROP INDEX CONCURRENTLY: writers and readers of jobs are never blocked."""
+        self._outside_transaction([sql.SQL("drop index concurrently if exists public.{}").format(
+            sql.Identifier(name))], {"lock_timeout": "10s", "statement_timeout": "120s"})
+
+    def build_index(self, model: str, dimensions: int, memory_mb: int,
+                    *, replace_invalid: str | None = None) -> None:
+        """CREATE INDEX CONCURRENTLY from embedding_index_ddl, with ``memory_mb`` to build in.
+
+        Through a transaction pooler the memory setting may not reach the
+        backend that builds; the build is then slower, never wrong.
+        """
+        ddl = self._call(INDEX_DDL, (model, dimensions))[0][0]
+        statements: list[sql.SQL | sql.Composed] = []
+        if replace_invalid:  # a build that was cut off leaves an invalid index
+            statements.append(sql.SQL("drop index concurrently if exists public.{}").format(
+                sql.Identifier(replace_invalid)))
+        statements.append(sql.SQL(ddl))
+        self._outside_transaction(statements, {"maintenance_work_mem": f"{memory_mb}MB",
+                                               "statement_timeout": "0"})
+
+    def _outside_transaction(self, statements: Sequence[sql.SQL | sql.Composed],
+                             settings: Mapping[str, str]) -> None:
+        """Run statements that refuse a transaction block, with session settings reset after."""
+        try:
+            for name, value in settings.items():
+                self._conn.execute("select set_config(%s, %s, false)", (name, value))
+            for statement in statements:
+                self._conn.execute(statement)
+        finally:
+            for name in settings:
+                self._conn.execute(sql.SQL("reset {}").format(sql.Identifier(name)))

@@ -40,9 +40,13 @@ def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | 
 def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
           on_progress: Callable[[RunReport], None] | None = None,
-          stop: threading.Event | None = None) -> RunReport:
+          stop: threading.Event | None = None,
+          before_first_write: Callable[[], str | None] | None = None) -> RunReport:
     """Drain due entries until none are left, the time budget ends, ``stop`` is set
-    or the provider refuses the setup. ``db`` claims; ``writes`` is the writer thread's."""
+    or the provider refuses the setup. ``db`` claims; ``writes`` is the writer thread's.
+    ``before_first_write`` runs once, in the writer thread, after the model is
+    registered and before its first vector is written; what it returns is
+    the report's ``search_index``."""
     stop = stop or threading.Event()
     started_at = datetime.now(UTC)
     started = time.monotonic()
@@ -57,6 +61,7 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
     # A model is registered once the provider has answered for it, before
     # its first vector is written; the first model of a database becomes active.
     registered = active is not None
+    first_write = before_first_write is not None
     worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
                            max_requests=settings.max_in_flight, stop=stop)
     in_flight: set[Future[UnitResult]] = set()
@@ -78,11 +83,14 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
             in_flight.add(pool.submit(worker.run, items))
 
     def write(unit: UnitResult) -> None:
-        nonlocal registered
+        nonlocal registered, first_write
         mark = time.perf_counter()
         if unit.embedded and not registered:
             writes.register_model(embedder.model, embedder.dimensions)
             registered = True
+        if unit.embedded and first_write and before_first_write is not None:
+            first_write = False
+            report.search_index = before_first_write()
         record_unit(writes, embedder.model, settings.max_attempts, unit, report)
         report.write_seconds += time.perf_counter() - mark
 

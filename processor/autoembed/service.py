@@ -14,23 +14,34 @@ from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
+from autoembed.search_index import build_when_drained, defer_for_backlog
 
 
 def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None, *,
               budget_seconds: float | None = None, stop: threading.Event | None = None,
-              on_progress: Callable[[RunReport], None] | None = None) -> RunReport:
+              on_progress: Callable[[RunReport], None] | None = None,
+              maintain_index: bool = False) -> RunReport:
     """Drain once: one connection claims, another writes (the writer thread's).
 
     With nothing due, no embedder is built (the provider's SDK and tokenizer
     cost most of a cold start) and the run ends at once: a cron tick or a
     serverless cold start on an empty queue costs one query. ``embedder`` may
     be a ready embedder, a function that makes (or returns a cached) one, or None.
+
+    ``maintain_index``: a run that may take minutes (the CLI, ``serve``'s
+    background drain) drops the search index before a large backlog and
+    builds it once nothing is due (processor/autoembed/search_index.py).
     """
     if embedder is None:
         check_model(settings)
     with Database(settings.database_url) as db:
         if not isinstance(embedder, Embedder) and not db.has_due():
-            return RunReport(remaining=db.remaining())
+            report = RunReport(remaining=db.remaining())
+            if maintain_index and settings.defer_index:
+                # A run cut off before its build leaves the index to the next one.
+                model = db.active_model()
+                report.search_index = build_when_drained(db, settings, model[0]) if model else None
+            return report
         if embedder is None:
             ready = create_embedder(settings)
         elif isinstance(embedder, Embedder):
@@ -38,5 +49,12 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
         else:
             ready = embedder()
         with Database(settings.database_url) as writes:
-            return drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
-                         on_progress=on_progress)
+            report = drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
+                           on_progress=on_progress,
+                           before_first_write=(lambda: defer_for_backlog(writes, settings, ready.model))
+                           if maintain_index else None)
+        if (maintain_index and not report.setup_error and not report.model_mismatch
+                and not (stop and stop.is_set())):
+            built = build_when_drained(db, settings, ready.model)
+            report.search_index = "; ".join(n for n in (report.search_index, built) if n) or None
+        return report

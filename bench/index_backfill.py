@@ -1,0 +1,87 @@
+"""A backfill into a table that has the model's HNSW index: row by row into the
+index against the index-aware backfill, end to end until the index exists again.
+
+Both sides run the whole `autoembed process` at its defaults on the same jobs
+(1-3 KB, 1536-d, fsync on) with the fake API answering from a warmed cache;
+both start with the model's (empty) index in place and end with it complete
+and valid. Row by row is EMBEDDING_DEFER_INDEX=false: every write inserts
+into the graph. Index-aware is the default: the index is dropped before the
+backlog and built once, concurrently, with maintenance_work_mem =
+EMBEDDING_INDEX_BUILD_MEMORY_MB (1 GB by default), when nothing is due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psycopg
+
+from bench.harness import (
+    MODEL,
+    bench_stack,
+    cli,
+    drop_search_index,
+    emit,
+    load_jobs,
+    pending,
+    reset_embeddings,
+    size,
+)
+
+SIZES = {"quick": 2_000, "default": 20_000, "full": 100_000}
+
+
+def _fresh_index(conn: psycopg.Connection[Any]) -> None:
+    """No embeddings, and the model's index present and empty, as before a backfill."""
+    drop_search_index(conn)
+    reset_embeddings(conn)
+    row = conn.execute("select public.embedding_index_ddl(%s, 1536)", (MODEL,)).fetchone()
+    assert row is not None
+    conn.execute(row[0])
+
+
+def _index_valid(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("select public.embedding_index_state(%s)->>'state'", (MODEL,)).fetchone()
+    return row is not None and row[0] == "present"
+
+
+def _process(env: dict[str, str], **extra: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
+                          env={**env, **extra}, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    return seconds, proc.stdout.strip()
+
+
+def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
+    jobs = SIZES[size(args)]
+    with bench_stack(cache=True) as bench, bench.connect() as conn:
+        load_jobs(conn, jobs)
+        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
+               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+        drop_search_index(conn)
+        _process(env, EMBEDDING_DEFER_INDEX="false")  # warms the fake's cache
+        _fresh_index(conn)
+        row_by_row, _ = _process(env, EMBEDDING_DEFER_INDEX="false")
+        assert pending(conn) == 0 and _index_valid(conn)
+        _fresh_index(conn)
+        aware, summary = _process(env)
+        assert pending(conn) == 0 and _index_valid(conn), summary
+    built = re.search(r"built in ([0-9.]+)s", summary)
+    return {"jobs": jobs, "index": "present at the start, complete and valid at the end",
+            "settings": "defaults", "provider": "fake, cached",
+            "row_by_row_seconds": round(row_by_row, 1),
+            "index_aware_seconds": round(aware, 1),
+            "index_build_seconds": float(built.group(1)) if built else None,
+            "speedup": round(row_by_row / aware, 2), "summary": summary}
+
+
+if __name__ == "__main__":
+    emit("index_backfill", run(cli(__doc__ or "")))
