@@ -11,7 +11,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,16 +50,24 @@ class Bench:
     def connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True)
 
-    def restart_api(self, latency: float = 0.0, *, cache: bool = False) -> None:
+    def restart_api(self, latency: float = 0.0, *, cache: bool = False,
+                    extra: Sequence[str] = ()) -> None:
         self.api.terminate()
         self.api.wait()
-        self.api, self.api_url = start_api(latency, cache=cache)
+        self.api, self.api_url = start_api(latency, cache=cache, extra=extra)
+
+    def api_stats(self) -> dict[str, Any]:
+        """What the fake API answered so far (its /fake/stats)."""
+        with urllib.request.urlopen(self.api_url.removesuffix("/v1") + "/fake/stats") as answer:
+            return dict(json.load(answer))
 
 
-def start_api(latency: float = 0.0, *, cache: bool = False) -> tuple[subprocess.Popen[str], str]:
-    """The fake API in its own process; ``cache``: texts seen before cost it almost nothing."""
+def start_api(latency: float = 0.0, *, cache: bool = False,
+              extra: Sequence[str] = ()) -> tuple[subprocess.Popen[str], str]:
+    """The fake API in its own process; ``cache``: texts seen before cost it almost nothing;
+    ``extra``: more of its options (``--tpm``, ``--rpm``)."""
     proc = subprocess.Popen([sys.executable, "-m", "devstack.fake_openai", "--latency",
-                             str(latency), *(["--cache"] if cache else [])],
+                             str(latency), *(["--cache"] if cache else []), *extra],
                             stdout=subprocess.PIPE, text=True, cwd=stack.REPO)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
@@ -112,6 +121,26 @@ def drop_search_index(conn: psycopg.Connection[Any]) -> None:
                        "'jobs_embedding_hnsw_' || left(md5(%s || ':1536'), 12))", (MODEL,)).fetchone()
     assert row is not None
     conn.execute(row[0])
+
+
+def empty_search_index(conn: psycopg.Connection[Any]) -> None:
+    """No embeddings, and the model's index present and empty, as before a first backfill
+    (an index that held the vectors would keep their dead entries)."""
+    drop_search_index(conn)
+    reset_embeddings(conn)
+    row = conn.execute("select public.embedding_index_ddl(%s, 1536)", (MODEL,)).fetchone()
+    assert row is not None
+    conn.execute(row[0])
+
+
+def warm_cache(bench: Bench, conn: psycopg.Connection[Any]) -> None:
+    """Ask the fake API (started with ``cache=True``) for every job's text once, untimed."""
+    from autoembed.embedders import create_embedder
+
+    embedder = create_embedder(bench.settings())
+    texts = [row[0] for row in conn.execute("select public.job_embedding_text(j) from public.jobs j")]
+    for start in range(0, len(texts), 250):
+        embedder.embed(texts[start:start + 250])
 
 
 def cpu_seconds(pid: int | None = None) -> float:

@@ -54,6 +54,53 @@ class Fault:
     code: str | None = None
 
 
+class RateLimits:
+    """Per-minute token and request budgets, as OpenAI enforces them.
+
+    Each budget is a bucket that holds a minute's limit and refills
+    continuously at limit / 60 per second; it starts full. A request that
+    does not fit either bucket is answered 429, with the time until it would
+    fit; every answer carries OpenAI's ``x-ratelimit-*`` headers.
+    """
+
+    def __init__(self, tokens_per_minute: int, requests_per_minute: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = {"tokens": tokens_per_minute, "requests": requests_per_minute}
+        self._clock = clock
+        self._level = {k: float(v) for k, v in self.limits.items()}
+        self._at = clock()
+        self.accepted_tokens = 0
+        self.limited = 0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        for kind, limit in self.limits.items():
+            self._level[kind] = min(float(limit), self._level[kind] + (now - self._at) * limit / 60)
+        self._at = now
+
+    def take(self, tokens: int) -> tuple[bool, dict[str, str], float]:
+        """Spend ``tokens`` and one request if both fit: (fits, headers, seconds until it would)."""
+        self._refill()
+        need = {"tokens": tokens, "requests": 1}
+        fits = all(need[k] <= self._level[k] for k in need)
+        if fits:
+            for kind in need:
+                self._level[kind] -= need[kind]
+            self.accepted_tokens += tokens
+        else:
+            self.limited += 1
+        wait = max((need[k] - self._level[k]) * 60 / self.limits[k] for k in need)
+        headers = {}
+        for kind, limit in self.limits.items():
+            reset = (limit - self._level[kind]) * 60 / limit
+            headers[f"x-ratelimit-limit-{kind}"] = str(limit)
+            headers[f"x-ratelimit-remaining-{kind}"] = str(int(self._level[kind]))
+            headers[f"x-ratelimit-reset-{kind}"] = f"{max(reset, 0.0):.3f}s"
+        if not fits:
+            headers["retry-after-ms"] = str(int(wait * 1000) + 1)
+        return fits, headers, max(wait, 0.0)
+
+
 class FakeOpenAI:
     """Start with ``FakeOpenAI().start()``; ``base_url`` goes to the SDK."""
 
@@ -81,6 +128,8 @@ class FakeOpenAI:
         # text seen before costs the server almost nothing (a real provider's
         # work happens on its machines, not on the 2 cores the processor uses).
         self.cache: dict[tuple[str, int], tuple[int, str]] | None = None
+        # Rate limits enforced like OpenAI's, or None for none.
+        self.rate_limits: RateLimits | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -117,6 +166,7 @@ class FakeOpenAI:
             self.texts.clear()
             self.spoiled.clear()
             self.tokens = 0
+            self.rate_limits = None
 
     def answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for one request (runs on the server's threads)."""
@@ -148,14 +198,14 @@ class FakeOpenAI:
             return self._cached_answer(texts, model, dims, extra_headers)
         tokenizer = openai_tokenizer()
         counts = [tokenizer.prepare(t, 10**9).tokens for t in texts]
-        if any(not t for t in texts):
-            return self._error(400, "'$.input' is invalid: empty string")
         if max(counts) > OPENAI_LIMITS.max_input_tokens:
             return self._error(400, "This model's maximum context length is 8192 tokens")
         if sum(counts) > OPENAI_LIMITS.max_request_tokens:
             return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
         if marker and any(marker in t for t in texts):
             return self._error(400, "Invalid input: the content was rejected")
+        if refused := self._admit(model, sum(counts), extra_headers):
+            return refused
         with self.lock:
             self.requests.append(list(texts))
             self.texts.update(texts)
@@ -203,6 +253,8 @@ class FakeOpenAI:
             return self._error(400, "This model's maximum context length is 8192 tokens")
         if sum(counts) > OPENAI_LIMITS.max_request_tokens:
             return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        if refused := self._admit(model, sum(counts), headers):
+            return refused
         with self.lock:
             self.requests.append(list(texts))
             self.texts.update(texts)
@@ -213,6 +265,21 @@ class FakeOpenAI:
         body = (f'{{"object":"list","data":[{data}],"model":{json.dumps(model)},'
                 f'"usage":{{"prompt_tokens":{total},"total_tokens":{total}}}}}')
         return 200, headers, body.encode()
+
+    def _admit(self, model: str, tokens: int,
+               headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
+        """Charge the rate limits, adding their headers; a 429 answer when they refuse."""
+        if self.rate_limits is None:
+            return None
+        with self.lock:
+            fits, limit_headers, wait = self.rate_limits.take(tokens)
+        headers.update(limit_headers)
+        if fits:
+            return None
+        limits = self.rate_limits.limits
+        return self._error(429, f"Rate limit reached for {model} in organization org-fake on tokens "
+                           f"per min (TPM): Limit {limits['tokens']}, Requested {tokens}. Please try "
+                           f"again in {wait * 1000:.0f}ms.", headers, "rate_limit_exceeded")
 
     def _random_fault(self) -> Fault | None:
         roll = self.rng.random()
@@ -234,6 +301,24 @@ class FakeOpenAI:
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            """``/fake/stats``: what this server answered, for benchmarks in another process."""
+            if self.path.rstrip("/") != "/fake/stats":
+                self.send_error(404)
+                return
+            with fake.lock:
+                limits = fake.rate_limits
+                stats = {"requests": len(fake.statuses), "tokens": fake.tokens,
+                         "statuses": {str(k): v for k, v in Counter(fake.statuses).items()},
+                         "limits": limits.limits if limits else None,
+                         "accepted_tokens": limits.accepted_tokens if limits else None}
+            body = json.dumps(stats).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
@@ -275,6 +360,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    parser.add_argument("--tpm", type=int, default=0, help="tokens per minute to enforce (0: none)")
+    parser.add_argument("--rpm", type=int, default=0, help="requests per minute to enforce (0: none)")
     parser.add_argument("--cache", action="store_true",
                         help="remember counts and vectors: a text seen before costs almost nothing")
     args = parser.parse_args()
@@ -282,6 +369,8 @@ def main() -> None:
     fake.latency = args.latency
     if args.cache:
         fake.cache = {}
+    if args.tpm or args.rpm:
+        fake.rate_limits = RateLimits(args.tpm or 10**12, args.rpm or 10**9)
     print(fake.base_url, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -184,14 +184,17 @@ class BatchEmbedder:
             raise BudgetExhaustedError("the run is stopping")
         if self._clock() >= self._deadline:
             raise BudgetExhaustedError("the run's time budget is over")
-        hold = self._embedder.pace(sum(p.tokens for p in chunk))
+        tokens = sum(p.tokens for p in chunk)
+        hold = self._embedder.pace(tokens)
         if hold > 0 and not all(p.exact for p in chunk):
             # A byte bound overstates tokens: count exactly before holding a request.
             chunk = [self._exact(p) for p in chunk]
-            hold = self._embedder.pace(sum(p.tokens for p in chunk))
-        if hold > 0:
-            self._wait(hold, f"pacing a request of {sum(p.tokens for p in chunk)} tokens", result)
+            tokens = sum(p.tokens for p in chunk)
+            hold = self._embedder.pace(tokens)
+        while hold > 0:  # other requests may take the budget first: ask again after each wait
+            self._wait(hold, f"pacing a request of {tokens} tokens", result)
             result.paced_seconds += hold
+            hold = self._embedder.pace(tokens)
         result.requests += 1
         called = time.perf_counter()
         try:

@@ -47,6 +47,8 @@ class Settings:
     provider_retries: int = PROVIDER_RETRIES
     replay_window_seconds: int = 900
     max_attempts: int = MAX_ATTEMPTS
+    # Hold requests within the provider's rate limits (processor/autoembed/pacing.py).
+    pacing: bool = True
     # Index-aware backfills (processor/autoembed/search_index.py).
     defer_index: bool = True
     index_build_memory_mb: int = 1024
@@ -96,6 +98,7 @@ class Settings:
             background_budget_seconds=_float(env, "EMBEDDING_BACKGROUND_BUDGET_SECONDS", 240.0),
             lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
             public_status=_bool(env, "EMBEDDING_PUBLIC_STATUS"),
+            pacing=_bool(env, "EMBEDDING_PACING", default=True),
             defer_index=_bool(env, "EMBEDDING_DEFER_INDEX", default=True),
             index_build_memory_mb=_int(env, "EMBEDDING_INDEX_BUILD_MEMORY_MB", 1024, low=64, high=65536),
             replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,

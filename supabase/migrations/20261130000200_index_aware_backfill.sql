@@ -157,3 +157,14 @@ begin
   return true;
 end;
 $$;
+
+-- This schema is 0.3.0's.
+create or replace function public.autoembed_schema_version()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select '0.3.0'
+$$;

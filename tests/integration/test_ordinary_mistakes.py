@@ -117,15 +117,16 @@ def test_a_job_of_blanks_fails_with_no_text_and_sends_nothing(
     assert "Tags: python\n" in sent and "Company:" in sent and "Tags: ," not in sent
 
 
-def test_a_provider_asking_to_wait_an_hour_releases_instead_of_holding(
+def test_a_rate_limit_wait_past_the_budget_releases_instead_of_holding(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
-    """Rate-limit headers say "spent for an hour": release with no attempt and say when to come back."""
+    """Headers say the budget is spent and refills 1 token a second: the wait does not fit
+    the run, so the rest is released with no attempt, and the run says when to come back."""
     insert_jobs(db, 30)
-    fake.response_headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1h"}
-    report = run_drain(settings(claim_size=10, max_in_flight=1), budget=10_000)
+    fake.response_headers = {"x-ratelimit-limit-tokens": "60", "x-ratelimit-remaining-tokens": "0"}
+    report = run_drain(settings(claim_size=10, max_in_flight=1), budget=10)
     assert report.embedded == 10 and report.released == report.claimed - 10 > 0
-    assert report.come_back_after_seconds is not None and report.come_back_after_seconds > 3000
+    assert report.come_back_after_seconds is not None and report.come_back_after_seconds > 10
     assert report.seconds < 30
     row = db.execute("select count(*), max(attempts), count(lease_token) from public.embedding_queue "
                      "where processed_at is null").fetchone()

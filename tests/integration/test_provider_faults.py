@@ -6,6 +6,7 @@ import math
 import socket
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -14,7 +15,7 @@ from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.tokens import ByteBoundTokenizer, openai_tokenizer
 
-from devstack.fake_openai import FakeOpenAI, Fault
+from devstack.fake_openai import FakeOpenAI, Fault, RateLimits
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
 
 
@@ -213,14 +214,37 @@ def test_run_record_accounts_tokens_cost_and_truncation(
 def test_requests_are_paced_by_rate_limit_headers(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
-    """With no tokens left until the reset in 1 s, the next request waits instead of drawing a 429."""
-    insert_jobs(db, 4)
-    fake.response_headers = {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1s"}
+    """A provider whose budget is spent: the next requests wait for the refill instead
+    of drawing a 429, and the run takes about as long as the refill needs."""
+    insert_jobs(db, 6)
+    # 6,000 tokens a minute refill 100 a second; the budget is reported spent.
+    fake.response_headers = {"x-ratelimit-limit-tokens": "6000", "x-ratelimit-remaining-tokens": "0",
+                             "x-ratelimit-limit-requests": "3000",
+                             "x-ratelimit-remaining-requests": "2999"}
     started = time.monotonic()
     report = run_drain(settings(claim_size=2, max_in_flight=1))
-    assert report.embedded == 4 and report.requests == 2
+    assert report.embedded == 6 and report.requests == 3
     assert 429 not in fake.statuses
-    assert report.paced_seconds >= 0.9 and time.monotonic() - started >= 0.9
+    # Each later request of ~50 tokens waits for them plus the 600-token headroom: ~6.5 s each.
+    assert report.paced_seconds >= 10 and time.monotonic() - started >= 10
+
+
+def test_two_processors_share_a_rate_limit_without_429s(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Two runs on one account, the provider enforcing its limits: no 429, and the tokens
+    sent are what the limit let through (the first minute's budget is spent at once)."""
+    insert_jobs(db, 400)
+    fake.rate_limits = RateLimits(tokens_per_minute=6_000, requests_per_minute=3_000)
+    s = settings(claim_size=20, max_in_flight=2, time_budget_seconds=8)
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: run_drain(s), range(2)))
+    assert 429 not in fake.statuses
+    sent = sum(r.tokens for r in reports)
+    # 6,000 at once, then 100 a second for about 8 s, less the 600 kept back.
+    assert 5_400 <= sent <= 6_000 + 100 * 12
+    embedded = db.execute("select count(*) from public.jobs where embedding is not null").fetchone()
+    assert embedded == (sum(r.embedded for r in reports),) and 0 < embedded[0] < 400
 
 
 def test_estimate_counts_what_a_run_then_sends(

@@ -47,17 +47,17 @@ class Scripted:
     limits = Limits(max_inputs=4, max_request_tokens=1000, max_input_tokens=100)
 
     def __init__(self, *script: EmbeddingError | str, reject: str | None = None,
-                 pace: float = 0.0) -> None:
+                 pace: Sequence[float] = ()) -> None:
         self.script = list(script)
         self.reject = reject
-        self.hold = pace
+        self.holds = list(pace)  # what the pacer says, one answer per ask, then 0.0
         self.calls: list[list[str]] = []
 
     def prepare(self, text: str) -> Prepared:
         return Prepared(text, len(text.split()), len(text.split()))
 
     def pace(self, tokens: int) -> float:
-        return self.hold
+        return self.holds.pop(0) if self.holds else 0.0
 
     def embed(self, texts: Sequence[str]) -> Embeddings:
         self.calls.append(list(texts))
@@ -168,11 +168,11 @@ def test_a_wait_longer_than_allowed_releases_with_a_time_to_come_back(advice: fl
     assert result.come_back_after == advice
 
 
-def test_pacing_holds_a_request_within_the_budget() -> None:
-    """The provider's token budget says wait 2 s: the request is held on the clock, then sent."""
-    scripted, clock = Scripted(pace=2.0), Clock()
+def test_pacing_holds_a_request_until_the_pacer_lets_it_go() -> None:
+    """The budget says wait 2 s, then (another request took it) 0.5 s more: held, then sent."""
+    scripted, clock = Scripted(pace=[2.0, 0.5]), Clock()
     result = _embedder(scripted, clock).run(_items("a"))
-    assert clock.slept == [2.0] and result.paced_seconds == 2.0 and len(result.embedded) == 1
+    assert clock.slept == [2.0, 0.5] and result.paced_seconds == 2.5 and len(result.embedded) == 1
 
 
 def test_no_request_starts_after_the_deadline() -> None:

@@ -47,7 +47,7 @@ class OpenAIEmbedder:
         self.model = model_key(settings.model, dimensions, native)
         # `dimensions` is sent only when it shortens a text-embedding-3 model.
         self._request_dimensions = dimensions if dimensions != native else None
-        self._pacer = TokenPacer()
+        self._pacer = TokenPacer() if settings.pacing else None
         self._openai = openai
         self._client = openai.OpenAI(
             api_key=settings.openai_api_key,
@@ -67,7 +67,7 @@ class OpenAIEmbedder:
         return prepared
 
     def pace(self, tokens: int) -> float:
-        return self._pacer.wait(tokens)
+        return self._pacer.wait(tokens) if self._pacer else 0.0
 
     def embed(self, texts: Sequence[str]) -> Embeddings:
         openai = self._openai
@@ -78,7 +78,8 @@ class OpenAIEmbedder:
             raw = self._client.embeddings.with_raw_response.create(
                 input=list(texts), model=self._api_model, encoding_format="base64", **extra
             )
-            self._pacer.update(raw.headers)
+            if self._pacer:
+                self._pacer.update(raw.headers)
             # The SDK makes the request (auth, base_url, timeouts, typed errors);
             # the body is read as plain JSON: building its pydantic models costs
             # ~0.3 ms of GIL time per vector, more than the rest of the drain.
@@ -86,7 +87,7 @@ class OpenAIEmbedder:
         except openai.APIStatusError as exc:
             # What the status means (input, provider's moment, setup) is
             # decided in processor.failures.
-            if exc.status_code == 429:
+            if exc.status_code == 429 and self._pacer:
                 self._pacer.update(exc.response.headers)
             message, code = _detail(exc)
             raise failures.from_http(exc.status_code, message, code=code,
