@@ -124,6 +124,8 @@ class FakeOpenAI:
         # malformed): the only texts a client may rightly send again.
         self.spoiled: Counter[str] = Counter()
         self.tokens = 0
+        # Requests being answered now (a hang may outlive the client's timeout).
+        self.in_progress = 0
         # Benchmarks: remember each text's token count and encoded vector, so a
         # text seen before costs the server almost nothing (a real provider's
         # work happens on its machines, not on the 2 cores the processor uses).
@@ -168,8 +170,28 @@ class FakeOpenAI:
             self.tokens = 0
             self.rate_limits = None
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no request is being answered, so ``texts`` and ``spoiled`` agree."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if self.in_progress == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError("the fake API is still answering")
+            time.sleep(0.05)
+
     def answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body for one request (runs on the server's threads)."""
+        with self.lock:
+            self.in_progress += 1
+        try:
+            return self._answer(payload)
+        finally:
+            with self.lock:
+                self.in_progress -= 1
+
+    def _answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             fault = self.faults.pop(0) if self.faults else self._random_fault()
             marker, latency, nan_marker = self.reject_marker, self.latency, self.nan_marker

@@ -64,10 +64,12 @@ def test_processor_killed_at_random_moments(
     """Ten SIGKILLs of a draining processor, half right after an API answer, lose nothing."""
     insert_jobs(db, 5000)
     fake.latency = 0.2  # slow enough that every kill lands mid-drain
-    s = settings(dimensions=DIMS, claim_size=50)
+    # Two requests in flight: about 500 jobs/s, so ten kills 1-3 s apart land mid-drain.
+    s = settings(dimensions=DIMS, claim_size=50, max_in_flight=2)
     env = {**os.environ, "DATABASE_URL": s.database_url, "OPENAI_API_KEY": s.openai_api_key or "",
            "OPENAI_BASE_URL": s.openai_base_url or "", "EMBEDDING_PROVIDER": "openai",
-           "EMBEDDING_DIMENSIONS": str(DIMS), "EMBEDDING_CLAIM_SIZE": "50"}
+           "EMBEDDING_DIMENSIONS": str(DIMS), "EMBEDDING_CLAIM_SIZE": "50",
+           "EMBEDDING_CONCURRENCY": "2"}
     rng = random.Random(5)
     kills = 0
     while kills < 10:
@@ -134,9 +136,12 @@ def test_provider_fault_mix(
     """20 % 429, 10 % 500, 5 % hangs past the timeout, 2 % cut-off JSON: every job ends well."""
     insert_jobs(db, 2000)
     fake.fault_mix = {"429": 0.20, "500": 0.10, "hang": 0.05, "truncated_json": 0.02}
-    fake.hang_seconds = 1.5
-    s = settings(dimensions=DIMS, request_timeout_seconds=1.0, claim_size=50)
+    # Hangs outlast the timeout by far; an ordinary answer on a busy machine does not reach it
+    # (a text resent after a slow but unspoiled answer would count as a repeat).
+    fake.hang_seconds = 4.0
+    s = settings(dimensions=DIMS, request_timeout_seconds=2.0, claim_size=50)
     _settle(db, s, runs=8)
+    fake.wait_idle()  # a hung answer the client gave up on is still being counted
     # A text may go out again only after the fake spoiled its answer (a hang
     # past the timeout, a cut-off body).
     outcome = _assert_invariant(db, fake, allowed_repeats=fake.spoiled.total())
