@@ -36,7 +36,8 @@ from jsonb_array_elements($json$[
   {"title": "\u00a0 Chef\u200b\t", "company": "\u3000", "tags": [], "description": "\n\nCook.\n\n"},
   {"title": "T", "tags": ["", " ", null, "\u2003x\u2003", "y"], "description": "d"},
   {"title": "\u2028", "company": "\ufeffAcme\ufeff", "location": "\u00ad", "tags": ["\u200d"]},
-  {"title": "Ünïcödé 🚀 名前", "company": "Ça\u0301", "description": "tab\tinside\u00a0kept", "tags": ["C++", "C#"]}
+  {"title": "Ünïcödé 🚀 名前", "company": "Ça\u0301", "description": "tab\tinside\u00a0kept", "tags": ["C++", "C#"]},
+  {"title": "Grid", "tags": [["a ", " b"], [null, "\u3000c"]]}
 ]$json$::jsonb) as j;
 insert into samples
 select j from public.jobs j;
@@ -51,9 +52,10 @@ select public.register_embedding_model('pgtap-model', 3);
 insert into public.jobs (id, title, company) overriding system value
 values (9900001, 'One', 'Co'), (9900002, 'Two', 'Co'), (9900003, 'Three', 'Co');
 create temp table c as select * from public.claim_embedding_batch(10) where job_id between 9900001 and 9900003;
-select ok((select bool_and(q.lease_job_xmin = j.xmin and q.lease_job_ctid = j.ctid)
-  from public.embedding_queue q join public.jobs j on j.id = q.job_id where j.id between 9900001 and 9900003),
-  'the claim records the job row version it read the text from');
+select ok((select bool_and(q.lease_job_xmin is null and q.lease_job_ctid is null
+  and q.lease_content_hash = c.content_hash)
+  from public.embedding_queue q join c on c.queue_id = q.id),
+  'a claim in a transaction that wrote already records no row version (this one inserted the jobs)');
 
 -- 9900002: a change outside the text (a new row version, same text);
 -- 9900003: the text changed and changed back (a new row version, same text).
@@ -80,7 +82,7 @@ select is(
   || ' WHERE (embedding_model = ''pgtap-model''::text)',
   'activate_embedding_model builds the index embedding_index_ddl defines');
 select is(public.embedding_index_ddl('big-model', 3072), null, 'no HNSW index above 2000 dimensions');
-select is(public.embedding_index_state('pgtap-model') - 'due' - 'open',
+select is(public.embedding_index_state('pgtap-model') - 'due' - 'open' - 'leased',
   jsonb_build_object('model', 'pgtap-model', 'dimensions', 3, 'is_active', true,
     'index', public.embedding_index_name('pgtap-model', 3), 'state', 'present', 'can_build', true),
   'embedding_index_state reports the present index');

@@ -40,15 +40,16 @@ class BatchEmbedder:
     """Embeds claimed batches for one run; thread-safe, shared by its workers."""
 
     def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
-                 max_requests: int, sleep: Callable[[float], None] = time.sleep,
+                 max_requests: int, sleep: Callable[[float], object] | None = None,
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._embedder = embedder
         self._policy = policy
         self._deadline = deadline
-        self._sleep = sleep
         self._clock = clock
         self._stop = stop or threading.Event()
+        # Waits end early when the run is stopped (SIGTERM).
+        self._sleep = sleep or self._stop.wait
         self.setup_error: str | None = None
         # Requests in flight are capped here; a unit beyond the cap prepares
         # its texts (token counts) while the others wait on the API.
@@ -194,6 +195,8 @@ class BatchEmbedder:
         while hold > 0:  # other requests may take the budget first: ask again after each wait
             self._wait(hold, f"pacing a request of {tokens} tokens", result)
             result.paced_seconds += hold
+            if self.halted:
+                raise BudgetExhaustedError("the run is stopping")
             hold = self._embedder.pace(tokens)
         result.requests += 1
         called = time.perf_counter()

@@ -61,7 +61,7 @@ def process(db: Database, settings: Settings, budget: float | None, *,
             bar.set_postfix(tokens=report.tokens, failed=report.failed)
 
         report = run_drain(settings, budget_seconds=budget, on_progress=progress, stop=stop,
-                           maintain_index=True)
+                           index_upkeep="here")
         # The last batches are written after the last progress call: end at 100 %.
         bar.total = bar.n = settled(report)
         bar.set_postfix(tokens=report.tokens, failed=report.failed)

@@ -216,35 +216,25 @@ class Database:
         """Jobs holding a vector of ``model`` (one scan of jobs)."""
         return int(self._call(COUNT_EMBEDDED, (model,))[0][0])
 
-    def drop_index(self, name: str) -> None:
-        """DROP INDEX CONCURRENTLY: writers and readers of jobs are never blocked."""
-        self._outside_transaction([sql.SQL("drop index concurrently if exists public.{}").format(
-            sql.Identifier(name))], {"lock_timeout": "10s", "statement_timeout": "120s"})
-
-    def build_index(self, model: str, dimensions: int, memory_mb: int,
-                    *, replace_invalid: str | None = None) -> None:
-        """CREATE INDEX CONCURRENTLY from embedding_index_ddl, with ``memory_mb`` to build in.
-
-        Through a transaction pooler the memory setting may not reach the
-        backend that builds; the build is then slower, never wrong.
-        """
+    def index_ddl(self, model: str, dimensions: int) -> str | None:
+        """CREATE INDEX CONCURRENTLY for the model's index (embedding_index_ddl)."""
         ddl = self._call(INDEX_DDL, (model, dimensions))[0][0]
-        statements: list[sql.SQL | sql.Composed] = []
-        if replace_invalid:  # a build that was cut off leaves an invalid index
-            statements.append(sql.SQL("drop index concurrently if exists public.{}").format(
-                sql.Identifier(replace_invalid)))
-        statements.append(sql.SQL(ddl))
-        self._outside_transaction(statements, {"maintenance_work_mem": f"{memory_mb}MB",
-                                               "statement_timeout": "0"})
+        return str(ddl) if ddl else None
 
-    def _outside_transaction(self, statements: Sequence[sql.SQL | sql.Composed],
-                             settings: Mapping[str, str]) -> None:
-        """Run statements that refuse a transaction block, with session settings reset after."""
-        try:
-            for name, value in settings.items():
-                self._conn.execute("select set_config(%s, %s, false)", (name, value))
-            for statement in statements:
-                self._conn.execute(statement)
-        finally:
-            for name in settings:
-                self._conn.execute(sql.SQL("reset {}").format(sql.Identifier(name)))
+
+def run_ddl(url: str, statements: Sequence[sql.SQL | sql.Composed],
+            settings: Mapping[str, str]) -> None:
+    """Statements that refuse a transaction block (``... CONCURRENTLY``), on a connection
+    of their own whose ``settings`` are startup options: they end with it and never
+    reach a pooled connection another client uses next. Through a transaction
+    pooler that ignores startup options the server's defaults apply instead."""
+    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
+    try:
+        conn = psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10,
+                               options=options)
+    except psycopg.OperationalError as exc:  # a pooler that refuses startup options
+        log.info("connecting without %s (%s); the server's defaults apply", options, redact.error(exc))
+        conn = psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10)
+    with conn:
+        for statement in statements:
+            conn.execute(statement)

@@ -150,7 +150,7 @@ class Processor:
     def _background_run(self, stop: threading.Event) -> dict[str, Any]:
         settings = replace(self.settings, time_budget_seconds=self.settings.background_budget_seconds)
         try:
-            report = run_drain(settings, lambda: self.embedder, stop=stop, maintain_index=True)
+            report = run_drain(settings, lambda: self.embedder, stop=stop, index_upkeep="background")
         except (psycopg.Error, ConfigError) as exc:
             message = redact.error(exc)
             log.error("background run failed: %s", message)

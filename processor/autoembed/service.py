@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Literal
 
 from autoembed.accounting import RunReport
 from autoembed.config import Settings
@@ -16,11 +17,13 @@ from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
 from autoembed.search_index import build_when_drained, defer_for_backlog
 
+IndexUpkeep = Literal["none", "here", "background"]
+
 
 def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None, *,
               budget_seconds: float | None = None, stop: threading.Event | None = None,
               on_progress: Callable[[RunReport], None] | None = None,
-              maintain_index: bool = False) -> RunReport:
+              index_upkeep: IndexUpkeep = "none") -> RunReport:
     """Drain once: one connection claims, another writes (the writer thread's).
 
     With nothing due, no embedder is built (the provider's SDK and tokenizer
@@ -28,19 +31,22 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
     serverless cold start on an empty queue costs one query. ``embedder`` may
     be a ready embedder, a function that makes (or returns a cached) one, or None.
 
-    ``maintain_index``: a run that may take minutes (the CLI, ``serve``'s
-    background drain) drops the search index before a large backlog and
-    builds it once nothing is due (processor/autoembed/search_index.py).
+    ``index_upkeep``: a run that may take minutes drops the search index
+    before a large backlog, and a run that finds the backlog done builds it
+    (processor/autoembed/search_index.py): ``here`` (the CLI waits for the
+    build) or ``background`` (``serve`` builds in a thread of its own, so its
+    drains go on). The synchronous paths leave the index alone (``none``).
     """
     if embedder is None:
         check_model(settings)
     with Database(settings.database_url) as db:
         if not isinstance(embedder, Embedder) and not db.has_due():
             report = RunReport(remaining=db.remaining())
-            if maintain_index and settings.defer_index:
+            if index_upkeep != "none" and settings.defer_index:
                 # A run cut off before its build leaves the index to the next one.
                 model = db.active_model()
-                report.search_index = build_when_drained(db, settings, model[0]) if model else None
+                report.search_index = build_when_drained(
+                    db, settings, model[0], background=index_upkeep == "background") if model else None
             return report
         if embedder is None:
             ready = create_embedder(settings)
@@ -52,9 +58,10 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             report = drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
                            on_progress=on_progress,
                            before_first_write=(lambda: defer_for_backlog(writes, settings, ready.model))
-                           if maintain_index else None)
-        if (maintain_index and not report.setup_error and not report.model_mismatch
+                           if index_upkeep != "none" else None)
+        if (index_upkeep != "none" and not report.setup_error and not report.model_mismatch
                 and not (stop and stop.is_set())):
-            built = build_when_drained(db, settings, ready.model)
+            built = build_when_drained(db, settings, ready.model,
+                                       background=index_upkeep == "background")
             report.search_index = "; ".join(n for n in (report.search_index, built) if n) or None
         return report

@@ -6,7 +6,7 @@
 -- executor, about 5 us for each of job_text_field's 8 calls per job and
 -- 100 us for job_embedding_text with its tag subquery. In PL/pgSQL the trims
 -- are simple expressions and the blanks are read once per job. Results are identical
--- (sql_tests/08_embedded_text.sql compares them with the 0.2.0 definition).
+-- (sql_tests/09_faster_paths.sql compares them with the 0.2.0 definition).
 
 -- What job_text_field trims, defined once.
 create or replace function public.job_text_blanks()
@@ -90,15 +90,19 @@ end;
 $$;
 
 -- 2. The claim builds each job's text once (0.2.0 built it twice), and
--- remembers which version of the job row it read it from.
+-- remembers which version of the job row it read it from, and the hash of
+-- the text it handed out.
 alter table public.embedding_queue
 add column if not exists lease_job_xmin xid,
-add column if not exists lease_job_ctid tid;
+add column if not exists lease_job_ctid tid,
+add column if not exists lease_content_hash bytea;
 
 comment on column public.embedding_queue.lease_job_xmin is
 'With lease_job_ctid, the version of the job row whose text the current lease read. complete_embedding_batch writes without re-hashing the text while the job is still that row version.';
 comment on column public.embedding_queue.lease_job_ctid is
 'With lease_job_xmin, the version of the job row whose text the current lease read.';
+comment on column public.embedding_queue.lease_content_hash is
+'sha256 of the text the current lease handed out.';
 
 create or replace function public.claim_embedding_batch(
   batch_size integer default 100,
@@ -121,6 +125,12 @@ set search_path = ''
 -- for `limit batch_size` and picks scans whose cost grows with the queue.
 set plan_cache_mode = force_custom_plan
 as $$
+declare
+  -- A row version read by a transaction that has written nothing yet is
+  -- another transaction's, committed; one this transaction wrote could be
+  -- rewritten by it (and moved back to the same ctid by a VACUUM FULL), so
+  -- its version is not recorded and the complete re-hashes it.
+  versions_final constant boolean := pg_catalog.pg_current_xact_id_if_assigned() is null;
 begin
   return query
   with candidate as (
@@ -141,8 +151,8 @@ begin
       -- here instead of sent: it costs no token.
       coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
         and j.embedding_text_hash = t.hash, false) as current,
-      j.xmin as job_xmin,
-      j.ctid as job_ctid
+      case when versions_final then j.xmin end as job_xmin,
+      case when versions_final then j.ctid end as job_ctid
     from candidate c
     join public.jobs j on j.id = c.job_id
     -- `offset 0`: the text is built once per job; a pulled-up subquery
@@ -166,6 +176,7 @@ begin
         lease_expires_at = pg_catalog.clock_timestamp() + lease,
         lease_job_xmin = t.job_xmin,
         lease_job_ctid = t.job_ctid,
+        lease_content_hash = t.hash,
         updated_at = pg_catalog.clock_timestamp()
     from texts t
     where q.id = t.id and not t.current
@@ -207,8 +218,9 @@ begin
 
   -- Compare-and-set: write a vector only while the job's text still hashes to
   -- what was embedded. A job row still the version the claim read has that
-  -- text without re-hashing it: any update, by anyone, makes a row version
-  -- with another xmin (another transaction) or another ctid (the same one).
+  -- text without re-hashing it (when the hash sent is the one the claim
+  -- handed out): any later update, by anyone, makes a row version with
+  -- another xmin (another transaction) or another ctid (the same one).
   -- Jobs are locked before queue rows, the same order as writers (whose
   -- trigger touches the queue after the job), so no deadlock.
   with input as (
@@ -217,7 +229,7 @@ begin
       as i (queue_id, lease_token, content_hash, embedding)
   ),
   owned as (
-    select i.*, q.job_id, q.lease_job_xmin, q.lease_job_ctid
+    select i.*, q.job_id, q.lease_job_xmin, q.lease_job_ctid, q.lease_content_hash
     from input i
     join public.embedding_queue q
       on q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
@@ -231,7 +243,8 @@ begin
     from owned o
     where j.id = o.job_id
       and (
-        (j.xmin = o.lease_job_xmin and j.ctid = o.lease_job_ctid)
+        (j.xmin = o.lease_job_xmin and j.ctid = o.lease_job_ctid
+          and o.content_hash = o.lease_content_hash)
         or public.job_embedding_text_hash(j) = o.content_hash
       )
     returning o.queue_id

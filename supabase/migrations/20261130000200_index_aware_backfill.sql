@@ -2,8 +2,8 @@
 -- defined once here. Before a backlog at least as large as what the model
 -- has embedded, the processor drops the index, writes without it and builds
 -- it once, concurrently, when nothing is due any more
--- (processor/autoembed/search_index.py). Building 20,000 rows at once took
--- 40 s where inserting them one by one took over 100 s (docs/benchmarks.md).
+-- (processor/autoembed/search_index.py): building the index over 20,000 rows
+-- at the end took a fraction of inserting them one by one (docs/benchmarks.md).
 -- Meanwhile match_jobs answers from an exact scan: slower, never wrong.
 
 create or replace function public.embedding_index_name(model text, dimensions integer)
@@ -82,14 +82,23 @@ begin
     'state', case
       when public.embedding_index_ddl(chosen.model, chosen.dimensions) is null then 'not indexed'
       when found_index.indexrelid is null then 'absent'
+      when found_index.indisvalid then 'present'
+      -- CREATE INDEX CONCURRENTLY holds this lock on jobs until it is done
+      -- (pg_stat_progress_create_index hides other roles' builds); so does a
+      -- vacuum, and then the build waits for the next run.
       when exists (
-        select from pg_catalog.pg_stat_progress_create_index p where p.index_relid = found_index.indexrelid
+        select from pg_catalog.pg_locks l
+        where l.locktype = 'relation' and l.relation = 'public.jobs'::regclass
+          and l.mode = 'ShareUpdateExclusiveLock' and l.granted and l.pid <> pg_catalog.pg_backend_pid()
       ) then 'building'
-      when not found_index.indisvalid then 'invalid'
-      else 'present'
+      else 'invalid'
     end,
     'due', (select pg_catalog.count(*) from public.embedding_entries_due),
     'open', (select pg_catalog.count(*) from public.embedding_queue q where q.processed_at is null),
+    'leased', (
+      select pg_catalog.count(*) from public.embedding_queue q
+      where q.processed_at is null and q.lease_expires_at > pg_catalog.now()
+    ),
     -- Building (and dropping) the index takes the table owner's rights.
     'can_build', (
       select pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')
@@ -101,7 +110,7 @@ $$;
 
 comment on function public.embedding_index_state(text) is
 'embedding_index_state: the HNSW index of `model` (default: the active one): present, absent, building, invalid or not indexed.
-With the entries open and due now, and whether the caller may build it. NULL for an unknown model.';
+With the entries open, due now and leased, and whether the caller may build it. NULL for an unknown model.';
 revoke all on function public.embedding_index_state(text) from public, anon, authenticated;
 grant execute on function public.embedding_index_state(text) to service_role;
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -124,6 +125,31 @@ def test_edit_between_claim_and_complete_keeps_no_stale_vector(
     assert open_entries(db, job) == 1
     run_drain(s)
     assert_embedded_from_current_text(db, [job])
+
+
+def test_complete_trusts_an_unchanged_row_only_with_the_hash_the_claim_handed_out(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """The claim records the job row version it read; an unchanged row is written without
+    re-hashing, but only for the hash the claim gave out: another one is stale, as in 0.2.0."""
+    jobs = insert_jobs(db, 3)
+    s = settings()
+    embedder = create_embedder(s)
+    with Database(s.database_url) as database:
+        database.register_model(embedder.model, embedder.dimensions)
+        items = sorted(database.claim(10, 300), key=lambda i: i.job_id)
+        recorded = db.execute(
+            "select count(*) from public.embedding_queue q join public.jobs j on j.id = q.job_id "
+            "where q.lease_job_xmin = j.xmin and q.lease_job_ctid = j.ctid "
+            "and q.lease_content_hash = public.job_embedding_text_hash(j)").fetchone()
+        assert recorded == (3,)
+        vectors = embedder.embed([i.content for i in items]).vectors
+        forged = replace(items[1], content_hash=bytes(32))
+        db.execute("update public.jobs set updated_at = now() where id = %s", (jobs[2],))
+        outcomes = database.complete([items[0], forged, items[2]], vectors, embedder.model)
+    assert outcomes == {items[0].queue_id: "embedded", items[1].queue_id: "stale",
+                        items[2].queue_id: "embedded"}
+    assert_embedded_from_current_text(db, [jobs[0], jobs[2]])
 
 
 def test_expired_lease_is_claimed_again_and_embedded_once(

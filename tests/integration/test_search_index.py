@@ -14,7 +14,7 @@ from autoembed.db import Database
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
-from tests.support import insert_jobs, job_text, open_entries
+from tests.support import insert_jobs, job_text, open_entries, wait_for
 from tests.support.invariants import check
 
 MODEL = "text-embedding-3-small"
@@ -50,7 +50,7 @@ def test_a_large_backlog_is_written_without_the_index_and_the_index_is_built_aft
     _embed_first(db, s, 20)
     before = _index(db)
     new_ids = insert_jobs(db, 200, prefix="New")
-    report = service.run_drain(s, maintain_index=True)
+    report = service.run_drain(s, index_upkeep="here")
     assert report.embedded == 200 and open_entries(db) == 0
     assert report.search_index is not None
     assert "dropped for a backlog of 200 (20 embedded)" in report.search_index
@@ -105,7 +105,7 @@ def test_the_index_is_kept(
     before = _index(db)
     insert_jobs(db, {"small backlog": 49, "backlog below embedded": 59, "turned off": 200}[case],
                 prefix="New")
-    report = service.run_drain(s, maintain_index=True)
+    report = service.run_drain(s, index_upkeep="here")
     assert report.search_index is None and open_entries(db) == 0
     assert _index(db) == before
 
@@ -119,7 +119,7 @@ def test_an_invalid_index_left_by_a_cut_off_build_is_built_again(
     before = _index(db)
     assert before is not None
     db.execute("update pg_index set indisvalid = false where indexrelid = %s", (before[0],))
-    report = service.run_drain(s, maintain_index=True)  # nothing due: the early return builds
+    report = service.run_drain(s, index_upkeep="here")  # nothing due: the early return builds
     after = _index(db)
     assert report.search_index is not None and "built in" in report.search_index
     assert after is not None and after[1] and after[0] != before[0]
@@ -145,4 +145,56 @@ def test_a_role_that_does_not_own_jobs_never_drops_and_says_who_can_build(
     with Database(as_service_role) as database:
         note = search_index.build_when_drained(database, s, MODEL)
     assert note is not None and "build it as the owner of public.jobs" in note
+    assert _index(db) is None
+
+
+def test_no_build_while_another_run_still_holds_entries(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Nothing due but entries leased (a run still writing its last batches): not yet."""
+    s = settings()
+    _embed_first(db, s, 5)
+    insert_jobs(db, 3, prefix="New")
+    name = db.execute("select public.embedding_index_name(%s, 1536)", (MODEL,)).fetchone()
+    assert name is not None
+    db.execute(f'drop index public."{name[0]}"')
+    with Database(s.database_url) as database:
+        assert len(database.claim(10, 300)) == 3  # leased: nothing due, the backlog not done
+        assert search_index.build_when_drained(database, s, MODEL) is None
+    assert _index(db) is None
+
+
+def test_serve_builds_in_a_thread_of_its_own(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """The background upkeep returns at once; the index appears when the build is done."""
+    s = settings()
+    _embed_first(db, s, 5)
+    name = db.execute("select public.embedding_index_name(%s, 1536)", (MODEL,)).fetchone()
+    assert name is not None
+    db.execute(f'drop index public."{name[0]}"')
+    report = service.run_drain(s, index_upkeep="background")
+    assert report.search_index == f"search index {name[0]} is being built in the background"
+    wait_for(lambda: _index(db) is not None and _index(db)[1], what="the index")  # type: ignore[index]
+
+
+def test_a_failed_build_is_not_retried_at_once(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that fails is reported and left alone for BUILD_BACKOFF_SECONDS; the run stands."""
+    monkeypatch.setattr(search_index, "_failed_at", None)
+    s = settings()
+    _embed_first(db, s, 5)
+    name = db.execute("select public.embedding_index_name(%s, 1536)", (MODEL,)).fetchone()
+    assert name is not None
+    db.execute(f'drop index public."{name[0]}"')
+
+    def refuse(*args: object) -> None:
+        raise psycopg.OperationalError("out of memory")
+
+    monkeypatch.setattr(search_index, "run_ddl", refuse)
+    first = service.run_drain(s, index_upkeep="here")
+    assert first.search_index is not None
+    assert "not built: OperationalError: out of memory" in first.search_index
+    assert service.run_drain(s, index_upkeep="here").search_index is None
     assert _index(db) is None

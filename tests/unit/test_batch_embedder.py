@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -173,6 +174,21 @@ def test_pacing_holds_a_request_until_the_pacer_lets_it_go() -> None:
     scripted, clock = Scripted(pace=[2.0, 0.5]), Clock()
     result = _embedder(scripted, clock).run(_items("a"))
     assert clock.slept == [2.0, 0.5] and result.paced_seconds == 2.5 and len(result.embedded) == 1
+
+
+def test_a_stop_during_a_pacing_hold_releases_instead_of_sending() -> None:
+    """SIGTERM while a request is held for the rate limit: nothing is sent, all released."""
+    scripted, clock = Scripted(pace=[5.0]), Clock()
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        stop.set()  # the signal arrives during the hold
+
+    embedder = BatchEmbedder(scripted, RetryPolicy(max_retries=4), clock() + 60, max_requests=1,
+                             sleep=sleep, clock=clock, stop=stop)
+    result = embedder.run(_items("a", "b"))
+    assert scripted.calls == [] and len(result.released) == 2 and result.failures == []
 
 
 def test_no_request_starts_after_the_deadline() -> None:
