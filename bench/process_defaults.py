@@ -52,11 +52,34 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         empty_started = time.perf_counter()
         subprocess.run(command, env=env, capture_output=True, check=True)
         empty = time.perf_counter() - empty_started
+        texts = [row[0] for row in conn.execute(
+            "select public.job_embedding_text(j) from public.jobs j order by id limit 1000")]
+        tokeniser = tokeniser_cpu(bench, texts)
     return {"jobs": jobs, "index": "absent", "settings": "defaults", "provider": "fake, cached",
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
             "process_jobs_per_second": round(jobs / seconds, 1),
             "ratio": round(baseline / seconds, 3), "process_seconds": round(seconds, 2),
-            "empty_queue_process_seconds": round(empty, 2), "summary": proc.stdout.strip()}
+            "empty_queue_process_seconds": round(empty, 2),
+            "tokeniser_cpu_ms_per_1000_jobs": tokeniser, "summary": proc.stdout.strip()}
+
+
+def tokeniser_cpu(bench: Any, texts: list[str]) -> dict[str, float]:
+    """CPU to prepare 1,000 postings: counting every text exactly (0.2.0) against the
+    byte bound that proves a text within the input limit (exact only past it)."""
+    from autoembed.embedders.openai import OpenAIEmbedder
+    from autoembed.tokens import openai_tokenizer
+
+    tokenizer, embedder = openai_tokenizer(), OpenAIEmbedder(bench.settings())
+    started = time.process_time()
+    for text in texts:
+        tokenizer.prepare(text, embedder.limits.max_input_tokens)
+    exact = time.process_time() - started
+    started = time.process_time()
+    for text in texts:
+        embedder.prepare(text)
+    bound = time.process_time() - started
+    scale = 1000 / len(texts) * 1000
+    return {"exact_counts_0_2_0": round(exact * scale, 2), "byte_bound_0_3_0": round(bound * scale, 2)}
 
 
 if __name__ == "__main__":
