@@ -45,8 +45,9 @@ def _answered(conn: psycopg.Connection[Any], ids: list[int], started: float,
 
 
 def _tick(bench: Bench, peer: HttpPeer, *, background: bool) -> dict[str, Any]:
+    # The index stays absent, as on the synchronous side (no background build).
     settings = bench.settings(signing_secret=SIGNING_SECRET, time_budget_seconds=40,
-                              request_timeout_seconds=15)
+                              request_timeout_seconds=15, defer_index=False)
     processor = Processor(settings, background=background)
     server = make_server(processor, "127.0.0.1", free_port())
     threading.Thread(target=server.serve_forever, daemon=True).start()

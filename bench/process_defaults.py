@@ -38,7 +38,9 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
         drop_search_index(conn)
         load_jobs(conn, jobs)
         env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai",
+               # No index on either side: the run must not build the one dropped above.
+               "EMBEDDING_DEFER_INDEX": "false"}
         command = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress"]
         subprocess.run(command, env=env, capture_output=True, check=True)  # warms the cache
         reset_embeddings(conn)
@@ -54,7 +56,9 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
         texts = [row[0] for row in conn.execute(
             "select public.job_embedding_text(j) from public.jobs j order by id limit 1000")]
         cpu = tokeniser_cpu(bench, texts) if tokeniser else None
-    return {"jobs": jobs, "index": "absent", "settings": "defaults", "provider": "fake, cached",
+    return {"jobs": jobs, "index": "absent",
+            "settings": "defaults, EMBEDDING_DEFER_INDEX=false so the index stays absent",
+            "provider": "fake, cached",
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
             "process_jobs_per_second": round(jobs / seconds, 1),
             "ratio": round(baseline / seconds, 3), "process_seconds": round(seconds, 2),
