@@ -56,6 +56,11 @@ class Bench:
         self.api.wait()
         self.api, self.api_url = start_api(latency, cache=cache, extra=extra)
 
+    def cli_env(self, **extra: str) -> dict[str, str]:
+        """The environment of an `autoembed` CLI run against this cluster and the fake API."""
+        return {**os.environ, "DATABASE_URL": self.url, "OPENAI_API_KEY": "sk-bench",
+                "OPENAI_BASE_URL": self.api_url, "EMBEDDING_PROVIDER": "openai", **extra}
+
     def api_stats(self) -> dict[str, Any]:
         """What the fake API answered so far (its /fake/stats)."""
         with urllib.request.urlopen(self.api_url.removesuffix("/v1") + "/fake/stats") as answer:

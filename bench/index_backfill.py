@@ -13,7 +13,6 @@ EMBEDDING_INDEX_BUILD_MEMORY_MB (1 GB by default), when nothing is due.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -56,8 +55,7 @@ def _process(env: dict[str, str], **extra: str) -> tuple[float, str]:
 def _measure(jobs: int) -> dict[str, Any]:
     with bench_stack(cache=True) as bench, bench.connect() as conn:
         load_jobs(conn, jobs)
-        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+        env = bench.cli_env()
         drop_search_index(conn)
         _process(env, EMBEDDING_DEFER_INDEX="false")  # warms the fake's cache
         empty_search_index(conn)

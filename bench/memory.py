@@ -23,8 +23,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     with bench_stack() as bench, bench.connect() as conn:
         load_jobs(conn, jobs)
         reset_embeddings(conn)
-        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai"}
+        env = bench.cli_env()
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
                                 env=env, stdout=subprocess.DEVNULL)

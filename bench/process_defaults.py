@@ -12,7 +12,6 @@ index (its per-row insert cost would hide the pipeline; see scaling for that).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -37,10 +36,8 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
     with bench_stack(cache=True) as bench, bench.connect() as conn:
         drop_search_index(conn)
         load_jobs(conn, jobs)
-        env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-               "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai",
-               # No index on either side: the run must not build the one dropped above.
-               "EMBEDDING_DEFER_INDEX": "false"}
+        # No index on either side: the run must not build the one dropped above.
+        env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")
         command = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress"]
         subprocess.run(command, env=env, capture_output=True, check=True)  # warms the cache
         reset_embeddings(conn)

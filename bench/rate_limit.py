@@ -13,7 +13,6 @@ default) and off (EMBEDDING_PACING=false), side by side in one run.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -29,8 +28,7 @@ JOBS = {"quick": 4_000, "default": 12_000, "full": 12_000}
 
 def _two_processors(bench: Bench, budget: float, **extra: str) -> dict[str, Any]:
     bench.restart_api(extra=["--tpm", str(TPM), "--rpm", str(RPM)])
-    env = {**os.environ, "DATABASE_URL": bench.url, "OPENAI_API_KEY": "sk-bench",
-           "OPENAI_BASE_URL": bench.api_url, "EMBEDDING_PROVIDER": "openai", **extra}
+    env = bench.cli_env(**extra)
     command = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress",
                "--budget", str(budget)]
     started = time.perf_counter()

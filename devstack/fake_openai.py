@@ -220,10 +220,8 @@ class FakeOpenAI:
             return self._cached_answer(texts, model, dims, extra_headers)
         tokenizer = openai_tokenizer()
         counts = [tokenizer.prepare(t, 10**9).tokens for t in texts]
-        if max(counts) > OPENAI_LIMITS.max_input_tokens:
-            return self._error(400, "This model's maximum context length is 8192 tokens")
-        if sum(counts) > OPENAI_LIMITS.max_request_tokens:
-            return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        if refused := self._over_limits(counts):
+            return refused
         if marker and any(marker in t for t in texts):
             return self._error(400, "Invalid input: the content was rejected")
         if refused := self._admit(model, sum(counts), extra_headers):
@@ -271,10 +269,8 @@ class FakeOpenAI:
                 entry = self.cache.setdefault((text, dims), (tokens, vector))
             entries.append(entry)
         counts = [tokens for tokens, _ in entries]
-        if max(counts) > OPENAI_LIMITS.max_input_tokens:
-            return self._error(400, "This model's maximum context length is 8192 tokens")
-        if sum(counts) > OPENAI_LIMITS.max_request_tokens:
-            return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        if refused := self._over_limits(counts):
+            return refused
         if refused := self._admit(model, sum(counts), headers):
             return refused
         with self.lock:
@@ -287,6 +283,14 @@ class FakeOpenAI:
         body = (f'{{"object":"list","data":[{data}],"model":{json.dumps(model)},'
                 f'"usage":{{"prompt_tokens":{total},"total_tokens":{total}}}}}')
         return 200, headers, body.encode()
+
+    def _over_limits(self, counts: list[int]) -> tuple[int, dict[str, str], bytes] | None:
+        """The API's 400 for an input or a request over its token limits, or None."""
+        if max(counts) > OPENAI_LIMITS.max_input_tokens:
+            return self._error(400, "This model's maximum context length is 8192 tokens")
+        if sum(counts) > OPENAI_LIMITS.max_request_tokens:
+            return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
+        return None
 
     def _admit(self, model: str, tokens: int,
                headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:

@@ -55,8 +55,8 @@ def defer_for_backlog(db: Database, settings: Settings, model: str) -> str | Non
         embedded = db.count_embedded(model)
         if state["open"] < embedded:
             return None
-        run_ddl(settings.database_url, [sql.SQL("drop index concurrently if exists public.{}").format(
-            sql.Identifier(state["index"]))], {"lock_timeout": "10s", "statement_timeout": "120s"})
+        run_ddl(settings.database_url, [_drop(state["index"])],
+                {"lock_timeout": "10s", "statement_timeout": "120s"})
     except psycopg.Error as exc:  # keep the index, insert row by row
         log.warning("kept the search index: %s", redact.error(exc))
         return None
@@ -109,8 +109,7 @@ def _build(settings: Settings, state: dict[str, Any], ddl: str, clock: Callable[
     global _failed_at
     statements: list[sql.SQL | sql.Composed] = []
     if state["state"] == "invalid":  # a build that was cut off
-        statements.append(sql.SQL("drop index concurrently if exists public.{}").format(
-            sql.Identifier(state["index"])))
+        statements.append(_drop(state["index"]))
     statements.append(sql.SQL(ddl))  # built by embedding_index_ddl with %I and %L
     log.info("building search index %s concurrently (maintenance_work_mem %s MB)",
              state["index"], settings.index_build_memory_mb)
@@ -130,3 +129,7 @@ def _build(settings: Settings, state: dict[str, Any], ddl: str, clock: Callable[
     note = f"search index {state['index']} built in {clock() - started:.1f}s"
     log.info(note)
     return note
+
+
+def _drop(name: str) -> sql.Composed:
+    return sql.SQL("drop index concurrently if exists public.{}").format(sql.Identifier(name))
