@@ -211,9 +211,10 @@ def test_sigterm_during_a_drain_finishes_releases_records_and_exits_0(
     fake.latency = 1.0
     body = b'{"source": "pg_cron"}'
     assert _status(_exchange(url, _request("POST", _signed(body), body))) == 202
-    wait_for(lambda: db.execute("select count(*) from public.embedding_queue "
-                                "where lease_token is not null").fetchone() != (0,),
-             what="the drain to claim")
+    # Every batch out: EMBEDDING_CONCURRENCY at the API (1 s each), one claimed ahead.
+    wait_for(lambda: db.execute("select count(*) >= 1000 from public.embedding_queue "
+                                "where lease_token is not null").fetchone() == (True,),
+             what="the drain to claim its batches")
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
