@@ -236,7 +236,8 @@ def test_two_processors_share_a_rate_limit_without_429s(
     sent are what the limit let through (the first minute's budget is spent at once)."""
     insert_jobs(db, 400)
     fake.rate_limits = RateLimits(tokens_per_minute=6_000, requests_per_minute=3_000)
-    s = settings(claim_size=20, max_in_flight=2, time_budget_seconds=8)
+    # One request in flight each: two at once (~500 tokens each) fit the 600 kept back.
+    s = settings(claim_size=20, max_in_flight=1, time_budget_seconds=8)
     with ThreadPoolExecutor(2) as pool:
         reports = list(pool.map(lambda _: run_drain(s), range(2)))
     assert 429 not in fake.statuses
