@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.tokens import openai_tokenizer
 
@@ -353,7 +354,7 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 status, headers, body = 404, {}, b'{"error": {"message": "not found"}}'
             else:
                 try:
-                    payload = json.loads(raw)
+                    payload = orjson.loads(raw)
                 except ValueError:
                     payload = {}
                 status, headers, body = fake.answer(payload)

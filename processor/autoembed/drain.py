@@ -27,6 +27,9 @@ from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
+# Batches claimed per unit before the provider's first answer (see top_up).
+START_AHEAD = 4
+
 
 def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | None:
     """Why this embedder may not run beside the ``active`` model, or None when it may."""
@@ -68,10 +71,15 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
     exhausted = False
     # One batch more than requests in flight: it is claimed and prepared ahead.
     units = settings.max_in_flight + 1
+    answered = False
 
     def top_up(pool: ThreadPoolExecutor) -> None:
         nonlocal exhausted
-        while (not exhausted and len(in_flight) < units and time.monotonic() < deadline
+        # Until the first answer the claims run further ahead: a cold start
+        # loads the provider's SDK meanwhile, and the claims are work the run
+        # must do anyway (their leases outlast any run; unsent ones are released).
+        ahead = units if answered else units * START_AHEAD
+        while (not exhausted and len(in_flight) < ahead and time.monotonic() < deadline
                and not worker.halted):
             mark = time.perf_counter()
             items = db.claim(settings.claim_size, settings.lease_seconds)
@@ -107,6 +115,7 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             report.wait_seconds += time.perf_counter() - mark
             in_flight.difference_update(done)
+            answered = True
             pending_writes.extend(writer.submit(write, f.result()) for f in done)
             # At most `units` batches wait to be written; a failed write raises here.
             mark = time.perf_counter()

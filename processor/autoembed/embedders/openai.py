@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import binascii
 import logging
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,7 @@ import pybase64
 from autoembed import failures
 from autoembed.config import Settings
 from autoembed.embedders.base import Embeddings, Vectors, check_vectors
-from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError
+from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError, SetupError
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.pacing import TokenPacer
 from autoembed.tokens import Prepared, byte_bound, openai_tokenizer
@@ -40,9 +41,7 @@ class OpenAIEmbedder:
     limits = OPENAI_LIMITS
 
     def __init__(self, settings: Settings) -> None:
-        import httpx2
-        import openai
-
+        self._settings = settings
         self._api_model = settings.model
         native = NATIVE_DIMENSIONS.get(settings.model)
         dimensions = check(settings)
@@ -52,14 +51,32 @@ class OpenAIEmbedder:
         # `dimensions` is sent only when it shortens a text-embedding-3 model.
         self._request_dimensions = dimensions if dimensions != native else None
         self._pacer = TokenPacer() if settings.pacing else None
-        self._openai = openai
-        self._raw = httpx2.Response
-        self._client = openai.OpenAI(
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            max_retries=0,
-            timeout=settings.request_timeout_seconds,
-        )
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._openai: Any = None
+        self._raw: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The SDK's client, made on first use. Importing the SDK costs about
+        0.6 s of CPU: a run's first claims go on meanwhile, and a run with
+        nothing to embed never pays it."""
+        with self._lock:
+            if self._client is None:
+                import httpx2
+                import openai
+
+                try:
+                    self._client = openai.OpenAI(
+                        api_key=self._settings.openai_api_key,
+                        base_url=self._settings.openai_base_url,
+                        max_retries=0,
+                        timeout=self._settings.request_timeout_seconds,
+                    )
+                except openai.OpenAIError as exc:  # no key anywhere
+                    raise SetupError(f"the OpenAI client cannot start: {exc}") from None
+                self._openai, self._raw = openai, httpx2.Response
+            return self._client
 
     def prepare(self, text: str, *, exact: bool = False) -> Prepared:
         if not exact and (bound := byte_bound(text, self.limits.max_input_tokens)):
@@ -75,6 +92,7 @@ class OpenAIEmbedder:
         return self._pacer.wait(tokens) if self._pacer else 0.0
 
     def embed(self, texts: Sequence[str]) -> Embeddings:
+        client = self.client
         openai = self._openai
         body: dict[str, Any] = {"input": list(texts), "model": self._api_model,
                                 "encoding_format": "base64"}
@@ -86,7 +104,7 @@ class OpenAIEmbedder:
             # `embeddings.create` walks every input through its type
             # transforms and pydantic models, 40 us of GIL per text: more
             # than the rest of the processor's work for that text.
-            raw = self._client.post("/embeddings", cast_to=self._raw,
+            raw = client.post("/embeddings", cast_to=self._raw,
                                     content=orjson.dumps(body), options=_JSON)
             if self._pacer:
                 self._pacer.update(raw.headers)
