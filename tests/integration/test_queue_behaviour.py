@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from autoembed.config import Settings
 from autoembed.db import Database
+from autoembed.drain import START_AHEAD
 from autoembed.embedders import create_embedder
 
 from devstack.fake_openai import FakeOpenAI, Fault
@@ -105,6 +107,35 @@ def test_two_processors_share_nothing(
     assert len(fake.texts) == 1000 and max(fake.texts.values()) == 1
     assert_embedded_from_current_text(db, ids[:: 97])
     assert db.execute("select count(*) from public.jobs where embedding is null").fetchone() == (0,)
+
+
+def test_claims_run_ahead_only_until_the_first_answer(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """While the provider has not answered yet (a cold start loads its SDK), a run claims
+    START_AHEAD batches per unit; once it answers, one batch per unit at most."""
+    insert_jobs(db, 120)
+    s = settings(claim_size=10, max_in_flight=1)
+    ahead = (s.max_in_flight + 1) * START_AHEAD * s.claim_size
+    leased = "select count(*) from public.embedding_queue where lease_token is not null"
+    fake.latency = 0.3
+    reports: list[Any] = []
+    run = threading.Thread(target=lambda: reports.append(run_drain(s)))
+    run.start()
+    seen: list[tuple[int, int]] = []  # (leased entries, answers so far)
+    while run.is_alive():
+        row = db.execute(leased).fetchone()
+        assert row is not None
+        seen.append((int(row[0]), len(fake.requests)))
+        time.sleep(0.02)
+    run.join()
+    assert reports[0].embedded == 120
+    before_first = [n for n, answered in seen if answered == 0]
+    assert max(before_first) == ahead > (s.max_in_flight + 1) * s.claim_size, max(before_first)
+    # After the first answer the run claims only as answers free units, so the
+    # leases held fall back to (units + answers being written) batches.
+    later = [n for n, answered in seen if answered >= 8]
+    assert later and max(later) <= 3 * (s.max_in_flight + 1) * s.claim_size, max(later)
 
 
 def test_edit_between_claim_and_complete_keeps_no_stale_vector(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from autoembed import failures
+from autoembed.config import Settings
+from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.errors import InputRejectedError, RateLimitedError, RetryableEmbeddingError, SetupError
 
 
@@ -31,3 +33,13 @@ def test_from_http_messages_exact() -> None:
     assert failures.SETUP_FIX[403].endswith("fix the key's permissions or EMBEDDING_MODEL")
     assert failures.SETUP_FIX[404].endswith("fix EMBEDDING_MODEL or OPENAI_BASE_URL")
     assert failures.from_http(429, "x", retry_after=2.5).retry_after == 2.5
+
+
+def test_a_client_without_a_key_is_a_setup_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK loads on the first request; a client it refuses halts the run (no charge)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    embedder = OpenAIEmbedder(Settings(database_url="postgresql://x", provider="openai",
+                                       model="text-embedding-3-small", openai_api_key=None))
+    assert embedder.dimensions == 1536
+    with pytest.raises(SetupError, match="api_key"):
+        embedder.embed(["a posting"])
