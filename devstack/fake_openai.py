@@ -27,6 +27,8 @@ import orjson
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.tokens import openai_tokenizer
 
+from devstack.fake_batches import FakeBatches
+
 DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072,
               "text-embedding-ada-002": 1536}
 
@@ -127,6 +129,11 @@ class FakeOpenAI:
         self.tokens = 0
         # Requests being answered now (a hang may outlive the client's timeout).
         self.in_progress = 0
+        # The Batch API: its files and batches; its lines are answered by this server's
+        # embeddings logic, but counted apart from online requests.
+        self.batches = FakeBatches(lambda payload: self._answer(payload, online=False))
+        self.batch_texts: Counter[str] = Counter()
+        self.batch_tokens = 0
         # Benchmarks: remember each text's token count and encoded vector, so a
         # text seen before costs the server almost nothing (a real provider's
         # work happens on its machines, not on the 2 cores the processor uses).
@@ -170,6 +177,9 @@ class FakeOpenAI:
             self.spoiled.clear()
             self.tokens = 0
             self.rate_limits = None
+            self.batch_texts.clear()
+            self.batch_tokens = 0
+        self.batches.reset()
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Until no request is being answered, so ``texts`` and ``spoiled`` agree."""
@@ -192,7 +202,8 @@ class FakeOpenAI:
             with self.lock:
                 self.in_progress -= 1
 
-    def _answer(self, payload: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    def _answer(self, payload: dict[str, Any], *,
+                online: bool = True) -> tuple[int, dict[str, str], bytes]:
         with self.lock:
             fault = self.faults.pop(0) if self.faults else self._random_fault()
             marker, latency, nan_marker = self.reject_marker, self.latency, self.nan_marker
@@ -218,19 +229,17 @@ class FakeOpenAI:
         dims = int(payload.get("dimensions") or DIMENSIONS.get(model, 1536))
         if (self.cache is not None and payload.get("encoding_format") == "base64"
                 and not (fault or marker or nan_marker)):
-            return self._cached_answer(texts, model, dims, extra_headers)
+            return self._cached_answer(texts, model, dims, extra_headers, online=online)
         tokenizer = openai_tokenizer()
         counts = [tokenizer.prepare(t, 10**9).tokens for t in texts]
         if refused := self._over_limits(counts):
             return refused
         if marker and any(marker in t for t in texts):
             return self._error(400, "Invalid input: the content was rejected")
-        if refused := self._admit(model, sum(counts), extra_headers):
+        if online and (refused := self._admit(model, sum(counts), extra_headers)):
             return refused
         with self.lock:
-            self.requests.append(list(texts))
-            self.texts.update(texts)
-            self.tokens += sum(counts)
+            self._record(texts, sum(counts), online)
             if fault and fault.kind in ("hang", "truncated_json", "wrong_count", "wrong_dims", "nan"):
                 self.spoiled.update(texts)
         vectors = [fake_vector(t, dims) for t in texts]
@@ -257,8 +266,8 @@ class FakeOpenAI:
             encoded = encoded[: len(encoded) // 2]
         return 200, extra_headers, encoded
 
-    def _cached_answer(self, texts: list[str], model: str, dims: int,
-                       headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def _cached_answer(self, texts: list[str], model: str, dims: int, headers: dict[str, str], *,
+                       online: bool = True) -> tuple[int, dict[str, str], bytes]:
         """The normal answer, built from remembered counts and vectors (base64 only)."""
         assert self.cache is not None
         entries = []
@@ -272,12 +281,10 @@ class FakeOpenAI:
         counts = [tokens for tokens, _ in entries]
         if refused := self._over_limits(counts):
             return refused
-        if refused := self._admit(model, sum(counts), headers):
+        if online and (refused := self._admit(model, sum(counts), headers)):
             return refused
         with self.lock:
-            self.requests.append(list(texts))
-            self.texts.update(texts)
-            self.tokens += sum(counts)
+            self._record(texts, sum(counts), online)
         data = ",".join(f'{{"object":"embedding","index":{i},"embedding":"{vector}"}}'
                         for i, (_, vector) in enumerate(entries))
         total = sum(counts)
@@ -292,6 +299,16 @@ class FakeOpenAI:
         if sum(counts) > OPENAI_LIMITS.max_request_tokens:
             return self._error(400, "Requested 300001 tokens, max 300000 tokens per request")
         return None
+
+    def _record(self, texts: list[str], tokens: int, online: bool) -> None:
+        """Count embedded texts (lock held): online requests, or Batch API lines apart."""
+        if online:
+            self.requests.append(list(texts))
+            self.texts.update(texts)
+            self.tokens += tokens
+        else:
+            self.batch_texts.update(texts)
+            self.batch_tokens += tokens
 
     def _admit(self, model: str, tokens: int,
                headers: dict[str, str]) -> tuple[int, dict[str, str], bytes] | None:
@@ -328,8 +345,23 @@ class FakeOpenAI:
 
 def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            headers = {"Content-Type": "application/json", **headers}
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client gave up (timeout test)
+                self.wfile.write(body)
+                self.wfile.flush()
+
         def do_GET(self) -> None:
-            """``/fake/stats``: what this server answered, for benchmarks in another process."""
+            """Files and Batches, and ``/fake/stats``: what this server answered, for
+            benchmarks in another process."""
+            if (answer := fake.batches.handle("GET", self.path, self.headers, b"")) is not None:
+                self._send(*answer)
+                return
             if self.path.rstrip("/") != "/fake/stats":
                 self.send_error(404)
                 return
@@ -350,6 +382,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             headers: dict[str, str]
+            if (answer := fake.batches.handle("POST", self.path, self.headers, raw)) is not None:
+                self._send(*answer)
+                return
             if self.path.rstrip("/") != "/v1/embeddings":
                 status, headers, body = 404, {}, b'{"error": {"message": "not found"}}'
             else:

@@ -1,0 +1,202 @@
+"""OpenAI's Files and Batches endpoints for the fake API, as the official SDK calls them.
+
+``POST /v1/files`` (multipart: ``purpose``, ``file``), ``GET /v1/files/{id}``,
+``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``,
+``POST /v1/batches/{id}/cancel``. A batch is ``validating``, then
+``in_progress``, and after ``delay`` seconds ``completed``: each line of its
+input file is answered by the fake's own ``/v1/embeddings`` (so markers and
+faults apply), successes to the output file and failures to the error file,
+placed by ``custom_id``. Knobs: ``delay``, ``outcome`` (``completed``,
+``failed``, ``expired``: an expired batch answers the first ``expire_after``
+lines only), ``truncate_output`` (cut the output file in half).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Answer = tuple[int, dict[str, str], bytes]
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class _Batch:
+    id: str
+    input_file_id: str
+    created_at: float
+    status: str = "validating"
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "batch", "endpoint": "/v1/embeddings",
+                "input_file_id": self.input_file_id, "completion_window": "24h",
+                "status": self.status, "output_file_id": self.output_file_id,
+                "error_file_id": self.error_file_id, "created_at": int(self.created_at),
+                "request_counts": dict(self.counts),
+                "errors": {"object": "list", "data": self.errors} if self.errors else None}
+
+
+class FakeBatches:
+    """The Files and Batches state of one fake server; ``embed`` answers one line's body."""
+
+    def __init__(self, embed: Callable[[dict[str, Any]], Answer]) -> None:
+        self._embed = embed
+        self.lock = threading.Lock()
+        self.files: dict[str, tuple[str, bytes]] = {}  # id -> (purpose, content)
+        self.batches: dict[str, _Batch] = {}
+        self.delay = 0.0
+        self.outcome = "completed"
+        self.expire_after = 0
+        self.truncate_output = False
+        self.content_downloads = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            self.files.clear()
+            self.batches.clear()
+            self.delay, self.outcome, self.expire_after = 0.0, "completed", 0
+            self.truncate_output = False
+            self.content_downloads = 0
+
+    def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Answer | None:
+        """The answer to a Files or Batches call, or None for another path."""
+        parts = path.split("?", 1)[0].strip("/").split("/")
+        if parts[:2] == ["v1", "files"]:
+            if method == "POST" and len(parts) == 2:
+                return self._upload(headers.get("Content-Type", ""), raw)
+            if method == "GET" and len(parts) == 3:
+                return self._file(parts[2])
+            if method == "GET" and len(parts) == 4 and parts[3] == "content":
+                return self._content(parts[2])
+        if parts[:2] == ["v1", "batches"]:
+            if method == "POST" and len(parts) == 2:
+                return self._create(raw)
+            if method == "GET" and len(parts) == 3:
+                return self._retrieve(parts[2])
+            if method == "POST" and len(parts) == 4 and parts[3] == "cancel":
+                return self._cancel(parts[2])
+        return None
+
+    def _upload(self, content_type: str, raw: bytes) -> Answer:
+        message = email.parser.BytesParser().parsebytes(
+            f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        fields: dict[str, bytes] = {}
+        for part in message.walk():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes):
+                fields[name] = payload
+        if "file" not in fields or fields.get("purpose") != b"batch":
+            return _error(400, "a file with purpose=batch is required")
+        file_id = f"file-{next(_ids)}"
+        with self.lock:
+            self.files[file_id] = ("batch", fields["file"])
+        return _ok(self._file_json(file_id, "batch", fields["file"]))
+
+    def _file(self, file_id: str) -> Answer:
+        with self.lock:
+            found = self.files.get(file_id)
+        if found is None:
+            return _error(404, f"No such File object: {file_id}")
+        return _ok(self._file_json(file_id, *found))
+
+    @staticmethod
+    def _file_json(file_id: str, purpose: str, content: bytes) -> dict[str, Any]:
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": f"{file_id}.jsonl", "purpose": purpose, "status": "processed"}
+
+    def _content(self, file_id: str) -> Answer:
+        with self.lock:
+            found = self.files.get(file_id)
+            self.content_downloads += 1
+        if found is None:
+            return _error(404, f"No such File object: {file_id}")
+        return 200, {"Content-Type": "application/octet-stream"}, found[1]
+
+    def _create(self, raw: bytes) -> Answer:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return _error(400, "invalid JSON body")
+        file_id = body.get("input_file_id")
+        if body.get("endpoint") != "/v1/embeddings" or body.get("completion_window") != "24h":
+            return _error(400, "endpoint must be /v1/embeddings and completion_window 24h")
+        with self.lock:
+            if file_id not in self.files:
+                return _error(404, f"No such File object: {file_id}")
+            batch = _Batch(id=f"batch_{next(_ids)}", input_file_id=file_id, created_at=time.time())
+            self.batches[batch.id] = batch
+        return _ok(batch.as_json())
+
+    def _retrieve(self, batch_id: str) -> Answer:
+        with self.lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _error(404, f"No such Batch object: {batch_id}")
+            if batch.status in ("validating", "in_progress"):
+                batch.status = "in_progress"
+                if time.time() - batch.created_at >= self.delay:
+                    self._finish(batch)
+            return _ok(batch.as_json())
+
+    def _cancel(self, batch_id: str) -> Answer:
+        with self.lock:
+            batch = self.batches.get(batch_id)
+            if batch is None:
+                return _error(404, f"No such Batch object: {batch_id}")
+            if batch.status in ("validating", "in_progress"):
+                batch.status = "cancelled"
+            return _ok(batch.as_json())
+
+    def _finish(self, batch: _Batch) -> None:
+        """Answer the lines (lock held): completed, failed (none answered) or expired (some)."""
+        if self.outcome == "failed":
+            batch.status = "failed"
+            batch.errors = [{"code": "invalid_request", "message": "the batch input is invalid",
+                             "line": None, "param": None}]
+            return
+        lines = [line for line in self.files[batch.input_file_id][1].splitlines() if line.strip()]
+        if self.outcome == "expired":
+            lines = lines[: self.expire_after]
+        out: list[str] = []
+        err: list[str] = []
+        batch.counts["total"] = len(lines)
+        for n, line in enumerate(lines):
+            request = json.loads(line)
+            status, _, body = self._embed(request.get("body") or {})
+            record = {"id": f"batch_req_{n}", "custom_id": request.get("custom_id"),
+                      "response": {"status_code": status, "request_id": f"req_{n}",
+                                   "body": json.loads(body)}, "error": None}
+            (out if status == 200 else err).append(json.dumps(record))
+            batch.counts["completed" if status == 200 else "failed"] += 1
+        if out:
+            content = "\n".join(out).encode() + b"\n"
+            if self.truncate_output:
+                content = content[: len(content) // 2]
+            batch.output_file_id = f"file-{next(_ids)}"
+            self.files[batch.output_file_id] = ("batch_output", content)
+        if err:
+            batch.error_file_id = f"file-{next(_ids)}"
+            self.files[batch.error_file_id] = ("batch_output", "\n".join(err).encode() + b"\n")
+        batch.status = "expired" if self.outcome == "expired" else "completed"
+
+
+def _ok(body: dict[str, Any]) -> Answer:
+    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def _error(status: int, message: str) -> Answer:
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
+                      "code": None}}
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
