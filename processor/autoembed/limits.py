@@ -23,6 +23,23 @@ class Limits:
 # OpenAI's documented limits for /v1/embeddings.
 OPENAI_LIMITS = Limits(max_inputs=2048, max_request_tokens=300_000, max_input_tokens=8192)
 
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """What one Batch API batch may carry; each of its requests keeps the online limits."""
+
+    max_requests: int
+    max_file_bytes: int
+    max_inputs: int
+    completion_window: str
+
+
+# OpenAI's documented Batch API limits: 50,000 requests and 200 MB per input
+# file, 50,000 embedding inputs per batch, answered within 24 hours.
+OPENAI_BATCH_LIMITS = BatchLimits(max_requests=50_000, max_file_bytes=200 * 1024 * 1024,
+                                  max_inputs=50_000, completion_window="24h")
+
 # sentence-transformers: 256 texts per forward pass, each cut to the model's sequence length.
 LOCAL_MAX_INPUTS = 256
 

@@ -1,0 +1,318 @@
+-- autoembed: big backfills through OpenAI's Batch API (processor/autoembed/batch_api.py).
+-- A batch's state lives here, not in a process: any processor carries any
+-- batch forward, and a check lease keeps two from downloading or completing
+-- the same batch at once. Entries in a batch are leased for 25 hours (the
+-- Batch API answers within 24), so online runs never claim them; an edit of
+-- their job takes them out of the batch at once, to be embedded online.
+
+create table public.embedding_batches (
+  id bigint generated always as identity primary key,
+  model text not null,
+  -- preparing: entries reserved, not yet at the provider; submitted: at the
+  -- provider; done: results written; released: entries given back.
+  state text not null default 'preparing'
+  check (state in ('preparing', 'submitted', 'done', 'released')),
+  provider_batch_id text unique,
+  provider_status text,
+  input_file_id text,
+  output_file_id text,
+  error_file_id text,
+  entries integer not null default 0,
+  requests integer not null default 0,
+  estimated_tokens bigint not null default 0,
+  estimated_cost_usd numeric(14, 6),
+  tokens bigint,
+  embedded integer,
+  failed integer,
+  error text,
+  check_token uuid,
+  check_expires_at timestamptz,
+  created_at timestamptz not null default now(),
+  submitted_at timestamptz,
+  checked_at timestamptz,
+  finished_at timestamptz,
+  constraint embedding_batches_check_pair check ((check_token is null) = (check_expires_at is null))
+);
+
+comment on table public.embedding_batches is
+'Batches sent to the provider''s Batch API: preparing, submitted, done (results written) or released (entries given back).';
+
+alter table public.embedding_batches enable row level security;
+revoke all on table public.embedding_batches from public, anon, authenticated;
+grant select, insert, update on table public.embedding_batches to service_role;
+revoke all on sequence public.embedding_batches_id_seq from public, anon, authenticated;
+grant usage on sequence public.embedding_batches_id_seq to service_role;
+
+alter table public.embedding_queue
+add column if not exists batch_id bigint,
+add column if not exists batch_request integer,
+add column if not exists batch_position integer;
+
+comment on column public.embedding_queue.batch_id is
+'The Batch API batch this open entry is in (its lease lasts the batch''s 24-hour window).';
+comment on column public.embedding_queue.batch_request is
+'The request of the batch''s input file holding this entry''s text (its custom_id).';
+comment on column public.embedding_queue.batch_position is
+'The position of this entry''s text in that request (the index of its vector in the answer).';
+
+create index if not exists embedding_queue_batch on public.embedding_queue (batch_id)
+where batch_id is not null;
+
+-- Reserve up to max_entries due entries for a new batch of `model`: the
+-- online claim, with a 25-hour lease, and the entries tagged with the batch.
+create or replace function public.reserve_embedding_batch(max_entries integer, model text)
+returns table (
+  batch_id bigint,
+  queue_id bigint,
+  job_id bigint,
+  lease_token uuid,
+  content text,
+  content_hash bytea
+)
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  new_batch bigint;
+  ids bigint [];
+  jobs bigint [];
+  tokens uuid [];
+  contents text [];
+  hashes bytea [];
+begin
+  insert into public.embedding_batches (model) values (reserve_embedding_batch.model)
+  returning id into new_batch;
+  select
+    coalesce(pg_catalog.array_agg(c.queue_id order by c.queue_id), '{}'),
+    coalesce(pg_catalog.array_agg(c.job_id order by c.queue_id), '{}'),
+    coalesce(pg_catalog.array_agg(c.lease_token order by c.queue_id), '{}'),
+    coalesce(pg_catalog.array_agg(c.content order by c.queue_id), '{}'),
+    coalesce(pg_catalog.array_agg(c.content_hash order by c.queue_id), '{}')
+  into ids, jobs, tokens, contents, hashes
+  from public.claim_embedding_batch(max_entries, interval '25 hours') as c
+  where not c.already_current;
+  update public.embedding_queue q set batch_id = new_batch where q.id = any(ids);
+  update public.embedding_batches b set entries = pg_catalog.cardinality(ids) where b.id = new_batch;
+  return query
+  select new_batch, r.queue_id, r.job_id, r.lease_token, r.content, r.content_hash
+  from unnest(ids, jobs, tokens, contents, hashes)
+    as r (queue_id, job_id, lease_token, content, content_hash);
+end;
+$$;
+
+comment on function public.reserve_embedding_batch(integer, text) is
+'reserve_embedding_batch: lease up to max_entries due entries for 25 hours into a new batch (state preparing), with their text.';
+revoke all on function public.reserve_embedding_batch(integer, text) from public, anon, authenticated;
+grant execute on function public.reserve_embedding_batch(integer, text) to service_role;
+
+-- Record where each entry's text went in the input file, then (after the
+-- upload and the provider's batch exist) the provider's ids.
+create or replace function public.place_embedding_batch(
+  batch bigint, queue_ids bigint [], requests integer [], positions integer []
+)
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with placed as (
+    update public.embedding_queue q
+    set batch_request = p.request, batch_position = p.position
+    from unnest(queue_ids, requests, positions) as p (queue_id, request, position)
+    where q.id = p.queue_id and q.batch_id = batch and q.processed_at is null
+    returning q.id
+  )
+  select pg_catalog.count(*)::integer from placed
+$$;
+
+comment on function public.place_embedding_batch(bigint, bigint [], integer [], integer []) is
+'place_embedding_batch: record the request (custom_id) and position of each entry''s text in a batch''s input file.';
+revoke all on function public.place_embedding_batch(bigint, bigint [], integer [], integer [])
+from public, anon, authenticated;
+grant execute on function public.place_embedding_batch(bigint, bigint [], integer [], integer [])
+to service_role;
+
+create or replace function public.submit_embedding_batch(
+  batch bigint, provider_batch text, input_file text, request_count integer,
+  estimated_tokens bigint, estimated_cost numeric
+)
+returns boolean
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  update public.embedding_batches b
+  set state = 'submitted', provider_batch_id = provider_batch, input_file_id = input_file,
+      requests = request_count, estimated_tokens = submit_embedding_batch.estimated_tokens,
+      estimated_cost_usd = estimated_cost, provider_status = 'validating',
+      submitted_at = pg_catalog.now()
+  where b.id = batch and b.state = 'preparing'
+  returning true
+$$;
+
+comment on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric) is
+'submit_embedding_batch: a prepared batch is at the provider: its ids, request count and estimated cost.';
+revoke all on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric)
+from public, anon, authenticated;
+grant execute on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric)
+to service_role;
+
+-- Take the submitted batches nobody is checking, for `lease`; a batch left
+-- preparing for an hour (its processor died before the provider had it)
+-- gives its entries back first.
+create or replace function public.take_embedding_batches(lease interval default interval '10 minutes')
+returns setof public.embedding_batches
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  abandoned bigint;
+begin
+  for abandoned in
+    select b.id from public.embedding_batches b
+    where b.state = 'preparing' and b.created_at < pg_catalog.now() - interval '1 hour'
+    for update skip locked
+  loop
+    perform public.finish_embedding_batch(abandoned, null, null, null, null,
+      'abandoned before it reached the provider');
+  end loop;
+  return query
+  update public.embedding_batches b
+  set check_token = pg_catalog.gen_random_uuid(), check_expires_at = pg_catalog.clock_timestamp() + lease
+  where b.id in (
+    select t.id from public.embedding_batches t
+    where t.state = 'submitted' and (t.check_expires_at is null or t.check_expires_at <= pg_catalog.now())
+    order by t.id
+    for update skip locked
+  )
+  returning b.*;
+end;
+$$;
+
+comment on function public.take_embedding_batches(interval) is
+'take_embedding_batches: lease the submitted batches nobody is checking; gives back the entries of batches abandoned while preparing.';
+revoke all on function public.take_embedding_batches(interval) from public, anon, authenticated;
+grant execute on function public.take_embedding_batches(interval) to service_role;
+
+create or replace function public.embedding_batch_entries(batch bigint)
+returns table (
+  queue_id bigint, lease_token uuid, content_hash bytea, request integer, request_position integer
+)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select q.id, q.lease_token, q.lease_content_hash, q.batch_request, q.batch_position
+  from public.embedding_queue q
+  where q.batch_id = batch and q.processed_at is null and q.lease_token is not null
+  order by q.batch_request, q.batch_position
+$$;
+
+comment on function public.embedding_batch_entries(bigint) is
+'embedding_batch_entries: the open entries still in a batch, with their lease, the hash of the text sent, and where it went.';
+revoke all on function public.embedding_batch_entries(bigint) from public, anon, authenticated;
+grant execute on function public.embedding_batch_entries(bigint) to service_role;
+
+-- Still in progress at the provider: note its status, free the check lease.
+create or replace function public.note_embedding_batch(batch bigint, token uuid, status text)
+returns boolean
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  update public.embedding_batches b
+  set provider_status = status, checked_at = pg_catalog.now(), check_token = null,
+      check_expires_at = null
+  where b.id = batch and b.check_token = token
+  returning true
+$$;
+
+comment on function public.note_embedding_batch(bigint, uuid, text) is
+'note_embedding_batch: record the provider''s status of a batch still in progress and end the check.';
+revoke all on function public.note_embedding_batch(bigint, uuid, text) from public, anon, authenticated;
+grant execute on function public.note_embedding_batch(bigint, uuid, text) to service_role;
+
+-- The batch is over: entries still in it go back to the queue with no
+-- attempt counted (what the batch finished was written before this).
+create or replace function public.finish_embedding_batch(
+  batch bigint, token uuid, status text, batch_tokens bigint, batch_embedded integer, why text
+)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  given_back integer;
+begin
+  update public.embedding_batches b
+  set state = case when why is null then 'done' else 'released' end,
+      provider_status = coalesce(status, b.provider_status), tokens = batch_tokens,
+      embedded = batch_embedded, error = why, check_token = null, check_expires_at = null,
+      finished_at = pg_catalog.now()
+  where b.id = batch and b.state in ('preparing', 'submitted')
+    and (token is null or b.check_token = token);
+  if not found then
+    return 0;
+  end if;
+  with back as (
+    update public.embedding_queue q
+    set lease_token = null, lease_expires_at = null, batch_id = null, batch_request = null,
+        batch_position = null, next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+        updated_at = pg_catalog.now()
+    where q.batch_id = batch and q.processed_at is null
+    returning q.id
+  )
+  select pg_catalog.count(*)::integer into given_back from back;
+  return given_back;
+end;
+$$;
+
+comment on function public.finish_embedding_batch(bigint, uuid, text, bigint, integer, text) is
+'finish_embedding_batch: close a batch (done, or released with `why`) and give its unfinished entries back with no attempt counted.';
+revoke all on function public.finish_embedding_batch(bigint, uuid, text, bigint, integer, text)
+from public, anon, authenticated;
+grant execute on function public.finish_embedding_batch(bigint, uuid, text, bigint, integer, text)
+to service_role;
+
+-- An edit of a job whose entry waits in a batch takes the entry out of the
+-- batch: the new text is embedded online now, and the batch's answer for
+-- the old text finds no lease to write with. Otherwise as in 0.2.0.
+create or replace function public.queue_embedding_for_updated_job()
+returns trigger
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+begin
+  if not new.is_active or public.job_embedding_is_current(new) then
+    -- Deactivated, or the text is back to what was embedded: nothing to do.
+    delete from public.embedding_queue q where q.job_id = new.id and q.processed_at is null;
+    return null;
+  end if;
+
+  insert into public.embedding_queue as q (job_id)
+  values (new.id)
+  on conflict (job_id) where processed_at is null do update
+  set attempts = 0,
+      error_message = null,
+      next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+      lease_token = case when q.batch_id is null then q.lease_token end,
+      lease_expires_at = case when q.batch_id is null then q.lease_expires_at end,
+      batch_id = null,
+      batch_request = null,
+      batch_position = null,
+      updated_at = pg_catalog.now();
+  return null;
+end;
+$$;
