@@ -49,9 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill = sub.add_parser("backfill", help="queue every active job whose embedding is missing or stale")
     backfill.add_argument("--include-failed", action="store_true",
                           help="also reopen jobs that failed for good (left alone by default)")
+    backfill.add_argument("--batch-api", action="store_true",
+                          help="send what is due as OpenAI Batch API batches (half the price, within 24 h) "
+                               "and return at once; the scheduled runs write the results")
+    batches = sub.add_parser("batches", help="the Batch API batches in flight; `batches cancel ID`")
+    batches.add_argument("action", nargs="?", choices=["list", "cancel"], default="list")
+    batches.add_argument("batch_id", nargs="?", type=int, help="the batch to cancel")
     estimate = sub.add_parser("estimate", help="tokens and cost of the backlog, spending nothing")
     estimate.add_argument("--model", default=None,
                           help="estimate re-embedding every active job with this model instead")
+    estimate.add_argument("--batch-api", action="store_true",
+                          help="also give the price through the Batch API")
     retry = sub.add_parser("retry-failed", help="make jobs that failed for good pending again")
     retry.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID", help="only these jobs")
     failed = sub.add_parser("failures", help="list the jobs that failed for good, with the reason")
@@ -140,9 +148,14 @@ def _with_database(args: argparse.Namespace, settings: Settings, db: Database) -
 
         result = estimate(db, settings, args.model)
         print(f"{result.model}: {result.jobs} jobs, {result.tokens} tokens "
-              f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}")
+              f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}"
+              + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if args.batch_api else ""))
     elif command == "backfill":
         print(f"{db.enqueue_missing(args.include_failed)} jobs enqueued")
+        if args.batch_api:
+            return commands.backfill_batches(db, settings)
+    elif command == "batches":
+        return commands.batches(db, settings, args.action, args.batch_id)
     elif command == "retry-failed":
         print(f"{db.retry_failed(args.job_ids)} failed entries pending again")
     elif command == "failures":

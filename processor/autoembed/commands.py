@@ -234,3 +234,49 @@ def format_report(report: RunReport) -> str:
             + (f"; {report.search_index}" if report.search_index else ""))
 
 
+
+
+def backfill_batches(db: Database, settings: Settings) -> int:
+    """Send the due backlog as Batch API batches; print each one's id, entries and cost."""
+    from autoembed.batch_api import submit
+    from autoembed.embedders import create_embedder
+    from autoembed.embedders.openai import OpenAIEmbedder
+
+    embedder = create_embedder(settings)
+    if not isinstance(embedder, OpenAIEmbedder):
+        return fail(2, "the Batch API is OpenAI's: set EMBEDDING_PROVIDER=openai")
+    sent = submit(db, settings, embedder)
+    for s in sent:
+        print(f"batch {s.batch} ({s.provider_batch_id}): {s.entries} entries in {s.requests} requests, "
+              f"~{s.tokens} tokens, estimated ${s.batch_cost_usd:.6f} "
+              f"(online ${s.online_cost_usd:.6f})")
+    if not sent:
+        print("nothing due to send")
+    return 0
+
+
+def batches(db: Database, settings: Settings, action: str, batch_id: int | None) -> int:
+    """List the batches in flight, or cancel one and give its entries back."""
+    open_batches = db.open_batches()
+    if action == "list":
+        for b in open_batches:
+            print(f"batch {b['id']} ({b['provider_batch_id'] or '-'}): {b['state']}, provider "
+                  f"{b['provider_status'] or '-'}, {b['entries']} entries, {b['requests']} requests, "
+                  f"{b['age_seconds']} s old, estimated ${float(b['estimated_cost_usd'] or 0):.6f}")
+        if not open_batches:
+            print("no batches in flight")
+        return 0
+    chosen = next((b for b in open_batches if b["id"] == batch_id), None)
+    if chosen is None:
+        return fail(2, f"no batch {batch_id} in flight: see `autoembed batches`")
+    if chosen["provider_batch_id"]:
+        from autoembed.embedders import create_embedder
+        from autoembed.embedders.openai import OpenAIEmbedder
+
+        embedder = create_embedder(settings)
+        if isinstance(embedder, OpenAIEmbedder):
+            with embedder.provider_errors():
+                embedder.client.batches.cancel(chosen["provider_batch_id"])
+    back = db.finish_batch(int(chosen["id"]), None, "cancelled", None, None, "cancelled by the operator")
+    print(f"batch {chosen['id']} cancelled; {back} entries are due again")
+    return 0

@@ -17,6 +17,7 @@ class Estimate:
     tokens: int
     truncated: int
     cost_usd: float
+    batch_cost_usd: float
 
 
 def estimate(db: Database, settings: Settings, model: str | None = None) -> Estimate:
@@ -35,4 +36,5 @@ def estimate(db: Database, settings: Settings, model: str | None = None) -> Esti
         jobs += 1
         tokens += prepared.tokens
         truncated += prepared.truncated
-    return Estimate(embedder.model, jobs, tokens, truncated, estimated_cost(embedder.model, tokens))
+    return Estimate(embedder.model, jobs, tokens, truncated, estimated_cost(embedder.model, tokens),
+                    estimated_cost(embedder.model, tokens, batch=True))

@@ -19,6 +19,8 @@ create table public.embedding_batches (
   error_file_id text,
   entries integer not null default 0,
   requests integer not null default 0,
+  -- How many inputs each request of the input file carries (custom_id n: request_sizes[n + 1]).
+  request_sizes integer [],
   estimated_tokens bigint not null default 0,
   estimated_cost_usd numeric(14, 6),
   tokens bigint,
@@ -93,6 +95,10 @@ begin
   into ids, jobs, tokens, contents, hashes
   from public.claim_embedding_batch(max_entries, interval '25 hours') as c
   where not c.already_current;
+  if pg_catalog.cardinality(ids) = 0 then
+    delete from public.embedding_batches b where b.id = new_batch;
+    return;
+  end if;
   update public.embedding_queue q set batch_id = new_batch where q.id = any(ids);
   update public.embedding_batches b set entries = pg_catalog.cardinality(ids) where b.id = new_batch;
   return query
@@ -135,8 +141,36 @@ from public, anon, authenticated;
 grant execute on function public.place_embedding_batch(bigint, bigint [], integer [], integer [])
 to service_role;
 
+-- Entries that did not fit the input file leave the batch, due again at once.
+create or replace function public.leave_embedding_batch(batch bigint, queue_ids bigint [])
+returns integer
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  with gone as (
+    update public.embedding_queue q
+    set lease_token = null, lease_expires_at = null, batch_id = null, batch_request = null,
+        batch_position = null, updated_at = pg_catalog.now()
+    where q.id = any(queue_ids) and q.batch_id = batch and q.processed_at is null
+    returning q.id
+  ),
+  counted as (
+    update public.embedding_batches b
+    set entries = b.entries - (select pg_catalog.count(*) from gone)
+    where b.id = batch
+  )
+  select pg_catalog.count(*)::integer from gone
+$$;
+
+comment on function public.leave_embedding_batch(bigint, bigint []) is
+'leave_embedding_batch: take entries out of a batch being prepared (they did not fit its file); they are due again at once.';
+revoke all on function public.leave_embedding_batch(bigint, bigint []) from public, anon, authenticated;
+grant execute on function public.leave_embedding_batch(bigint, bigint []) to service_role;
+
 create or replace function public.submit_embedding_batch(
-  batch bigint, provider_batch text, input_file text, request_count integer,
+  batch bigint, provider_batch text, input_file text, sizes integer [],
   estimated_tokens bigint, estimated_cost numeric
 )
 returns boolean
@@ -147,18 +181,18 @@ set search_path = ''
 as $$
   update public.embedding_batches b
   set state = 'submitted', provider_batch_id = provider_batch, input_file_id = input_file,
-      requests = request_count, estimated_tokens = submit_embedding_batch.estimated_tokens,
+      requests = pg_catalog.cardinality(sizes), request_sizes = sizes, estimated_tokens = submit_embedding_batch.estimated_tokens,
       estimated_cost_usd = estimated_cost, provider_status = 'validating',
       submitted_at = pg_catalog.now()
   where b.id = batch and b.state = 'preparing'
   returning true
 $$;
 
-comment on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric) is
+comment on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric) is
 'submit_embedding_batch: a prepared batch is at the provider: its ids, request count and estimated cost.';
-revoke all on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric)
+revoke all on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric)
 from public, anon, authenticated;
-grant execute on function public.submit_embedding_batch(bigint, text, text, integer, bigint, numeric)
+grant execute on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric)
 to service_role;
 
 -- Take the submitted batches nobody is checking, for `lease`; a batch left
@@ -264,15 +298,26 @@ begin
   if not found then
     return 0;
   end if;
-  with back as (
+  -- Entries still leased by the batch go back due now; those it failed keep
+  -- their backoff. All leave the batch.
+  with inside as (
+    select q.id, q.lease_token is not null as leased
+    from public.embedding_queue q
+    where q.batch_id = batch and q.processed_at is null
+    for update
+  ),
+  back as (
     update public.embedding_queue q
     set lease_token = null, lease_expires_at = null, batch_id = null, batch_request = null,
-        batch_position = null, next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+        batch_position = null,
+        next_attempt_at = case when i.leased then least(q.next_attempt_at, pg_catalog.now())
+          else q.next_attempt_at end,
         updated_at = pg_catalog.now()
-    where q.batch_id = batch and q.processed_at is null
-    returning q.id
+    from inside i
+    where q.id = i.id
+    returning i.leased
   )
-  select pg_catalog.count(*)::integer into given_back from back;
+  select pg_catalog.count(*) filter (where b.leased)::integer into given_back from back b;
   return given_back;
 end;
 $$;
@@ -316,3 +361,63 @@ begin
   return null;
 end;
 $$;
+
+-- The status shows the batches in flight: 0.2.0's status, under another
+-- name, plus `batches`; the Studio view gains the same column.
+alter function public.embedding_queue_status() rename to embedding_queue_status_online;
+
+comment on function public.embedding_queue_status_online() is
+'embedding_queue_status_online: embedding_queue_status without its batches (0.2.0''s status).';
+
+create or replace function public.embedding_queue_status()
+returns jsonb
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select public.embedding_queue_status_online() || pg_catalog.jsonb_build_object(
+    'batches', coalesce((
+      select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+        'id', b.id, 'provider_batch_id', b.provider_batch_id, 'state', b.state,
+        'provider_status', b.provider_status, 'entries', b.entries, 'requests', b.requests,
+        'age_seconds', pg_catalog.floor(extract(epoch from pg_catalog.now() - b.created_at))::bigint,
+        'estimated_cost_usd', b.estimated_cost_usd
+      ) order by b.id)
+      from public.embedding_batches b
+      where b.state in ('preparing', 'submitted')
+    ), '[]'::jsonb)
+  )
+$$;
+
+comment on function public.embedding_queue_status() is
+'embedding_queue_status: the queue at a glance, as jsonb, for people and for alerts.
+health (ok, idle, stalled, blocked) with its reason, the last successful run and the last dispatch with pg_net''s answer; pending, processing, retries, failed, due, oldest_pending_seconds, model, the last run, tokens, cost and throughput over 24 h, the Batch API batches in flight, and a message such as "42 jobs pending embedding generation".';
+revoke all on function public.embedding_queue_status() from public, anon, authenticated;
+grant execute on function public.embedding_queue_status() to service_role;
+
+create or replace view public.embedding_queue_overview
+with (security_invoker = true)
+as
+select
+  s.status ->> 'health' as health,
+  s.status ->> 'health_reason' as health_reason,
+  (s.status ->> 'blocked_since')::timestamptz as blocked_since,
+  (s.status ->> 'last_success_at')::timestamptz as last_success_at,
+  s.status -> 'last_dispatch' as last_dispatch,
+  (s.status ->> 'pending')::bigint as pending,
+  (s.status ->> 'processing')::bigint as processing,
+  (s.status ->> 'retries')::bigint as retries,
+  (s.status ->> 'failed')::bigint as failed,
+  (s.status ->> 'due')::bigint as due,
+  (s.status ->> 'oldest_pending_seconds')::bigint as oldest_pending_seconds,
+  s.status ->> 'model' as model,
+  (s.status ->> 'tokens_24h')::bigint as tokens_24h,
+  (s.status ->> 'cost_24h_usd')::numeric as cost_24h_usd,
+  (s.status ->> 'embedded_24h')::bigint as embedded_24h,
+  (s.status ->> 'jobs_per_second')::numeric as jobs_per_second,
+  s.status -> 'last_run' as last_run,
+  s.status ->> 'schema_version' as schema_version,
+  s.status ->> 'message' as message,
+  s.status -> 'batches' as batches
+from (select public.embedding_queue_status() as status) as s;

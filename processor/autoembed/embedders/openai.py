@@ -5,7 +5,8 @@ from __future__ import annotations
 import binascii
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,11 @@ class OpenAIEmbedder:
                 self._openai, self._raw = openai, httpx2.Response
             return self._client
 
+    def _sdk(self) -> Any:
+        """The SDK's module, loaded with the client."""
+        _ = self.client
+        return self._openai
+
     def prepare(self, text: str, *, exact: bool = False) -> Prepared:
         if not exact and (bound := byte_bound(text, self.limits.max_input_tokens)):
             return bound
@@ -91,27 +97,13 @@ class OpenAIEmbedder:
     def pace(self, tokens: int) -> float:
         return self._pacer.wait(tokens) if self._pacer else 0.0
 
-    def embed(self, texts: Sequence[str]) -> Embeddings:
-        client = self.client
-        openai = self._openai
-        body: dict[str, Any] = {"input": list(texts), "model": self._api_model,
-                                "encoding_format": "base64"}
-        if self._request_dimensions is not None:
-            body["dimensions"] = self._request_dimensions
+    @contextmanager
+    def provider_errors(self) -> Iterator[None]:
+        """Turn the SDK's errors into processor.errors (what they mean: processor.failures)."""
+        openai = self._sdk()
         try:
-            # The SDK makes the request (auth, base_url, timeouts, typed
-            # errors); the body goes in and comes out as plain JSON bytes.
-            # `embeddings.create` walks every input through its type
-            # transforms and pydantic models, 40 us of GIL per text: more
-            # than the rest of the processor's work for that text.
-            raw = client.post("/embeddings", cast_to=self._raw,
-                                    content=orjson.dumps(body), options=_JSON)
-            if self._pacer:
-                self._pacer.update(raw.headers)
-            payload = orjson.loads(raw.content)
+            yield
         except openai.APIStatusError as exc:
-            # What the status means (input, provider's moment, setup) is
-            # decided in processor.failures.
             if exc.status_code == 429 and self._pacer:
                 self._pacer.update(exc.response.headers)
             message, code = _detail(exc)
@@ -121,13 +113,39 @@ class OpenAIEmbedder:
             raise RetryableEmbeddingError(f"{type(exc).__name__}: provider unreachable") from None
         except ValueError as exc:  # truncated or non-JSON body
             raise MalformedResponseError(f"unreadable response: {exc}") from None
+
+    def request_body(self, texts: Sequence[str]) -> dict[str, Any]:
+        """The JSON body of one embeddings request, as ``embed`` sends it."""
+        body: dict[str, Any] = {"input": list(texts), "model": self._api_model,
+                                "encoding_format": "base64"}
+        if self._request_dimensions is not None:
+            body["dimensions"] = self._request_dimensions
+        return body
+
+    def decode(self, payload: Any, count: int) -> Embeddings:
+        """An embeddings answer's vectors, placed by index, and its token count."""
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
             raise MalformedResponseError("response has no data list")
         usage = payload.get("usage")
         tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         tokens = int(tokens) if isinstance(tokens, int | float) else None
-        vectors = _decode(payload["data"], len(texts), self.dimensions, tokens)
-        return Embeddings(vectors=vectors, tokens=tokens)
+        return Embeddings(vectors=_decode(payload["data"], count, self.dimensions, tokens),
+                          tokens=tokens)
+
+    def embed(self, texts: Sequence[str]) -> Embeddings:
+        client = self.client
+        with self.provider_errors():
+            # The SDK makes the request (auth, base_url, timeouts, typed
+            # errors); the body goes in and comes out as plain JSON bytes.
+            # `embeddings.create` walks every input through its type
+            # transforms and pydantic models, 40 us of GIL per text: more
+            # than the rest of the processor's work for that text.
+            raw = client.post("/embeddings", cast_to=self._raw,
+                              content=orjson.dumps(self.request_body(texts)), options=_JSON)
+            if self._pacer:
+                self._pacer.update(raw.headers)
+            payload = orjson.loads(raw.content)
+        return self.decode(payload, len(texts))
 
 
 def check(settings: Settings) -> int:

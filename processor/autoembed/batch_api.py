@@ -1,0 +1,284 @@
+"""Big backfills through OpenAI's Batch API: half the price, its own quota, nothing lost.
+
+``submit`` reserves due entries into batches (each entry leased for the
+batch's 24-hour window, so online runs leave it alone), writes each batch's
+requests as a JSONL file within the Batch API's limits and the online
+per-request ones, uploads it and creates the batch; it returns at once.
+``carry_forward`` runs at the start of every run: it checks each open batch
+(one call), and writes a finished one's results with the online
+compare-and-set, each vector placed by its line's ``custom_id`` and its
+``index``, never by position. A file that is missing, cut off or malformed
+writes nothing and is read again by the next run; a check lease in the
+database keeps two processors from carrying the same batch at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from autoembed import redact
+from autoembed.batch_embedder import NO_TEXT
+from autoembed.batching import pack
+from autoembed.config import Settings
+from autoembed.db import BatchEntry, ClaimedItem, Database, TakenBatch
+from autoembed.embedders.openai import OpenAIEmbedder
+from autoembed.errors import (
+    BadVectorsError,
+    EmbeddingError,
+    InputRejectedError,
+    MalformedResponseError,
+    SetupError,
+)
+from autoembed.failures import from_http
+from autoembed.limits import OPENAI_BATCH_LIMITS, OPENAI_LIMITS
+from autoembed.pricing import estimated_cost
+from autoembed.tokens import Prepared
+
+log = logging.getLogger(__name__)
+
+# A check (status call, download, writes) holds its batch this long.
+CHECK_LEASE_SECONDS = 600.0
+IN_PROGRESS = ("validating", "in_progress", "finalizing", "cancelling")
+
+
+@dataclass
+class Submitted:
+    """A batch handed to the provider."""
+
+    batch: int
+    provider_batch_id: str
+    entries: int
+    requests: int
+    tokens: int
+    batch_cost_usd: float
+    online_cost_usd: float
+
+
+@dataclass
+class BatchReport:
+    """What carrying the open batches forward did in one run."""
+
+    checked: int = 0
+    in_progress: int = 0
+    finished: int = 0
+    embedded: int = 0
+    failed: int = 0
+    retried: int = 0
+    stale: int = 0
+    released: int = 0
+    tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def submit(db: Database, settings: Settings, embedder: OpenAIEmbedder,
+           *, max_entries: int | None = None) -> list[Submitted]:
+    """Send the due backlog (or ``max_entries`` of it) as batches; returns what was sent."""
+    sent: list[Submitted] = []
+    left = max_entries
+    while left is None or left > 0:
+        size = min(OPENAI_BATCH_LIMITS.max_inputs, left or OPENAI_BATCH_LIMITS.max_inputs)
+        batch, items = db.reserve_batch(size, embedder.model)
+        if batch is None:
+            break
+        try:
+            sent.append(_submit_one(db, settings, embedder, batch, items))
+        except BaseException as exc:
+            db.finish_batch(batch, None, None, None, None, f"not submitted: {redact.error(exc)}")
+            raise
+        if left is not None:
+            left -= len(items)
+    return sent
+
+
+def _submit_one(db: Database, settings: Settings, embedder: OpenAIEmbedder, batch: int,
+                items: Sequence[ClaimedItem]) -> Submitted:
+    blank = [i for i in items if not (i.content or "").strip()]
+    if blank:
+        db.fail(blank, [NO_TEXT] * len(blank), [True] * len(blank), settings.max_attempts)
+    prepared = [(i, embedder.prepare(i.content, exact=True)) for i in items if (i.content or "").strip()]
+    for item, p in prepared:
+        if p.truncated:
+            log.warning("job %s: input truncated from %s to %s tokens", item.job_id,
+                        p.original_tokens, p.tokens)
+    lines, sizes, placements, tokens, size, kept = _file(embedder, batch, prepared)
+    if kept < len(prepared):  # the rest did not fit the file: due again, for a later batch
+        db.leave_batch(batch, [item.queue_id for item, _ in prepared[kept:]])
+    if not lines:
+        db.finish_batch(batch, None, None, 0, 0, "no text to send")
+        return Submitted(batch, "", 0, 0, 0, 0.0, 0.0)
+    db.place_batch(batch, placements)
+    content = b"".join(lines)
+    with embedder.provider_errors():
+        uploaded = embedder.client.files.create(file=(f"autoembed-{batch}.jsonl", content),
+                                                purpose="batch")
+        created = embedder.client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/embeddings",
+            completion_window=OPENAI_BATCH_LIMITS.completion_window,
+            metadata={"autoembed_batch": str(batch)})
+    cost = estimated_cost(embedder.model, tokens, batch=True)
+    db.submit_batch(batch, created.id, uploaded.id, sizes, tokens, cost)
+    log.info("batch %s (%s) submitted: %s entries in %s requests, %s bytes, ~%s tokens",
+             batch, created.id, kept, len(lines), size, tokens)
+    return Submitted(batch, created.id, kept, len(lines), tokens, cost,
+                     estimated_cost(embedder.model, tokens))
+
+
+def _file(embedder: OpenAIEmbedder, batch: int, prepared: Sequence[tuple[ClaimedItem, Prepared]]
+          ) -> tuple[list[bytes], list[int], list[tuple[int, int, int]], int, int, int]:
+    """JSONL lines within the file's limits, their sizes, (queue_id, request, position) of each
+    entry, tokens, bytes, and how many entries fit."""
+    ranges = pack([p.tokens for _, p in prepared], max_inputs=OPENAI_LIMITS.max_inputs,
+                  max_tokens=OPENAI_LIMITS.max_request_tokens)
+    lines: list[bytes] = []
+    sizes: list[int] = []
+    placements: list[tuple[int, int, int]] = []
+    tokens = size = kept = 0
+    for n, span in enumerate(ranges):
+        chunk = [prepared[i] for i in span]
+        line = (json.dumps({"custom_id": f"{batch}:{n}", "method": "POST", "url": "/v1/embeddings",
+                            "body": embedder.request_body([p.text for _, p in chunk])},
+                           ensure_ascii=False) + "\n").encode()
+        if (len(lines) >= OPENAI_BATCH_LIMITS.max_requests
+                or size + len(line) > OPENAI_BATCH_LIMITS.max_file_bytes):
+            break
+        lines.append(line)
+        sizes.append(len(chunk))
+        placements += [(item.queue_id, n, k) for k, (item, _) in enumerate(chunk)]
+        tokens += sum(p.tokens for _, p in chunk)
+        size += len(line)
+        kept += len(chunk)
+    return lines, sizes, placements, tokens, size, kept
+
+
+def carry_forward(db: Database, settings: Settings, embedder: OpenAIEmbedder) -> BatchReport:
+    """Check every open batch once; write the finished ones' results."""
+    report = BatchReport()
+    for taken in db.take_batches(CHECK_LEASE_SECONDS):
+        report.checked += 1
+        try:
+            _carry(db, settings, embedder, taken, report)
+        except SetupError:
+            db.note_batch(taken, "not checked: the provider refused the setup")
+            raise
+        except EmbeddingError as exc:  # unreadable results, provider away: the next run reads again
+            note = f"batch {taken.id} not read: {redact.error(exc, with_type=False)}"
+            log.warning(note)
+            report.errors.append(note)
+            db.note_batch(taken, "unread")
+    return report
+
+
+def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: TakenBatch,
+           report: BatchReport) -> None:
+    with embedder.provider_errors():
+        info = embedder.client.batches.retrieve(taken.provider_batch_id)
+    status = str(info.status)
+    if status in IN_PROGRESS:
+        db.note_batch(taken, status)
+        report.in_progress += 1
+        return
+    outputs = list(_records(embedder, info.output_file_id, taken))
+    errors = list(_records(embedder, info.error_file_id, taken))
+    counts = getattr(info, "request_counts", None)
+    if counts is not None and status == "completed" and len(outputs) < int(counts.completed or 0):
+        raise MalformedResponseError(f"the output file has {len(outputs)} of {counts.completed} answers")
+    entries: dict[int, list[BatchEntry]] = defaultdict(list)
+    for entry in db.batch_entries(taken.id):
+        entries[entry.request].append(entry)
+    embedded = tokens = 0
+    for request, response in outputs:
+        done, used = _write(db, settings, embedder, taken, entries.pop(request, []), request, response,
+                            report)
+        embedded += done
+        tokens += used
+    for request, response in errors:
+        _fail(db, settings, entries.pop(request, []), response, report)
+    why = None if status == "completed" else f"the batch ended {status}"
+    report.released += db.finish_batch(taken.id, taken.check_token, status, tokens, embedded, why)
+    report.finished += 1
+    report.tokens += tokens
+    log.info("batch %s (%s) %s: %s embedded, %s tokens", taken.id, taken.provider_batch_id, status,
+             embedded, tokens)
+
+
+def _records(embedder: OpenAIEmbedder, file_id: str | None, taken: TakenBatch
+             ) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(request number, response) of each line of a result file, all checked before any is used."""
+    if not file_id:
+        return
+    with embedder.provider_errors():
+        text = embedder.client.files.content(file_id).read().decode("utf-8")
+    records: list[tuple[int, dict[str, Any]]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        record = json.loads(line)  # a cut-off file fails here: nothing is written
+        custom_id = str(record.get("custom_id") or "")
+        head, _, tail = custom_id.partition(":")
+        if head != str(taken.id) or not tail.isdigit() or int(tail) >= len(taken.request_sizes):
+            raise MalformedResponseError(f"line {number} has custom_id {custom_id!r}, not of this batch")
+        response = record.get("response") or {"status_code": 500, "body": {"error": record.get("error")}}
+        records.append((int(tail), response))
+    yield from records
+
+
+def _write(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: TakenBatch,
+           entries: list[BatchEntry], request: int, response: dict[str, Any],
+           report: BatchReport) -> tuple[int, int]:
+    """Write one answered request's vectors; (embedded, tokens)."""
+    if response.get("status_code") != 200:
+        _fail(db, settings, entries, response, report)
+        return 0, 0
+    sent = taken.request_sizes[request]
+    good: list[BatchEntry] = entries
+    bad: list[BatchEntry] = []
+    try:
+        answer = embedder.decode(response.get("body"), sent)
+        vectors, tokens = answer.vectors, answer.tokens or 0
+    except BadVectorsError as exc:
+        vectors, tokens = exc.vectors, exc.tokens or 0
+        bad = [e for e in entries if e.position in exc.bad]
+        good = [e for e in entries if e.position not in exc.bad]
+    except MalformedResponseError as exc:
+        _retry(db, settings, entries, f"the batch answered badly: {exc}", report)
+        return 0, 0
+    if bad:
+        _retry(db, settings, bad, "the batch returned an unusable vector", report)
+    if not good:
+        return 0, tokens
+    items = [ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in good]
+    outcomes = db.complete(items, vectors[[e.position for e in good]], embedder.model)
+    done = sum(1 for o in outcomes.values() if o == "embedded")
+    report.embedded += done
+    # An entry edited or deleted since its batch left it: its old text's vector is dropped.
+    report.stale += len(good) - done
+    return done, tokens
+
+
+def _fail(db: Database, settings: Settings, entries: list[BatchEntry], response: dict[str, Any],
+          report: BatchReport) -> None:
+    """A line the provider refused: for good when it is the input's fault, else one attempt."""
+    if not entries:
+        return
+    body = response.get("body") or {}
+    error = body.get("error") if isinstance(body, dict) else None
+    message = str(error.get("message")) if isinstance(error, dict) else "the batch line failed"
+    kind = from_http(int(response.get("status_code") or 500), message)
+    permanent = isinstance(kind, InputRejectedError)
+    outcomes = db.fail([ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries],
+                       [str(kind)] * len(entries), [permanent] * len(entries), settings.max_attempts)
+    report.failed += sum(1 for o in outcomes.values() if o == "failed")
+    report.retried += sum(1 for o in outcomes.values() if o == "retry")
+
+
+def _retry(db: Database, settings: Settings, entries: list[BatchEntry], why: str,
+           report: BatchReport) -> None:
+    outcomes = db.fail([ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries],
+                       [why] * len(entries), [False] * len(entries), settings.max_attempts)
+    report.failed += sum(1 for o in outcomes.values() if o == "failed")
+    report.retried += sum(1 for o in outcomes.values() if o == "retry")
