@@ -47,6 +47,8 @@ class RunReport:
     remaining: int | None = None
     # What the run did to the model's search index, if anything (search_index.py).
     search_index: str | None = None
+    # What the run did with Batch API batches, if anything (batch_api.py).
+    batches: str | None = None
 
     def as_dict(self, *, timings: bool = False) -> dict[str, object]:
         """The report as a dict; the thread timings (benchmarks' business) only if asked."""

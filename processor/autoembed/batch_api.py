@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from autoembed import redact
@@ -282,3 +283,36 @@ def _retry(db: Database, settings: Settings, entries: list[BatchEntry], why: str
                        [why] * len(entries), [False] * len(entries), settings.max_attempts)
     report.failed += sum(1 for o in outcomes.values() if o == "failed")
     report.retried += sum(1 for o in outcomes.values() if o == "retry")
+
+
+def before_online(db: Database, settings: Settings, embedder: OpenAIEmbedder, *,
+                  long_run: bool) -> str | None:
+    """A run's Batch API part, before it embeds online: carry the open batches forward and,
+    in a run that may take minutes, send the due backlog as batches when it reaches
+    ``EMBEDDING_BATCH_API_THRESHOLD``. What was done, for the run's report, or None."""
+    notes: list[str] = []
+    if db.has_submitted_batches():
+        started = datetime.now(UTC)
+        carried = carry_forward(db, settings, embedder)
+        if carried.finished:
+            db.record_run(started, embedder.model, _run_record(carried, embedder.model))
+        notes.append(f"batches checked {carried.checked}, in progress {carried.in_progress}, "
+                     f"finished {carried.finished} ({carried.embedded} embedded, {carried.failed} "
+                     f"failed, {carried.retried} retrying, {carried.released} back in the queue)")
+        notes += carried.errors
+    threshold = settings.batch_api_threshold
+    if long_run and threshold and db.due_count() >= threshold:
+        sent = submit(db, settings, embedder)
+        notes.append(f"{sum(s.entries for s in sent)} entries sent in {len(sent)} Batch API batches "
+                     f"(estimated ${sum(s.batch_cost_usd for s in sent):.6f})")
+    return "; ".join(notes) or None
+
+
+def _run_record(carried: BatchReport, model: str) -> dict[str, Any]:
+    """A run record for the batches a run finished, at the Batch API's price."""
+    return {"claimed": carried.embedded + carried.failed + carried.retried + carried.stale,
+            "embedded": carried.embedded, "failed": carried.failed, "retried": carried.retried,
+            "released": carried.released, "stale": carried.stale, "tokens": carried.tokens,
+            "requests": 0, "provider_retries": 0, "truncated_job_ids": [],
+            "estimated_cost_usd": estimated_cost(model, carried.tokens, batch=True),
+            "skipped_current": 0, "lost": 0, "setup_error": None}

@@ -49,6 +49,8 @@ class Settings:
     max_attempts: int = MAX_ATTEMPTS
     # Hold requests within the provider's rate limits (processor/autoembed/pacing.py).
     pacing: bool = True
+    # Send a due backlog this large through the Batch API (0: never; batch_api.py).
+    batch_api_threshold: int = 0
     # Index-aware backfills (processor/autoembed/search_index.py).
     defer_index: bool = True
     index_build_memory_mb: int = 1024
@@ -100,6 +102,7 @@ class Settings:
             public_status=_bool(env, "EMBEDDING_PUBLIC_STATUS"),
             pacing=_bool(env, "EMBEDDING_PACING", default=True),
             defer_index=_bool(env, "EMBEDDING_DEFER_INDEX", default=True),
+            batch_api_threshold=_int(env, "EMBEDDING_BATCH_API_THRESHOLD", 0, low=0),
             index_build_memory_mb=_int(env, "EMBEDDING_INDEX_BUILD_MEMORY_MB", 1024, low=64, high=65536),
             replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,
                                        low=30, high=86400),

@@ -61,6 +61,7 @@ select id, provider_batch_id, state, provider_status, entries, requests, estimat
   extract(epoch from now() - created_at)::integer
 from public.embedding_batches where state in ('preparing', 'submitted') order by id
 """
+HAS_BATCH_TABLE = "select to_regclass('public.embedding_batches') is not null"
 HAS_SUBMITTED_BATCHES = "select exists (select from public.embedding_batches where state = 'submitted')"
 INDEX_STATE = "select public.embedding_index_state(%s)"
 INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
@@ -70,6 +71,7 @@ ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
 ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
 REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
 HAS_DUE = "select exists (select from public.embedding_entries_due)"
+DUE_COUNT = "select count(*) from public.embedding_entries_due"
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
 FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
@@ -246,6 +248,9 @@ class Database:
         """Whether any entry is due now (one index probe)."""
         return bool(self._call(HAS_DUE)[0][0])
 
+    def due_count(self) -> int:
+        return int(self._call(DUE_COUNT)[0][0])
+
     def remaining(self) -> int:
         """Open entries left: a cheap count for the end of a run."""
         return int(self._call(REMAINING)[0][0])
@@ -296,7 +301,8 @@ class Database:
         return [dict(zip(keys, row, strict=True)) for row in self._call(OPEN_BATCHES)]
 
     def has_submitted_batches(self) -> bool:
-        return bool(self._call(HAS_SUBMITTED_BATCHES)[0][0])
+        """Batches at the provider (False on a schema from before the Batch API)."""
+        return bool(self._call(HAS_BATCH_TABLE)[0][0]) and bool(self._call(HAS_SUBMITTED_BATCHES)[0][0])
 
     def index_state(self, model: str) -> dict[str, Any] | None:
         """The model's HNSW index and the entries due (public.embedding_index_state)."""

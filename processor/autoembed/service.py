@@ -11,10 +11,12 @@ from collections.abc import Callable
 from typing import Literal
 
 from autoembed.accounting import RunReport
+from autoembed.batch_api import before_online
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
+from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.search_index import build_when_drained, defer_for_backlog
 
 IndexUpkeep = Literal["none", "here", "background"]
@@ -40,7 +42,8 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
     if embedder is None:
         check_model(settings)
     with Database(settings.database_url) as db:
-        if not isinstance(embedder, Embedder) and not db.has_due():
+        batches = settings.provider == "openai" and db.has_submitted_batches()
+        if not isinstance(embedder, Embedder) and not batches and not db.has_due():
             report = RunReport(remaining=db.remaining())
             if index_upkeep != "none" and settings.defer_index:
                 # A run cut off before its build leaves the index to the next one.
@@ -54,6 +57,8 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             ready = embedder
         else:
             ready = embedder()
+        batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none")
+                      if isinstance(ready, OpenAIEmbedder) else None)
         with Database(settings.database_url) as writes:
             report = drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
                            on_progress=on_progress,
@@ -64,4 +69,5 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             built = build_when_drained(db, settings, ready.model,
                                        background=index_upkeep == "background")
             report.search_index = "; ".join(n for n in (report.search_index, built) if n) or None
+        report.batches = batch_note
         return report

@@ -18,7 +18,8 @@ FLOORS: dict[str, float] = {
     "auth": 1,
     "embedders.base": 2, "db": 2.5, "embedders.openai": 2.5, "embedders.local": 2.5, "embedders": 2.8,
     "results": 2.8,
-    "batch_embedder": 3, "search_index": 3, "accounting": 3.2, "drain": 3.5, "estimate": 3.5,
+    "batch_embedder": 3, "search_index": 3, "accounting": 3.2, "batch_api": 3.4, "drain": 3.5,
+    "estimate": 3.5,
     "service": 4, "background": 4, "handler": 4.5,
     "wsgi": 5, "server": 5.5, "commands": 5.8, "cli": 6,
 }
