@@ -8,7 +8,7 @@ input file is answered by the fake's own ``/v1/embeddings`` (so markers and
 faults apply), successes to the output file and failures to the error file,
 placed by ``custom_id``. Knobs: ``delay``, ``outcome`` (``completed``,
 ``failed``, ``expired``: an expired batch answers the first ``expire_after``
-lines only), ``truncate_output`` (cut the output file in half).
+lines only), ``truncate_output`` (result files arrive cut in half).
 """
 
 from __future__ import annotations
@@ -122,7 +122,10 @@ class FakeBatches:
             self.content_downloads += 1
         if found is None:
             return _error(404, f"No such File object: {file_id}")
-        return 200, {"Content-Type": "application/octet-stream"}, found[1]
+        purpose, content = found
+        if purpose == "batch_output" and self.truncate_output:
+            content = content[: len(content) // 2]  # cut off in transit
+        return 200, {"Content-Type": "application/octet-stream"}, content
 
     def _create(self, raw: bytes) -> Answer:
         try:
@@ -182,8 +185,6 @@ class FakeBatches:
             batch.counts["completed" if status == 200 else "failed"] += 1
         if out:
             content = "\n".join(out).encode() + b"\n"
-            if self.truncate_output:
-                content = content[: len(content) // 2]
             batch.output_file_id = f"file-{next(_ids)}"
             self.files[batch.output_file_id] = ("batch_output", content)
         if err:
