@@ -115,7 +115,8 @@ def test_an_input_the_api_refuses_fails_for_good_with_its_message(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
     insert_jobs(db, 10)
-    db.execute("update public.jobs set description = 'REJECT ME' where id = (select min(id) from public.jobs)")
+    db.execute("update public.jobs set description = 'REJECT ME' "
+               "where id = (select min(id) from public.jobs)")
     fake.reject_marker = "REJECT ME"
     s = settings()
     _submit(s)
