@@ -145,7 +145,7 @@ def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]
             "select error_message from public.embedding_queue where error_message is not null "
             "union all select setup_error from public.embedding_runs where setup_error is not null"))
         conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
-                     "public.embedding_runs, public.embedding_dispatches "
+                     "public.embedding_runs, public.embedding_dispatches, public.embedding_batches "
                      "restart identity cascade")
         yield conn
 

@@ -218,7 +218,10 @@ def _records(embedder: OpenAIEmbedder, file_id: str | None, taken: TakenBatch
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        record = json.loads(line)  # a cut-off file fails here: nothing is written
+        try:
+            record = json.loads(line)  # a cut-off file fails here: nothing is written
+        except ValueError as exc:
+            raise MalformedResponseError(f"line {number} of the result file: {exc}") from None
         custom_id = str(record.get("custom_id") or "")
         head, _, tail = custom_id.partition(":")
         if head != str(taken.id) or not tail.isdigit() or int(tail) >= len(taken.request_sizes):

@@ -41,21 +41,22 @@ STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
 RESERVE_BATCH = """
 select batch_id, queue_id, job_id, lease_token, content, content_hash
-from public.reserve_embedding_batch(%s, %s)
+from public.reserve_embedding_batch(%s::integer, %s)
 """
-PLACE_BATCH = "select public.place_embedding_batch(%s, %s::bigint[], %s::integer[], %s::integer[])"
-SUBMIT_BATCH = "select public.submit_embedding_batch(%s, %s, %s, %s::integer[], %s, %s)"
-LEAVE_BATCH = "select public.leave_embedding_batch(%s, %s::bigint[])"
+PLACE_BATCH = "select public.place_embedding_batch(%s::bigint, %s::bigint[], %s::integer[], %s::integer[])"
+SUBMIT_BATCH = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[], %s::bigint, "
+                "%s::numeric)")
+LEAVE_BATCH = "select public.leave_embedding_batch(%s::bigint, %s::bigint[])"
 TAKE_BATCHES = """
 select id, provider_batch_id, check_token, model, entries, request_sizes
 from public.take_embedding_batches(make_interval(secs => %s))
 """
 BATCH_ENTRIES = """
 select queue_id, lease_token, content_hash, request, request_position
-from public.embedding_batch_entries(%s)
+from public.embedding_batch_entries(%s::bigint)
 """
-NOTE_BATCH = "select public.note_embedding_batch(%s, %s, %s)"
-FINISH_BATCH = "select public.finish_embedding_batch(%s, %s, %s, %s, %s, %s)"
+NOTE_BATCH = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
+FINISH_BATCH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
 OPEN_BATCHES = """
 select id, provider_batch_id, state, provider_status, entries, requests, estimated_cost_usd,
   extract(epoch from now() - created_at)::integer
