@@ -60,6 +60,10 @@ class FakeBatches:
         self.expire_after = 0
         self.truncate_output = False
         self.content_downloads = 0
+        # Seconds a result file's download takes (a processor can be killed meanwhile).
+        self.download_delay = 0.0
+        # (status, message) answered to every Files and Batches call: a revoked key.
+        self.refuse: tuple[int, str] | None = None
 
     def reset(self) -> None:
         with self.lock:
@@ -68,10 +72,13 @@ class FakeBatches:
             self.delay, self.outcome, self.expire_after = 0.0, "completed", 0
             self.truncate_output = False
             self.content_downloads = 0
+            self.download_delay, self.refuse = 0.0, None
 
     def handle(self, method: str, path: str, headers: Any, raw: bytes) -> Answer | None:
         """The answer to a Files or Batches call, or None for another path."""
         parts = path.split("?", 1)[0].strip("/").split("/")
+        if parts[:2] in (["v1", "files"], ["v1", "batches"]) and self.refuse:
+            return _error(*self.refuse)
         if parts[:2] == ["v1", "files"]:
             if method == "POST" and len(parts) == 2:
                 return self._upload(headers.get("Content-Type", ""), raw)
@@ -123,6 +130,8 @@ class FakeBatches:
         if found is None:
             return _error(404, f"No such File object: {file_id}")
         purpose, content = found
+        if purpose == "batch_output" and self.download_delay:
+            time.sleep(self.download_delay)
         if purpose == "batch_output" and self.truncate_output:
             content = content[: len(content) // 2]  # cut off in transit
         return 200, {"Content-Type": "application/octet-stream"}, content

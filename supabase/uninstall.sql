@@ -22,6 +22,15 @@ drop function if exists public.set_embedding_schedule;
 drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
 drop function if exists public.embedding_queue_status cascade;
+drop function if exists public.embedding_queue_status_online;
+drop function if exists public.reserve_embedding_batch;
+drop function if exists public.place_embedding_batch;
+drop function if exists public.leave_embedding_batch;
+drop function if exists public.submit_embedding_batch;
+drop function if exists public.take_embedding_batches;
+drop function if exists public.embedding_batch_entries;
+drop function if exists public.note_embedding_batch;
+drop function if exists public.finish_embedding_batch;
 drop function if exists public.retry_failed_embeddings;
 drop function if exists public.purge_embedding_queue_history;
 drop function if exists public.claim_embedding_batch;
@@ -46,6 +55,7 @@ drop view if exists public.embedding_entries_due;
 drop table if exists public.embedding_queue;
 drop table if exists public.embedding_runs;
 drop table if exists public.embedding_dispatches;
+drop table if exists public.embedding_batches;
 
 -- The embedding columns, their check and their indexes go; the rows stay.
 alter table public.jobs drop constraint if exists jobs_embedding_has_model;
@@ -66,7 +76,7 @@ delete from supabase_migrations.schema_migrations
 where version in (
   '20261128000100', '20261128000200', '20261128000300', '20261128000400', '20261128000500',
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
-  '20261130000100', '20261130000200', '20261130000300'
+  '20261130000100', '20261130000200', '20261130000300', '20261130000400'
 );
 
 commit;

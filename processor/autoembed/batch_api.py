@@ -14,13 +14,14 @@ database keeps two processors from carrying the same batch at once.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from autoembed import redact
 from autoembed.batch_embedder import NO_TEXT
@@ -141,9 +142,8 @@ def _file(embedder: OpenAIEmbedder, batch: int, prepared: Sequence[tuple[Claimed
     tokens = size = kept = 0
     for n, span in enumerate(ranges):
         chunk = [prepared[i] for i in span]
-        line = (json.dumps({"custom_id": f"{batch}:{n}", "method": "POST", "url": "/v1/embeddings",
-                            "body": embedder.request_body([p.text for _, p in chunk])},
-                           ensure_ascii=False) + "\n").encode()
+        line = orjson.dumps({"custom_id": f"{batch}:{n}", "method": "POST", "url": "/v1/embeddings",
+                             "body": embedder.request_body([p.text for _, p in chunk])}) + b"\n"
         if (len(lines) >= OPENAI_BATCH_LIMITS.max_requests
                 or size + len(line) > OPENAI_BATCH_LIMITS.max_file_bytes):
             break
@@ -176,6 +176,19 @@ def carry_forward(db: Database, settings: Settings, embedder: OpenAIEmbedder) ->
 
 def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: TakenBatch,
            report: BatchReport) -> None:
+    if taken.model != embedder.model:
+        # Its vectors are read with the configured model's dimensions: wait for a
+        # processor configured for it (`autoembed batches cancel` gives it up).
+        db.note_batch(taken, f"waiting for a processor configured for {taken.model}")
+        report.in_progress += 1
+        return
+    active = db.active_model()
+    if active is not None and active[0] != taken.model:
+        report.released += db.finish_batch(
+            taken.id, taken.check_token, None, None, None,
+            f"the active model is now {active[0]}: its entries are embedded online with it")
+        report.finished += 1
+        return
     with embedder.provider_errors():
         info = embedder.client.batches.retrieve(taken.provider_batch_id)
     status = str(info.status)
@@ -188,6 +201,9 @@ def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: Ta
     counts = getattr(info, "request_counts", None)
     if counts is not None and status == "completed" and len(outputs) < int(counts.completed or 0):
         raise MalformedResponseError(f"the output file has {len(outputs)} of {counts.completed} answers")
+    if outputs and active is None:
+        # The provider answered for this model: the first model of a database becomes active.
+        db.register_model(embedder.model, embedder.dimensions)
     entries: dict[int, list[BatchEntry]] = defaultdict(list)
     for entry in db.batch_entries(taken.id):
         entries[entry.request].append(entry)
@@ -213,15 +229,17 @@ def _records(embedder: OpenAIEmbedder, file_id: str | None, taken: TakenBatch
     if not file_id:
         return
     with embedder.provider_errors():
-        text = embedder.client.files.content(file_id).read().decode("utf-8")
+        content = embedder.client.files.content(file_id).read()
     records: list[tuple[int, dict[str, Any]]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(content.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)  # a cut-off file fails here: nothing is written
+            record = orjson.loads(line)  # a cut-off file fails here: nothing is written
         except ValueError as exc:
             raise MalformedResponseError(f"line {number} of the result file: {exc}") from None
+        if not isinstance(record, dict):
+            raise MalformedResponseError(f"line {number} of the result file is not an object")
         custom_id = str(record.get("custom_id") or "")
         head, _, tail = custom_id.partition(":")
         if head != str(taken.id) or not tail.isdigit() or int(tail) >= len(taken.request_sizes):

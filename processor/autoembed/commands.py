@@ -14,7 +14,7 @@ from autoembed.accounting import RunReport
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders import create_embedder
-from autoembed.errors import ConfigError
+from autoembed.errors import ConfigError, EmbeddingError
 from autoembed.service import run_drain
 
 
@@ -231,9 +231,8 @@ def format_report(report: RunReport) -> str:
             f"tokens {report.tokens} (${report.estimated_cost_usd:.6f}), "
             f"requests {report.requests}, truncated {report.truncated}, "
             f"{report.seconds:.1f}s, {report.remaining} pending"
-            + (f"; {report.search_index}" if report.search_index else ""))
-
-
+            + (f"; {report.search_index}" if report.search_index else "")
+            + (f"; {report.batches}" if report.batches else ""))
 
 
 def backfill_batches(db: Database, settings: Settings) -> int:
@@ -245,7 +244,10 @@ def backfill_batches(db: Database, settings: Settings) -> int:
     embedder = create_embedder(settings)
     if not isinstance(embedder, OpenAIEmbedder):
         return fail(2, "the Batch API is OpenAI's: set EMBEDDING_PROVIDER=openai")
-    sent = submit(db, settings, embedder)
+    try:
+        sent = submit(db, settings, embedder)
+    except EmbeddingError as exc:  # the batch being prepared was given back
+        return fail(1, f"nothing sent: {exc}")
     for s in sent:
         print(f"batch {s.batch} ({s.provider_batch_id}): {s.entries} entries in {s.requests} requests, "
               f"~{s.tokens} tokens, estimated ${s.batch_cost_usd:.6f} "
@@ -275,8 +277,11 @@ def batches(db: Database, settings: Settings, action: str, batch_id: int | None)
 
         embedder = create_embedder(settings)
         if isinstance(embedder, OpenAIEmbedder):
-            with embedder.provider_errors():
-                embedder.client.batches.cancel(chosen["provider_batch_id"])
+            try:
+                with embedder.provider_errors():
+                    embedder.client.batches.cancel(chosen["provider_batch_id"])
+            except EmbeddingError as exc:
+                return fail(1, f"batch {chosen['id']} not cancelled: {exc}")
     back = db.finish_batch(int(chosen["id"]), None, "cancelled", None, None, "cancelled by the operator")
     print(f"batch {chosen['id']} cancelled; {back} entries are due again")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Literal
 
 from autoembed.accounting import RunReport
@@ -17,6 +18,7 @@ from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
 from autoembed.embedders.openai import OpenAIEmbedder
+from autoembed.errors import SetupError
 from autoembed.search_index import build_when_drained, defer_for_backlog
 
 IndexUpkeep = Literal["none", "here", "background"]
@@ -57,8 +59,15 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             ready = embedder
         else:
             ready = embedder()
-        batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none")
-                      if isinstance(ready, OpenAIEmbedder) else None)
+        try:
+            batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none")
+                          if isinstance(ready, OpenAIEmbedder) else None)
+        except SetupError as exc:
+            # As online: nothing charged, the run stops, status says blocked.
+            report = RunReport(setup_error=str(exc))
+            db.record_run(datetime.now(UTC), ready.model, report.as_dict())
+            report.remaining = db.remaining()
+            return report
         with Database(settings.database_url) as writes:
             report = drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
                            on_progress=on_progress,

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,7 +19,7 @@ from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.openai import OpenAIEmbedder
 
-from devstack.fake_openai import FakeOpenAI
+from devstack.fake_openai import FakeOpenAI, Fault
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
 from tests.support.invariants import check
 
@@ -159,3 +165,163 @@ def test_a_processor_killed_while_carrying_a_batch_leaves_it_to_the_next_run(
     assert report.batches is not None and "finished 1 (600 embedded" in report.batches
     assert open_entries(db) == 0 and check(db, MODEL).violations == []
     assert taken.entries == 600
+
+
+def test_a_transient_line_error_goes_back_with_one_attempt(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A line answered 500 is the provider's moment: its entries are retried, one attempt each."""
+    insert_jobs(db, 2500)  # two requests: 2,048 inputs at most in one
+    s = settings()
+    fake.faults = [Fault("status", 500, message="The server had an error")]  # the first line
+    _submit(s)
+    first, second = sent_sizes(db)
+    with Database(s.database_url) as database:
+        report = batch_api.carry_forward(database, s, OpenAIEmbedder(s))
+    assert report.retried == first and report.failed == 0 and report.embedded == second
+    rows = db.execute("select attempts, error_message from public.embedding_queue "
+                      "where processed_at is null").fetchall()
+    assert len(rows) == first and {r[0] for r in rows} == {1}
+    assert all("server had an error" in r[1] for r in rows)
+    assert _batch_states(db) == [("done", "completed")]
+
+
+def sent_sizes(db: psycopg.Connection[Any]) -> list[int]:
+    row = db.execute("select request_sizes from public.embedding_batches order by id desc limit 1").fetchone()
+    assert row is not None
+    return list(row[0])
+
+
+def _cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "DATABASE_URL": settings.database_url,
+            "OPENAI_API_KEY": settings.openai_api_key or "",
+            "OPENAI_BASE_URL": settings.openai_base_url or "", "EMBEDDING_PROVIDER": "openai", **env}
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args], env=full,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_cli_sends_lists_and_cancels_batches(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """backfill --batch-api returns at once with ids, counts and both prices; status and
+    `batches` show the batch; `batches cancel ID` gives its entries back, no attempt counted."""
+    insert_jobs(db, 400)
+    fake.batches.delay = 3600
+    estimate = _cli(base_settings, "estimate", "--batch-api")
+    assert estimate.returncode == 0 and "through the Batch API" in estimate.stdout, estimate.stderr
+    sent = _cli(base_settings, "backfill", "--batch-api")
+    assert sent.returncode == 0, sent.stderr
+    [line] = [n for n in sent.stdout.splitlines() if n.startswith("batch ")]
+    batch_id, provider_id = db.execute(
+        "select id, provider_batch_id from public.embedding_batches").fetchone() or (None, None)
+    assert line.startswith(f"batch {batch_id} ({provider_id}): 400 entries"), line
+    assert "estimated $" in line and "(online $" in line
+    batch_cost, online_cost = (float(x) for x in re.findall(r"\$([0-9.]+)", line))
+    assert batch_cost == pytest.approx(online_cost / 2, rel=1e-3)
+    listed = _cli(base_settings, "batches")
+    assert f"batch {batch_id} ({provider_id}): submitted" in listed.stdout and "400 entries" in listed.stdout
+    status = db.execute("select public.embedding_queue_status() -> 'batches'").fetchone()
+    assert status is not None and [(b["id"], b["entries"], b["state"]) for b in status[0]] == [
+        (batch_id, 400, "submitted")]
+    assert "400" in _cli(base_settings, "status").stdout
+    cancelled = _cli(base_settings, "batches", "cancel", str(batch_id))
+    assert cancelled.returncode == 0 and "400 entries are due again" in cancelled.stdout
+    assert fake.batches.batches[provider_id].status == "cancelled"
+    assert _batch_states(db) == [("released", "cancelled")]
+    assert db.execute("select count(*), max(attempts) from public.embedding_queue "
+                      "where processed_at is null and lease_token is null").fetchone() == (400, 0)
+    assert "no batches in flight" in _cli(base_settings, "batches").stdout
+    unknown = _cli(base_settings, "batches", "cancel", str(batch_id))
+    assert unknown.returncode == 2 and "no batch" in unknown.stderr
+
+
+def test_a_revoked_key_charges_nothing_and_blocks_the_run(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings,
+    settings: Callable[..., Settings]
+) -> None:
+    """A setup fault, as online: at submit the batch is given back; carrying a batch forward
+    stops the run with health blocked; no entry is charged an attempt."""
+    insert_jobs(db, 200)
+    fake.batches.refuse = (401, "Incorrect API key provided")
+    refused = _cli(base_settings, "backfill", "--batch-api")
+    assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "Incorrect API key" in refused.stderr
+    assert _batch_states(db) == [("released", None)]
+    fake.batches.refuse = None
+    fake.batches.delay = 3600
+    _submit(settings())
+    fake.batches.refuse = (401, "Incorrect API key provided")
+    report = service.run_drain(settings())
+    assert report.setup_error and "Incorrect API key" in report.setup_error
+    assert db.execute("select public.embedding_queue_status() ->> 'health'").fetchone() == ("blocked",)
+    assert db.execute("select max(attempts) from public.embedding_queue").fetchone() == (0,)
+    fake.batches.refuse, fake.batches.delay = None, 0
+    service.run_drain(settings())
+    assert open_entries(db) == 0 and check(db, MODEL).violations == []
+
+
+def test_a_long_run_sends_a_backlog_past_the_threshold_as_batches(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """EMBEDDING_BATCH_API_THRESHOLD: `autoembed process` sends the backlog as a batch and
+    embeds nothing online; a backlog under the threshold is embedded online."""
+    insert_jobs(db, 300)
+    fake.batches.delay = 3600
+    ran = _cli(base_settings, "process", "--no-progress", EMBEDDING_BATCH_API_THRESHOLD="300")
+    assert ran.returncode == 0, ran.stderr
+    assert "300 entries sent in 1 Batch API batches" in ran.stdout
+    assert fake.requests == [] and _batch_states(db) == [("submitted", "validating")]
+    insert_jobs(db, 10, prefix="Live")
+    ran = _cli(base_settings, "process", "--no-progress", EMBEDDING_BATCH_API_THRESHOLD="300")
+    assert ran.returncode == 0 and "embedded 10" in ran.stdout, ran.stdout
+    assert len(fake.batches.batches) == 1
+
+
+def test_a_processor_killed_while_downloading_writes_nothing_and_the_next_run_finishes(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings,
+    settings: Callable[..., Settings]
+) -> None:
+    """SIGKILL while the result file downloads: no vector written, the batch still
+    submitted; when its check lease runs out the next run writes each vector once."""
+    ids = insert_jobs(db, 500)
+    _submit(settings())
+    fake.batches.download_delay = 30
+    env = {**os.environ, "DATABASE_URL": base_settings.database_url,
+           "OPENAI_API_KEY": base_settings.openai_api_key or "",
+           "OPENAI_BASE_URL": base_settings.openai_base_url or "", "EMBEDDING_PROVIDER": "openai"}
+    proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while fake.batches.content_downloads == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake.batches.content_downloads == 1, "the processor never started the download"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+    assert db.execute("select count(*) from public.jobs where embedding is not null").fetchone() == (0,)
+    assert _batch_states(db)[0][0] == "submitted" and open_entries(db) == 500
+    fake.batches.download_delay = 0
+    assert service.run_drain(settings()).claimed == 0  # its check lease still holds the batch
+    db.execute("update public.embedding_batches set check_expires_at = now() - interval '1 second'")
+    report = service.run_drain(settings())
+    assert report.batches is not None and "finished 1 (500 embedded" in report.batches
+    assert open_entries(db) == 0 and fake.requests == []
+    assert_embedded_from_current_text(db, ids[::50])
+    assert check(db, MODEL).violations == []
+
+
+def test_a_batch_of_a_model_switched_away_from_gives_its_entries_back(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Its vectors are no longer the active model's: nothing written, entries due, no attempt."""
+    insert_jobs(db, 50)
+    s = settings()
+    _submit(s)
+    db.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
+    with Database(s.database_url) as database:
+        report = batch_api.carry_forward(database, s, OpenAIEmbedder(s))
+    assert report.finished == 1 and report.released == 50 and report.embedded == 0
+    row = db.execute("select state, error from public.embedding_batches").fetchone()
+    assert row is not None and row[0] == "released" and "text-embedding-3-large" in row[1]
+    assert db.execute("select count(*), max(attempts) from public.embedding_queue "
+                      "where processed_at is null and lease_token is null").fetchone() == (50, 0)
+    assert fake.batches.content_downloads == 0

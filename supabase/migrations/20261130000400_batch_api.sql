@@ -20,7 +20,7 @@ create table public.embedding_batches (
   entries integer not null default 0,
   requests integer not null default 0,
   -- How many inputs each request of the input file carries (custom_id n: request_sizes[n + 1]).
-  request_sizes integer [],
+  request_sizes integer[],
   estimated_tokens bigint not null default 0,
   estimated_cost_usd numeric(14, 6),
   tokens bigint,
@@ -116,7 +116,7 @@ grant execute on function public.reserve_embedding_batch(integer, text) to servi
 -- Record where each entry's text went in the input file, then (after the
 -- upload and the provider's batch exist) the provider's ids.
 create or replace function public.place_embedding_batch(
-  batch bigint, queue_ids bigint [], requests integer [], positions integer []
+  batch bigint, queue_ids bigint[], requests integer[], positions integer[]
 )
 returns integer
 language sql
@@ -128,21 +128,22 @@ as $$
     update public.embedding_queue q
     set batch_request = p.request, batch_position = p.position
     from unnest(queue_ids, requests, positions) as p (queue_id, request, position)
-    where q.id = p.queue_id and q.batch_id = batch and q.processed_at is null
+    where q.id = any(queue_ids) and q.id = p.queue_id and q.batch_id = batch
+      and q.processed_at is null
     returning q.id
   )
   select pg_catalog.count(*)::integer from placed
 $$;
 
-comment on function public.place_embedding_batch(bigint, bigint [], integer [], integer []) is
+comment on function public.place_embedding_batch(bigint, bigint[], integer[], integer[]) is
 'place_embedding_batch: record the request (custom_id) and position of each entry''s text in a batch''s input file.';
-revoke all on function public.place_embedding_batch(bigint, bigint [], integer [], integer [])
+revoke all on function public.place_embedding_batch(bigint, bigint[], integer[], integer[])
 from public, anon, authenticated;
-grant execute on function public.place_embedding_batch(bigint, bigint [], integer [], integer [])
+grant execute on function public.place_embedding_batch(bigint, bigint[], integer[], integer[])
 to service_role;
 
 -- Entries that did not fit the input file leave the batch, due again at once.
-create or replace function public.leave_embedding_batch(batch bigint, queue_ids bigint [])
+create or replace function public.leave_embedding_batch(batch bigint, queue_ids bigint[])
 returns integer
 language sql
 volatile
@@ -164,13 +165,13 @@ as $$
   select pg_catalog.count(*)::integer from gone
 $$;
 
-comment on function public.leave_embedding_batch(bigint, bigint []) is
+comment on function public.leave_embedding_batch(bigint, bigint[]) is
 'leave_embedding_batch: take entries out of a batch being prepared (they did not fit its file); they are due again at once.';
-revoke all on function public.leave_embedding_batch(bigint, bigint []) from public, anon, authenticated;
-grant execute on function public.leave_embedding_batch(bigint, bigint []) to service_role;
+revoke all on function public.leave_embedding_batch(bigint, bigint[]) from public, anon, authenticated;
+grant execute on function public.leave_embedding_batch(bigint, bigint[]) to service_role;
 
 create or replace function public.submit_embedding_batch(
-  batch bigint, provider_batch text, input_file text, sizes integer [],
+  batch bigint, provider_batch text, input_file text, sizes integer[],
   estimated_tokens bigint, estimated_cost numeric
 )
 returns boolean
@@ -188,11 +189,11 @@ as $$
   returning true
 $$;
 
-comment on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric) is
+comment on function public.submit_embedding_batch(bigint, text, text, integer[], bigint, numeric) is
 'submit_embedding_batch: a prepared batch is at the provider: its ids, request count and estimated cost.';
-revoke all on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric)
+revoke all on function public.submit_embedding_batch(bigint, text, text, integer[], bigint, numeric)
 from public, anon, authenticated;
-grant execute on function public.submit_embedding_batch(bigint, text, text, integer [], bigint, numeric)
+grant execute on function public.submit_embedding_batch(bigint, text, text, integer[], bigint, numeric)
 to service_role;
 
 -- Take the submitted batches nobody is checking, for `lease`; a batch left
@@ -362,12 +363,12 @@ begin
 end;
 $$;
 
--- The status shows the batches in flight: 0.2.0's status, under another
+-- The status shows the batches in flight: the status as it was, under another
 -- name, plus `batches`; the Studio view gains the same column.
 alter function public.embedding_queue_status() rename to embedding_queue_status_online;
 
 comment on function public.embedding_queue_status_online() is
-'embedding_queue_status_online: embedding_queue_status without its batches (0.2.0''s status).';
+'embedding_queue_status_online: embedding_queue_status without its batches (the status before 0.4.0).';
 
 create or replace function public.embedding_queue_status()
 returns jsonb
