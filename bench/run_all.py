@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    batch_cost,
     claim_cost,
     drain_throughput,
     index_backfill,
@@ -38,6 +39,7 @@ BENCHMARKS = {
     "process_defaults": process_defaults.run,
     "index_backfill": index_backfill.run,
     "rate_limit": rate_limit.run,
+    "batch_cost": batch_cost.run,
 }
 
 
@@ -119,6 +121,8 @@ TARGETS = [
     ("claim at large pending / at 1k pending", ("claim_cost", "ratio_large_pending"), "<= 1.5"),
     ("claim beside large history / at 1k pending", ("claim_cost", "ratio_large_history"), "<= 1.5"),
     ("processor peak RSS draining 20k (MB)", ("memory", "peak_rss_mb"), "<= 300"),
+    ("20,000-job backfill, cost through the Batch API / online (recorded, price table)",
+     ("batch_cost", "cost_ratio"), "<= 0.5"),
 ]
 
 
@@ -178,6 +182,18 @@ def write_docs(latest: dict[str, Any]) -> None:
                       "the SDK, decodes 1536 floats of base64 per job in one Python process (one "
                       "core, the GIL), and writes in batches of 250; the fake provider's own CPU "
                       "is on the same cores."]
+    costs = results.get("batch_cost")
+    if costs:
+        on, off = costs["online"], costs["batch_api"]
+        lines += ["", "## A backfill through the Batch API", "",
+                  f"{costs['jobs']:,} postings embedded with {costs['model']} both ways through the "
+                  f"CLI, each side's cost as its run records say (tokens the provider counted, at "
+                  f"the price table's price): online {on['tokens']:,} tokens, ${on['cost_usd']} in "
+                  f"{on['requests']} requests; through the Batch API {off['tokens']:,} tokens, "
+                  f"${off['cost_usd']} in {off['batches']} batch, with {off['online_requests']} "
+                  f"online requests. `autoembed estimate --batch-api` said ${on['estimated_usd']} "
+                  f"and ${off['estimated_usd']} beforehand. The Batch API answers within 24 hours, "
+                  "so this is a difference in money, not in time (README: when it pays)."]
     drain = results.get("drain_throughput")
     if drain:
         b = drain["breakdown_seconds"]
