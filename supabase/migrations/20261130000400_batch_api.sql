@@ -422,3 +422,14 @@ select
   s.status ->> 'message' as message,
   s.status -> 'batches' as batches
 from (select public.embedding_queue_status() as status) as s;
+
+-- The schema of this release (0.4.0: 20261130000300 and this migration).
+create or replace function public.autoembed_schema_version()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select '0.4.0'
+$$;
