@@ -169,6 +169,9 @@ class FakeBatches:
                 return _error(404, f"No such Batch object: {batch_id}")
             if batch.status in ("validating", "in_progress"):
                 batch.status = "cancelled"
+                lines = [line for line in self.files[batch.input_file_id][1].splitlines() if line.strip()]
+                self._never_run(batch, lines, "batch_cancelled",
+                                "This request was not executed because the batch was cancelled.")
             return _ok(batch.as_json())
 
     def _finish(self, batch: _Batch) -> None:
@@ -179,8 +182,9 @@ class FakeBatches:
                              "line": None, "param": None}]
             return
         lines = [line for line in self.files[batch.input_file_id][1].splitlines() if line.strip()]
+        unrun: list[bytes] = []
         if self.outcome == "expired":
-            lines = lines[: self.expire_after]
+            lines, unrun = lines[: self.expire_after], lines[self.expire_after:]
         out: list[str] = []
         err: list[str] = []
         batch.counts["total"] = len(lines)
@@ -199,7 +203,20 @@ class FakeBatches:
         if err:
             batch.error_file_id = f"file-{next(_ids)}"
             self.files[batch.error_file_id] = ("batch_output", "\n".join(err).encode() + b"\n")
+        if unrun:  # as OpenAI does: the lines not run, in the error file, without a response
+            self._never_run(batch, unrun, "batch_expired",
+                            "This request could not be executed before the completion window expired.")
         batch.status = "expired" if self.outcome == "expired" else "completed"
+
+    def _never_run(self, batch: _Batch, lines: list[bytes], code: str, message: str) -> None:
+        """Add the lines a batch never ran to its error file (lock held)."""
+        records = [json.dumps({"id": f"batch_req_x{n}", "custom_id": json.loads(line).get("custom_id"),
+                               "response": None, "error": {"code": code, "message": message}})
+                   for n, line in enumerate(lines)]
+        old = self.files[batch.error_file_id][1] if batch.error_file_id else b""
+        batch.error_file_id = batch.error_file_id or f"file-{next(_ids)}"
+        self.files[batch.error_file_id] = ("batch_output", old + "\n".join(records).encode() + b"\n")
+        batch.counts["failed"] += len(lines)
 
 
 def _ok(body: dict[str, Any]) -> Answer:

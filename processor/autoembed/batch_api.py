@@ -15,6 +15,7 @@ database keeps two processors from carrying the same batch at once.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from autoembed.batch_embedder import NO_TEXT
 from autoembed.batching import pack
 from autoembed.config import Settings
 from autoembed.db import BatchEntry, ClaimedItem, Database, TakenBatch
+from autoembed.embedders import model_mismatch
 from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.errors import (
     BadVectorsError,
@@ -37,7 +39,7 @@ from autoembed.errors import (
     SetupError,
 )
 from autoembed.failures import from_http
-from autoembed.limits import OPENAI_BATCH_LIMITS, OPENAI_LIMITS
+from autoembed.limits import BATCH_ENTRIES, OPENAI_BATCH_LIMITS, OPENAI_LIMITS
 from autoembed.pricing import estimated_cost
 from autoembed.tokens import Prepared
 
@@ -83,7 +85,7 @@ def submit(db: Database, settings: Settings, embedder: OpenAIEmbedder,
     sent: list[Submitted] = []
     left = max_entries
     while left is None or left > 0:
-        size = min(OPENAI_BATCH_LIMITS.max_inputs, left or OPENAI_BATCH_LIMITS.max_inputs)
+        size = min(BATCH_ENTRIES, left or BATCH_ENTRIES)
         batch, items = db.reserve_batch(size, embedder.model)
         if batch is None:
             break
@@ -123,7 +125,11 @@ def _submit_one(db: Database, settings: Settings, embedder: OpenAIEmbedder, batc
             completion_window=OPENAI_BATCH_LIMITS.completion_window,
             metadata={"autoembed_batch": str(batch)})
     cost = estimated_cost(embedder.model, tokens, batch=True)
-    db.submit_batch(batch, created.id, uploaded.id, sizes, tokens, cost)
+    if not db.submit_batch(batch, created.id, uploaded.id, sizes, tokens, cost):
+        # Given back meanwhile (taken for abandoned after an hour): its
+        # entries may be online work by now, so the provider's copy goes.
+        cancel(embedder, created.id)
+        raise MalformedResponseError(f"batch {batch} was given back while it was being sent")
     log.info("batch %s (%s) submitted: %s entries in %s requests, %s bytes, ~%s tokens",
              batch, created.id, kept, len(lines), size, tokens)
     return Submitted(batch, created.id, kept, len(lines), tokens, cost,
@@ -156,22 +162,57 @@ def _file(embedder: OpenAIEmbedder, batch: int, prepared: Sequence[tuple[Claimed
     return lines, sizes, placements, tokens, size, kept
 
 
-def carry_forward(db: Database, settings: Settings, embedder: OpenAIEmbedder) -> BatchReport:
-    """Check every open batch once; write the finished ones' results."""
+def carry_forward(db: Database, settings: Settings, embedder: OpenAIEmbedder,
+                  deadline: float | None = None) -> BatchReport:
+    """Check every open batch once, one after the other, and write the finished ones'
+    results; a batch not reached by ``deadline`` (monotonic) is left to the next run.
+
+    A 404 means the provider no longer has the batch or its file: the batch is
+    over and its entries go back to work. A 403 (a key without access to the
+    Batch API) leaves every batch to a processor with another key and lets the
+    run go on online. A refused key (401) or no quota stops the run, as online.
+    """
     report = BatchReport()
-    for taken in db.take_batches(CHECK_LEASE_SECONDS):
+    taken_batches = db.take_batches(CHECK_LEASE_SECONDS)
+    for n, taken in enumerate(taken_batches):
+        if deadline is not None and time.monotonic() >= deadline:
+            for rest in taken_batches[n:]:
+                db.note_batch(rest, None)  # frees its check for the next run
+            break
         report.checked += 1
         try:
             _carry(db, settings, embedder, taken, report)
-        except SetupError:
-            db.note_batch(taken, "not checked: the provider refused the setup")
+        except SetupError as exc:
+            if exc.status == 404:
+                report.released += db.finish_batch(
+                    taken.id, taken.check_token, None, None, None,
+                    f"the provider no longer has it: {redact.error(exc, with_type=False)}")
+                report.finished += 1
+                continue
+            for rest in taken_batches[n:]:
+                db.note_batch(rest, None)
+            if exc.status == 403:
+                note = f"batches not checked: {redact.error(exc, with_type=False)}"
+                log.warning(note)
+                report.errors.append(note)
+                break
             raise
         except EmbeddingError as exc:  # unreadable results, provider away: the next run reads again
             note = f"batch {taken.id} not read: {redact.error(exc, with_type=False)}"
             log.warning(note)
             report.errors.append(note)
-            db.note_batch(taken, "unread")
+            db.note_batch(taken, None)
     return report
+
+
+def cancel(embedder: OpenAIEmbedder, provider_batch_id: str) -> str | None:
+    """Cancel a batch at the provider; why it could not be, or None."""
+    try:
+        with embedder.provider_errors():
+            embedder.client.batches.cancel(provider_batch_id)
+    except EmbeddingError as exc:
+        return redact.error(exc, with_type=False)
+    return None
 
 
 def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: TakenBatch,
@@ -184,6 +225,7 @@ def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: Ta
         return
     active = db.active_model()
     if active is not None and active[0] != taken.model:
+        cancel(embedder, taken.provider_batch_id)  # its answers would be thrown away
         report.released += db.finish_batch(
             taken.id, taken.check_token, None, None, None,
             f"the active model is now {active[0]}: its entries are embedded online with it")
@@ -224,13 +266,13 @@ def _carry(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: Ta
 
 
 def _records(embedder: OpenAIEmbedder, file_id: str | None, taken: TakenBatch
-             ) -> Iterator[tuple[int, dict[str, Any]]]:
+             ) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """(request number, response) of each line of a result file, all checked before any is used."""
     if not file_id:
         return
     with embedder.provider_errors():
         content = embedder.client.files.content(file_id).read()
-    records: list[tuple[int, dict[str, Any]]] = []
+    records: list[tuple[int, dict[str, Any] | None]] = []
     for number, line in enumerate(content.splitlines(), 1):
         if not line.strip():
             continue
@@ -244,16 +286,17 @@ def _records(embedder: OpenAIEmbedder, file_id: str | None, taken: TakenBatch
         head, _, tail = custom_id.partition(":")
         if head != str(taken.id) or not tail.isdigit() or int(tail) >= len(taken.request_sizes):
             raise MalformedResponseError(f"line {number} has custom_id {custom_id!r}, not of this batch")
-        response = record.get("response") or {"status_code": 500, "body": {"error": record.get("error")}}
-        records.append((int(tail), response))
+        # A line the batch never ran (expired, cancelled) has no response.
+        response = record.get("response")
+        records.append((int(tail), response if isinstance(response, dict) else None))
     yield from records
 
 
 def _write(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: TakenBatch,
-           entries: list[BatchEntry], request: int, response: dict[str, Any],
+           entries: list[BatchEntry], request: int, response: dict[str, Any] | None,
            report: BatchReport) -> tuple[int, int]:
     """Write one answered request's vectors; (embedded, tokens)."""
-    if response.get("status_code") != 200:
+    if response is None or response.get("status_code") != 200:
         _fail(db, settings, entries, response, report)
         return 0, 0
     sent = taken.request_sizes[request]
@@ -282,15 +325,19 @@ def _write(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: Ta
     return done, tokens
 
 
-def _fail(db: Database, settings: Settings, entries: list[BatchEntry], response: dict[str, Any],
-          report: BatchReport) -> None:
-    """A line the provider refused: for good when it is the input's fault, else one attempt."""
-    if not entries:
+def _fail(db: Database, settings: Settings, entries: list[BatchEntry],
+          response: dict[str, Any] | None, report: BatchReport) -> None:
+    """A line the provider refused: for good when it is the input's fault, else one attempt.
+    A line never run (no response) or refused for the setup is not the entries' attempt:
+    they stay in the batch, and finishing it gives them back."""
+    if not entries or response is None:
         return
     body = response.get("body") or {}
     error = body.get("error") if isinstance(body, dict) else None
     message = str(error.get("message")) if isinstance(error, dict) else "the batch line failed"
     kind = from_http(int(response.get("status_code") or 500), message)
+    if isinstance(kind, SetupError):
+        return
     permanent = isinstance(kind, InputRejectedError)
     outcomes = db.fail([ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries],
                        [str(kind)] * len(entries), [permanent] * len(entries), settings.max_attempts)
@@ -307,14 +354,15 @@ def _retry(db: Database, settings: Settings, entries: list[BatchEntry], why: str
 
 
 def before_online(db: Database, settings: Settings, embedder: OpenAIEmbedder, *,
-                  long_run: bool) -> str | None:
-    """A run's Batch API part, before it embeds online: carry the open batches forward and,
-    in a run that may take minutes, send the due backlog as batches when it reaches
-    ``EMBEDDING_BATCH_API_THRESHOLD``. What was done, for the run's report, or None."""
+                  long_run: bool, deadline: float | None = None) -> str | None:
+    """A run's Batch API part, before it embeds online: carry the open batches forward
+    (until ``deadline``) and, in a run that may take minutes, send the due backlog as
+    batches when it reaches ``EMBEDDING_BATCH_API_THRESHOLD``. What was done, for the
+    run's report, or None. Raises SetupError only for what stops online runs too."""
     notes: list[str] = []
     if db.has_submitted_batches():
         started = datetime.now(UTC)
-        carried = carry_forward(db, settings, embedder)
+        carried = carry_forward(db, settings, embedder, deadline)
         if carried.finished:
             db.record_run(started, embedder.model, _run_record(carried, embedder.model))
         notes.append(f"batches checked {carried.checked}, in progress {carried.in_progress}, "
@@ -323,7 +371,18 @@ def before_online(db: Database, settings: Settings, embedder: OpenAIEmbedder, *,
         notes += carried.errors
     threshold = settings.batch_api_threshold
     if long_run and threshold and db.due_count() >= threshold:
-        sent = submit(db, settings, embedder)
+        if mismatch := model_mismatch(db.active_model(), embedder):
+            notes.append(f"nothing sent to the Batch API: {mismatch}")
+            return "; ".join(notes)
+        try:
+            sent = submit(db, settings, embedder)
+        except EmbeddingError as exc:
+            if isinstance(exc, SetupError) and exc.status not in (403, 404):
+                raise  # a refused key or no quota: online fails the same way
+            # The Batch API is away or closed to this key: embed online meanwhile.
+            notes.append(f"nothing sent to the Batch API: {redact.error(exc, with_type=False)}")
+            log.warning(notes[-1])
+            return "; ".join(notes)
         notes.append(f"{sum(s.entries for s in sent)} entries sent in {len(sent)} Batch API batches "
                      f"(estimated ${sum(s.batch_cost_usd for s in sent):.6f})")
     return "; ".join(notes) or None

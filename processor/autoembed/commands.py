@@ -218,6 +218,10 @@ def format_status(data: dict[str, Any]) -> str:
     rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
     last = data.get("last_run") or {}
     rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
+    rows += [(f"batch {b.get('id')}", f"{b.get('state')} ({b.get('provider_status') or '-'}), "
+              f"{b.get('entries')} entries, {b.get('age_seconds')} s old, "
+              f"estimated ${float(b.get('estimated_cost_usd') or 0):.6f}")
+             for b in data.get("batches") or []]
     width = max(len(k) for k, _ in rows)
     lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
     return "\n".join([str(data.get("message", "")), *lines])
@@ -238,12 +242,14 @@ def format_report(report: RunReport) -> str:
 def backfill_batches(db: Database, settings: Settings) -> int:
     """Send the due backlog as Batch API batches; print each one's id, entries and cost."""
     from autoembed.batch_api import submit
-    from autoembed.embedders import create_embedder
+    from autoembed.embedders import create_embedder, model_mismatch
     from autoembed.embedders.openai import OpenAIEmbedder
 
     embedder = create_embedder(settings)
     if not isinstance(embedder, OpenAIEmbedder):
         return fail(2, "the Batch API is OpenAI's: set EMBEDDING_PROVIDER=openai")
+    if mismatch := model_mismatch(db.active_model(), embedder):
+        return fail(2, f"nothing sent: {mismatch}")
     try:
         sent = submit(db, settings, embedder)
     except EmbeddingError as exc:  # the batch being prepared was given back
@@ -272,16 +278,15 @@ def batches(db: Database, settings: Settings, action: str, batch_id: int | None)
     if chosen is None:
         return fail(2, f"no batch {batch_id} in flight: see `autoembed batches`")
     if chosen["provider_batch_id"]:
+        from autoembed.batch_api import cancel
         from autoembed.embedders import create_embedder
         from autoembed.embedders.openai import OpenAIEmbedder
 
         embedder = create_embedder(settings)
-        if isinstance(embedder, OpenAIEmbedder):
-            try:
-                with embedder.provider_errors():
-                    embedder.client.batches.cancel(chosen["provider_batch_id"])
-            except EmbeddingError as exc:
-                return fail(1, f"batch {chosen['id']} not cancelled: {exc}")
+        if isinstance(embedder, OpenAIEmbedder) and (why := cancel(embedder, chosen["provider_batch_id"])):
+            # The entries go back to work all the same; the provider may still
+            # run (and bill) the batch, whose answers nothing will read.
+            print(f"autoembed: the provider did not confirm the cancel ({why})", file=sys.stderr)
     back = db.finish_batch(int(chosen["id"]), None, "cancelled", None, None, "cancelled by the operator")
     print(f"batch {chosen['id']} cancelled; {back} entries are due again")
     return 0

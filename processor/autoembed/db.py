@@ -63,7 +63,14 @@ select id, provider_batch_id, state, provider_status, entries, requests, estimat
 from public.embedding_batches where state in ('preparing', 'submitted') order by id
 """
 HAS_BATCH_TABLE = "select to_regclass('public.embedding_batches') is not null"
-HAS_SUBMITTED_BATCHES = "select exists (select from public.embedding_batches where state = 'submitted')"
+# Batches to carry forward: at the provider, or abandoned while being prepared
+# (take_embedding_batches gives their entries back).
+HAS_SUBMITTED_BATCHES = """
+select exists (
+  select from public.embedding_batches
+  where state = 'submitted' or (state = 'preparing' and created_at < now() - interval '1 hour')
+)
+"""
 INDEX_STATE = "select public.embedding_index_state(%s)"
 INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
 COUNT_EMBEDDED = "select count(*) from public.jobs where embedding_model = %s"
@@ -287,7 +294,7 @@ class Database:
     def batch_entries(self, batch: int) -> list[BatchEntry]:
         return [BatchEntry(*row) for row in self._call(BATCH_ENTRIES, (batch,))]
 
-    def note_batch(self, batch: TakenBatch, status: str) -> None:
+    def note_batch(self, batch: TakenBatch, status: str | None) -> None:
         self._call(NOTE_BATCH, (batch.id, batch.check_token, status))
 
     def finish_batch(self, batch: int, token: Any, status: str | None, tokens: int | None,

@@ -20,7 +20,7 @@ from autoembed.accounting import RunReport, record_unit
 from autoembed.batch_embedder import BatchEmbedder
 from autoembed.config import Settings
 from autoembed.db import Database
-from autoembed.embedders.base import Embedder
+from autoembed.embedders import Embedder, model_mismatch
 from autoembed.pricing import estimated_cost
 from autoembed.results import UnitResult
 from autoembed.retry import RetryPolicy
@@ -29,15 +29,6 @@ log = logging.getLogger(__name__)
 
 # Batches claimed per unit before the provider's first answer (see top_up).
 START_AHEAD = 4
-
-
-def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | None:
-    """Why this embedder may not run beside the ``active`` model, or None when it may."""
-    if active is None or active == (embedder.model, embedder.dimensions):
-        return None
-    return (f"the configured model is {embedder.model} ({embedder.dimensions} dimensions) but the "
-            f"active model is {active[0]} ({active[1]}): switch on purpose with "
-            f"`autoembed switch-model`, or set EMBEDDING_MODEL to the active one")
 
 
 def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings, *,

@@ -21,6 +21,8 @@ class EmbeddingError(AutoembedError):
     """The embeddings provider did not produce usable vectors."""
 
     retryable = True
+    # The provider's HTTP status, when an answer caused it.
+    status: int | None = None
 
 
 class RetryableEmbeddingError(EmbeddingError):

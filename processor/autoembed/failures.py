@@ -33,6 +33,13 @@ QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_
 def from_http(status: int, message: str, *, code: str | None = None,
               retry_after: float | None = None) -> EmbeddingError:
     """The error an HTTP answer of the provider stands for, its message redacted."""
+    error = _from_http(status, message, code, retry_after)
+    error.status = status
+    return error
+
+
+def _from_http(status: int, message: str, code: str | None,
+               retry_after: float | None) -> EmbeddingError:
     detail = f"HTTP {status}: {redact.text(message)}"
     if status in SETUP_FIX:
         return SetupError(f"{SETUP_FIX[status]} ({detail})")

@@ -40,6 +40,11 @@ class BatchLimits:
 OPENAI_BATCH_LIMITS = BatchLimits(max_requests=50_000, max_file_bytes=200 * 1024 * 1024,
                                   max_inputs=50_000, completion_window="24h")
 
+# Entries autoembed puts in one batch (the API allows 50,000): its result file
+# holds about 8.3 KB of base64 per 1536-d vector, so 10,000 keep the file a
+# processor downloads and parses near 85 MB instead of 415 MB.
+BATCH_ENTRIES = 10_000
+
 # sentence-transformers: 256 texts per forward pass, each cut to the model's sequence length.
 LOCAL_MAX_INPUTS = 256
 

@@ -7,6 +7,7 @@ here, so opening a run is written once.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
@@ -59,8 +60,11 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             ready = embedder
         else:
             ready = embedder()
+        # The run's budget covers carrying batches forward and the online drain.
+        deadline = time.monotonic() + (budget_seconds or settings.time_budget_seconds)
         try:
-            batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none")
+            batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none",
+                                        deadline=deadline)
                           if isinstance(ready, OpenAIEmbedder) else None)
         except SetupError as exc:
             # As online: nothing charged, the run stops, status says blocked.
@@ -69,7 +73,8 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             report.remaining = db.remaining()
             return report
         with Database(settings.database_url) as writes:
-            report = drain(db, writes, ready, settings, budget_seconds=budget_seconds, stop=stop,
+            left = max(deadline - time.monotonic(), 0.001)
+            report = drain(db, writes, ready, settings, budget_seconds=left, stop=stop,
                            on_progress=on_progress,
                            before_first_write=(lambda: defer_for_backlog(writes, settings, ready.model))
                            if index_upkeep != "none" else None)

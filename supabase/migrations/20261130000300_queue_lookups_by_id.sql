@@ -6,7 +6,7 @@
 -- included: about 14 ms of a 250-entry complete with 20,000 rows in the
 -- queue, and growing with every entry ever processed. `q.id = any(...)`
 -- gives the planner the ids, so each call reads only its own entries
--- (sql_tests/09_faster_paths.sql checks the plans). Same results.
+-- (sql_tests/10_queue_lookups.sql counts their scans). Same results.
 
 create or replace function public.complete_embedding_batch(
   queue_ids bigint[],

@@ -48,7 +48,8 @@ grant usage on sequence public.embedding_batches_id_seq to service_role;
 alter table public.embedding_queue
 add column if not exists batch_id bigint,
 add column if not exists batch_request integer,
-add column if not exists batch_position integer;
+add column if not exists batch_position integer,
+add column if not exists batch_lease_token uuid;
 
 comment on column public.embedding_queue.batch_id is
 'The Batch API batch this open entry is in (its lease lasts the batch''s 24-hour window).';
@@ -56,6 +57,8 @@ comment on column public.embedding_queue.batch_request is
 'The request of the batch''s input file holding this entry''s text (its custom_id).';
 comment on column public.embedding_queue.batch_position is
 'The position of this entry''s text in that request (the index of its vector in the answer).';
+comment on column public.embedding_queue.batch_lease_token is
+'The lease the batch holds; once it runs out an online claim takes the entry with a lease of its own, which the batch leaves alone.';
 
 create index if not exists embedding_queue_batch on public.embedding_queue (batch_id)
 where batch_id is not null;
@@ -99,7 +102,8 @@ begin
     delete from public.embedding_batches b where b.id = new_batch;
     return;
   end if;
-  update public.embedding_queue q set batch_id = new_batch where q.id = any(ids);
+  update public.embedding_queue q set batch_id = new_batch, batch_lease_token = q.lease_token
+  where q.id = any(ids);
   update public.embedding_batches b set entries = pg_catalog.cardinality(ids) where b.id = new_batch;
   return query
   select new_batch, r.queue_id, r.job_id, r.lease_token, r.content, r.content_hash
@@ -153,8 +157,9 @@ as $$
   with gone as (
     update public.embedding_queue q
     set lease_token = null, lease_expires_at = null, batch_id = null, batch_request = null,
-        batch_position = null, updated_at = pg_catalog.now()
+        batch_position = null, batch_lease_token = null, updated_at = pg_catalog.now()
     where q.id = any(queue_ids) and q.batch_id = batch and q.processed_at is null
+      and q.lease_token = q.batch_lease_token
     returning q.id
   ),
   counted as (
@@ -246,7 +251,7 @@ set search_path = ''
 as $$
   select q.id, q.lease_token, q.lease_content_hash, q.batch_request, q.batch_position
   from public.embedding_queue q
-  where q.batch_id = batch and q.processed_at is null and q.lease_token is not null
+  where q.batch_id = batch and q.processed_at is null and q.lease_token = q.batch_lease_token
   order by q.batch_request, q.batch_position
 $$;
 
@@ -264,7 +269,8 @@ security invoker
 set search_path = ''
 as $$
   update public.embedding_batches b
-  set provider_status = status, checked_at = pg_catalog.now(), check_token = null,
+  set provider_status = coalesce(status, b.provider_status), checked_at = pg_catalog.now(),
+      check_token = null,
       check_expires_at = null
   where b.id = batch and b.check_token = token
   returning true
@@ -300,17 +306,19 @@ begin
     return 0;
   end if;
   -- Entries still leased by the batch go back due now; those it failed keep
-  -- their backoff. All leave the batch.
+  -- their backoff, and one an online run claimed after the batch's lease ran
+  -- out keeps that run's lease. All leave the batch.
   with inside as (
-    select q.id, q.lease_token is not null as leased
+    select q.id, q.lease_token = q.batch_lease_token as leased
     from public.embedding_queue q
     where q.batch_id = batch and q.processed_at is null
     for update
   ),
   back as (
     update public.embedding_queue q
-    set lease_token = null, lease_expires_at = null, batch_id = null, batch_request = null,
-        batch_position = null,
+    set lease_token = case when i.leased then null else q.lease_token end,
+        lease_expires_at = case when i.leased then null else q.lease_expires_at end,
+        batch_id = null, batch_request = null, batch_position = null, batch_lease_token = null,
         next_attempt_at = case when i.leased then least(q.next_attempt_at, pg_catalog.now())
           else q.next_attempt_at end,
         updated_at = pg_catalog.now()
@@ -353,11 +361,14 @@ begin
   set attempts = 0,
       error_message = null,
       next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
-      lease_token = case when q.batch_id is null then q.lease_token end,
-      lease_expires_at = case when q.batch_id is null then q.lease_expires_at end,
+      lease_token = case when q.lease_token is distinct from q.batch_lease_token then q.lease_token end,
+      lease_expires_at = case
+        when q.lease_token is distinct from q.batch_lease_token then q.lease_expires_at
+      end,
       batch_id = null,
       batch_request = null,
       batch_position = null,
+      batch_lease_token = null,
       updated_at = pg_catalog.now();
   return null;
 end;

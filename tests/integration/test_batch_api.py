@@ -223,7 +223,8 @@ def test_the_cli_sends_lists_and_cancels_batches(
     status = db.execute("select public.embedding_queue_status() -> 'batches'").fetchone()
     assert status is not None and [(b["id"], b["entries"], b["state"]) for b in status[0]] == [
         (batch_id, 400, "submitted")]
-    assert "400" in _cli(base_settings, "status").stdout
+    assert re.search(rf"batch {batch_id} +submitted \(validating\), 400 entries, \d+ s old, estimated \$",
+                     _cli(base_settings, "status").stdout)
     cancelled = _cli(base_settings, "batches", "cancel", str(batch_id))
     assert cancelled.returncode == 0 and "400 entries are due again" in cancelled.stdout
     assert fake.batches.batches[provider_id].status == "cancelled"
@@ -300,7 +301,9 @@ def test_a_processor_killed_while_downloading_writes_nothing_and_the_next_run_fi
     assert db.execute("select count(*) from public.jobs where embedding is not null").fetchone() == (0,)
     assert _batch_states(db)[0][0] == "submitted" and open_entries(db) == 500
     fake.batches.download_delay = 0
-    assert service.run_drain(settings()).claimed == 0  # its check lease still holds the batch
+    held = service.run_drain(settings())  # the dead processor's check lease still holds the batch
+    assert held.batches is not None and "batches checked 0" in held.batches
+    assert fake.batches.content_downloads == 1
     db.execute("update public.embedding_batches set check_expires_at = now() - interval '1 second'")
     report = service.run_drain(settings())
     assert report.batches is not None and "finished 1 (500 embedded" in report.batches
@@ -325,3 +328,68 @@ def test_a_batch_of_a_model_switched_away_from_gives_its_entries_back(
     assert db.execute("select count(*), max(attempts) from public.embedding_queue "
                       "where processed_at is null and lease_token is null").fetchone() == (50, 0)
     assert fake.batches.content_downloads == 0
+
+
+def test_a_batch_the_provider_no_longer_has_gives_its_entries_back(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A 404 on the batch is that batch's end, not a setup fault: the run embeds online."""
+    insert_jobs(db, 30)
+    s = settings()
+    fake.batches.delay = 3600
+    _submit(s)
+    fake.batches.batches.clear()  # expired from the provider's records, another project's key...
+    report = service.run_drain(s)
+    assert report.setup_error is None and report.embedded == 30
+    assert report.batches is not None and "30 back in the queue" in report.batches
+    row = db.execute("select state, error from public.embedding_batches").fetchone()
+    assert row is not None and row[0] == "released" and "no longer has it" in row[1]
+    assert db.execute("select max(attempts) from public.embedding_queue").fetchone() == (0,)
+
+
+def test_a_key_closed_to_the_batch_api_embeds_online(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """403 on Files and Batches with a threshold set: nothing sent, the run embeds online."""
+    insert_jobs(db, 40)
+    fake.batches.refuse = (403, "You have insufficient permissions for this operation.")
+    ran = _cli(base_settings, "process", "--no-progress", EMBEDDING_BATCH_API_THRESHOLD="10")
+    assert ran.returncode == 0, ran.stderr
+    assert "embedded 40" in ran.stdout and "nothing sent to the Batch API" in ran.stdout
+    assert _batch_states(db) == [("released", None)] and open_entries(db) == 0
+
+
+def test_a_threshold_run_with_another_model_sends_nothing(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """The configured model is not the active one: no batch is paid for (as online, nothing done)."""
+    insert_jobs(db, 20)
+    db.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
+    report = service.run_drain(settings(batch_api_threshold=10), index_upkeep="here")
+    assert report.model_mismatch and report.embedded == 0
+    assert report.batches is not None and "nothing sent to the Batch API" in report.batches
+    assert _batch_states(db) == [] and fake.batches.files == {}
+
+
+def test_an_online_claim_after_the_batch_lease_ran_out_keeps_its_lease(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Past the batch's 25-hour lease an online run may claim its entries; the batch, when it
+    finishes, leaves that run's leases alone and its vectors are written once."""
+    insert_jobs(db, 20)
+    s = settings()
+    fake.batches.delay = 3600
+    _submit(s)
+    db.execute("update public.embedding_queue set lease_expires_at = now() - interval '1 second' "
+               "where batch_id is not null")
+    embedder = OpenAIEmbedder(s)
+    with Database(s.database_url) as database:
+        claimed = database.claim(50, 300)
+        assert len(claimed) == 20
+        fake.batches.delay = 0
+        carried = batch_api.carry_forward(database, s, embedder)
+        assert carried.finished == 1 and carried.embedded == 0 and carried.released == 0
+        vectors = embedder.embed([i.content for i in claimed]).vectors
+        outcomes = database.complete(claimed, vectors, MODEL)
+    assert set(outcomes.values()) == {"embedded"}
+    assert open_entries(db) == 0 and check(db, MODEL).violations == []

@@ -6,7 +6,7 @@ from autoembed.config import Settings
 from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.limits import Limits
 
-__all__ = ["Embedder", "Embeddings", "Limits", "check_model", "create_embedder"]
+__all__ = ["Embedder", "Embeddings", "Limits", "check_model", "create_embedder", "model_mismatch"]
 
 
 def check_model(settings: Settings) -> None:
@@ -30,3 +30,12 @@ def create_embedder(settings: Settings) -> Embedder:
     from autoembed.embedders.openai import OpenAIEmbedder
 
     return OpenAIEmbedder(settings)
+
+
+def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | None:
+    """Why this embedder may not run beside the ``active`` model, or None when it may."""
+    if active is None or active == (embedder.model, embedder.dimensions):
+        return None
+    return (f"the configured model is {embedder.model} ({embedder.dimensions} dimensions) but the "
+            f"active model is {active[0]} ({active[1]}): switch on purpose with "
+            f"`autoembed switch-model`, or set EMBEDDING_MODEL to the active one")
