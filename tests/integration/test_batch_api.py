@@ -393,3 +393,22 @@ def test_an_online_claim_after_the_batch_lease_ran_out_keeps_its_lease(
         outcomes = database.complete(claimed, vectors, MODEL)
     assert set(outcomes.values()) == {"embedded"}
     assert open_entries(db) == 0 and check(db, MODEL).violations == []
+
+
+def test_a_batch_abandoned_while_being_prepared_gives_its_entries_back(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A processor died between reserving and submitting: an hour later any run gives the
+    entries back (no attempt) and embeds them, though no batch is at the provider."""
+    insert_jobs(db, 25)
+    s = settings()
+    with Database(s.database_url) as database:
+        database.register_model(MODEL, 1536)
+        batch, items = database.reserve_batch(100, MODEL)
+    assert batch is not None and len(items) == 25
+    assert service.run_drain(s).claimed == 0  # leased by the batch being prepared
+    db.execute("update public.embedding_batches set created_at = now() - interval '61 minutes'")
+    report = service.run_drain(s)
+    assert report.embedded == 25 and open_entries(db) == 0
+    row = db.execute("select state, error from public.embedding_batches").fetchone()
+    assert row == ("released", "abandoned before it reached the provider")
