@@ -316,8 +316,7 @@ def _write(db: Database, settings: Settings, embedder: OpenAIEmbedder, taken: Ta
         _retry(db, settings, bad, "the batch returned an unusable vector", report)
     if not good:
         return 0, tokens
-    items = [ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in good]
-    outcomes = db.complete(items, vectors[[e.position for e in good]], embedder.model)
+    outcomes = db.complete(_claimed(good), vectors[[e.position for e in good]], embedder.model)
     done = sum(1 for o in outcomes.values() if o == "embedded")
     report.embedded += done
     # An entry edited or deleted since its batch left it: its old text's vector is dropped.
@@ -338,29 +337,32 @@ def _fail(db: Database, settings: Settings, entries: list[BatchEntry],
     kind = from_http(int(response.get("status_code") or 500), message)
     if isinstance(kind, SetupError):
         return
-    permanent = isinstance(kind, InputRejectedError)
-    outcomes = db.fail([ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries],
-                       [str(kind)] * len(entries), [permanent] * len(entries), settings.max_attempts)
-    report.failed += sum(1 for o in outcomes.values() if o == "failed")
-    report.retried += sum(1 for o in outcomes.values() if o == "retry")
+    _retry(db, settings, entries, str(kind), report, permanent=isinstance(kind, InputRejectedError))
 
 
 def _retry(db: Database, settings: Settings, entries: list[BatchEntry], why: str,
-           report: BatchReport) -> None:
-    outcomes = db.fail([ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries],
-                       [why] * len(entries), [False] * len(entries), settings.max_attempts)
+           report: BatchReport, *, permanent: bool = False) -> None:
+    """Count one attempt for each entry (or fail them for good), with ``why``."""
+    outcomes = db.fail(_claimed(entries), [why] * len(entries), [permanent] * len(entries),
+                       settings.max_attempts)
     report.failed += sum(1 for o in outcomes.values() if o == "failed")
     report.retried += sum(1 for o in outcomes.values() if o == "retry")
 
 
+def _claimed(entries: list[BatchEntry]) -> list[ClaimedItem]:
+    """Batch entries as the online queue calls take them (lease and hash are what count)."""
+    return [ClaimedItem(e.queue_id, 0, e.lease_token, 0, "", e.content_hash) for e in entries]
+
+
 def before_online(db: Database, settings: Settings, embedder: OpenAIEmbedder, *,
-                  long_run: bool, deadline: float | None = None) -> str | None:
+                  open_batches: bool, long_run: bool, deadline: float | None = None) -> str | None:
     """A run's Batch API part, before it embeds online: carry the open batches forward
-    (until ``deadline``) and, in a run that may take minutes, send the due backlog as
-    batches when it reaches ``EMBEDDING_BATCH_API_THRESHOLD``. What was done, for the
-    run's report, or None. Raises SetupError only for what stops online runs too."""
+    (``open_batches``: the run found some) until ``deadline`` and, in a run that may
+    take minutes, send the due backlog as batches when it reaches
+    ``EMBEDDING_BATCH_API_THRESHOLD``. What was done, for the run's report, or None.
+    Raises SetupError only for what stops online runs too."""
     notes: list[str] = []
-    if db.has_submitted_batches():
+    if open_batches:
         started = datetime.now(UTC)
         carried = carry_forward(db, settings, embedder, deadline)
         if carried.finished:

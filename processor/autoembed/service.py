@@ -63,8 +63,8 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
         # The run's budget covers carrying batches forward and the online drain.
         deadline = time.monotonic() + (budget_seconds or settings.time_budget_seconds)
         try:
-            batch_note = (before_online(db, settings, ready, long_run=index_upkeep != "none",
-                                        deadline=deadline)
+            batch_note = (before_online(db, settings, ready, open_batches=batches,
+                                        long_run=index_upkeep != "none", deadline=deadline)
                           if isinstance(ready, OpenAIEmbedder) else None)
         except SetupError as exc:
             # As online: nothing charged, the run stops, status says blocked.
