@@ -1,0 +1,65 @@
+"""The processor's database calls: one round trip and one transaction each, with a timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
+
+from devstack.latency_proxy import latency_proxy
+from tests.support import insert_jobs, open_entries, run_drain
+
+MODEL = "text-embedding-3-small"
+
+
+def test_every_call_of_a_run_waits_for_one_round_trip(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Claim, complete, fail, release and status each cost one round trip: a
+    processor far from its database waits once per call, not four times."""
+    insert_jobs(db, 1)
+    run_drain(settings())  # the model is registered and active
+    insert_jobs(db, 6)
+    with latency_proxy(settings().database_url) as (proxy, url), Database(url) as database:
+        items = database.claim(6, 300)
+        vectors = np.ones((2, 1536), dtype=np.float32)
+        calls: list[tuple[str, Callable[[], object]]] = [
+            ("claim", lambda: database.claim(6, 300)),
+            ("complete", lambda: database.complete(items[:2], vectors, MODEL)),
+            ("fail", lambda: database.fail(items[2:4], ["boom", "boom"], [False, False], 3)),
+            ("release", lambda: database.release(items[4:])),
+            ("status", database.status),
+            ("remaining", database.remaining),
+        ]
+        for name, call in calls:
+            before = proxy.turns
+            call()
+            assert proxy.turns - before == 1, name
+    assert open_entries(db) == 4  # two failed for a retry, two released
+
+
+def test_a_call_is_one_transaction_under_its_own_timeout(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A statement over the timeout is cancelled with its own error type, its
+    transaction rolled back, and the connection stays usable, the timeout not
+    left behind on the session."""
+    with Database(settings().database_url, statement_timeout_ms=200) as database:
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            database._call("select pg_sleep(5)")
+        db.execute("create table public.call_probe (x int)")
+        try:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                database._call("with w as (insert into public.call_probe values (1) returning x) "
+                               "select x / 0 from w")
+            assert db.execute("select count(*) from public.call_probe").fetchone() == (0,)
+            assert database._call("select current_setting('statement_timeout')") == [("200ms",)]
+            assert database._conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            assert database._conn.execute("show statement_timeout").fetchone() == ("0",)
+        finally:
+            db.execute("drop table public.call_probe")
