@@ -58,7 +58,8 @@ class Prepared:
 
 def byte_bound(text: str, max_tokens: int) -> Prepared | None:
     """The text with its byte length as token bound, when that proves it within ``max_tokens``."""
-    size = len(text.encode("utf-8"))
+    # An ASCII str knows it is ASCII (a flag, no scan): its length is its byte length.
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
     return Prepared(text, size, size, exact=False) if size <= max_tokens else None
 
 

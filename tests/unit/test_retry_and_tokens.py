@@ -6,7 +6,7 @@ import random
 
 import pytest
 from autoembed.retry import RetryPolicy
-from autoembed.tokens import ByteBoundTokenizer
+from autoembed.tokens import ByteBoundTokenizer, byte_bound
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,21 @@ def test_byte_bound(text: str, limit: int, expected_text: str, tokens: int, orig
     assert (prepared.text, prepared.tokens, prepared.original_tokens) == (
         expected_text, tokens, original)
     assert prepared.truncated == (original > limit)
+
+
+def test_byte_bound_is_the_utf8_length_whether_or_not_the_text_is_ascii() -> None:
+    """The bound that spares exact counting is the UTF-8 length, ASCII shortcut or not,
+    and proves a text within the limit only when that length is within it."""
+    rng = random.Random(12)
+    alphabet = ["a", " ", "\n", "~", "\x7f", "\x00", "é", "ß", "€", "漢", "🙂", "\u200b", "\ufeff"]
+    texts = ["", "plain ascii", "x" * 2048, "é" * 1024]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(500)]
+    for text in texts:
+        size = len(text.encode("utf-8"))
+        for limit in (size - 1, size, size + 1):
+            prepared = byte_bound(text, limit)
+            if size <= limit:
+                assert prepared is not None and (prepared.text, prepared.tokens) == (text, size)
+                assert not prepared.exact and not prepared.truncated
+            else:
+                assert prepared is None
