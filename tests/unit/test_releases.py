@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import autoembed
 from autoembed.schema import expected_schema_version, package_version
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,7 @@ def test_versions_agree() -> None:
     assert versions == sorted(versions, key=_key)
     assert _key(package_version()) >= _key(versions[-1])
     assert expected_schema_version() in {*versions, package_version()}
+    assert autoembed.__version__ == package_version()  # one source, not a copy
 
 
 def test_changelog_has_an_upgrading_note_per_release() -> None:
