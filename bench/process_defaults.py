@@ -12,6 +12,7 @@ index (its per-row insert cost would hide the pipeline; see scaling for that).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from bench.harness import (
     drop_search_index,
     emit,
     load_jobs,
+    machine_busy_seconds,
     pending,
     reset_embeddings,
     size,
@@ -47,9 +49,10 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
         baseline = write_limit(conn)
         reset_embeddings(conn)
         conn.execute("checkpoint")
-        started = time.perf_counter()
+        started, busy = time.perf_counter(), machine_busy_seconds()
         proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
+        busy = machine_busy_seconds() - busy
         assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
         empty_started = time.perf_counter()
         subprocess.run(command, env=env, capture_output=True, check=True)
@@ -63,6 +66,10 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
             "process_jobs_per_second": round(jobs / seconds, 1),
             "ratio": round(baseline / seconds, 3), "process_seconds": round(seconds, 2),
+            # CPU the run cost on the whole machine (processor, PostgreSQL, fake API), and
+            # the ratio it would reach if every core were busy all the time.
+            "process_cpu_seconds_all_processes": round(busy, 2),
+            "ratio_if_every_core_were_busy": round(baseline / (busy / (os.cpu_count() or 1)), 3),
             "empty_queue_process_seconds": round(empty, 2),
             "tokeniser_cpu_ms_per_1000_jobs": cpu, "summary": proc.stdout.strip()}
 

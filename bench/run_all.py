@@ -15,6 +15,7 @@ from typing import Any
 from bench import (
     batch_cost,
     claim_cost,
+    db_round_trips,
     drain_throughput,
     index_backfill,
     latency_bound,
@@ -40,6 +41,7 @@ BENCHMARKS = {
     "index_backfill": index_backfill.run,
     "rate_limit": rate_limit.run,
     "batch_cost": batch_cost.run,
+    "db_round_trips": db_round_trips.run,
 }
 
 
@@ -175,14 +177,32 @@ def write_docs(latest: dict[str, Any]) -> None:
                   f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
                   f"within the 8,192-token limit (0.3.0, exact only past it) "
                   f"{tok.get('byte_bound_0_3_0', '-')} ms."]
+        if defaults.get("process_cpu_seconds_all_processes"):
+            lines += ["", f"That run cost {defaults['process_cpu_seconds_all_processes']} s of CPU "
+                      f"on the machine's {latest['machine']['cores']} cores, the processor, "
+                      "PostgreSQL and the fake API together: with every core busy all the time it "
+                      "could not have finished faster than that divided by the cores, a ratio of "
+                      f"{defaults['ratio_if_every_core_were_busy']}."]
         if defaults["ratio"] < 0.5:
             lines += ["", "The ratio stays under 0.5 because both sides share 2 cores: the write "
                       "limit is one COPY and one UPDATE, while the pipeline also claims (builds "
                       "each text in SQL and leases the entries, about as much database time as "
                       "the writes), starts a process (about 1 s, 0.6 s of it importing the openai "
-                      "SDK), and sends, receives and decodes 20,000 texts and vectors in that "
-                      "process, all on the same cores as PostgreSQL and the fake provider. The "
-                      "start-up is a fixed cost: the ratio grows with the backlog."]
+                      "SDK, with one core mostly idle), and sends, receives and decodes 20,000 "
+                      "texts and vectors in that process, all on the same cores as PostgreSQL and "
+                      "the fake provider. The start-up is a fixed cost: the ratio grows with the "
+                      "backlog."]
+    trips = results.get("db_round_trips")
+    if trips:
+        old, new = trips["one_statement_at_a_time_0_4_0"], trips["pipelined"]
+        lines += ["", "## A processor far from its database", "",
+                  f"{trips['jobs']:,} jobs drained through a proxy that makes every round trip to "
+                  f"PostgreSQL take {trips['round_trip_ms']:g} ms (a function and its database in "
+                  f"one cloud region), no index, the fake API answering from a cache, default claim "
+                  f"size and concurrency. Each call sent as one pipeline: {new['seconds']} s, "
+                  f"{new['round_trips']} round trips. BEGIN, the timeout, the statement and COMMIT "
+                  f"each waiting for an answer (0.4.0): {old['seconds']} s, {old['round_trips']} "
+                  f"round trips. Speed-up {trips['speedup']}x."]
     costs = results.get("batch_cost")
     if costs:
         on, off = costs["online"], costs["batch_api"]
