@@ -59,3 +59,14 @@ comment on function public.job_embedding_text(public.jobs) is
 Title, company, location, tags and description; the only place that text is built.';
 revoke all on function public.job_embedding_text(public.jobs) from public, anon, authenticated;
 grant execute on function public.job_embedding_text(public.jobs) to service_role;
+
+-- The schema of this release (0.4.1: this migration).
+create or replace function public.autoembed_schema_version()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select '0.4.1'
+$$;
