@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from autoembed.db import Database
 from autoembed.results import UnitResult
 
@@ -81,6 +79,8 @@ def record_unit(db: Database, model: str, max_attempts: int, unit: UnitResult,
         report.come_back_after_seconds = max(report.come_back_after_seconds or 0.0,
                                              round(unit.come_back_after, 1))
     if unit.embedded:
+        import numpy as np
+
         vectors = np.concatenate(unit.vectors) if len(unit.vectors) > 1 else unit.vectors[0]
         outcomes = db.complete(unit.embedded, vectors, model)
         for outcome in outcomes.values():

@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except psycopg.errors.InsufficientPrivilege as exc:
         return fail(2, f"the DATABASE_URL role may not do this: {redact.error(exc, with_type=False)}; "
                        "use the postgres or service_role connection string", args.verbose)
-    except psycopg.errors.UndefinedFunction as exc:
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable) as exc:
         return fail(2, f"the database has no autoembed schema: {redact.error(exc, with_type=False)}; "
                        "run `supabase db push` first", args.verbose)
     except psycopg.Error as exc:

@@ -13,14 +13,15 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from autoembed import redact
-from autoembed.embedders.base import Vectors
+
+if TYPE_CHECKING:
+    from autoembed.embedders.base import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Database:
             keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3,
         )
         self._timeout = str(statement_timeout_ms)
-        register_vector(self._conn)
+        self._vector_type = False
 
     def close(self) -> None:
         self._conn.close()
@@ -206,6 +207,16 @@ class Database:
     def complete(self, items: Sequence[ClaimedItem], vectors: Vectors,
                  model: str) -> dict[int, str]:
         """Write vectors (row i for items[i]) in binary, one statement."""
+        if not self._vector_type:
+            # pgvector's dumpers (and numpy) load with the first vector a
+            # connection writes: a run with nothing due never needs them. Only
+            # `vector` is looked up (register_vector looks up four types, in
+            # 12 round trips).
+            from pgvector.psycopg.vector import register_vector_info
+            from psycopg.types import TypeInfo
+
+            register_vector_info(self._conn, TypeInfo.fetch(self._conn, "vector"))
+            self._vector_type = True
         rows = self._call(COMPLETE, (
             [i.queue_id for i in items],
             [i.lease_token for i in items],

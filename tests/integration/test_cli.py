@@ -15,13 +15,16 @@ from devstack.fake_openai import FakeOpenAI, Fault
 from tests.support import insert_jobs, open_entries
 
 
-def _autoembed(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _env(settings: Settings, **env: str) -> dict[str, str]:
     full = {**os.environ, "DATABASE_URL": settings.database_url,
             "OPENAI_API_KEY": settings.openai_api_key or "",
             "OPENAI_BASE_URL": settings.openai_base_url or "",
             "EMBEDDING_PROVIDER": "openai", **env}
-    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args],
-                          env={k: v for k, v in full.items() if v != "<unset>"},
+    return {k: v for k, v in full.items() if v != "<unset>"}
+
+
+def _autoembed(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args], env=_env(settings, **env),
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -137,3 +140,36 @@ def test_switch_model_checks_the_provider_first(
     assert db.execute(active).fetchone() == ("text-embedding-3-large@256",) and open_entries(db) == 3
     mismatch = _autoembed(base_settings, "process", "--no-progress")
     assert mismatch.returncode == 2 and "switch on purpose" in mismatch.stderr
+
+
+def test_a_database_without_the_schema_is_one_line(db: psycopg.Connection[Any], base_settings: Settings,
+                                                    database_url: str) -> None:
+    """A DATABASE_URL that names a database autoembed was never pushed to says to push it."""
+    db.execute("drop database if exists autoembed_undeployed")
+    db.execute("create database autoembed_undeployed")
+    try:
+        url = base_settings.database_url.replace("/postgres?", "/autoembed_undeployed?", 1)
+        assert url != base_settings.database_url
+        for command in ("process", "status"):
+            _one_line_error(_autoembed(base_settings, command, DATABASE_URL=url), 2,
+                            "no autoembed schema", "supabase db push")
+    finally:
+        db.execute("drop database autoembed_undeployed with (force)")
+
+
+def test_a_run_with_nothing_due_loads_neither_numpy_nor_the_sdk(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """A cron tick on an empty queue imports what it needs to ask, nothing more: the
+    provider's SDK and numpy (with pgvector's types) load with the first answer."""
+    insert_jobs(db, 2)
+    assert _autoembed(base_settings, "process", "--no-progress").returncode == 0
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['autoembed', 'process', '--no-progress']\n"
+             "try:\n    runpy.run_module('autoembed.cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(sorted(m for m in ('numpy', 'openai', 'pgvector') if m in sys.modules))\n")
+    empty = subprocess.run([sys.executable, "-c", probe], env=_env(base_settings), capture_output=True,
+                           text=True, timeout=120, check=False)
+    assert empty.returncode == 0, empty.stderr
+    assert empty.stdout.strip().splitlines()[-1] == "[]", empty.stdout

@@ -21,18 +21,22 @@ def test_every_call_of_a_run_waits_for_one_round_trip(
     db: psycopg.Connection[Any], settings: Callable[..., Settings]
 ) -> None:
     """Claim, complete, fail, release and status each cost one round trip: a
-    processor far from its database waits once per call, not four times."""
+    processor far from its database waits once per call, not four times. The
+    first vector a connection writes also looks up the vector type, once."""
     insert_jobs(db, 1)
     run_drain(settings())  # the model is registered and active
-    insert_jobs(db, 6)
+    insert_jobs(db, 7)
     with latency_proxy(settings().database_url) as (proxy, url), Database(url) as database:
-        items = database.claim(6, 300)
+        items = database.claim(7, 300)
         vectors = np.ones((2, 1536), dtype=np.float32)
+        before = proxy.turns
+        database.complete(items[6:], vectors[:1], MODEL)
+        assert proxy.turns - before <= 4  # the type lookup (one transaction) and the call
         calls: list[tuple[str, Callable[[], object]]] = [
             ("claim", lambda: database.claim(6, 300)),
             ("complete", lambda: database.complete(items[:2], vectors, MODEL)),
             ("fail", lambda: database.fail(items[2:4], ["boom", "boom"], [False, False], 3)),
-            ("release", lambda: database.release(items[4:])),
+            ("release", lambda: database.release(items[4:6])),
             ("status", database.status),
             ("remaining", database.remaining),
         ]

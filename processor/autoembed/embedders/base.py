@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from autoembed.errors import BadVectorsError, MalformedResponseError
 from autoembed.limits import Limits
 from autoembed.tokens import Prepared
 
-Vectors = npt.NDArray[np.float32]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors: TypeAlias = npt.NDArray[np.float32]
+else:
+    # numpy loads with the first vector, not with the package: a run with
+    # nothing due never needs it.
+    Vectors = Any
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ def check_vectors(vectors: Vectors, count: int, dimensions: int,
     rows with NaN or infinity, or listed in ``bad`` by the decoder, are the
     rows' own (BadVectorsError, which carries the good rows too).
     """
+    import numpy as np
+
     if vectors.ndim != 2 or vectors.shape[0] != count:
         raise MalformedResponseError(f"expected {count} vectors, got {vectors.shape[0]}")
     if vectors.shape[1] != dimensions:

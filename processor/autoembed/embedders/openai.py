@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import orjson
 import pybase64
 
@@ -175,6 +174,8 @@ def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None
     A wrong count or a bad index spoils the whole answer; an undecodable or
     wrongly sized vector spoils only its own row.
     """
+    import numpy as np  # loads with the first answer (see embedders.base.Vectors)
+
     if len(data) != count:
         raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
     indexes = [item.get("index") if isinstance(item, dict) else None for item in data]
@@ -207,6 +208,8 @@ def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None
 def _decode_whole(raws: Sequence[Any], dimensions: int) -> Vectors | None:
     """Every vector at once, in answer order, when all are base64 of the exact length
     without padding (1536 and 3072 dimensions); None sends each through its own check."""
+    import numpy as np
+
     size = dimensions * 4
     if size % 3 or not all(isinstance(r, str) and len(r) == size // 3 * 4 for r in raws):
         return None
