@@ -64,7 +64,6 @@ select id, provider_batch_id, state, provider_status, entries, requests, estimat
   extract(epoch from now() - created_at)::integer
 from public.embedding_batches where state in ('preparing', 'submitted') order by id
 """
-HAS_BATCH_TABLE = "select to_regclass('public.embedding_batches') is not null"
 # Batches to carry forward: at the provider, or abandoned while being prepared
 # (take_embedding_batches gives their entries back).
 HAS_SUBMITTED_BATCHES = """
@@ -330,8 +329,13 @@ class Database:
         return [dict(zip(keys, row, strict=True)) for row in self._call(OPEN_BATCHES)]
 
     def has_submitted_batches(self) -> bool:
-        """Batches at the provider (False on a schema from before the Batch API)."""
-        return bool(self._call(HAS_BATCH_TABLE)[0][0]) and bool(self._call(HAS_SUBMITTED_BATCHES)[0][0])
+        """Batches at the provider (False on a schema from before the Batch API).
+
+        One query: every run asks this first, a cron tick on an empty queue too."""
+        try:
+            return bool(self._call(HAS_SUBMITTED_BATCHES)[0][0])
+        except psycopg.errors.UndefinedTable:  # its transaction is rolled back; the connection is fine
+            return False
 
     def index_state(self, model: str) -> dict[str, Any] | None:
         """The model's HNSW index and the entries due (public.embedding_index_state)."""

@@ -67,3 +67,21 @@ def test_a_call_is_one_transaction_under_its_own_timeout(
             assert database._conn.execute("show statement_timeout").fetchone() == ("0",)
         finally:
             db.execute("drop table public.call_probe")
+
+
+def test_a_schema_without_batches_has_none_submitted(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """On a schema from before the Batch API the question is answered False in one
+    round trip, and the connection goes on."""
+    db.execute("drop database if exists autoembed_no_batches")
+    db.execute("create database autoembed_no_batches")
+    try:
+        url = settings().database_url.replace("/postgres?", "/autoembed_no_batches?", 1)
+        with latency_proxy(url) as (proxy, proxied), Database(proxied) as database:
+            before = proxy.turns
+            assert database.has_submitted_batches() is False
+            assert proxy.turns - before == 1
+            assert database._call("select 1") == [(1,)]
+    finally:
+        db.execute("drop database autoembed_no_batches with (force)")
