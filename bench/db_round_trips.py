@@ -72,7 +72,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
             with latency_proxy(bench.url, DELAY) as (proxy, url), kind(url) as db, kind(url) as writes:
                 turns = proxy.turns
                 started = time.perf_counter()
-                report = drain(db, writes, embedder, settings)
+                report = drain(db, [writes], embedder, settings)
                 seconds = time.perf_counter() - started
                 turns = proxy.turns - turns
             assert pending(conn) == 0 and report.embedded == jobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 from autoembed.db import Database
@@ -65,36 +66,47 @@ class RunReport:
 
 
 def record_unit(db: Database, model: str, max_attempts: int, unit: UnitResult,
-                report: RunReport) -> None:
-    """Write one embedded batch (vectors, failures, releases) and add it to the report."""
-    report.tokens += unit.tokens
-    report.requests += unit.requests
-    report.provider_retries += unit.provider_retries
-    report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
-    report.api_seconds += unit.api_seconds
-    report.truncated += len(unit.truncated_job_ids)
-    report.truncated_job_ids += unit.truncated_job_ids
-    report.skipped_current += unit.skipped_current
-    if unit.come_back_after is not None:
-        report.come_back_after_seconds = max(report.come_back_after_seconds or 0.0,
-                                             round(unit.come_back_after, 1))
+                report: RunReport, lock: AbstractContextManager[object] | None = None) -> None:
+    """Write one embedded batch (vectors, failures, releases) and add it to the report.
+
+    Writers on several connections share one report: ``lock`` guards its
+    counts, never the database calls, so the writes themselves overlap.
+    """
+    embedded = stale = lost = failed = retried = released = 0
     if unit.embedded:
         import numpy as np
 
         vectors = np.concatenate(unit.vectors) if len(unit.vectors) > 1 else unit.vectors[0]
-        outcomes = db.complete(unit.embedded, vectors, model)
-        for outcome in outcomes.values():
+        for outcome in db.complete(unit.embedded, vectors, model).values():
             if outcome == "embedded":
-                report.embedded += 1
+                embedded += 1
             elif outcome == "stale":
-                report.stale += 1
+                stale += 1
             else:
-                report.lost += 1
+                lost += 1
     if unit.failures:
         outcomes = db.fail([f.item for f in unit.failures], [f.error for f in unit.failures],
                            [f.permanent for f in unit.failures], max_attempts)
-        report.failed += sum(1 for o in outcomes.values() if o == "failed")
-        report.retried += sum(1 for o in outcomes.values() if o == "retry")
-        report.lost += len(unit.failures) - len(outcomes)
+        failed = sum(1 for o in outcomes.values() if o == "failed")
+        retried = sum(1 for o in outcomes.values() if o == "retry")
+        lost += len(unit.failures) - len(outcomes)
     if unit.released:
-        report.released += db.release(unit.released)
+        released = db.release(unit.released)
+    with lock or nullcontext():
+        report.embedded += embedded
+        report.stale += stale
+        report.lost += lost
+        report.failed += failed
+        report.retried += retried
+        report.released += released
+        report.tokens += unit.tokens
+        report.requests += unit.requests
+        report.provider_retries += unit.provider_retries
+        report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
+        report.api_seconds += unit.api_seconds
+        report.truncated += len(unit.truncated_job_ids)
+        report.truncated_job_ids += unit.truncated_job_ids
+        report.skipped_current += unit.skipped_current
+        if unit.come_back_after is not None:
+            report.come_back_after_seconds = max(report.come_back_after_seconds or 0.0,
+                                                 round(unit.come_back_after, 1))

@@ -38,6 +38,8 @@ class Settings:
     openai_base_url: str | None = None
     claim_size: int = 250
     max_in_flight: int = 3
+    # Connections writing vectors in parallel during a run (drain.py).
+    writers: int = 2
     time_budget_seconds: float = 40.0
     request_timeout_seconds: float = 15.0
     caller_timeout_seconds: float = 60.0
@@ -94,6 +96,7 @@ class Settings:
             # A claim never holds more entries than one request may carry.
             claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 250, low=1, high=OPENAI_LIMITS.max_inputs),
             max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 3, low=1, high=32),
+            writers=_int(env, "EMBEDDING_WRITERS", 2, low=1, high=8),
             time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
             request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),
             caller_timeout_seconds=_float(env, "EMBEDDING_CALLER_TIMEOUT_SECONDS", 60.0),

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
+from psycopg.types import TypeInfo
 
-from autoembed import redact
+from autoembed import redact, vector_array
+from autoembed.vector_array import VectorArray
 
 if TYPE_CHECKING:
     from autoembed.embedders.base import Vectors
@@ -207,20 +209,18 @@ class Database:
                  model: str) -> dict[int, str]:
         """Write vectors (row i for items[i]) in binary, one statement."""
         if not self._vector_type:
-            # pgvector's dumpers (and numpy) load with the first vector a
-            # connection writes: a run with nothing due never needs them. Only
-            # `vector` is looked up (register_vector looks up four types, in
-            # 12 round trips).
-            from pgvector.psycopg.vector import register_vector_info
-            from psycopg.types import TypeInfo
-
-            register_vector_info(self._conn, TypeInfo.fetch(self._conn, "vector"))
+            # The `vector` type is looked up with the first vector a
+            # connection writes: a run with nothing due never needs it.
+            info = TypeInfo.fetch(self._conn, "vector")
+            if info is None:
+                raise psycopg.errors.UndefinedObject("type vector does not exist: is pgvector installed?")
+            vector_array.register(self._conn, info.oid, info.array_oid)
             self._vector_type = True
         rows = self._call(COMPLETE, (
             [i.queue_id for i in items],
             [i.lease_token for i in items],
             [i.content_hash for i in items],
-            list(vectors),  # float32 rows, dumped by pgvector as binary
+            VectorArray(vectors),  # one binary vector[], laid out in one pass
             model,
         ), binary=True)
         return {int(qid): str(outcome) for qid, outcome in rows}

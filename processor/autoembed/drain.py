@@ -1,8 +1,8 @@
 """The drain loop: claim, embed, complete, batch after batch, within a budget.
 
-Claims commit at once; API calls run in worker threads and writes in a writer
-thread with its own connection, so claiming, the provider and writing all
-overlap, and no transaction stays open across an API call. Embedding one
+Claims commit at once; API calls run in worker threads and writes in writer
+threads, each with its own connection, so claiming, the provider and writing
+all overlap, and no transaction stays open across an API call. Embedding one
 batch is processor.batch_embedder's job.
 """
 
@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
@@ -31,16 +31,16 @@ log = logging.getLogger(__name__)
 START_AHEAD = 4
 
 
-def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings, *,
+def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
           on_progress: Callable[[RunReport], None] | None = None,
           stop: threading.Event | None = None,
-          before_first_write: Callable[[], str | None] | None = None) -> RunReport:
+          before_first_write: Callable[[Database], str | None] | None = None) -> RunReport:
     """Drain due entries until none are left, the time budget ends, ``stop`` is set
-    or the provider refuses the setup. ``db`` claims; ``writes`` is the writer thread's.
-    ``before_first_write`` runs once, in the writer thread, after the model is
-    registered and before its first vector is written; what it returns is
-    the report's ``search_index``."""
+    or the provider refuses the setup. ``db`` claims; ``writes`` has a connection
+    per writer thread. ``before_first_write`` runs once, in a writer thread on
+    its connection, after the model is registered and before any vector is
+    written; what it returns is the report's ``search_index``."""
     stop = stop or threading.Event()
     started_at = datetime.now(UTC)
     started = time.monotonic()
@@ -81,22 +81,39 @@ def drain(db: Database, writes: Database, embedder: Embedder, settings: Settings
             report.claimed += sum(1 for i in items if not i.already_current)
             in_flight.add(pool.submit(worker.run, items))
 
+    # Each writer thread takes a connection of its own; the report's counts
+    # and the first write's setup are shared under a lock.
+    idle_writes = list(writes)
+    shared = threading.Lock()
+    local = threading.local()
+
     def write(unit: UnitResult) -> None:
         nonlocal registered, first_write
         mark = time.perf_counter()
-        if unit.embedded and not registered:
-            writes.register_model(embedder.model, embedder.dimensions)
-            registered = True
-        if unit.embedded and first_write and before_first_write is not None:
-            first_write = False
-            report.search_index = before_first_write()
-        record_unit(writes, embedder.model, settings.max_attempts, unit, report)
-        report.write_seconds += time.perf_counter() - mark
+        conn: Database | None = getattr(local, "db", None)
+        if conn is None:
+            with shared:
+                conn = local.db = idle_writes.pop()
+        if unit.embedded and (not registered or first_write):
+            # No writer writes a vector before the model is registered (and
+            # the search index handled): the others wait here for the first.
+            with shared:
+                if not registered:
+                    conn.register_model(embedder.model, embedder.dimensions)
+                    registered = True
+                if first_write and before_first_write is not None:
+                    report.search_index = before_first_write(conn)
+                first_write = False
+        record_unit(conn, embedder.model, settings.max_attempts, unit, report, shared)
+        with shared:
+            report.write_seconds += time.perf_counter() - mark
 
-    # Writes go through their own connection and thread, so claiming the next
-    # batch, waiting on the API and writing the last one all overlap.
+    # Writes go through their own connections and threads, so claiming the
+    # next batch, waiting on the API and writing the last ones all overlap;
+    # two writers keep the database writing while one of them packs its
+    # vectors or reads its answer.
     with (ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
-          ThreadPoolExecutor(1, thread_name_prefix="write") as writer):
+          ThreadPoolExecutor(len(writes), thread_name_prefix="write") as writer):
         pending_writes: deque[Future[None]] = deque()
         while True:
             top_up(pool)

@@ -1,4 +1,4 @@
-"""One place that wires a run: its two connections, the embedder and the drain.
+"""One place that wires a run: its connections, the embedder and the drain.
 
 The CLI, the HTTP handler, estimates and the tests all run drains through
 here, so opening a run is written once.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -72,11 +73,13 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             db.record_run(datetime.now(UTC), ready.model, report.as_dict())
             report.remaining = db.remaining()
             return report
-        with Database(settings.database_url) as writes:
+        with ExitStack() as stack:
+            writes = [stack.enter_context(Database(settings.database_url))
+                      for _ in range(settings.writers)]
             left = max(deadline - time.monotonic(), 0.001)
             report = drain(db, writes, ready, settings, budget_seconds=left, stop=stop,
                            on_progress=on_progress,
-                           before_first_write=(lambda: defer_for_backlog(writes, settings, ready.model))
+                           before_first_write=(lambda conn: defer_for_backlog(conn, settings, ready.model))
                            if index_upkeep != "none" else None)
         if (index_upkeep != "none" and not report.setup_error and not report.model_mismatch
                 and not (stop and stop.is_set())):

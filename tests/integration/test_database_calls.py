@@ -12,7 +12,7 @@ from autoembed.config import Settings
 from autoembed.db import Database
 
 from devstack.latency_proxy import latency_proxy
-from tests.support import insert_jobs, open_entries, run_drain
+from tests.support import embedding_of, insert_jobs, open_entries, run_drain
 
 MODEL = "text-embedding-3-small"
 
@@ -85,3 +85,24 @@ def test_a_schema_without_batches_has_none_submitted(
             assert database._call("select 1") == [(1,)]
     finally:
         db.execute("drop database autoembed_no_batches with (force)")
+
+
+def test_complete_writes_every_vector_bit_for_bit(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """The whole batch goes out as one binary vector[]: each job gets its own row,
+    exactly (negative zero, a subnormal, the largest float4 included)."""
+    insert_jobs(db, 1)
+    run_drain(settings())  # the model is registered and active
+    ids = insert_jobs(db, 40)
+    vectors = np.random.default_rng(3).standard_normal((40, 1536)).astype(np.float32)
+    vectors[7, :3] = [-0.0, 1e-45, 3.4028235e38]
+    with Database(settings().database_url) as database:
+        items = database.claim(40, 300)
+        assert sorted(i.job_id for i in items) == sorted(ids)
+        outcomes = database.complete(items, vectors, MODEL)
+    assert set(outcomes.values()) == {"embedded"}
+    for row, item in enumerate(items):
+        stored = embedding_of(db, item.job_id)
+        assert stored is not None
+        assert stored.astype(np.float32).tobytes() == vectors[row].tobytes(), item.job_id

@@ -16,7 +16,7 @@ FLOORS: dict[str, float] = {
     "errors": 0, "limits": 0, "redact": 0, "schema": 0,
     "retry": 1, "failures": 1, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1, "batching": 1,
     "auth": 1,
-    "embedders.base": 2, "db": 2.5, "embedders.openai": 2.5, "embedders.local": 2.5, "embedders": 2.8,
+    "embedders.base": 2, "vector_array": 2.2, "db": 2.5, "embedders.openai": 2.5, "embedders.local": 2.5, "embedders": 2.8,
     "results": 2.8,
     "batch_embedder": 3, "search_index": 3, "accounting": 3.2, "batch_api": 3.4, "drain": 3.5,
     "estimate": 3.5,

@@ -1,0 +1,124 @@
+"""A run writes through several connections at once (EMBEDDING_WRITERS): the
+writes overlap, the report's counts stay exact, and nothing is written before
+the model is registered and the first-write setup is done."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from autoembed.config import Settings
+from autoembed.db import ClaimedItem, Database
+from autoembed.drain import drain
+from autoembed.embedders import create_embedder
+
+from devstack.fake_openai import FakeOpenAI
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, run_drain
+
+
+class MeetingWriter(Database):
+    """A writer whose first complete waits for another writer's first complete."""
+
+    def __init__(self, url: str, meeting: threading.Barrier) -> None:
+        super().__init__(url)
+        self.meeting = meeting
+        self.completes = 0
+
+    def complete(self, items: Any, vectors: Any, model: str) -> dict[int, str]:
+        if self.completes == 0:
+            self.meeting.wait(timeout=20)  # broken (an error) unless two writes overlap
+        self.completes += 1
+        return super().complete(items, vectors, model)
+
+
+def test_two_writers_write_at_the_same_time(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    ids = insert_jobs(db, 120)
+    run_settings = settings(claim_size=10, writers=2)
+    meeting = threading.Barrier(2)
+    embedder = create_embedder(run_settings)
+    with (Database(run_settings.database_url) as claims,
+          MeetingWriter(run_settings.database_url, meeting) as first,
+          MeetingWriter(run_settings.database_url, meeting) as second):
+        report = drain(claims, [first, second], embedder, run_settings)
+    assert not meeting.broken
+    assert first.completes > 0 and second.completes > 0
+    assert first.completes + second.completes == 12
+    assert report.embedded == 120 and report.lost == 0
+    assert open_entries(db) == 0
+    assert_embedded_from_current_text(db, ids)
+
+
+def test_counts_stay_exact_with_many_writers(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Many small units over four writers: every count matches what happened."""
+    ids = insert_jobs(db, 300)
+    report = run_drain(settings(claim_size=3, writers=4, max_in_flight=6))
+    assert report.claimed == report.embedded == 300
+    assert report.requests == len(fake.requests) == 100
+    assert report.tokens == fake.tokens
+    assert report.failed == report.lost == report.released == 0
+    assert_embedded_from_current_text(db, ids)
+
+
+def test_the_first_write_setup_runs_once_before_any_vector(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """The model is registered and the setup done once, on a writer's own
+    connection, before any writer writes a vector."""
+    insert_jobs(db, 60)
+    run_settings = settings(claim_size=5, writers=3)
+    calls: list[tuple[int, int]] = []
+    writes: list[Database] = []
+
+    def setup(conn: Database) -> str:
+        embedded = db.execute("select count(*) from public.jobs where embedding is not null").fetchone()
+        assert embedded is not None
+        calls.append((embedded[0], writes.index(conn)))
+        return "set up"
+
+    with Database(run_settings.database_url) as claims:
+        writes += [Database(run_settings.database_url) for _ in range(3)]
+        try:
+            report = drain(claims, writes, create_embedder(run_settings), run_settings,
+                           before_first_write=setup)
+        finally:
+            for conn in writes:
+                conn.close()
+    assert [embedded for embedded, _ in calls] == [0]
+    assert report.search_index == "set up" and report.embedded == 60
+    models = db.execute("select model, is_active from public.embedding_models").fetchall()
+    assert models == [("text-embedding-3-small", True)]
+
+
+def test_a_failing_writer_fails_the_run_and_loses_nothing(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A write that raises ends the run with that error; its entries stay leased
+    and are claimed again later, and the next run embeds every job."""
+    ids = insert_jobs(db, 40)
+    run_settings = settings(claim_size=10, writers=2, lease_seconds=10)
+
+    class Broken(Database):
+        def complete(self, items: list[ClaimedItem], vectors: Any, model: str) -> dict[int, str]:
+            raise psycopg.OperationalError("the writer's connection went away")
+
+    with (Database(run_settings.database_url) as claims,
+          Database(run_settings.database_url) as good,
+          Broken(run_settings.database_url) as broken):
+        try:
+            drain(claims, [good, broken], create_embedder(run_settings), run_settings)
+        except psycopg.OperationalError as exc:
+            assert "went away" in str(exc)
+        else:
+            raise AssertionError("the run hid a failed write")
+    leased = db.execute("update public.embedding_queue set lease_expires_at = now() - interval '1 second' "
+                        "where processed_at is null and lease_token is not null").rowcount
+    assert leased > 0  # the broken writer's entries, still leased
+    run_drain(settings())
+    assert open_entries(db) == 0
+    assert_embedded_from_current_text(db, ids)
