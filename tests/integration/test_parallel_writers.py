@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 from autoembed.config import Settings
 from autoembed.db import ClaimedItem, Database
 from autoembed.drain import drain
@@ -109,13 +110,9 @@ def test_a_failing_writer_fails_the_run_and_loses_nothing(
 
     with (Database(run_settings.database_url) as claims,
           Database(run_settings.database_url) as good,
-          Broken(run_settings.database_url) as broken):
-        try:
-            drain(claims, [good, broken], create_embedder(run_settings), run_settings)
-        except psycopg.OperationalError as exc:
-            assert "went away" in str(exc)
-        else:
-            raise AssertionError("the run hid a failed write")
+          Broken(run_settings.database_url) as broken,
+          pytest.raises(psycopg.OperationalError, match="went away")):
+        drain(claims, [good, broken], create_embedder(run_settings), run_settings)
     leased = db.execute("update public.embedding_queue set lease_expires_at = now() - interval '1 second' "
                         "where processed_at is null and lease_token is not null").rowcount
     assert leased > 0  # the broken writer's entries, still leased

@@ -113,12 +113,15 @@ def test_claims_run_ahead_only_until_the_first_answer(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
     """While the provider has not answered yet (a cold start loads its SDK), a run claims
-    START_AHEAD batches per unit; once it answers, one batch per unit at most."""
-    insert_jobs(db, 120)
+    up to START_AHEAD batches per unit; once it answers, one batch per unit at most."""
+    jobs = 500
+    insert_jobs(db, jobs)
     s = settings(claim_size=10, max_in_flight=1)
-    ahead = (s.max_in_flight + 1) * START_AHEAD * s.claim_size
+    ahead_units = (s.max_in_flight + 1) * START_AHEAD
+    ahead = ahead_units * s.claim_size
+    assert ahead < jobs
     leased = "select count(*) from public.embedding_queue where lease_token is not null"
-    fake.latency = 0.3
+    fake.latency = 1.0  # the claims ahead (a few ms each) all fit before the first answer
     reports: list[Any] = []
     run = threading.Thread(target=lambda: reports.append(run_drain(s)))
     run.start()
@@ -127,15 +130,51 @@ def test_claims_run_ahead_only_until_the_first_answer(
         row = db.execute(leased).fetchone()
         assert row is not None
         seen.append((int(row[0]), len(fake.requests)))
+        if fake.requests:
+            fake.latency = 0.02  # the first answer is in: the rest need not be slow
         time.sleep(0.02)
     run.join()
-    assert reports[0].embedded == 120
+    assert reports[0].embedded == jobs
     before_first = [n for n, answered in seen if answered == 0]
     assert max(before_first) == ahead > (s.max_in_flight + 1) * s.claim_size, max(before_first)
-    # After the first answer the run claims only as answers free units, so the
-    # leases held fall back to (units + answers being written) batches.
-    later = [n for n, answered in seen if answered >= 8]
+    # After the first answer the run claims only as answers free units, so once
+    # the batches claimed ahead are answered the leases held fall back to
+    # (units + answers being written) batches.
+    later = [n for n, answered in seen if answered >= ahead_units + 4]
     assert later and max(later) <= 3 * (s.max_in_flight + 1) * s.claim_size, max(later)
+
+
+def test_claims_ahead_stop_at_the_first_answer(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A provider that answers before the claims ahead are done ends them: from
+    then on the run claims one batch per unit, as answers are written."""
+    insert_jobs(db, 200)
+    s = settings(claim_size=10, max_in_flight=1)
+    leased = "select count(*) from public.embedding_queue where lease_token is not null"
+    # Every claim (and write) takes 50 ms more, so the provider answers first.
+    db.execute("create function public.pgtest_slow_queue() returns trigger language plpgsql "
+               "as $$ begin perform pg_sleep(0.05); return null; end $$")
+    db.execute("create trigger pgtest_slow_queue after update on public.embedding_queue "
+               "for each statement execute function public.pgtest_slow_queue()")
+    try:
+        reports: list[Any] = []
+        run = threading.Thread(target=lambda: reports.append(run_drain(s)))
+        run.start()
+        seen: list[int] = []
+        while run.is_alive():
+            row = db.execute(leased).fetchone()
+            assert row is not None
+            seen.append(int(row[0]))
+            time.sleep(0.01)
+        run.join()
+    finally:
+        db.execute("drop trigger pgtest_slow_queue on public.embedding_queue")
+        db.execute("drop function public.pgtest_slow_queue()")
+    assert reports[0].embedded == 200
+    # Without the stop, (units * START_AHEAD) batches would be leased before any write.
+    assert max(seen) <= 4 * (s.max_in_flight + 1) * s.claim_size < (
+        (s.max_in_flight + 1) * START_AHEAD * s.claim_size), max(seen)
 
 
 def test_edit_between_claim_and_complete_keeps_no_stale_vector(
