@@ -136,6 +136,15 @@ def _met(value: Any, target: str) -> str:
     return "met" if ok else "missed"
 
 
+def _rounds(figure: dict[str, Any]) -> str:
+    """How a median of side-by-side rounds was made, for the text after a ratio."""
+    ratios = figure.get("ratios")
+    if not ratios:
+        return ""
+    return (f" (median of {len(ratios)} rounds, each a write limit then a run; the rounds "
+            f"measured {', '.join(str(r) for r in ratios)})")
+
+
 def write_docs(latest: dict[str, Any]) -> None:
     results = latest["results"]
     DOCS.mkdir(exist_ok=True)
@@ -168,17 +177,17 @@ def write_docs(latest: dict[str, Any]) -> None:
                   "API answering from a cache warmed by an untimed first run, the HNSW index "
                   f"{defaults['index']} on both sides: {defaults['process_jobs_per_second']} jobs/s "
                   f"against a write limit of {defaults['write_limit_jobs_per_second']} jobs/s, "
-                  f"ratio {defaults['ratio']}. With nothing due it takes "
+                  f"ratio {defaults['ratio']}{_rounds(defaults)}. With nothing due it takes "
                   f"{defaults['empty_queue_process_seconds']} s."
                   + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
-                            f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}."
+                            f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{_rounds(x)}."
                             for x in defaults.get("larger", [])), "",
                   "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
                   f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
                   f"within the 8,192-token limit (0.3.0, exact only past it) "
                   f"{tok.get('byte_bound_0_3_0', '-')} ms."]
         if defaults.get("process_cpu_seconds_all_processes"):
-            lines += ["", f"That run cost {defaults['process_cpu_seconds_all_processes']} s of CPU "
+            lines += ["", f"A run cost {defaults['process_cpu_seconds_all_processes']} s of CPU "
                       f"on the machine's {latest['machine']['cores']} cores, the processor, "
                       "PostgreSQL and the fake API together: with every core busy all the time it "
                       "could not have finished faster than that divided by the cores, a ratio of "
