@@ -61,6 +61,10 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             ready = embedder
         else:
             ready = embedder()
+        if isinstance(ready, OpenAIEmbedder):
+            # Something is due: the SDK (0.6 s of CPU) loads while the run
+            # opens its connections and makes its first claims.
+            ready.load_in_background()
         # The run's budget covers carrying batches forward and the online drain.
         deadline = time.monotonic() + (budget_seconds or settings.time_budget_seconds)
         try:

@@ -64,3 +64,40 @@ def test_the_sdk_is_frozen_out_of_the_collectors_walks_once_loaded() -> None:
     assert gc.get_freeze_count() == 0
     assert embedder.client is not None
     assert gc.get_freeze_count() > 10_000
+
+
+def test_the_sdk_loads_in_the_background_and_a_failure_waits_for_the_first_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run with work due starts making the client in a thread of its own; a client
+    that cannot start (no key anywhere) is reported by the first request, as before."""
+    import threading
+
+    from autoembed.config import Settings
+    from autoembed.embedders.openai import OpenAIEmbedder
+    from autoembed.errors import SetupError
+
+    def loaders() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "sdk-load"]
+
+    def settings(key: str | None) -> Settings:
+        return Settings(database_url="postgresql://unused", provider="openai",
+                        model="text-embedding-3-small", openai_api_key=key,
+                        openai_base_url="http://127.0.0.1:9/v1")
+
+    embedder = OpenAIEmbedder(settings("sk-test"))
+    embedder.load_in_background()
+    for thread in loaders():
+        thread.join(timeout=30)
+    assert embedder._client is not None
+    embedder.load_in_background()  # already made: no second thread
+    assert loaders() == []
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    keyless = OpenAIEmbedder(settings(None))
+    keyless.load_in_background()
+    for thread in loaders():
+        thread.join(timeout=30)
+    assert keyless._client is None
+    with pytest.raises(SetupError, match="cannot start"):
+        keyless.embed(["a posting"])

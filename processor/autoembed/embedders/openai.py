@@ -7,7 +7,7 @@ import gc
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import orjson
@@ -83,6 +83,17 @@ class OpenAIEmbedder:
                 # in a 20,000-job drain).
                 gc.freeze()
             return self._client
+
+    def load_in_background(self) -> None:
+        """Start making the client in a thread of its own: the run connects and
+        claims meanwhile instead of before. A failure is left for the first
+        request, which makes the client again and reports it."""
+        def load() -> None:
+            with suppress(SetupError):
+                _ = self.client
+
+        if self._client is None:
+            threading.Thread(target=load, name="sdk-load").start()
 
     def _sdk(self) -> Any:
         """The SDK's module, loaded with the client."""
