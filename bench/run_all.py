@@ -195,12 +195,12 @@ def write_docs(latest: dict[str, Any]) -> None:
         if defaults["ratio"] < 0.5:
             lines += ["", "The ratio stays under 0.5 because both sides share 2 cores: the write "
                       "limit is one COPY and one UPDATE, while the pipeline also claims (builds "
-                      "each text in SQL and leases the entries, about as much database time as "
-                      "the writes), starts a process (about 1 s, 0.6 s of it importing the openai "
-                      "SDK, with one core mostly idle), and sends, receives and decodes 20,000 "
-                      "texts and vectors in that process, all on the same cores as PostgreSQL and "
-                      "the fake provider. The start-up is a fixed cost: the ratio grows with the "
-                      "backlog."]
+                      "each text in SQL and leases the entries, about half the database time of "
+                      "the writes), starts a process (about 1 s before its first write, most of "
+                      "it importing the openai SDK on one core while the other claims ahead), and "
+                      "sends, receives and decodes 20,000 texts and vectors in that process, all "
+                      "on the same cores as PostgreSQL and the fake provider. The start-up is a "
+                      "fixed cost: the ratio grows with the backlog."]
     trips = results.get("db_round_trips")
     if trips:
         old, new = trips["one_statement_at_a_time_0_4_0"], trips["pipelined"]
