@@ -144,6 +144,10 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
     if report.claimed or report.skipped_current or report.setup_error:
         db.record_run(started_at, embedder.model, report.as_dict())
     if report.lost:
-        log.error("%s results found their queue entry gone (lost); this is a bug", report.lost)
+        # The entry was deleted with its job, closed when the job was
+        # deactivated, or taken by another run after this run's lease ran out.
+        log.warning("%s results had no open entry of this run's left to complete (lost): their "
+                    "jobs were deleted or deactivated meanwhile, or their leases ran out and "
+                    "another run took them", report.lost)
     report.remaining = db.remaining()
     return report

@@ -284,3 +284,27 @@ def test_status_counts(db: psycopg.Connection[Any], settings: Callable[..., Sett
     assert status["failed"] == 1
     assert status["message"] == "4 jobs pending embedding generation"
     assert status["oldest_pending_seconds"] >= 0
+
+
+def test_a_job_deleted_while_its_text_is_at_the_api_is_counted_lost_and_said_why(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its entry goes with it; the vector that comes back has nowhere to go. The
+    run counts it as lost and says why in a warning: not a fault of the run."""
+    ids = insert_jobs(db, 3)
+    fake.latency = 1.0
+    reports: list[Any] = []
+    run = threading.Thread(target=lambda: reports.append(run_drain(settings())))
+    run.start()
+    deadline = time.monotonic() + 20
+    while fake.in_progress == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    db.execute("delete from public.jobs where id = %s", (ids[0],))
+    run.join()
+    assert reports[0].embedded == 2 and reports[0].lost == 1
+    assert open_entries(db) == 0
+    assert_embedded_from_current_text(db, ids[1:])
+    warned = [r for r in caplog.records if "(lost)" in r.getMessage()]
+    assert [r.levelname for r in warned] == ["WARNING"]
+    assert "deleted or deactivated" in warned[0].getMessage()
