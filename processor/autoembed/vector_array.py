@@ -41,10 +41,10 @@ def encode(rows: Vectors, vector_oid: int) -> bytes:
     import numpy as np
 
     count, dimensions = rows.shape
+    if count == 0:  # no dimensions at all, as PostgreSQL writes an empty array
+        return struct.pack(">iiI", 0, 0, vector_oid)
     # ndim 1, no nulls, element type, then the one dimension: its length and lower bound 1.
     header = struct.pack(">iiIii", 1, 0, vector_oid, count, 1)
-    if count == 0:
-        return struct.pack(">iiI", 0, 0, vector_oid)
     element = np.dtype([("length", ">i4"), ("dimensions", ">u2"), ("unused", ">u2"),
                         ("values", ">f4", (dimensions,))])
     out = np.empty(count, dtype=element)
