@@ -32,6 +32,10 @@ CLAIM = """
 select queue_id, job_id, lease_token, attempts, content, content_hash, already_current
 from public.claim_embedding_batch(%s, make_interval(secs => %s))
 """
+CLAIM_AFTER = """
+select queue_id, job_id, lease_token, attempts, content, content_hash, already_current
+from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)
+"""
 COMPLETE = """
 select queue_id, outcome
 from public.complete_embedding_batch(%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)
@@ -149,6 +153,7 @@ class Database:
         )
         self._timeout = str(statement_timeout_ms)
         self._vector_type = False
+        self._claims_after = True
 
     def close(self) -> None:
         self._conn.close()
@@ -201,7 +206,21 @@ class Database:
         rows = self._call(ACTIVE_MODEL)
         return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
-    def claim(self, batch_size: int, lease_seconds: float) -> list[ClaimedItem]:
+    def claim(self, batch_size: int, lease_seconds: float,
+              after: int | None = None) -> list[ClaimedItem]:
+        """Lease up to ``batch_size`` due entries, oldest first.
+
+        ``after``, the largest queue id of this caller's previous claim, starts
+        the scan after that entry, past the ones this caller already leased. A
+        schema before 0.6.0 has no such argument: the claim scans from the
+        oldest due entry, as it did there.
+        """
+        if after is not None and self._claims_after:
+            try:
+                rows = self._call(CLAIM_AFTER, (batch_size, lease_seconds, after))
+                return [ClaimedItem(*row) for row in rows]
+            except psycopg.errors.UndefinedFunction:
+                self._claims_after = False
         rows = self._call(CLAIM, (batch_size, lease_seconds))
         return [ClaimedItem(*row) for row in rows]
 

@@ -63,9 +63,12 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
     # One batch more than requests in flight: it is claimed and prepared ahead.
     units = settings.max_in_flight + 1
     answered = False
+    # Where the last claim ended: the next one starts after it, past the
+    # entries this run leased (they stay open until written).
+    cursor: int | None = None
 
     def top_up(pool: ThreadPoolExecutor) -> None:
-        nonlocal exhausted
+        nonlocal exhausted, cursor
         # Until the first answer the claims run further ahead: a cold start
         # loads the provider's SDK meanwhile (about 0.6 s of one core) while the
         # database has a core to spare, and the claims are work the run must
@@ -75,11 +78,18 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
         while (not exhausted and len(in_flight) < ahead and time.monotonic() < deadline
                and not worker.halted and (answered or not any(f.done() for f in in_flight))):
             mark = time.perf_counter()
-            items = db.claim(settings.claim_size, settings.lease_seconds)
+            items = db.claim(settings.claim_size, settings.lease_seconds, cursor)
+            if not items and cursor is not None:
+                # Nothing after the cursor; a due entry may still be behind it
+                # (one another claim had locked, a lease that ran out): one
+                # claim from the oldest due entry before the queue counts as empty.
+                cursor = None
+                items = db.claim(settings.claim_size, settings.lease_seconds)
             report.claim_seconds += time.perf_counter() - mark
             if not items:
                 exhausted = True
                 return
+            cursor = max(item.queue_id for item in items)
             report.claimed += sum(1 for i in items if not i.already_current)
             in_flight.add(pool.submit(worker.run, items))
 

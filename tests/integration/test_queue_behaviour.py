@@ -239,6 +239,38 @@ def test_expired_lease_is_claimed_again_and_embedded_once(
     assert_embedded_from_current_text(db, [job])
 
 
+def test_an_entry_due_behind_the_claims_cursor_is_embedded_in_the_same_run(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each claim starts after the previous one; an entry another transaction held
+    while the run passed it is due behind that cursor, and the run still takes it
+    before it calls the queue empty."""
+    insert_jobs(db, 30)
+    s = settings(claim_size=10, max_in_flight=1)
+    first = db.execute("select min(id) from public.embedding_queue").fetchone()
+    assert first is not None
+    with psycopg.connect(s.database_url) as holder:
+        # Another claimer has the oldest entry locked: the run's first claim skips it.
+        holder.execute("select from public.embedding_queue where id = %s for update", (first[0],))
+        cursors: list[int | None] = []
+        claim = Database.claim
+
+        def claim_then_let_go(self: Database, batch_size: int, lease_seconds: float,
+                              after: int | None = None) -> list[Any]:
+            cursors.append(after)
+            items = claim(self, batch_size, lease_seconds, after)
+            if holder.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                holder.rollback()  # it lets go after the run's first claim: behind the cursor
+            return items
+
+        monkeypatch.setattr(Database, "claim", claim_then_let_go)
+        report = run_drain(s)
+    assert report.embedded == 30 and open_entries(db) == 0
+    assert fake.texts.total() == 30
+    assert cursors[0] is None and any(c is not None for c in cursors), cursors
+
+
 def test_three_failures_fail_for_good_then_retry_rpc_and_manual_clear(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
