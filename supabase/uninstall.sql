@@ -66,6 +66,7 @@ drop column if exists embedding_text_hash,
 drop column if exists embedded_at;
 drop function if exists public.job_embedding_text_hash;
 drop function if exists public.job_embedding_text;
+drop function if exists public.job_embedding_text_from_fields;
 drop function if exists public.job_text_field;
 drop function if exists public.job_text_blanks;
 drop table if exists public.embedding_models;
