@@ -1,7 +1,8 @@
--- autoembed 0.6.0: a claim costs the database about a third less.
+-- autoembed 0.6.0: a claim costs the database about a quarter less (0.64 s
+-- against 0.84 s of backend CPU to claim 20,000 jobs in claims of 250).
 --
--- A claim builds the text of every job it hands out, and that was half of
--- its database time (bench/process_defaults.py measures the whole run):
+-- A claim builds the text of every job it hands out, and that was about 40 %
+-- of its database time:
 --
 -- 1. job_embedding_text took the job as a whole row. Passing a row copies it
 --    (and decompresses a compressed description) before the function starts;
@@ -16,7 +17,8 @@
 -- 3. A run's claims walked every entry its earlier claims had leased (they
 --    stay open, so in the due index, until written) before reaching a due
 --    one. claim_embedding_batch takes an optional cursor, after_queue_id,
---    the last entry of the caller's previous claim, and starts after it.
+--    the largest queue id of the caller's previous claim, and starts after
+--    that entry.
 --
 -- The text, and so every stored hash, is unchanged: nothing is re-embedded.
 -- sql_tests/13_cheaper_claims.sql compares it with the 0.2.0 definition for
