@@ -42,6 +42,9 @@ def test_every_throughput_figure_says_whether_the_index_was_there(page: tuple[st
 def test_scaling_runs_to_100k_and_the_chart_plots_ratios(page: tuple[str, list[Any]]) -> None:
     _, charted = page
     [(bare, indexed)] = charted
+    # The published page comes from full sizes (`make bench BENCH_ARGS=--full`, or
+    # `python -m bench.run_all --full --only ...` on top of such a run).
+    assert LATEST["size"] == "full", "publish benchmarks run with --full: they carry the 100k points"
     assert 100_000 in [p["jobs"] for p in bare]
     for point in bare + indexed:  # the plotted value is the ratio (from unrounded times)
         assert point["ratio"] == pytest.approx(point["write_limit_seconds"] / point["pipeline_seconds"],
