@@ -127,25 +127,33 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
     with (ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
           ThreadPoolExecutor(len(writes), thread_name_prefix="write") as writer):
         pending_writes: deque[Future[None]] = deque()
-        while True:
-            top_up(pool)
-            if not in_flight:
-                break
-            mark = time.perf_counter()
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            report.wait_seconds += time.perf_counter() - mark
-            in_flight.difference_update(done)
-            answered = True
-            pending_writes.extend(writer.submit(write, f.result()) for f in done)
-            # At most `units` batches wait to be written; a failed write raises here.
-            mark = time.perf_counter()
-            while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):
+        try:
+            while True:
+                top_up(pool)
+                if not in_flight:
+                    break
+                mark = time.perf_counter()
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                report.wait_seconds += time.perf_counter() - mark
+                in_flight.difference_update(done)
+                answered = True
+                pending_writes.extend(writer.submit(write, f.result()) for f in done)
+                # At most `units` batches wait to be written; a failed write raises here.
+                mark = time.perf_counter()
+                while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):
+                    pending_writes.popleft().result()
+                report.wait_seconds += time.perf_counter() - mark
+                if on_progress:
+                    on_progress(report)
+            while pending_writes:
                 pending_writes.popleft().result()
-            report.wait_seconds += time.perf_counter() - mark
-            if on_progress:
-                on_progress(report)
-        while pending_writes:
-            pending_writes.popleft().result()
+        except BaseException:
+            # The run fails (the database went away, a write raised): batches
+            # claimed ahead and not sent yet stay unsent. Sending them would pay
+            # for answers no one can write; their leases run out and a later
+            # run takes them.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     report.setup_error = worker.setup_error
     report.estimated_cost_usd = estimated_cost(embedder.model, report.tokens)
     report.seconds = round(time.monotonic() - started, 3)

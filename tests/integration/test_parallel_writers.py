@@ -119,3 +119,24 @@ def test_a_failing_writer_fails_the_run_and_loses_nothing(
     run_drain(settings())
     assert open_entries(db) == 0
     assert_embedded_from_current_text(db, ids)
+
+
+def test_a_failed_run_sends_none_of_the_batches_it_claimed_ahead(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """When the first write fails, the batches claimed ahead of the first answer
+    are not sent: their answers could not be written, so they would be paid twice."""
+    insert_jobs(db, 200)
+    run_settings = settings(claim_size=10, max_in_flight=1, writers=1)
+    fake.latency = 0.2  # the claims ahead (20 batches of 10) all fit before the first answer
+
+    class Broken(Database):
+        def complete(self, items: list[ClaimedItem], vectors: Any, model: str) -> dict[int, str]:
+            raise psycopg.OperationalError("the writer's connection went away")
+
+    with (Database(run_settings.database_url) as claims,
+          Broken(run_settings.database_url) as broken,
+          pytest.raises(psycopg.OperationalError, match="went away")):
+        drain(claims, [broken], create_embedder(run_settings), run_settings)
+    units = run_settings.max_in_flight + 1
+    assert len(fake.requests) <= 2 * units, len(fake.requests)  # those already out, not 20
