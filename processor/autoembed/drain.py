@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from autoembed.accounting import RunReport, record_unit
 from autoembed.batch_embedder import BatchEmbedder
 from autoembed.config import Settings
-from autoembed.db import Database
+from autoembed.db import ClaimedItem, Database
 from autoembed.embedders import Embedder, model_mismatch
 from autoembed.pricing import estimated_cost
 from autoembed.results import UnitResult
@@ -59,6 +59,10 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
     worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
                            max_requests=settings.max_in_flight, stop=stop)
     in_flight: set[Future[UnitResult]] = set()
+    # Batches claimed ahead wait here, not in the pool: a free worker would
+    # send them however far the writes lag, and a run that dies holds every
+    # answer not written yet (the next run pays for them again).
+    claimed_ahead: deque[list[ClaimedItem]] = deque()
     exhausted = False
     # One batch more than requests in flight: it is claimed and prepared ahead.
     units = settings.max_in_flight + 1
@@ -74,9 +78,12 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
         # database has a core to spare, and the claims are work the run must
         # do anyway (their leases outlast any run; unsent ones are released).
         # They stop at the first answer, which is written at once.
+        while claimed_ahead and len(in_flight) < units:
+            in_flight.add(pool.submit(worker.run, claimed_ahead.popleft()))
         ahead = units if answered else units * START_AHEAD
-        while (not exhausted and len(in_flight) < ahead and time.monotonic() < deadline
-               and not worker.halted and (answered or not any(f.done() for f in in_flight))):
+        while (not exhausted and len(in_flight) + len(claimed_ahead) < ahead
+               and time.monotonic() < deadline and not worker.halted
+               and (answered or not any(f.done() for f in in_flight))):
             mark = time.perf_counter()
             items = db.claim(settings.claim_size, settings.lease_seconds, cursor)
             if not items and cursor is not None:
@@ -91,7 +98,10 @@ def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings
                 return
             cursor = max(item.queue_id for item in items)
             report.claimed += sum(1 for i in items if not i.already_current)
-            in_flight.add(pool.submit(worker.run, items))
+            if len(in_flight) < units:
+                in_flight.add(pool.submit(worker.run, items))
+            else:
+                claimed_ahead.append(items)
 
     # Each writer thread takes a connection of its own; the report's counts
     # and the first write's setup are shared under a lock.
