@@ -5,6 +5,7 @@ the model is registered and the first-write setup is done."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -140,3 +141,31 @@ def test_a_failed_run_sends_none_of_the_batches_it_claimed_ahead(
         drain(claims, [broken], create_embedder(run_settings), run_settings)
     units = run_settings.max_in_flight + 1
     assert len(fake.requests) <= 2 * units, len(fake.requests)  # those already out, not 20
+
+
+def test_answers_waiting_to_be_written_stay_bounded_while_writes_lag(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Batches claimed ahead go out only as units free: with slow writes, the
+    requests sent but not written stay within what the units and writers hold."""
+    insert_jobs(db, 200)
+    run_settings = settings(claim_size=10, max_in_flight=1, writers=1)
+    units = run_settings.max_in_flight + 1
+    fake.latency = 0.05  # the claims ahead all fit before the first answer
+    unwritten: list[int] = []
+    written = 0
+
+    class Slow(Database):
+        def complete(self, items: list[ClaimedItem], vectors: Any, model: str) -> dict[int, str]:
+            nonlocal written
+            unwritten.append(len(fake.requests) - written)
+            time.sleep(0.1)
+            outcome = super().complete(items, vectors, model)
+            written += 1
+            return outcome
+
+    with (Database(run_settings.database_url) as claims,
+          Slow(run_settings.database_url) as slow):
+        report = drain(claims, [slow], create_embedder(run_settings), run_settings)
+    assert report.embedded == 200
+    assert max(unwritten) <= 2 * units + 1, unwritten
