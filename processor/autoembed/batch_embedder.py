@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from autoembed.batching import pack
 from autoembed.db import ClaimedItem
-from autoembed.embedders.base import Embedder, Embeddings, Vectors
+from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.errors import (
     BadVectorsError,
     BudgetExhaustedError,
@@ -30,6 +30,7 @@ from autoembed.limits import MAX_SINGLE_WAIT_SECONDS
 from autoembed.results import Failure, UnitResult
 from autoembed.retry import RetryPolicy
 from autoembed.tokens import Prepared
+from autoembed.vectors import Vectors
 
 log = logging.getLogger(__name__)
 

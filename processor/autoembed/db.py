@@ -23,7 +23,7 @@ from autoembed import redact, vector_array
 from autoembed.vector_array import VectorArray
 
 if TYPE_CHECKING:
-    from autoembed.embedders.base import Vectors
+    from autoembed.vectors import Vectors
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from autoembed.db import ClaimedItem
-from autoembed.embedders.base import Vectors
+from autoembed.vectors import Vectors
 
 
 @dataclass(frozen=True)

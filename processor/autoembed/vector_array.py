@@ -19,7 +19,7 @@ from psycopg import adapt, pq
 if TYPE_CHECKING:
     import psycopg
 
-    from autoembed.embedders.base import Vectors
+    from autoembed.vectors import Vectors
 
 # pgvector's limit (VECTOR_MAX_DIM); vector_recv refuses more.
 MAX_DIMENSIONS = 16_000

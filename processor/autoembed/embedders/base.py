@@ -4,21 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from autoembed.errors import BadVectorsError, MalformedResponseError
 from autoembed.limits import Limits
 from autoembed.tokens import Prepared
-
-if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    Vectors: TypeAlias = npt.NDArray[np.float32]
-else:
-    # numpy loads with the first vector, not with the package: a run with
-    # nothing due never needs it.
-    Vectors = Any
+from autoembed.vectors import Vectors
 
 
 @dataclass(frozen=True)

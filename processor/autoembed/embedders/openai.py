@@ -15,11 +15,12 @@ import pybase64
 
 from autoembed import failures
 from autoembed.config import Settings
-from autoembed.embedders.base import Embeddings, Vectors, check_vectors
+from autoembed.embedders.base import Embeddings, check_vectors
 from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError, SetupError
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.pacing import TokenPacer
 from autoembed.tokens import Prepared, byte_bound, openai_tokenizer
+from autoembed.vectors import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +186,7 @@ def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None
     A wrong count or a bad index spoils the whole answer; an undecodable or
     wrongly sized vector spoils only its own row.
     """
-    import numpy as np  # loads with the first answer (see embedders.base.Vectors)
+    import numpy as np  # loads with the first answer (see autoembed.vectors)
 
     if len(data) != count:
         raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
