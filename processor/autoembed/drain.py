@@ -1,9 +1,9 @@
-"""The drain loop: claim, embed, complete, batch after batch, within a budget.
+"""The drain loop: claim, embed, complete, claim after claim, within a budget.
 
 Claims commit at once; API calls run in worker threads and writes in writer
 threads, each with its own connection, so claiming, the provider and writing
 all overlap, and no transaction stays open across an API call. Embedding one
-batch is processor.batch_embedder's job.
+claim is processor.batch_embedder's job; writing its result is accounting's.
 """
 
 from __future__ import annotations
@@ -27,155 +27,209 @@ from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# Batches claimed per unit at most before the provider's first answer (see top_up).
+# Claims made per unit at most before the provider's first answer (see Drain._claim_ahead).
 START_AHEAD = 16
+
+FirstWrite = Callable[[Database], str | None]
 
 
 def drain(db: Database, writes: Sequence[Database], embedder: Embedder, settings: Settings, *,
           budget_seconds: float | None = None,
           on_progress: Callable[[RunReport], None] | None = None,
           stop: threading.Event | None = None,
-          before_first_write: Callable[[Database], str | None] | None = None) -> RunReport:
+          before_first_write: FirstWrite | None = None) -> RunReport:
     """Drain due entries until none are left, the time budget ends, ``stop`` is set
-    or the provider refuses the setup. ``db`` claims; ``writes`` has a connection
-    per writer thread. ``before_first_write`` runs once, in a writer thread on
-    its connection, after the model is registered and before any vector is
-    written; what it returns is the report's ``search_index``."""
-    stop = stop or threading.Event()
-    started_at = datetime.now(UTC)
-    started = time.monotonic()
-    deadline = started + (budget_seconds or settings.time_budget_seconds)
-    report = RunReport()
-    active = db.active_model()
-    report.model_mismatch = model_mismatch(active, embedder)
-    if report.model_mismatch:
-        log.error("nothing done: %s", report.model_mismatch)
-        report.remaining = db.remaining()
-        return report
-    # A model is registered once the provider has answered for it, before
-    # its first vector is written; the first model of a database becomes active.
-    registered = active is not None
-    first_write = before_first_write is not None
-    worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries), deadline,
-                           max_requests=settings.max_in_flight, stop=stop)
-    in_flight: set[Future[UnitResult]] = set()
-    # Batches claimed ahead wait here, not in the pool: a free worker would
-    # send them however far the writes lag, and a run that dies holds every
-    # answer not written yet (the next run pays for them again).
-    claimed_ahead: deque[list[ClaimedItem]] = deque()
-    exhausted = False
-    # One batch more than requests in flight: it is claimed and prepared ahead.
-    units = settings.max_in_flight + 1
-    answered = False
-    # Where the last claim ended: the next one starts after it, past the
-    # entries this run leased (they stay open until written).
-    cursor: int | None = None
+    or the provider refuses the setup (see ``Drain``)."""
+    return Drain(db, writes, embedder, settings, budget_seconds=budget_seconds,
+                 on_progress=on_progress, stop=stop, before_first_write=before_first_write).run()
 
-    def top_up(pool: ThreadPoolExecutor) -> None:
-        nonlocal exhausted, cursor
+
+class Drain:
+    """One run's loop and its state.
+
+    ``db`` claims; ``writes`` has a connection per writer thread.
+    ``before_first_write`` runs once, in a writer thread on its connection,
+    after the model is registered and before any vector is written; what it
+    returns is the report's ``search_index``.
+    """
+
+    def __init__(self, db: Database, writes: Sequence[Database], embedder: Embedder,
+                 settings: Settings, *, budget_seconds: float | None = None,
+                 on_progress: Callable[[RunReport], None] | None = None,
+                 stop: threading.Event | None = None,
+                 before_first_write: FirstWrite | None = None) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.settings = settings
+        self.on_progress = on_progress
+        self.stop = stop or threading.Event()
+        self.before_first_write = before_first_write
+        self.started_at = datetime.now(UTC)
+        self.started = time.monotonic()
+        self.deadline = self.started + (budget_seconds or settings.time_budget_seconds)
+        self.report = RunReport()
+        # One claim more than requests in flight: it is claimed and prepared ahead.
+        self.units = settings.max_in_flight + 1
+        self.worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
+                                    self.deadline, max_requests=settings.max_in_flight, stop=self.stop)
+        # Claims being embedded, and claims made ahead waiting to be sent. They
+        # wait here, not in the pool: a free worker would send them however
+        # far the writes lag, and a run that dies holds every answer not
+        # written yet (the next run pays for them again).
+        self.in_flight: set[Future[UnitResult]] = set()
+        self.claimed_ahead: deque[list[ClaimedItem]] = deque()
+        self.exhausted = False
+        self.answered = False
+        # Where the last claim ended: the next one starts after it, past the
+        # entries this run leased (they stay open until written).
+        self.cursor: int | None = None
+        # Writers: each thread takes a connection of its own; the report's
+        # counts and the first write's setup are shared under a lock.
+        self.idle_writes = list(writes)
+        self.shared = threading.Lock()
+        self.local = threading.local()
+        self.registered = False
+        self.first_write_pending = before_first_write is not None
+
+    def run(self) -> RunReport:
+        """Claim, embed and write until done; record the run; return its report."""
+        active = self.db.active_model()
+        self.report.model_mismatch = model_mismatch(active, self.embedder)
+        if self.report.model_mismatch:
+            log.error("nothing done: %s", self.report.model_mismatch)
+            self.report.remaining = self.db.remaining()
+            return self.report
+        # A model is registered once the provider has answered for it, before
+        # its first vector is written; the first model of a database becomes active.
+        self.registered = active is not None
+        self._loop()
+        return self._finish()
+
+    def _loop(self) -> None:
+        # Writes go through their own connections and threads, so claiming the
+        # next batch, waiting on the API and writing the last ones all overlap;
+        # two writers keep the database writing while one of them packs its
+        # vectors or reads its answer.
+        with (ThreadPoolExecutor(self.units, thread_name_prefix="embed") as pool,
+              ThreadPoolExecutor(len(self.idle_writes), thread_name_prefix="write") as writer):
+            pending_writes: deque[Future[None]] = deque()
+            try:
+                while True:
+                    self._top_up(pool)
+                    if not self.in_flight:
+                        break
+                    for unit in self._next_answers():
+                        pending_writes.append(writer.submit(self._write, unit))
+                    self._settle_writes(pending_writes, keep=self.units)
+                    if self.on_progress:
+                        self.on_progress(self.report)
+                self._settle_writes(pending_writes, keep=0)
+            except BaseException:
+                # The run fails (the database went away, a write raised): claims
+                # made ahead and not sent yet stay unsent. Sending them would pay
+                # for answers no one can write; their leases run out and a later
+                # run takes them.
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    def _top_up(self, pool: ThreadPoolExecutor) -> None:
+        """Send waiting claims while units are free, then claim ahead."""
+        while self.claimed_ahead and len(self.in_flight) < self.units:
+            self.in_flight.add(pool.submit(self.worker.run, self.claimed_ahead.popleft()))
+        while self._may_claim():
+            items = self._claim()
+            if not items:
+                self.exhausted = True
+                return
+            if len(self.in_flight) < self.units:
+                self.in_flight.add(pool.submit(self.worker.run, items))
+            else:
+                self.claimed_ahead.append(items)
+
+    def _may_claim(self) -> bool:
         # Until the first answer the claims run further ahead: a cold start
         # loads the provider's SDK meanwhile (about 0.6 s of one core) while the
         # database has a core to spare, and the claims are work the run must
         # do anyway (their leases outlast any run; unsent ones are released).
         # They stop at the first answer, which is written at once.
-        while claimed_ahead and len(in_flight) < units:
-            in_flight.add(pool.submit(worker.run, claimed_ahead.popleft()))
-        ahead = units if answered else units * START_AHEAD
-        while (not exhausted and len(in_flight) + len(claimed_ahead) < ahead
-               and time.monotonic() < deadline and not worker.halted
-               and (answered or not any(f.done() for f in in_flight))):
-            mark = time.perf_counter()
-            items = db.claim(settings.claim_size, settings.lease_seconds, cursor)
-            if not items and cursor is not None:
-                # Nothing after the cursor; a due entry may still be behind it
-                # (one another claim had locked, a lease that ran out): one
-                # claim from the oldest due entry before the queue counts as empty.
-                cursor = None
-                items = db.claim(settings.claim_size, settings.lease_seconds)
-            report.claim_seconds += time.perf_counter() - mark
-            if not items:
-                exhausted = True
-                return
-            cursor = max(item.queue_id for item in items)
-            report.claimed += sum(1 for i in items if not i.already_current)
-            if len(in_flight) < units:
-                in_flight.add(pool.submit(worker.run, items))
-            else:
-                claimed_ahead.append(items)
+        ahead = self.units if self.answered else self.units * START_AHEAD
+        return (not self.exhausted and len(self.in_flight) + len(self.claimed_ahead) < ahead
+                and time.monotonic() < self.deadline and not self.worker.halted
+                and (self.answered or not any(f.done() for f in self.in_flight)))
 
-    # Each writer thread takes a connection of its own; the report's counts
-    # and the first write's setup are shared under a lock.
-    idle_writes = list(writes)
-    shared = threading.Lock()
-    local = threading.local()
-
-    def write(unit: UnitResult) -> None:
-        nonlocal registered, first_write
+    def _claim(self) -> list[ClaimedItem]:
+        """The next claim after the cursor; at the end, one from the oldest due entry."""
         mark = time.perf_counter()
-        conn: Database | None = getattr(local, "db", None)
-        if conn is None:
-            with shared:
-                conn = local.db = idle_writes.pop()
-        if unit.embedded and (not registered or first_write):
-            # No writer writes a vector before the model is registered (and
-            # the search index handled): the others wait here for the first.
-            with shared:
-                if not registered:
-                    conn.register_model(embedder.model, embedder.dimensions)
-                    registered = True
-                if first_write and before_first_write is not None:
-                    report.search_index = before_first_write(conn)
-                first_write = False
-        record_unit(conn, embedder.model, settings.max_attempts, unit, report, shared)
-        with shared:
-            report.write_seconds += time.perf_counter() - mark
+        size, lease = self.settings.claim_size, self.settings.lease_seconds
+        items = self.db.claim(size, lease, self.cursor)
+        if not items and self.cursor is not None:
+            # Nothing after the cursor; a due entry may still be behind it
+            # (one another claim had locked, a lease that ran out): one claim
+            # from the oldest due entry before the queue counts as empty.
+            self.cursor = None
+            items = self.db.claim(size, lease)
+        self.report.claim_seconds += time.perf_counter() - mark
+        if items:
+            self.cursor = max(item.queue_id for item in items)
+            self.report.claimed += sum(1 for i in items if not i.already_current)
+        return items
 
-    # Writes go through their own connections and threads, so claiming the
-    # next batch, waiting on the API and writing the last ones all overlap;
-    # two writers keep the database writing while one of them packs its
-    # vectors or reads its answer.
-    with (ThreadPoolExecutor(units, thread_name_prefix="embed") as pool,
-          ThreadPoolExecutor(len(writes), thread_name_prefix="write") as writer):
-        pending_writes: deque[Future[None]] = deque()
-        try:
-            while True:
-                top_up(pool)
-                if not in_flight:
-                    break
-                mark = time.perf_counter()
-                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                report.wait_seconds += time.perf_counter() - mark
-                in_flight.difference_update(done)
-                answered = True
-                pending_writes.extend(writer.submit(write, f.result()) for f in done)
-                # At most `units` batches wait to be written; a failed write raises here.
-                mark = time.perf_counter()
-                while pending_writes and (len(pending_writes) > units or pending_writes[0].done()):
-                    pending_writes.popleft().result()
-                report.wait_seconds += time.perf_counter() - mark
-                if on_progress:
-                    on_progress(report)
-            while pending_writes:
-                pending_writes.popleft().result()
-        except BaseException:
-            # The run fails (the database went away, a write raised): batches
-            # claimed ahead and not sent yet stay unsent. Sending them would pay
-            # for answers no one can write; their leases run out and a later
-            # run takes them.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    report.setup_error = worker.setup_error
-    report.estimated_cost_usd = estimated_cost(embedder.model, report.tokens)
-    report.seconds = round(time.monotonic() - started, 3)
-    for name in ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds"):
-        setattr(report, name, round(getattr(report, name), 3))
-    if report.claimed or report.skipped_current or report.setup_error:
-        db.record_run(started_at, embedder.model, report.as_dict())
-    if report.lost:
-        # The entry was deleted with its job, closed when the job was
-        # deactivated, or taken by another run after this run's lease ran out.
-        log.warning("%s results had no open entry of this run's left to complete (lost): their "
-                    "jobs were deleted or deactivated meanwhile, or their leases ran out and "
-                    "another run took them", report.lost)
-    report.remaining = db.remaining()
-    return report
+    def _next_answers(self) -> list[UnitResult]:
+        """Wait for at least one claim's answer; take every one that is done."""
+        mark = time.perf_counter()
+        done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
+        self.report.wait_seconds += time.perf_counter() - mark
+        self.in_flight.difference_update(done)
+        self.answered = True
+        return [future.result() for future in done]
+
+    def _settle_writes(self, pending: deque[Future[None]], keep: int) -> None:
+        """Collect finished writes, and wait while more than ``keep`` are pending; a
+        failed write raises here."""
+        mark = time.perf_counter()
+        while pending and (len(pending) > keep or pending[0].done()):
+            pending.popleft().result()
+        self.report.wait_seconds += time.perf_counter() - mark
+
+    def _write(self, unit: UnitResult) -> None:
+        """In a writer thread: write one answered claim on this thread's connection."""
+        mark = time.perf_counter()
+        conn: Database | None = getattr(self.local, "db", None)
+        if conn is None:
+            with self.shared:
+                conn = self.local.db = self.idle_writes.pop()
+        if unit.embedded and (not self.registered or self.first_write_pending):
+            self._before_first_vector(conn)
+        record_unit(conn, self.embedder.model, self.settings.max_attempts, unit, self.report,
+                    self.shared)
+        with self.shared:
+            self.report.write_seconds += time.perf_counter() - mark
+
+    def _before_first_vector(self, conn: Database) -> None:
+        # No writer writes a vector before the model is registered (and the
+        # search index handled): the others wait here for the first.
+        with self.shared:
+            if not self.registered:
+                conn.register_model(self.embedder.model, self.embedder.dimensions)
+                self.registered = True
+            if self.first_write_pending and self.before_first_write is not None:
+                self.report.search_index = self.before_first_write(conn)
+            self.first_write_pending = False
+
+    def _finish(self) -> RunReport:
+        report = self.report
+        report.setup_error = self.worker.setup_error
+        report.estimated_cost_usd = estimated_cost(self.embedder.model, report.tokens)
+        report.seconds = round(time.monotonic() - self.started, 3)
+        for name in ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds"):
+            setattr(report, name, round(getattr(report, name), 3))
+        if report.claimed or report.skipped_current or report.setup_error:
+            self.db.record_run(self.started_at, self.embedder.model, report.as_dict())
+        if report.lost:
+            # The entry was deleted with its job, closed when the job was
+            # deactivated, or taken by another run after this run's lease ran out.
+            log.warning("%s results had no open entry of this run's left to complete (lost): "
+                        "their jobs were deleted or deactivated meanwhile, or their leases ran "
+                        "out and another run took them", report.lost)
+        report.remaining = self.db.remaining()
+        return report
