@@ -22,7 +22,7 @@ where job_id = 9201 and processed_at is null;
 select is((select count(*)::int from public.claim_embedding_batch(10) where job_id = 9201), 0,
   'an entry backing off is not due');
 
-update public.embedding_queue set lease_expires_at = clock_timestamp() - interval '1 second'
+update public.embedding_queue set lease_expires_at = now() - interval '1 second'
 where job_id = 9205;
 select results_eq('select job_id from public.claim_embedding_batch(10)', array[9205::bigint],
   'an expired lease is claimable again');

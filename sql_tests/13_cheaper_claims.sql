@@ -73,8 +73,10 @@ select results_eq(
     order by job_id$$,
   array[9603::bigint, 9604::bigint], 'a claim after the last entry of the previous one takes the next');
 
--- 9601's lease runs out: it is due again, but behind the cursor.
-update public.embedding_queue set lease_expires_at = clock_timestamp() - interval '1 second'
+-- 9601's lease runs out: it is due again, but behind the cursor. Due is judged by
+-- now(), the transaction's start: an expiry by clock_timestamp() would still be
+-- in the future once the comparison above took more than a second.
+update public.embedding_queue set lease_expires_at = now() - interval '1 second'
 where job_id = 9601;
 select results_eq(
   $$select job_id from public.claim_embedding_batch(10, interval '5 minutes', pg_temp.queue_id(9604))
@@ -87,7 +89,7 @@ select results_eq(
   'select job_id from public.claim_embedding_batch(10)', array[9601::bigint],
   'a claim without the cursor finds the entry behind it');
 
-update public.embedding_queue set lease_expires_at = clock_timestamp() - interval '1 second'
+update public.embedding_queue set lease_expires_at = now() - interval '1 second'
 where job_id = 9603;
 select results_eq(
   $$select job_id from public.claim_embedding_batch(10, interval '5 minutes', -1)$$,
