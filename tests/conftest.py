@@ -23,8 +23,8 @@ from devstack.cluster import Cluster, find_pgbin, free_port
 from devstack.fake_openai import FakeOpenAI
 from devstack.pg_net_worker import PgNetWorker
 
-# Recognisable secrets: tests/integration/test_zz_no_secret_leaks.py looks for
-# them in every log line and response body the suite produced.
+# Recognisable secrets: the leak check (capture_logs) looks for them in every
+# log line and response body the suite produced and everything the database stored.
 CRON_SECRET = "cron-secret-for-tests-0123456789"
 SIGNING_SECRET = "signing-secret-for-tests-abcdef"
 API_KEY = "sk-test-not-a-real-key-42"
@@ -38,9 +38,27 @@ class _Capture(logging.Handler):
         CAPTURED.append(self.format(record))
 
 
+# What the database kept that a secret could have leaked into: pg_net's answers
+# (bodies, errors, headers), the queue's errors and the runs' setup errors.
+STORED_TEXTS = (
+    "select concat_ws(' ', content, error_msg, headers::text) from net._http_response "
+    "union all select error_message from public.embedding_queue where error_message is not null "
+    "union all select setup_error from public.embedding_runs where setup_error is not null")
+
+
+def find_leaks(texts: list[str], secrets: tuple[str, ...] = SECRETS) -> list[tuple[str, str]]:
+    """Each (secret, the start of the text) where a secret appears in a text."""
+    return [(secret, text[:200]) for text in texts for secret in secrets if secret in text]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def capture_logs() -> Iterator[None]:
-    """Keep every log line, at DEBUG, of every library, for the leak check."""
+    """Keep every log line, at DEBUG, of every library; at the session's end, fail it
+    if any of them, or anything the database stored, holds a secret.
+
+    The check is this fixture's teardown, after every test of any file, whatever
+    their order: ``database_url``'s teardown adds what the database stored first.
+    """
     handler = _Capture(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     root = logging.getLogger()
@@ -50,6 +68,9 @@ def capture_logs() -> Iterator[None]:
     yield
     root.removeHandler(handler)
     root.setLevel(previous)
+    leaks = find_leaks(CAPTURED)
+    if leaks:
+        pytest.fail(f"secrets leaked into logs, answers or stored errors: {leaks[:5]}")
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +94,7 @@ def cluster() -> Iterator[Cluster | None]:
 
 
 @pytest.fixture(scope="session")
-def database_url(cluster: Cluster | None) -> str:
+def database_url(cluster: Cluster | None) -> Iterator[str]:
     """A database prepared like Supabase and deployed with ``supabase db push``."""
     url = os.environ.get("TEST_DATABASE_URL") or (cluster.url if cluster else "")
     standins = stack.prepare(url)
@@ -83,7 +104,10 @@ def database_url(cluster: Cluster | None) -> str:
         # mid-test would start a processor of another model behind their back.
         conn.execute("update cron.job set active = false")
     os.environ["AUTOEMBED_STANDINS"] = ",".join(k for k, v in standins.items() if v)
-    return url
+    yield url
+    # For the leak check (capture_logs): what the database kept, while it is up.
+    with psycopg.connect(url, autocommit=True) as conn:
+        CAPTURED.extend(row[0] or "" for row in conn.execute(STORED_TEXTS))
 
 
 @pytest.fixture(scope="session")
