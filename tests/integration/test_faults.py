@@ -117,7 +117,12 @@ def test_database_restart_mid_drain(
 
     worker = threading.Thread(target=run)
     worker.start()
-    time.sleep(1.0)
+    # Restart once the drain is under way (its first request reached the
+    # provider), however long a loaded machine takes to get there.
+    deadline = time.monotonic() + 60
+    while not fake.requests and worker.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.requests, "the drain never reached the provider"
     cluster.restart()
     worker.join(timeout=60)
     assert not worker.is_alive(), "the processor hung after the restart"
