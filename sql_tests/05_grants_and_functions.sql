@@ -60,7 +60,8 @@ select is(
   (select array_agg(p.proname::text order by p.proname::text) from pg_proc p
    where p.pronamespace = 'public'::regnamespace and p.prosecdef),
   array[
-    'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'queue_embedding_for_inserted_jobs',
+    'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'embedding_dispatch_state',
+    'queue_embedding_for_inserted_jobs',
     'queue_embedding_for_updated_job', 'register_embedding_model', 'set_embedding_schedule',
     'set_embedding_secret'
   ]::text[],

@@ -23,6 +23,8 @@ drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
 drop function if exists public.embedding_queue_status cascade;
 drop function if exists public.embedding_queue_status_online;
+drop function if exists public.embedding_queue_status_of_runs;
+drop function if exists public.embedding_dispatch_state;
 drop function if exists public.reserve_embedding_batch;
 drop function if exists public.place_embedding_batch;
 drop function if exists public.leave_embedding_batch;
@@ -78,7 +80,8 @@ where version in (
   '20261128000100', '20261128000200', '20261128000300', '20261128000400', '20261128000500',
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
-  '20261130000500', '20261130000600', '20261130000700'
+  '20261130000500', '20261130000600', '20261130000700',
+  '20261204000400'
 );
 
 commit;

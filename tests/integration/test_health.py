@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+import pytest
 from autoembed.config import Settings
 
 from devstack import stack
@@ -41,7 +43,10 @@ def test_stalled_without_any_dispatch_names_the_cron_job(db: psycopg.Connection[
     db.execute(AGE)
     status = _status(db)
     assert status["health"] == "stalled" and status["last_dispatch"] is None
-    assert "3 entries due" in status["health_reason"] and "pg_cron job" in status["health_reason"]
+    # The suite keeps the job paused, and the reason says so with the fix.
+    assert status["health_reason"] == (
+        "3 entries due and no successful run for over 10 minutes; no dispatch recorded: "
+        "the pg_cron job process-embedding-queue is paused (autoembed resume)")
 
 
 def test_stalled_with_an_unreachable_processor_says_so(
@@ -65,3 +70,77 @@ def test_stalled_with_an_unreachable_processor_says_so(
     overview = db.execute("select health, health_reason, pending from public.embedding_queue_overview"
                           ).fetchone()
     assert overview == ("stalled", status["health_reason"], 2)
+
+
+SECRET_NAMES = ("autoembed_processor_url", "autoembed_signing_secret")
+FIX = "autoembed secrets set --url <processor url> --generate"
+
+
+@contextmanager
+def _dispatch_job(db: psycopg.Connection[Any], schedule: str) -> Iterator[None]:
+    """The dispatch's pg_cron job active on ``schedule``, then paused on */5 again as the suite keeps it."""
+    db.execute("select cron.alter_job(jobid, schedule := %s, active := true) from cron.job "
+               "where jobname = 'process-embedding-queue'", (schedule,))
+    try:
+        yield
+    finally:
+        db.execute("select cron.alter_job(jobid, schedule := '*/5 * * * *', active := false) "
+                   "from cron.job where jobname = 'process-embedding-queue'")
+
+
+@contextmanager
+def _without_vault_secrets(db: psycopg.Connection[Any], database_url: str) -> Iterator[None]:
+    """autoembed's Vault secrets removed, and put back as they were afterwards."""
+    kept = db.execute("select name, decrypted_secret from vault.decrypted_secrets where name = any(%s)",
+                      (list(SECRET_NAMES),)).fetchall()
+    db.execute("delete from vault.secrets where name = any(%s)", (list(SECRET_NAMES),))
+    try:
+        yield
+    finally:
+        for name, value in kept:
+            stack.set_secret(database_url, name, value)
+
+
+def test_missing_vault_secrets_block_with_the_fix(db: psycopg.Connection[Any], database_url: str) -> None:
+    """With the dispatch job active and its Vault secrets missing, the health is blocked, naming them
+    and the fix, before any pg_cron run fails; paused, the same database is not blocked."""
+    insert_jobs(db, 2)
+    with _without_vault_secrets(db, database_url):
+        assert _status(db)["health"] == "ok"  # the suite's job is paused: nothing dispatches
+        with _dispatch_job(db, "0 0 1 1 *"):
+            status = _status(db)
+            assert status["health"] == "blocked"
+            assert status["health_reason"].startswith(
+                "the Vault secrets autoembed_processor_url and autoembed_signing_secret are missing")
+            assert FIX in status["health_reason"]
+            assert status["dispatch"]["missing_secrets"] == list(SECRET_NAMES)
+            # A secret that is only blanks is as good as missing.
+            stack.set_secret(database_url, "autoembed_processor_url", "http://127.0.0.1:9/x")
+            stack.set_secret(database_url, "autoembed_signing_secret", " \n")
+            assert _status(db)["dispatch"]["missing_secrets"] == ["autoembed_signing_secret"]
+            overview = db.execute("select health from public.embedding_queue_overview").fetchone()
+            assert overview == ("blocked",)
+
+
+@pytest.mark.slow
+def test_a_failed_pg_cron_run_blocks_with_pg_crons_own_message(
+    db: psycopg.Connection[Any], database_url: str
+) -> None:
+    """The real pg_cron job runs the dispatch, which fails without its Vault secrets: the health is
+    blocked, quoting the failed run and giving the fix."""
+    insert_jobs(db, 1)
+    last = db.execute("select coalesce(max(runid), 0) from cron.job_run_details").fetchone()
+    assert last is not None
+    with _without_vault_secrets(db, database_url), _dispatch_job(db, "* * * * *"):
+        # pg_cron 1.4 runs at most once a minute: wait for the next minute's run.
+        wait_for(lambda: db.execute(
+            "select exists (select from cron.job_run_details d join cron.job j using (jobid) "
+            "where j.jobname = 'process-embedding-queue' and d.runid > %s "
+            "and d.status in ('failed', 'succeeded'))", (last[0],)).fetchone() == (True,),
+            timeout=150, what="a run of the pg_cron job")
+        status = _status(db)
+    assert status["health"] == "blocked"
+    reason = status["health_reason"]
+    assert reason.startswith("the pg_cron job process-embedding-queue failed at ")
+    assert "set the Vault secrets autoembed_processor_url and autoembed_signing_secret" in reason
+    assert FIX in reason
