@@ -1,11 +1,18 @@
-"""Settings: one frozen object, built once from the environment."""
+"""Settings: one frozen object, built once from the environment.
+
+Each default is written once, on its ``Settings`` field; ``VARIABLES`` says
+which environment variable sets which field, how it is read and within what
+range. A variable that is unset (or blank) leaves the field's default.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Literal
+from urllib.parse import urlsplit
 
 from autoembed import redact
 from autoembed.errors import ConfigError
@@ -14,10 +21,14 @@ from autoembed.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
 
 Provider = Literal["openai", "local"]
 
+DEFAULT_PROVIDER: Provider = "openai"
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "text-embedding-3-small",
     "local": "sentence-transformers/all-MiniLM-L6-v2",
 }
+URL_SCHEMES = ("postgresql", "postgres")
+# A libpq connection string of key=value pairs ("host=db port=5432 ...").
+_CONNINFO = re.compile(r"\s*[a-z_]+\s*=")
 
 
 @dataclass(frozen=True)
@@ -69,47 +80,22 @@ class Settings:
         return self
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate the environment (``os.environ`` by default)."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, embeds: bool = True) -> Settings:
+        """Read and validate the environment (``os.environ`` by default).
+
+        ``embeds``: the caller will ask the provider for vectors, so the
+        default provider needs its key (never a silent switch to ``local``).
+        """
         env = os.environ if env is None else env
-        database_url = env.get("DATABASE_URL", "")
-        if not database_url:
-            raise ConfigError("DATABASE_URL is not set")
-        api_key = _secret(env, "OPENAI_API_KEY")
-        # Never a silent switch: without a key the default provider says so.
-        provider = env.get("EMBEDDING_PROVIDER") or "openai"
-        if provider not in DEFAULT_MODELS:
-            raise ConfigError(f"EMBEDDING_PROVIDER must be 'openai' or 'local', not {provider!r}")
-        if provider == "openai" and not api_key:
+        url = database_url(env)
+        values = {v.field: v.read(v.name, raw.strip()) for v in VARIABLES
+                  if (raw := env.get(v.name)) and raw.strip()}
+        provider = values.setdefault("provider", DEFAULT_PROVIDER)
+        values.setdefault("model", DEFAULT_MODELS[str(provider)])
+        if embeds and provider == "openai" and not values.get("openai_api_key"):
             raise ConfigError("OPENAI_API_KEY is not set: set it, or EMBEDDING_PROVIDER=local "
                               "for the packaged local model")
-        return cls(
-            database_url=database_url,
-            provider=provider,  # type: ignore[arg-type]
-            model=env.get("EMBEDDING_MODEL") or DEFAULT_MODELS[provider],
-            dimensions=_int(env, "EMBEDDING_DIMENSIONS", 0) or None,
-            cron_secret=_secret(env, "CRON_SECRET"),
-            signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET"),
-            previous_signing_secret=_secret(env, "EMBEDDING_SIGNING_SECRET_PREVIOUS"),
-            openai_api_key=api_key,
-            openai_base_url=env.get("OPENAI_BASE_URL") or None,
-            # A claim never holds more entries than one request may carry.
-            claim_size=_int(env, "EMBEDDING_CLAIM_SIZE", 250, low=1, high=OPENAI_LIMITS.max_inputs),
-            max_in_flight=_int(env, "EMBEDDING_CONCURRENCY", 3, low=1, high=32),
-            writers=_int(env, "EMBEDDING_WRITERS", 2, low=1, high=8),
-            time_budget_seconds=_float(env, "EMBEDDING_TIME_BUDGET_SECONDS", 40.0),
-            request_timeout_seconds=_float(env, "EMBEDDING_REQUEST_TIMEOUT_SECONDS", 15.0),
-            caller_timeout_seconds=_float(env, "EMBEDDING_CALLER_TIMEOUT_SECONDS", 60.0),
-            background_budget_seconds=_float(env, "EMBEDDING_BACKGROUND_BUDGET_SECONDS", 240.0),
-            lease_seconds=_int(env, "EMBEDDING_LEASE_SECONDS", 300, low=10, high=86400),
-            public_status=_bool(env, "EMBEDDING_PUBLIC_STATUS"),
-            pacing=_bool(env, "EMBEDDING_PACING", default=True),
-            defer_index=_bool(env, "EMBEDDING_DEFER_INDEX", default=True),
-            batch_api_threshold=_int(env, "EMBEDDING_BATCH_API_THRESHOLD", 0, low=0),
-            index_build_memory_mb=_int(env, "EMBEDDING_INDEX_BUILD_MEMORY_MB", 1024, low=64, high=65536),
-            replay_window_seconds=_int(env, "EMBEDDING_REPLAY_WINDOW_SECONDS", 900,
-                                       low=30, high=86400),
-        ).check_timing()
+        return cls(database_url=url, **values).check_timing()  # type: ignore[arg-type]
 
     def require_secret(self) -> Settings:
         """Refuse to serve requests nobody could authenticate; return self."""
@@ -122,7 +108,7 @@ class Settings:
         """Every secret value set, for redaction."""
         values = [self.cron_secret, self.signing_secret, self.previous_signing_secret,
                   self.openai_api_key]
-        values += _url_password(self.database_url)
+        values += redact.url_secrets(self.database_url) + redact.url_secrets(self.openai_base_url)
         return [v for v in values if v]
 
     def describe(self) -> dict[str, object]:
@@ -132,50 +118,111 @@ class Settings:
         return described
 
 
-def _bool(env: Mapping[str, str], name: str, *, default: bool = False) -> bool:
-    raw = (env.get(name) or str(default)).strip().lower()
-    if raw not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"{name} must be true or false, not {raw!r}")
-    return raw in ("true", "1", "yes")
-
-
-def _secret(env: Mapping[str, str], name: str) -> str | None:
-    """A secret with surrounding whitespace (a .env file's newline, say) removed."""
-    return (env.get(name) or "").strip() or None
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *,
-         low: int = 1, high: int = 1 << 20) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
+def database_url(env: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL, its shape checked without connecting; an error never repeats it."""
+    env = os.environ if env is None else env
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        raise ConfigError("DATABASE_URL is not set")
+    if _CONNINFO.match(url):
+        return url
+    shape = "a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL"
+    scheme, found, _ = url.partition("://")
+    if not found or scheme.lower() not in URL_SCHEMES:
+        raise ConfigError(f"DATABASE_URL is not {shape} (or key=value pairs)")
     try:
-        value = int(raw)
+        urlsplit(url).port  # noqa: B018 (parsing is the check)
     except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}")
-    return value
+        raise ConfigError(f"DATABASE_URL has a port that is not a number from 0 to 65535; "
+                          f"it should be {shape}") from None
+    return url
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if not raw:
-        return default
+def environment_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret the environment holds, valid or not: what to redact before reading it."""
+    env = os.environ if env is None else env
+    values = [env.get(v.name, "").strip() for v in VARIABLES if v.secret]
+    values += redact.url_secrets(env.get("DATABASE_URL")) + redact.url_secrets(env.get("OPENAI_BASE_URL"))
+    return [v for v in values if v]
+
+
+def _text(name: str, raw: str) -> str:
+    return raw
+
+
+def _one_of(choices: Iterable[str]) -> Callable[[str, str], str]:
+    allowed = tuple(choices)
+
+    def read(name: str, raw: str) -> str:
+        if raw not in allowed:
+            raise ConfigError(f"{name} must be {' or '.join(repr(c) for c in allowed)}, not {raw!r}")
+        return raw
+    return read
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return lowered in ("true", "1", "yes")
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    def read(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        return value
+    return read
+
+
+def _seconds(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name} must be a positive number of seconds, not {raw!r}")
     return value
 
 
-def _url_password(url: str) -> list[str]:
-    from urllib.parse import unquote, urlsplit
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable: the field it sets and how its text is read."""
 
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return []
-    return [password, unquote(password)] if password else []
+    name: str
+    field: str
+    read: Callable[[str, str], object] = _text
+    # Redacted everywhere, valid or not, before anything reads it.
+    secret: bool = False
+
+
+# Every value is read with surrounding whitespace (a .env file's newline, say) removed.
+VARIABLES = (
+    Variable("EMBEDDING_PROVIDER", "provider", _one_of(DEFAULT_MODELS)),
+    Variable("EMBEDDING_MODEL", "model"),
+    Variable("EMBEDDING_DIMENSIONS", "dimensions", _integer(1, 1 << 20)),
+    Variable("CRON_SECRET", "cron_secret", secret=True),
+    Variable("EMBEDDING_SIGNING_SECRET", "signing_secret", secret=True),
+    Variable("EMBEDDING_SIGNING_SECRET_PREVIOUS", "previous_signing_secret", secret=True),
+    Variable("OPENAI_API_KEY", "openai_api_key", secret=True),
+    Variable("OPENAI_BASE_URL", "openai_base_url"),
+    # A claim never holds more entries than one request may carry.
+    Variable("EMBEDDING_CLAIM_SIZE", "claim_size", _integer(1, OPENAI_LIMITS.max_inputs)),
+    Variable("EMBEDDING_CONCURRENCY", "max_in_flight", _integer(1, 32)),
+    Variable("EMBEDDING_WRITERS", "writers", _integer(1, 8)),
+    Variable("EMBEDDING_TIME_BUDGET_SECONDS", "time_budget_seconds", _seconds),
+    Variable("EMBEDDING_REQUEST_TIMEOUT_SECONDS", "request_timeout_seconds", _seconds),
+    Variable("EMBEDDING_CALLER_TIMEOUT_SECONDS", "caller_timeout_seconds", _seconds),
+    Variable("EMBEDDING_BACKGROUND_BUDGET_SECONDS", "background_budget_seconds", _seconds),
+    Variable("EMBEDDING_LEASE_SECONDS", "lease_seconds", _integer(10, 86400)),
+    Variable("EMBEDDING_PUBLIC_STATUS", "public_status", _bool),
+    Variable("EMBEDDING_PACING", "pacing", _bool),
+    Variable("EMBEDDING_DEFER_INDEX", "defer_index", _bool),
+    Variable("EMBEDDING_BATCH_API_THRESHOLD", "batch_api_threshold", _integer(0, 1 << 20)),
+    Variable("EMBEDDING_INDEX_BUILD_MEMORY_MB", "index_build_memory_mb", _integer(64, 65536)),
+    Variable("EMBEDDING_REPLAY_WINDOW_SECONDS", "replay_window_seconds", _integer(30, 86400)),
+)

@@ -20,7 +20,6 @@ class AuthError(AutoembedError):
 class EmbeddingError(AutoembedError):
     """The embeddings provider did not produce usable vectors."""
 
-    retryable = True
     # The provider's HTTP status, when an answer caused it.
     status: int | None = None
 
@@ -48,8 +47,6 @@ class SetupError(EmbeddingError):
     the run stops and status reports ``health: blocked`` until it is fixed.
     """
 
-    retryable = False
-
 
 class BadVectorsError(MalformedResponseError):
     """Some rows of an otherwise sound answer are unusable (NaN, infinity, wrong size).
@@ -67,8 +64,6 @@ class BadVectorsError(MalformedResponseError):
 
 class InputRejectedError(EmbeddingError):
     """The provider refused the input (HTTP 400); retrying the same text cannot help."""
-
-    retryable = False
 
 
 class BudgetExhaustedError(AutoembedError):

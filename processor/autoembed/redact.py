@@ -5,20 +5,21 @@ Every provider message, exception text and URL passes through ``text()`` or
 ``embedding_runs``, a response body or a log line; ``install()`` also
 redacts every log record of the process (any library's, tracebacks
 included), so a provider that echoes the API key in its 401 cannot put it
-in a log. Removed: the configured secrets (and their URL-decoded forms),
-credentials in URLs, secret-looking query parameters, Bearer tokens and
-OpenAI-style keys.
+in a log. Removed: the configured secrets (and their URL-decoded and Basic
+auth forms), credentials in URLs, secret-looking query parameters, Bearer
+and Basic credentials and OpenAI-style keys.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
 import traceback
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 MARK = "[redacted]"
 _lock = threading.Lock()
@@ -31,6 +32,8 @@ _SECRET_PARAM = re.compile(
     r"[^&;\s'\"#]+")
 _KEY_LIKE = re.compile(r"\b(?:sk|rk|pk|sess)-[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s'\",]+")
+# An HTTP client sends a base URL's user:password as "Basic base64(user:password)".
+_BASIC = re.compile(r"(?i)\b(basic\s+)[A-Za-z0-9+/]{4,}={0,2}(?![\w+/=])")
 
 
 def register(secrets: Iterable[str | None]) -> None:
@@ -48,7 +51,40 @@ def text(value: str) -> str:
     value = _URL_CREDENTIALS.sub(r"\1" + MARK + "@", value)
     value = _SECRET_PARAM.sub(r"\1" + MARK, value)
     value = _BEARER.sub(r"\1" + MARK, value)
+    value = _BASIC.sub(_basic, value)
     return _KEY_LIKE.sub(MARK, value)
+
+
+def _basic(match: re.Match[str]) -> str:
+    """Basic credentials, but not English ("basic plan"): a token in base64's alphabet and length."""
+    token = match.group(0)[len(match.group(1)):]
+    if len(token) % 4 or (token.isalpha() and token.islower()):
+        return match.group(0)
+    return match.group(1) + MARK
+
+
+def url_secrets(value: str | None) -> list[str]:
+    """The passwords a URL may hold, and their decoded and Basic auth forms, even when it does not parse."""
+    if not value:
+        return []
+    pairs: set[tuple[str, str]] = set()
+    try:
+        parts = urlsplit(value)
+        if parts.password:
+            pairs.add((parts.username or "", parts.password))
+    except ValueError:
+        pass
+    # Every user:password@ a mistyped URL ("postgresql//u:pw@h/db", "postgres:/u:pw@h") may hold.
+    for at in (i for i, c in enumerate(value) if c == "@"):
+        for start in [0] + [i + 1 for i, c in enumerate(value[:at]) if c in "/ "]:
+            user, colon, password = value[start:at].partition(":")
+            if colon and password:
+                pairs.add((user, password))
+    found: set[str] = set()
+    for user, password in pairs:
+        for u, p in ((user, password), (unquote(user), unquote(password))):
+            found |= {p, base64.b64encode(f"{u}:{p}".encode()).decode()}
+    return sorted(found)
 
 
 def error(exc: BaseException, *, with_type: bool = True) -> str:

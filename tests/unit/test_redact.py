@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 
@@ -64,3 +65,26 @@ def test_secrets_are_stripped_when_read() -> None:
                                   "CRON_SECRET": "crön-🔑-ü\n", "EMBEDDING_SIGNING_SECRET": "  s  "})
     assert (settings.cron_secret, settings.signing_secret, settings.openai_api_key) == (
         "crön-🔑-ü", "s", "sk-k")
+
+
+def test_basic_credentials_of_a_base_url_are_redacted_in_base64_too() -> None:
+    """A provider echoing the Basic header an HTTP client built from OPENAI_BASE_URL's user:password
+    keeps neither form; unregistered Basic credentials go too, English words after "basic" stay."""
+    settings = Settings(database_url="postgresql://x@y/z", provider="openai", model="m",
+                        openai_base_url="http://proxy-user:proxy%2Fpass@127.0.0.1:9/v1")
+    redact.register(settings.secrets())
+    encoded = base64.b64encode(b"proxy-user:proxy/pass").decode()
+    said = f"401: bad credentials in header Authorization: Basic {encoded} (sent {encoded})"
+    assert redact.text(said) == ("401: bad credentials in header Authorization: Basic [redacted] "
+                                 "(sent [redacted])")
+    assert redact.text("Authorization: Basic Zm9vOmJhcg==") == "Authorization: Basic [redacted]"
+    assert redact.text("the basic plan has no access") == "the basic plan has no access"
+
+
+@pytest.mark.parametrize("url", ["postgresql//app:Malformed-pw-1@db.example/postgres",
+                                 "postgres:/app:Malformed-pw-2@db.example/postgres"])
+def test_the_password_of_a_url_that_does_not_parse_is_redacted(url: str) -> None:
+    """libpq quotes a malformed URL whole; its user:password@ part is found all the same."""
+    redact.register(redact.url_secrets(url))
+    said = redact.text(f'missing "=" after "{url}" in connection info string')
+    assert "Malformed-pw" not in said and "[redacted]" in said
