@@ -8,7 +8,7 @@ SUPABASE_CLI := .tools/node_modules/.bin/supabase
 SUPABASE_VERSION := 2.117.0
 TORCH_VERSION := 2.13.0
 
-.PHONY: setup system demo test lint bench soak clean
+.PHONY: setup system demo dev dev-stop test lint bench soak clean
 
 setup: system $(VENV)/.installed $(SUPABASE_CLI)
 
@@ -38,6 +38,14 @@ test: lint
 
 demo: setup
 	$(PY) -m devstack.demo
+
+# A local stack that stays up (database, migrations, stand-ins, autoembed serve
+# with the local model) to try the CLI against; `make dev-stop` removes it.
+dev: setup
+	$(PY) -m devstack.dev up
+
+dev-stop:
+	$(PY) -m devstack.dev down
 
 # Benchmarks are not tests: they print ratios and regenerate docs/benchmarks.md.
 bench: setup
