@@ -30,6 +30,7 @@ from devstack.sample_jobs import sample_jobs
 
 QUERY = "remote python backend engineer"
 JOBS = 200
+DEMO_CLAIM_SIZE = 20
 
 
 def main() -> int:
@@ -45,8 +46,10 @@ def main() -> int:
         if standins["pg_net"]:
             worker = PgNetWorker(cluster.url).start()
         signing_secret = secrets.token_hex(32)
-        settings = Settings(database_url=cluster.url, provider="local",
-                            model=DEFAULT_MODELS["local"], signing_secret=signing_secret)
+        # Claims of 20, so the bar moves as each is written (one claim of the
+        # default 250 would hold all 200 jobs and the bar would jump to the end).
+        settings = Settings(database_url=cluster.url, provider="local", model=DEFAULT_MODELS["local"],
+                            signing_secret=signing_secret, claim_size=DEMO_CLAIM_SIZE)
         processor = Processor(settings, background=True)
         say(f"loading the local model {settings.model} (shipped on PyPI, no download)")
         embedder = processor.embedder
@@ -68,7 +71,7 @@ def main() -> int:
             assert command is not None
             say(f"running the pg_cron job's command: {command[0]}")
             conn.execute(command[0])
-            watch_drain(conn)
+            seen = watch_drain(conn)
             while processor.background is not None and processor.background.running:
                 time.sleep(0.1)  # the run records itself once its last batch is written
             status = conn.execute("select public.embedding_queue_status()").fetchone()
@@ -84,6 +87,12 @@ def main() -> int:
             if status[0]["pending"] or len(rows) != 5:
                 say("demo failed: the queue did not drain")
                 return 1
+            if len(seen - {0, JOBS}) < 2:
+                say(f"demo failed: the progress bar did not move as the queue drained (saw {sorted(seen)})")
+                return 1
+        print("\nTo run the CLI yourself: `make dev` starts a stack that stays up and prints its "
+              "DATABASE_URL;\nthe command is .venv/bin/autoembed (or `. .venv/bin/activate`, then "
+              "`autoembed --help`).")
         return 0
     finally:
         if processor is not None and processor.background is not None:
@@ -107,25 +116,28 @@ def insert_jobs(conn: psycopg.Connection[Any]) -> None:
         )
 
 
-def watch_drain(conn: psycopg.Connection[Any], timeout: float = 300.0) -> None:
-    """Show jobs getting embedded until the processor has answered pg_net."""
+def watch_drain(conn: psycopg.Connection[Any], timeout: float = 300.0) -> set[int]:
+    """Show jobs getting embedded until the processor has answered pg_net; the counts seen."""
     deadline = time.monotonic() + timeout
+    seen: set[int] = set()
     with tqdm(total=JOBS, unit="job", desc="embedded", file=sys.stdout) as bar:
         while time.monotonic() < deadline:
             row = conn.execute("select count(*) from public.jobs where embedding is not null "
                                "and is_active").fetchone()
             done = int(row[0]) if row else 0
+            seen.add(done)
             bar.update(done - bar.n)
             answered = conn.execute("select count(*) from net._http_response "
                                     "where status_code = 202").fetchone()
             if done >= JOBS and answered and answered[0] > 0:
-                return
+                return seen
             response = conn.execute("select status_code, error_msg from net._http_response "
                                     "where status_code <> 202 or error_msg is not null "
                                     "limit 1").fetchone()
             if response:
                 raise RuntimeError(f"pg_net request failed: {response}")
-            time.sleep(0.25)
+            time.sleep(0.1)
+    raise RuntimeError(f"the queue did not drain in {timeout:g} s")
 
 
 def say(message: str) -> None:
