@@ -1,10 +1,47 @@
 -- autoembed uninstall: removes everything autoembed's migrations created and
--- keeps the app's jobs and their rows (the jobs table, its other columns,
--- its grants and the app's own policies stay). Not a migration: run it by
--- hand, e.g. `psql "$DATABASE_URL" -f supabase/uninstall.sql`, as postgres.
+-- keeps the app's jobs as the app sees them: the jobs table, its rows, its
+-- other columns, its RLS, its read policy and its grants stay, so anon and
+-- authenticated read the same active jobs before, in between and after a
+-- reinstall (which adopts the table as it is). Not a migration: run it by
+-- hand, as postgres: `psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f supabase/uninstall.sql`.
 -- Afterwards `supabase db push` installs autoembed again from scratch.
 -- The Vault secrets are yours; remove them too if you like (last lines).
+--
+-- Batch API batches in flight (preparing or at the provider) stop it: their
+-- results would be thrown away while the provider runs and bills them, and
+-- their jobs embedded again after a reinstall. Cancel each first with
+-- `autoembed batches cancel ID`, or drop them knowingly:
+--   psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -c 'set autoembed.uninstall_drop_batches = on' \
+--     -f supabase/uninstall.sql
 begin;
+
+do $$
+declare
+  in_flight text;
+begin
+  if pg_catalog.to_regclass('public.embedding_batches') is null then
+    return;
+  end if;
+  select pg_catalog.string_agg(pg_catalog.format('%s (%s, %s)', b.id, b.state,
+      coalesce(b.provider_batch_id, 'not at the provider')), ', ' order by b.id)
+  into in_flight
+  from public.embedding_batches as b
+  where b.state in ('preparing', 'submitted');
+  if in_flight is null then
+    return;
+  end if;
+  if coalesce(pg_catalog.current_setting('autoembed.uninstall_drop_batches', true), '') <> 'on' then
+    raise exception 'autoembed uninstall: Batch API batches in flight: %', in_flight
+      using hint = 'cancel each with `autoembed batches cancel ID` (cancels it at the provider), '
+        || 'or drop them anyway: set autoembed.uninstall_drop_batches = on before this script; '
+        || 'nothing was removed';
+  end if;
+  raise warning 'autoembed uninstall: DROPPING Batch API batches in flight: %', in_flight
+    using detail = 'their results will never be read; a batch at the provider keeps running '
+      || 'and is billed until it ends or you cancel it there (POST /v1/batches/ID/cancel); '
+      || 'its jobs are embedded again after a reinstall';
+end;
+$$;
 
 select cron.unschedule(j.jobid)
 from cron.job as j
@@ -72,7 +109,8 @@ drop function if exists public.job_embedding_text_from_fields;
 drop function if exists public.job_text_field;
 drop function if exists public.job_text_blanks;
 drop table if exists public.embedding_models;
-drop policy if exists "Active jobs are readable by everyone" on public.jobs;
+-- The read policy stays with the table: without it RLS would hide every job
+-- from the app, and a reinstall adopts the table with its policies and grants.
 
 -- So that `supabase db push` applies the migrations again.
 delete from supabase_migrations.schema_migrations
