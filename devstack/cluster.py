@@ -22,8 +22,10 @@ RUN_AS = "postgres"  # PostgreSQL refuses to run as root.
 
 
 def find_pgbin() -> Path:
-    """Return the newest ``/usr/lib/postgresql/NN/bin``, or ``$PGBIN``."""
+    """Return ``$PGBIN`` if set (it must hold ``postgres``), else the newest Debian one."""
     if env := os.environ.get("PGBIN"):
+        if not (Path(env) / "postgres").is_file():
+            raise RuntimeError(f"PGBIN={env} has no 'postgres'; point it at a PostgreSQL bin directory")
         return Path(env)
     candidates = sorted(
         Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name)
