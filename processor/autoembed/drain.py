@@ -110,8 +110,9 @@ class Drain:
         # next batch, waiting on the API and writing the last ones all overlap;
         # two writers keep the database writing while one of them packs its
         # vectors or reads its answer.
-        with (ThreadPoolExecutor(self.units, thread_name_prefix="embed") as pool,
-              ThreadPoolExecutor(len(self.idle_writes), thread_name_prefix="write") as writer):
+        pool = ThreadPoolExecutor(self.units, thread_name_prefix="embed")
+        writer = ThreadPoolExecutor(len(self.idle_writes), thread_name_prefix="write")
+        with pool, writer:
             pending_writes: deque[Future[None]] = deque()
             try:
                 while True:
