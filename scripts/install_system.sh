@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the system packages autoembed's local stack needs: PostgreSQL with
 # pg_cron, pgvector, pgTAP, pg_prove and plpgsql_check, plus Node.js/npm for the
-# Supabase CLI. Idempotent: when everything is present it does nothing, so a
+# Supabase CLI, and the Unicode data files (tests/unit/test_invisible_text.py). Idempotent: when everything is present it does nothing, so a
 # normal user can run it after an administrator installed the packages once.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -26,6 +26,7 @@ have_all() {
     && command -v make >/dev/null \
     && command -v curl >/dev/null \
     && command -v openssl >/dev/null \
+    && [ -f /usr/share/unicode/DerivedCoreProperties.txt ] \
     && python3 -c 'import ensurepip, venv' 2>/dev/null
 }
 
@@ -44,7 +45,7 @@ echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/auto
 
 apt-get update -qq
 pkgs="postgresql-$pgv postgresql-$pgv-cron postgresql-$pgv-pgtap postgresql-$pgv-plpgsql-check"
-pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates make curl openssl"
+pkgs="$pkgs libtap-parser-sourcehandler-pgtap-perl ca-certificates make curl openssl unicode-data"
 command -v npm >/dev/null || pkgs="$pkgs nodejs npm"
 python3 -c 'import ensurepip, venv' 2>/dev/null || pkgs="$pkgs python3-venv"
 if [ "$pgv" = 17 ]; then

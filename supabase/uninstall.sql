@@ -108,6 +108,7 @@ drop function if exists public.job_embedding_text;
 drop function if exists public.job_embedding_text_from_fields;
 drop function if exists public.job_text_field;
 drop function if exists public.job_text_blanks;
+drop function if exists public.job_text_invisible_pattern;
 drop table if exists public.embedding_models;
 -- The read policy stays with the table: without it RLS would hide every job
 -- from the app, and a reinstall adopts the table with its policies and grants.
@@ -119,7 +120,7 @@ where version in (
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
-  '20261204000400'
+  '20261204000300', '20261204000400'
 );
 
 commit;
