@@ -14,7 +14,8 @@ from devstack.fake_openai import FakeOpenAI
 from tests.conftest import SIGNING_SECRET
 from tests.fixtures.hostile_jobs import CASES
 from tests.integration.test_http import _request
-from tests.support import assert_embedded_from_current_text, run_drain
+from tests.support import assert_embedded_from_current_text, job_text, run_drain
+from tests.unit.test_invisible_text import load_generator
 
 
 def test_hostile_job_texts_end_as_expected_in_one_batch(
@@ -38,13 +39,34 @@ def test_hostile_job_texts_end_as_expected_in_one_batch(
         entry = db.execute("select processed_at is not null, error_message from public.embedding_queue "
                            "where job_id = %s", (job,)).fetchone()
         assert entry is not None and entry[0], case.name
+        if case.text is not None:
+            assert job_text(db, job) == case.text, case.name
         if case.expected == "no text":
             assert entry[1] == "no text to embed", case.name
+            assert job_text(db, job) == "", case.name
         else:
             assert entry[1] is None, (case.name, entry[1])
             assert (job in run[0]) == (case.expected == "truncated"), case.name
             if case.expected == "embedded":
                 assert_embedded_from_current_text(db, [job])
+
+
+def test_every_code_point_that_shows_nothing_and_only_those_is_no_text(
+    db: psycopg.Connection[Any]
+) -> None:
+    """Over the whole Unicode range, a field of one code point is no text exactly when the class
+    generated from the Unicode data holds it, and each of those inside text stays as it is."""
+    invisible = load_generator().invisible()
+    every = ("from generate_series(1, 1114111) cp where (cp < 55296 or cp > 57343) "
+             "and public.job_embedding_text_from_fields(chr(cp), null, null, null, null) = ''")
+    row = db.execute(f"select array_agg(cp order by cp) {every}").fetchone()
+    assert row is not None and set(row[0]) == invisible
+    kept = db.execute(
+        "select count(*) from unnest(%s::integer[]) cp where public.job_embedding_text_from_fields("
+        "e'\\u00e9' || chr(cp) || 'x', null, null, array['x' || chr(cp) || e'\\u00e9'], null) "
+        "= e'\\u00e9' || chr(cp) || e'x\\nTags: x' || chr(cp) || e'\\u00e9'",
+        (sorted(invisible),)).fetchone()
+    assert kept == (len(invisible),)
 
 
 def test_replayed_signed_request_inside_window_does_no_double_work(

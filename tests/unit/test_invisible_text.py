@@ -18,7 +18,8 @@ ISSUE_25 = (0x061C, 0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800, 0xFE0F, 0x18
             0xE0001, 0xE0020, 0x1D173, 0x1BCA0)
 
 
-def _generator() -> ModuleType:
+def load_generator() -> ModuleType:
+    """scripts/invisible_text.py as a module."""
     spec = importlib.util.spec_from_file_location("invisible_text", REPO / "scripts" / "invisible_text.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -29,7 +30,7 @@ def _generator() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    module = _generator()
+    module = load_generator()
     if not (module.DATA_DIR / "DerivedCoreProperties.txt").exists():
         pytest.fail(f"no Unicode data in {module.DATA_DIR}: install Debian's unicode-data "
                     "(scripts/install_system.sh)")
