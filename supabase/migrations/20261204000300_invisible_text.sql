@@ -99,12 +99,17 @@ begin
   -- Each field: nothing to trim when the first and the last character are
   -- printable ASCII (a null or empty value fails it and is trimmed, which
   -- makes it null); then, when its first character is not ASCII, nothing if
-  -- it shows nothing (ascii of null is null: the test is false).
+  -- it shows nothing (ascii of null is null: the test is false). A regular
+  -- expression converts all of its subject before matching, so the first
+  -- character is tried alone first: a field of text costs about 1 us more
+  -- per job where every field starts with a non-ASCII letter, nothing
+  -- where they start with ASCII (bench: 20,000 jobs built in 0.296 s
+  -- against 0.276 s, and 0.110 s against 0.110 s).
   foreach tag in array coalesce(tags, '{}') loop
     if not (pg_catalog.ascii(tag) between 33 and 126
       and pg_catalog.ascii(pg_catalog.right(tag, 1)) between 33 and 126) then
       tag := nullif(pg_catalog.btrim(tag, blanks), '');
-      if pg_catalog.ascii(tag) > 126 and tag ~ invisible then
+      if pg_catalog.ascii(tag) > 126 and pg_catalog.left(tag, 1) ~ invisible and tag ~ invisible then
         tag := null;
       end if;
     end if;
@@ -115,21 +120,21 @@ begin
   if not (pg_catalog.ascii(title) between 33 and 126
     and pg_catalog.ascii(pg_catalog.right(title, 1)) between 33 and 126) then
     title := nullif(pg_catalog.btrim(title, blanks), '');
-    if pg_catalog.ascii(title) > 126 and title ~ invisible then
+    if pg_catalog.ascii(title) > 126 and pg_catalog.left(title, 1) ~ invisible and title ~ invisible then
       title := null;
     end if;
   end if;
   if not (pg_catalog.ascii(company) between 33 and 126
     and pg_catalog.ascii(pg_catalog.right(company, 1)) between 33 and 126) then
     company := nullif(pg_catalog.btrim(company, blanks), '');
-    if pg_catalog.ascii(company) > 126 and company ~ invisible then
+    if pg_catalog.ascii(company) > 126 and pg_catalog.left(company, 1) ~ invisible and company ~ invisible then
       company := null;
     end if;
   end if;
   if not (pg_catalog.ascii(location) between 33 and 126
     and pg_catalog.ascii(pg_catalog.right(location, 1)) between 33 and 126) then
     location := nullif(pg_catalog.btrim(location, blanks), '');
-    if pg_catalog.ascii(location) > 126 and location ~ invisible then
+    if pg_catalog.ascii(location) > 126 and pg_catalog.left(location, 1) ~ invisible and location ~ invisible then
       location := null;
     end if;
   end if;
@@ -144,7 +149,7 @@ begin
     else false
   end) then
     body := pg_catalog.btrim(body, blanks);
-    if pg_catalog.ascii(body) > 126 and body ~ invisible then
+    if pg_catalog.ascii(body) > 126 and pg_catalog.left(body, 1) ~ invisible and body ~ invisible then
       body := '';
     end if;
   end if;
