@@ -68,6 +68,7 @@ drop function if exists public.leave_embedding_batch;
 drop function if exists public.submit_embedding_batch;
 drop function if exists public.take_embedding_batches;
 drop function if exists public.embedding_batch_entries;
+drop function if exists public.embedding_batch_texts;
 drop function if exists public.note_embedding_batch;
 drop function if exists public.finish_embedding_batch;
 drop function if exists public.retry_failed_embeddings;
@@ -120,7 +121,7 @@ where version in (
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
-  '20261204000300', '20261204000400'
+  '20261204000200', '20261204000300', '20261204000400'
 );
 
 commit;

@@ -1,4 +1,4 @@
-"""All of the processor's SQL, in one place.
+"""All of the processor's SQL, in one place (the Batch API's: provider_batches/store.py).
 
 Each call runs in its own short transaction with a local statement timeout,
 sent as one pipeline (one round trip), so no claim is held open across an API
@@ -47,37 +47,6 @@ from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boole
 RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
-RESERVE_BATCH = """
-select batch_id, queue_id, job_id, lease_token, content, content_hash
-from public.reserve_embedding_batch(%s::integer, %s)
-"""
-PLACE_BATCH = "select public.place_embedding_batch(%s::bigint, %s::bigint[], %s::integer[], %s::integer[])"
-SUBMIT_BATCH = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[], %s::bigint, "
-                "%s::numeric)")
-LEAVE_BATCH = "select public.leave_embedding_batch(%s::bigint, %s::bigint[])"
-TAKE_BATCHES = """
-select id, provider_batch_id, check_token, model, entries, request_sizes
-from public.take_embedding_batches(make_interval(secs => %s))
-"""
-BATCH_ENTRIES = """
-select queue_id, lease_token, content_hash, request, request_position
-from public.embedding_batch_entries(%s::bigint)
-"""
-NOTE_BATCH = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
-FINISH_BATCH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
-OPEN_BATCHES = """
-select id, provider_batch_id, state, provider_status, entries, requests, estimated_cost_usd,
-  extract(epoch from now() - created_at)::integer
-from public.embedding_batches where state in ('preparing', 'submitted') order by id
-"""
-# Batches to carry forward: at the provider, or abandoned while being prepared
-# (take_embedding_batches gives their entries back).
-HAS_SUBMITTED_BATCHES = """
-select exists (
-  select from public.embedding_batches
-  where state = 'submitted' or (state = 'preparing' and created_at < now() - interval '1 hour')
-)
-"""
 INDEX_STATE = "select public.embedding_index_state(%s)"
 INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
 COUNT_EMBEDDED = "select count(*) from public.jobs where embedding_model = %s"
@@ -116,29 +85,6 @@ class ClaimedItem:
     content: str
     content_hash: bytes
     already_current: bool = False
-
-
-@dataclass(frozen=True)
-class BatchEntry:
-    """An open entry of a Batch API batch, and where its text went in the input file."""
-
-    queue_id: int
-    lease_token: Any
-    content_hash: bytes
-    request: int
-    position: int
-
-
-@dataclass(frozen=True)
-class TakenBatch:
-    """A submitted batch this process checks now (``check_token`` proves it)."""
-
-    id: int
-    provider_batch_id: str
-    check_token: Any
-    model: str
-    entries: int
-    request_sizes: list[int]
 
 
 class Database:
@@ -304,57 +250,6 @@ class Database:
 
     def enqueue_missing(self, include_failed: bool = False) -> int:
         return int(self._call(ENQUEUE_MISSING, (include_failed,))[0][0])
-
-    def reserve_batch(self, max_entries: int, model: str) -> tuple[int | None, list[ClaimedItem]]:
-        """A new batch of up to ``max_entries`` due entries, leased for its 24-hour window."""
-        rows = self._call(RESERVE_BATCH, (max_entries, model))
-        if not rows:
-            return None, []
-        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest)
-                                 for _, qid, job, token, content, digest in rows]
-
-    def place_batch(self, batch: int, placements: Sequence[tuple[int, int, int]]) -> int:
-        """Record (queue_id, request, position) of each entry's text in the input file."""
-        ids, requests, positions = (list(col) for col in zip(*placements, strict=True))
-        return int(self._call(PLACE_BATCH, (batch, ids, requests, positions))[0][0])
-
-    def leave_batch(self, batch: int, queue_ids: Sequence[int]) -> int:
-        return int(self._call(LEAVE_BATCH, (batch, list(queue_ids)))[0][0])
-
-    def submit_batch(self, batch: int, provider_batch_id: str, input_file_id: str,
-                     request_sizes: Sequence[int], tokens: int, cost: float) -> bool:
-        rows = self._call(SUBMIT_BATCH, (batch, provider_batch_id, input_file_id, list(request_sizes),
-                                         tokens, cost))
-        return bool(rows and rows[0][0])
-
-    def take_batches(self, lease_seconds: float) -> list[TakenBatch]:
-        return [TakenBatch(*row) for row in self._call(TAKE_BATCHES, (lease_seconds,))]
-
-    def batch_entries(self, batch: int) -> list[BatchEntry]:
-        return [BatchEntry(*row) for row in self._call(BATCH_ENTRIES, (batch,))]
-
-    def note_batch(self, batch: TakenBatch, status: str | None) -> None:
-        self._call(NOTE_BATCH, (batch.id, batch.check_token, status))
-
-    def finish_batch(self, batch: int, token: Any, status: str | None, tokens: int | None,
-                     embedded: int | None, why: str | None) -> int:
-        """Close a batch; its unfinished entries go back with no attempt. Returns how many."""
-        return int(self._call(FINISH_BATCH, (batch, token, status, tokens, embedded,
-                                             redact.text(why) if why else None))[0][0])
-
-    def open_batches(self) -> list[dict[str, Any]]:
-        keys = ("id", "provider_batch_id", "state", "provider_status", "entries", "requests",
-                "estimated_cost_usd", "age_seconds")
-        return [dict(zip(keys, row, strict=True)) for row in self._call(OPEN_BATCHES)]
-
-    def has_submitted_batches(self) -> bool:
-        """Batches at the provider (False on a schema from before the Batch API).
-
-        One query: every run asks this first, a cron tick on an empty queue too."""
-        try:
-            return bool(self._call(HAS_SUBMITTED_BATCHES)[0][0])
-        except psycopg.errors.UndefinedTable:  # its transaction is rolled back; the connection is fine
-            return False
 
     def index_state(self, model: str) -> dict[str, Any] | None:
         """The model's HNSW index and the entries due (public.embedding_index_state)."""

@@ -9,6 +9,10 @@
   429 with ``insufficient_quota``): no entry is charged, the claim is
   released, the run stops, and status says ``health: blocked`` with the
   reason until a run succeeds.
+
+The Batch API's answers mean the same: each line's status goes through
+``from_http`` as an online answer's does, and a setup fault while checking a
+batch means what ``batch_setup_fault`` says.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ SETUP_FIX = {
     404: "the provider does not know this model or endpoint; fix EMBEDDING_MODEL or OPENAI_BASE_URL",
 }
 QUOTA_CODES = {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"}
+# What a setup fault met while checking or sending a Batch API batch means for batches.
+BATCH_GONE = "gone"  # 404: the provider no longer has this batch or its file: that batch is over
+BATCH_API_CLOSED = "closed"  # 403: this key may not use the Batch API: leave batches, embed online
 
 
 def from_http(status: int, message: str, *, code: str | None = None,
@@ -51,6 +58,23 @@ def _from_http(status: int, message: str, code: str | None,
     if status in (400, 413, 422):
         return InputRejectedError(detail)
     return RetryableEmbeddingError(detail)
+
+
+def line_error(status: int, message: str, code: str | None = None) -> EmbeddingError | None:
+    """The error a Batch API line's status stands for, or None for an answer (2xx)."""
+    return None if 200 <= status < 300 else from_http(status, message, code=code)
+
+
+def slows_down(status: int) -> bool:
+    """Whether the provider answered "too many requests" (its rate-limit headers are fresh)."""
+    return status == 429
+
+
+def batch_setup_fault(error: SetupError) -> str | None:
+    """What a setup fault from the Batch API means: ``BATCH_GONE`` (that batch is over,
+    its entries go back), ``BATCH_API_CLOSED`` (batches are left to another key, the
+    run embeds online), or None: as online, the run stops (a refused key, no quota)."""
+    return {404: BATCH_GONE, 403: BATCH_API_CLOSED}.get(error.status or 0)
 
 
 def is_setup(error: BaseException) -> bool:

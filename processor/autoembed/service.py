@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from autoembed.accounting import RunReport
-from autoembed.batch_api import before_online
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
-from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.errors import SetupError
+from autoembed.provider_batches import before_online, has_open_batches
 from autoembed.search_index import build_when_drained, defer_for_backlog
 
 IndexUpkeep = Literal["none", "here", "background"]
@@ -46,7 +45,7 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
     if embedder is None:
         check_model(settings)
     with Database(settings.database_url) as db:
-        batches = settings.provider == "openai" and db.has_submitted_batches()
+        batches = has_open_batches(db, settings)
         if not isinstance(embedder, Embedder) and not batches and not db.has_due():
             report = RunReport(remaining=db.remaining())
             if index_upkeep != "none" and settings.defer_index:
@@ -61,16 +60,14 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
             ready = embedder
         else:
             ready = embedder()
-        if isinstance(ready, OpenAIEmbedder):
-            # Something is due: the SDK (0.6 s of CPU) loads while the run
-            # opens its connections and makes its first claims.
-            ready.load_in_background()
+        # Something is due: the provider's SDK (0.6 s of CPU for OpenAI's) loads
+        # while the run opens its connections and makes its first claims.
+        ready.warm_up()
         # The run's budget covers carrying batches forward and the online drain.
         deadline = time.monotonic() + (budget_seconds or settings.time_budget_seconds)
         try:
-            batch_note = (before_online(db, settings, ready, open_batches=batches,
-                                        long_run=index_upkeep != "none", deadline=deadline)
-                          if isinstance(ready, OpenAIEmbedder) else None)
+            batch_note = before_online(db, settings, ready, open_batches=batches,
+                                       long_run=index_upkeep != "none", deadline=deadline)
         except SetupError as exc:
             # As online: nothing charged, the run stops, status says blocked.
             report = RunReport(setup_error=str(exc))

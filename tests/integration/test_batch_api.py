@@ -14,10 +14,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from autoembed import batch_api, service
+from autoembed import provider_batches, service
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.openai import OpenAIEmbedder
+from autoembed.provider_batches.store import ProviderBatchStore
 
 from devstack.fake_openai import FakeOpenAI, Fault
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
@@ -26,10 +27,10 @@ from tests.support.invariants import check
 MODEL = "text-embedding-3-small"
 
 
-def _submit(settings: Settings) -> list[batch_api.Submitted]:
+def _submit(settings: Settings) -> list[provider_batches.Submitted]:
     with Database(settings.database_url) as db:
         db.register_model(MODEL, 1536)
-        return batch_api.submit(db, settings, OpenAIEmbedder(settings))
+        return provider_batches.submit(db, settings, OpenAIEmbedder(settings))
 
 
 def _batch_states(db: psycopg.Connection[Any]) -> list[tuple[str, str | None]]:
@@ -107,7 +108,7 @@ def test_a_bad_output_file_writes_nothing_and_a_failed_batch_loses_nothing(
         fake.batches.outcome = "failed"
     _submit(s)
     with Database(s.database_url) as database:
-        report = batch_api.carry_forward(database, s, OpenAIEmbedder(s))
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
     embedded = db.execute("select count(*) from public.jobs where embedding is not null").fetchone()
     if fault == "truncated":
         assert report.errors and embedded == (0,) and open_entries(db) == 300
@@ -157,8 +158,8 @@ def test_a_processor_killed_while_carrying_a_batch_leaves_it_to_the_next_run(
     s = settings()
     _submit(s)
     with Database(s.database_url) as database:
-        [taken] = database.take_batches(600)  # a processor took it, then died
-        assert database.take_batches(600) == []  # nobody else may meanwhile
+        [taken] = ProviderBatchStore(database).take(600)  # a processor took it, then died
+        assert ProviderBatchStore(database).take(600) == []  # nobody else may meanwhile
     db.execute("update public.embedding_batches set check_expires_at = now() - interval '1 second' "
                "where check_token is not null")
     report = service.run_drain(s)
@@ -177,8 +178,8 @@ def test_a_transient_line_error_goes_back_with_one_attempt(
     _submit(s)
     first, second = sent_sizes(db)
     with Database(s.database_url) as database:
-        report = batch_api.carry_forward(database, s, OpenAIEmbedder(s))
-    assert report.retried == first and report.failed == 0 and report.embedded == second
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert report.run.retried == first and report.run.failed == 0 and report.run.embedded == second
     rows = db.execute("select attempts, error_message from public.embedding_queue "
                       "where processed_at is null").fetchall()
     assert len(rows) == first and {r[0] for r in rows} == {1}
@@ -321,8 +322,8 @@ def test_a_batch_of_a_model_switched_away_from_gives_its_entries_back(
     _submit(s)
     db.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
     with Database(s.database_url) as database:
-        report = batch_api.carry_forward(database, s, OpenAIEmbedder(s))
-    assert report.finished == 1 and report.released == 50 and report.embedded == 0
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert report.finished == 1 and report.run.released == 50 and report.run.embedded == 0
     row = db.execute("select state, error from public.embedding_batches").fetchone()
     assert row is not None and row[0] == "released" and "text-embedding-3-large" in row[1]
     assert db.execute("select count(*), max(attempts) from public.embedding_queue "
@@ -387,8 +388,8 @@ def test_an_online_claim_after_the_batch_lease_ran_out_keeps_its_lease(
         claimed = database.claim(50, 300)
         assert len(claimed) == 20
         fake.batches.delay = 0
-        carried = batch_api.carry_forward(database, s, embedder)
-        assert carried.finished == 1 and carried.embedded == 0 and carried.released == 0
+        carried = provider_batches.carry_forward(database, s, embedder)
+        assert carried.finished == 1 and carried.run.embedded == 0 and carried.run.released == 0
         vectors = embedder.embed([i.content for i in claimed]).vectors
         outcomes = database.complete(claimed, vectors, MODEL)
     assert set(outcomes.values()) == {"embedded"}
@@ -404,7 +405,7 @@ def test_a_batch_abandoned_while_being_prepared_gives_its_entries_back(
     s = settings()
     with Database(s.database_url) as database:
         database.register_model(MODEL, 1536)
-        batch, items = database.reserve_batch(100, MODEL)
+        batch, items = ProviderBatchStore(database).reserve(100, MODEL)
     assert batch is not None and len(items) == 25
     assert service.run_drain(s).claimed == 0  # leased by the batch being prepared
     db.execute("update public.embedding_batches set created_at = now() - interval '61 minutes'")

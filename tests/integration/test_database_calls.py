@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from autoembed.config import Settings
 from autoembed.db import Database
+from autoembed.provider_batches.store import ProviderBatchStore
 
 from devstack.latency_proxy import latency_proxy
 from tests.support import embedding_of, insert_jobs, open_entries, run_drain
@@ -80,7 +81,7 @@ def test_a_schema_without_batches_has_none_submitted(
         url = settings().database_url.replace("/postgres?", "/autoembed_no_batches?", 1)
         with latency_proxy(url) as (proxy, proxied), Database(proxied) as database:
             before = proxy.turns
-            assert database.has_submitted_batches() is False
+            assert ProviderBatchStore(database).has_submitted() is False
             assert proxy.turns - before == 1
             assert database._call("select 1") == [(1,)]
     finally:

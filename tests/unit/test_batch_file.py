@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import orjson
 import pytest
-from autoembed import batch_api
 from autoembed.config import Settings
 from autoembed.db import ClaimedItem
 from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.limits import OPENAI_BATCH_LIMITS, OPENAI_LIMITS
+from autoembed.provider_batches.input_file import InputFile, input_file
 from autoembed.tokens import Prepared
 
 
@@ -24,9 +24,15 @@ def _embedder() -> OpenAIEmbedder:
                                    model="text-embedding-3-small", openai_api_key="sk-test"))
 
 
+def _file(embedder: OpenAIEmbedder, batch: int, prepared: list[tuple[ClaimedItem, Prepared]]
+          ) -> tuple[list[bytes], list[int], list[tuple[int, int, int]], int, int, int]:
+    built: InputFile = input_file(embedder.batch_api, embedder.limits, batch, prepared)
+    return built.lines, built.sizes, built.placements, built.tokens, built.size, built.kept
+
+
 def test_requests_keep_the_online_limits_and_entries_are_placed_by_request_and_position() -> None:
     prepared = _prepared(5000, 200)  # 2,048 inputs or 300,000 tokens: whichever comes first
-    lines, sizes, placements, tokens, size, kept = batch_api._file(_embedder(), 7, prepared)
+    lines, sizes, placements, tokens, size, kept = _file(_embedder(), 7, prepared)
     bodies = [orjson.loads(line) for line in lines]
     assert kept == 5000 and sum(sizes) == 5000 and tokens == 5000 * 200
     assert size == sum(len(line) for line in lines) and all(line.endswith(b"\n") for line in lines)
@@ -43,7 +49,7 @@ def test_requests_keep_the_online_limits_and_entries_are_placed_by_request_and_p
 
 
 def test_big_inputs_split_requests_by_tokens() -> None:
-    lines, sizes, *_ = batch_api._file(_embedder(), 1, _prepared(100, 8000))
+    lines, sizes, *_ = _file(_embedder(), 1, _prepared(100, 8000))
     assert max(sizes) * 8000 <= OPENAI_LIMITS.max_request_tokens and sum(sizes) == 100
     assert len(lines) == len(sizes) == -(-100 // (OPENAI_LIMITS.max_request_tokens // 8000))
 
@@ -52,9 +58,10 @@ def test_big_inputs_split_requests_by_tokens() -> None:
 def test_what_does_not_fit_the_file_is_left_out(monkeypatch: pytest.MonkeyPatch, limit: str) -> None:
     """The file stops at 50,000 requests or 200 MB (scaled down here); the rest stays due."""
     small = {"max_requests": 2, "max_file_bytes": 1500}[limit]
-    monkeypatch.setattr(batch_api, "OPENAI_BATCH_LIMITS", replace(OPENAI_BATCH_LIMITS, **{limit: small}))
+    embedder = _embedder()
+    monkeypatch.setattr(embedder.batch_api, "limits", replace(OPENAI_BATCH_LIMITS, **{limit: small}))
     prepared = _prepared(200, 8000)  # 37 inputs a request: six requests of about 700 bytes
-    lines, sizes, placements, _, size, kept = batch_api._file(_embedder(), 1, prepared)
+    lines, sizes, placements, _, size, kept = _file(embedder, 1, prepared)
     assert 0 < kept < 200 and kept == sum(sizes) == len(placements)
     assert [q for q, _, _ in placements] == list(range(kept))  # the first ones, in order
     if limit == "max_requests":

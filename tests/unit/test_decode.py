@@ -6,7 +6,7 @@ import base64
 
 import numpy as np
 import pytest
-from autoembed.embedders.openai import _decode
+from autoembed.embedders.openai_answers import _decode
 from autoembed.errors import BadVectorsError, MalformedResponseError
 
 
@@ -86,16 +86,16 @@ def test_the_sdk_loads_in_the_background_and_a_failure_waits_for_the_first_reque
                         openai_base_url="http://127.0.0.1:9/v1")
 
     embedder = OpenAIEmbedder(settings("sk-test"))
-    embedder.load_in_background()
+    embedder.warm_up()
     for thread in loaders():
         thread.join(timeout=30)
     assert embedder._client is not None
-    embedder.load_in_background()  # already made: no second thread
+    embedder.warm_up()  # already made: no second thread
     assert loaders() == []
 
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     keyless = OpenAIEmbedder(settings(None))
-    keyless.load_in_background()
+    keyless.warm_up()
     for thread in loaders():
         thread.join(timeout=30)
     assert keyless._client is None

@@ -6,7 +6,8 @@ from autoembed.config import Settings
 from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.limits import Limits
 
-__all__ = ["Embedder", "Embeddings", "Limits", "check_model", "create_embedder", "model_mismatch"]
+__all__ = ["Embedder", "Embeddings", "Limits", "check_model", "create_embedder", "model_mismatch",
+           "offers_batch_api"]
 
 
 def check_model(settings: Settings) -> None:
@@ -19,6 +20,11 @@ def check_model(settings: Settings) -> None:
         from autoembed.embedders.openai import check as check_openai
 
         check_openai(settings)
+
+
+def offers_batch_api(settings: Settings) -> bool:
+    """Whether the configured provider has a Batch API (known before its embedder is built)."""
+    return settings.provider != "local"
 
 
 def create_embedder(settings: Settings) -> Embedder:

@@ -35,6 +35,8 @@ def check(settings: Settings) -> None:
 class LocalEmbedder:
     """all-MiniLM-L6-v2 (384 dimensions) on the CPU, from site-packages."""
 
+    batch_api = None  # nothing to batch on the local CPU
+
     def __init__(self, settings: Settings) -> None:
         check(settings)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -69,6 +71,9 @@ class LocalEmbedder:
 
     def pace(self, tokens: int) -> float:
         return 0.0  # no rate limit on the local CPU
+
+    def warm_up(self) -> None:
+        """Nothing to load: the model loaded with the embedder."""
 
     def embed(self, texts: Sequence[str]) -> Embeddings:
         with self._lock:

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import binascii
 import gc
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
 import orjson
-import pybase64
 
 from autoembed import failures
 from autoembed.config import Settings
-from autoembed.embedders.base import Embeddings, check_vectors
+from autoembed.embedders.base import Embeddings
+from autoembed.embedders.openai_answers import decode_answer, error_detail, reported_tokens, retry_after
+from autoembed.embedders.openai_batches import OpenAIBatchAPI
 from autoembed.errors import ConfigError, MalformedResponseError, RetryableEmbeddingError, SetupError
 from autoembed.limits import OPENAI_LIMITS
 from autoembed.pacing import TokenPacer
 from autoembed.tokens import Prepared, byte_bound, openai_tokenizer
-from autoembed.vectors import Vectors
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +56,7 @@ class OpenAIEmbedder:
         self._client: Any = None
         self._openai: Any = None
         self._raw: Any = None
+        self.batch_api = OpenAIBatchAPI(self)
 
     @property
     def client(self) -> Any:
@@ -85,7 +85,7 @@ class OpenAIEmbedder:
                 gc.freeze()
             return self._client
 
-    def load_in_background(self) -> None:
+    def warm_up(self) -> None:
         """Start making the client in a thread of its own: the run connects and
         claims meanwhile instead of before. A failure is left for the first
         request, which makes the client again and reports it."""
@@ -121,9 +121,9 @@ class OpenAIEmbedder:
         try:
             yield
         except openai.APIStatusError as exc:
-            if exc.status_code == 429 and self._pacer:
+            if self._pacer and failures.slows_down(exc.status_code):
                 self._pacer.update(exc.response.headers)
-            message, code = _detail(exc)
+            message, code = error_detail(getattr(exc, "body", None), type(exc).__name__)
             raise failures.from_http(exc.status_code, message, code=code,
                                      retry_after=retry_after(exc.response.headers)) from None
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
@@ -140,14 +140,12 @@ class OpenAIEmbedder:
         return body
 
     def decode(self, payload: Any, count: int) -> Embeddings:
-        """An embeddings answer's vectors, placed by index, and its token count."""
-        if not isinstance(payload, dict) or not isinstance(payload.get("data"), list):
-            raise MalformedResponseError("response has no data list")
-        usage = payload.get("usage")
-        tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
-        tokens = int(tokens) if isinstance(tokens, int | float) else None
-        return Embeddings(vectors=_decode(payload["data"], count, self.dimensions, tokens),
-                          tokens=tokens)
+        """An embeddings answer's vectors, placed by index, and its believable token count."""
+        return decode_answer(payload, count, self.dimensions, self.limits)
+
+    def reported_tokens(self, payload: Any, count: int) -> int | None:
+        """An answer's token count, if believable (what a malformed answer was billed)."""
+        return reported_tokens(payload, count, self.limits)
 
     def embed(self, texts: Sequence[str]) -> Embeddings:
         client = self.client
@@ -178,79 +176,3 @@ def check(settings: Settings) -> int:
 def model_key(model: str, dimensions: int, native: int | None) -> str:
     """The name vectors are stored under: ``model``, or ``model@dims`` when shortened."""
     return model if dimensions == native else f"{model}@{dimensions}"
-
-
-def _decode(data: Sequence[Any], count: int, dimensions: int, tokens: int | None = None) -> Vectors:
-    """Place each vector by its ``index`` field, never by position.
-
-    A wrong count or a bad index spoils the whole answer; an undecodable or
-    wrongly sized vector spoils only its own row.
-    """
-    import numpy as np  # loads with the first answer (see autoembed.vectors)
-
-    if len(data) != count:
-        raise MalformedResponseError(f"expected {count} vectors, got {len(data)}")
-    indexes = [item.get("index") if isinstance(item, dict) else None for item in data]
-    if (not all(isinstance(i, int) and 0 <= i < count for i in indexes)
-            or len(set(indexes)) != count):
-        bad_index = next((i for n, i in enumerate(indexes) if not isinstance(i, int)
-                          or not 0 <= i < count or i in indexes[:n]), None)
-        raise MalformedResponseError(f"bad or repeated index {bad_index!r}")
-    positions = [i for i in indexes if isinstance(i, int)]  # a permutation of range(count)
-    raws = [item.get("embedding") for item in data]
-    out = _decode_whole(raws, dimensions)
-    if out is not None:
-        return check_vectors(out[np.argsort(positions)], count, dimensions, (), tokens)
-    out = np.zeros((count, dimensions), dtype=np.float32)
-    bad: list[int] = []
-    for index, raw in zip(positions, raws, strict=True):
-        try:
-            row = (np.frombuffer(pybase64.b64decode(raw, validate=True), dtype="<f4")
-                   if isinstance(raw, str) else np.asarray(raw, dtype=np.float32))
-        except (binascii.Error, ValueError, TypeError):
-            bad.append(index)
-            continue
-        if row.shape != (dimensions,):
-            bad.append(index)
-            continue
-        out[index] = row
-    return check_vectors(out, count, dimensions, bad, tokens)
-
-
-def _decode_whole(raws: Sequence[Any], dimensions: int) -> Vectors | None:
-    """Every vector at once, in answer order, when all are base64 of the exact length
-    without padding (1536 and 3072 dimensions); None sends each through its own check."""
-    import numpy as np
-
-    size = dimensions * 4
-    if size % 3 or not all(isinstance(r, str) and len(r) == size // 3 * 4 for r in raws):
-        return None
-    # pybase64 decodes with SIMD: 25x binascii, which cost 0.5 s of GIL per 20,000 vectors.
-    try:
-        flat = pybase64.b64decode("".join(raws), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    return np.frombuffer(flat, dtype="<f4").reshape(len(raws), dimensions)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds the provider asked us to wait: retry-after-ms, then retry-after."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        raw = headers.get(name)
-        if raw:
-            try:
-                return max(0.0, float(raw) * scale)
-            except ValueError:
-                continue
-    return None
-
-
-def _detail(exc: Any) -> tuple[str, str | None]:
-    """The provider's error message and code, as far as its body says."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        error = body.get("error", body)
-        if isinstance(error, dict) and error.get("message"):
-            code = error.get("code") or error.get("type")
-            return str(error["message"]), str(code) if code else None
-    return type(exc).__name__, None

@@ -1,0 +1,228 @@
+"""Carrying provider batches forward: check each open batch, write a finished one's results.
+
+A finished batch's answers take the online path: each answered request
+becomes a ``UnitResult`` written by ``accounting.record_unit`` (compare-and-set
+on each entry's lease and text hash), each vector placed by its request's
+``custom_id`` and its ``index``, never by position. What an answer means is
+processor.failures', as online; and a request the provider refused for an
+input, or answered with an unusable vector, is sent again online through
+``BatchEmbedder``, so it costs what it costs online: the bad input alone
+fails, the others are embedded. A check lease in the database keeps two
+processors from carrying the same batch at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from autoembed import failures, redact
+from autoembed.accounting import RunReport, record_unit
+from autoembed.batch_embedder import BatchEmbedder
+from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders.base import BatchAPI, Embedder
+from autoembed.errors import (
+    BadVectorsError,
+    EmbeddingError,
+    InputRejectedError,
+    MalformedResponseError,
+    SetupError,
+)
+from autoembed.provider_batches import result_file
+from autoembed.provider_batches.store import BatchEntry, ProviderBatchStore, TakenBatch
+from autoembed.provider_batches.submit import batch_api_of, cancel
+from autoembed.results import Failure, UnitResult
+from autoembed.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# A check (status call, download, writes) holds its batch this long.
+CHECK_LEASE_SECONDS = 600.0
+
+
+@dataclass
+class BatchReport:
+    """What carrying the open batches forward did in one run.
+
+    The entries' counts are a ``RunReport``'s (``run``), as record_unit keeps
+    them; ``batch_tokens`` is the part of ``run.tokens`` the Batch API billed.
+    """
+
+    checked: int = 0
+    in_progress: int = 0
+    finished: int = 0
+    batch_tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+    run: RunReport = field(default_factory=RunReport)
+
+
+def carry_forward(db: Database, settings: Settings, embedder: Embedder,
+                  deadline: float | None = None) -> BatchReport:
+    """Check every open batch once, one after the other, and write the finished ones'
+    results; a batch not reached by ``deadline`` (monotonic) is left to the next run.
+
+    A setup fault means what ``failures.batch_setup_fault`` says: the batch is
+    over (its entries go back to work), batches are left to a processor with
+    another key (the run goes on online), or the run stops, as online.
+    """
+    report = BatchReport()
+    store = ProviderBatchStore(db)
+    taken_batches = store.take(CHECK_LEASE_SECONDS)
+    carrier = _Carrier(store, settings, embedder, report, deadline)
+    for n, taken in enumerate(taken_batches):
+        if deadline is not None and time.monotonic() >= deadline:
+            for rest in taken_batches[n:]:
+                store.note(rest, None)  # frees its check for the next run
+            break
+        report.checked += 1
+        try:
+            carrier.carry(taken)
+        except SetupError as exc:
+            meaning = failures.batch_setup_fault(exc)
+            if meaning == failures.BATCH_GONE:
+                report.run.released += store.finish(
+                    taken.id, taken.check_token, None, None, None,
+                    f"the provider no longer has it: {redact.error(exc, with_type=False)}")
+                report.finished += 1
+                continue
+            for rest in taken_batches[n:]:
+                store.note(rest, None)
+            if meaning == failures.BATCH_API_CLOSED:
+                note = f"batches not checked: {redact.error(exc, with_type=False)}"
+                log.warning(note)
+                report.errors.append(note)
+                break
+            raise
+        except EmbeddingError as exc:  # unreadable results, provider away: the next run reads again
+            note = f"batch {taken.id} not read: {redact.error(exc, with_type=False)}"
+            log.warning(note)
+            report.errors.append(note)
+            store.note(taken, None)
+    report.run.claimed = (report.run.embedded + report.run.failed + report.run.retried
+                          + report.run.stale + report.run.lost)
+    return report
+
+
+class _Carrier:
+    """Carries one run's batches; requests sent again online share one BatchEmbedder."""
+
+    def __init__(self, store: ProviderBatchStore, settings: Settings, embedder: Embedder,
+                 report: BatchReport, deadline: float | None) -> None:
+        self.store, self.db, self.settings, self.embedder = store, store.db, settings, embedder
+        self.api: BatchAPI = batch_api_of(embedder)
+        self.report = report
+        self.online = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
+                                    deadline or time.monotonic() + settings.time_budget_seconds,
+                                    max_requests=1)
+
+    def carry(self, taken: TakenBatch) -> None:
+        report = self.report
+        if taken.model != self.embedder.model:
+            # Its vectors are read with the configured model's dimensions: wait for a
+            # processor configured for it (`autoembed batches cancel` gives it up).
+            self.store.note(taken, f"waiting for a processor configured for {taken.model}")
+            report.in_progress += 1
+            return
+        active = self.db.active_model()
+        if active is not None and active[0] != taken.model:
+            cancel(self.embedder, taken.provider_batch_id)  # its answers would be thrown away
+            self._finish(taken, None, None, None,
+                         f"the active model is now {active[0]}: its entries are embedded online with it")
+            return
+        state = self.api.check(taken.provider_batch_id)
+        if state.running:
+            self.store.note(taken, state.status)
+            report.in_progress += 1
+            return
+        if state.input_file_id != taken.input_file_id:
+            # Another batch's answers (a row pointed at the wrong batch): none is ours.
+            self._finish(taken, state.status, None, None,
+                         f"the provider's batch {taken.provider_batch_id} ran file {state.input_file_id}, "
+                         f"not this batch's {taken.input_file_id}: nothing of it is written")
+            return
+        requests = len(taken.request_sizes)
+        with result_file.downloaded(self.api, [state.output_file_id, state.error_file_id]) as files:
+            try:
+                answered, _ = result_file.check(files, taken.id, requests)
+            except result_file.NotThisBatchError as exc:
+                self._finish(taken, state.status, None, None, f"{exc}: nothing of it is written")
+                return
+            if state.succeeded and answered < (state.completed or 0):
+                raise MalformedResponseError(f"the output file has {answered} of {state.completed} answers")
+            if answered and active is None:
+                # The provider answered for this model: the first model of a database becomes active.
+                self.db.register_model(self.embedder.model, self.embedder.dimensions)
+            self._write(taken, files, None if state.succeeded else f"the batch ended {state.status}",
+                        state.status)
+        if self.online.setup_error:
+            raise SetupError(self.online.setup_error)
+
+    def _write(self, taken: TakenBatch, files: Sequence[IO[bytes] | None], why: str | None,
+               status: str) -> None:
+        """Every answered request through the online path; then the batch is closed."""
+        entries: dict[int, list[BatchEntry]] = defaultdict(list)
+        for entry in self.store.entries(taken.id):
+            entries[entry.request].append(entry)
+        run = self.report.run
+        embedded, tokens = run.embedded, self.report.batch_tokens
+        for request, response in result_file.records(files, taken.id, len(taken.request_sizes)):
+            if response is not None:  # a line never run stays in the batch: finishing gives it back
+                self._line(taken, entries.pop(request, []), taken.request_sizes[request], response)
+        self._finish(taken, status, self.report.batch_tokens - tokens, run.embedded - embedded, why)
+
+    def _line(self, taken: TakenBatch, entries: list[BatchEntry], sent: int,
+              response: dict[str, Any]) -> None:
+        """One answered request: its vectors written, its failures charged as online."""
+        unit = UnitResult()
+        billed = self.api.billed_tokens(response, sent)
+        resend: list[BatchEntry] = []
+        try:
+            answer = self.api.answer(response, sent)
+        except BadVectorsError as exc:
+            # Good rows are kept; a bad one gets its second look online, as online.
+            good = [e for e in entries if e.position not in exc.bad]
+            self._embedded(unit, good, exc.vectors)
+            resend = [e for e in entries if e.position in exc.bad]
+        except InputRejectedError:
+            resend = entries  # online splits the request until the refused input is alone
+        except SetupError:
+            return  # not the entries' fault: they stay in the batch, finishing gives them back
+        except EmbeddingError as exc:  # the provider's moment: one attempt, as online after retries
+            unit.failures += [Failure(e.as_claimed(), str(exc), False) for e in entries]
+        else:
+            self._embedded(unit, entries, answer.vectors)
+        if billed is None:  # no believable usage: our own count of what was sent
+            billed = sum(self.embedder.prepare(text, exact=True).tokens
+                         for _, text in self.store.texts(taken.id, [e.queue_id for e in entries]).values())
+        unit.tokens = billed
+        self.report.batch_tokens += billed
+        record_unit(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
+        if resend:
+            self._resend(taken, resend)
+
+    @staticmethod
+    def _embedded(unit: UnitResult, entries: list[BatchEntry], vectors: Any) -> None:
+        if entries:
+            unit.embedded += [e.as_claimed() for e in entries]
+            unit.vectors.append(vectors[[e.position for e in entries]])
+
+    def _resend(self, taken: TakenBatch, entries: list[BatchEntry]) -> None:
+        """Send entries again online, as a claim of theirs would be (still under the batch's lease)."""
+        texts = self.store.texts(taken.id, [e.queue_id for e in entries])
+        items = [e.as_claimed(*texts[e.queue_id]) for e in entries if e.queue_id in texts]
+        if items:
+            record_unit(self.db, self.embedder.model, self.settings.max_attempts,
+                        self.online.run(items), self.report.run)
+
+    def _finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
+                embedded: int | None, why: str | None) -> None:
+        self.report.run.released += self.store.finish(taken.id, taken.check_token, status, tokens,
+                                                      embedded, why)
+        self.report.finished += 1
+        log.info("batch %s (%s) %s: %s", taken.id, taken.provider_batch_id, status or "over",
+                 why or f"{embedded} embedded, {tokens} tokens")

@@ -1,0 +1,151 @@
+"""The SQL of Batch API jobs ("provider batches"), on a ``db.Database``'s connection.
+
+A provider batch is a file of requests the provider runs within 24 hours;
+its entries are queue entries leased for that window (``reserve``), each
+placed at a request (its ``custom_id``) and a position. Online claims and
+requests are db.py's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from autoembed import redact
+from autoembed.db import ClaimedItem, Database
+
+RESERVE = """
+select batch_id, queue_id, job_id, lease_token, content, content_hash
+from public.reserve_embedding_batch(%s::integer, %s)
+"""
+PLACE = "select public.place_embedding_batch(%s::bigint, %s::bigint[], %s::integer[], %s::integer[])"
+SUBMIT = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[], %s::bigint, "
+          "%s::numeric)")
+LEAVE = "select public.leave_embedding_batch(%s::bigint, %s::bigint[])"
+TAKE = """
+select id, provider_batch_id, check_token, model, entries, request_sizes, input_file_id
+from public.take_embedding_batches(make_interval(secs => %s))
+"""
+ENTRIES = """
+select queue_id, lease_token, content_hash, request, request_position
+from public.embedding_batch_entries(%s::bigint)
+"""
+TEXTS = "select queue_id, job_id, content from public.embedding_batch_texts(%s::bigint, %s::bigint[])"
+NOTE = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
+FINISH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
+OPEN = """
+select id, provider_batch_id, state, provider_status, entries, requests, estimated_cost_usd,
+  extract(epoch from now() - created_at)::integer
+from public.embedding_batches where state in ('preparing', 'submitted') order by id
+"""
+# Batches to carry forward: at the provider, or abandoned while being prepared
+# (take_embedding_batches gives their entries back).
+HAS_SUBMITTED = """
+select exists (
+  select from public.embedding_batches
+  where state = 'submitted' or (state = 'preparing' and created_at < now() - interval '1 hour')
+)
+"""
+
+
+@dataclass(frozen=True)
+class BatchEntry:
+    """An open entry of a provider batch, and where its text went in the input file."""
+
+    queue_id: int
+    lease_token: Any
+    content_hash: bytes
+    request: int
+    position: int
+
+    def as_claimed(self, job_id: int = 0, content: str = "") -> ClaimedItem:
+        """The entry as an online claim's item: its lease and hash are what writes check."""
+        return ClaimedItem(self.queue_id, job_id, self.lease_token, 0, content, self.content_hash)
+
+
+@dataclass(frozen=True)
+class TakenBatch:
+    """A submitted provider batch this process checks now (``check_token`` proves it)."""
+
+    id: int
+    provider_batch_id: str
+    check_token: Any
+    model: str
+    entries: int
+    request_sizes: list[int]
+    input_file_id: str | None = None
+
+
+class ProviderBatchStore:
+    """Provider batches' rows and entries; each call is one short transaction of ``db``'s."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _call(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self.db._call(sql, params)  # db.py's one-round-trip transaction
+
+    def reserve(self, max_entries: int, model: str) -> tuple[int | None, list[ClaimedItem]]:
+        """A new batch of up to ``max_entries`` due entries, leased for its 24-hour window."""
+        rows = self._call(RESERVE, (max_entries, model))
+        if not rows:
+            return None, []
+        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest)
+                                 for _, qid, job, token, content, digest in rows]
+
+    def place(self, batch: int, placements: Sequence[tuple[int, int, int]]) -> int:
+        """Record (queue_id, request, position) of each entry's text in the input file."""
+        ids, requests, positions = (list(col) for col in zip(*placements, strict=True))
+        return int(self._call(PLACE, (batch, ids, requests, positions))[0][0])
+
+    def leave(self, batch: int, queue_ids: Sequence[int]) -> int:
+        """Take entries out of a batch being prepared: due again at once."""
+        return int(self._call(LEAVE, (batch, list(queue_ids)))[0][0])
+
+    def submit(self, batch: int, provider_batch_id: str, input_file_id: str,
+               request_sizes: Sequence[int], tokens: int, cost: float) -> bool:
+        """The batch is at the provider; False when it was given back meanwhile."""
+        rows = self._call(SUBMIT, (batch, provider_batch_id, input_file_id, list(request_sizes),
+                                   tokens, cost))
+        return bool(rows and rows[0][0])
+
+    def take(self, lease_seconds: float) -> list[TakenBatch]:
+        """Lease every submitted batch nobody is checking, for ``lease_seconds``."""
+        return [TakenBatch(*row) for row in self._call(TAKE, (lease_seconds,))]
+
+    def entries(self, batch: int) -> list[BatchEntry]:
+        """The entries still in the batch, by request and position."""
+        return [BatchEntry(*row) for row in self._call(ENTRIES, (batch,))]
+
+    def texts(self, batch: int, queue_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+        """(job_id, text) of entries still in the batch, to send again online."""
+        return {int(q): (int(job), str(text))
+                for q, job, text in self._call(TEXTS, (batch, list(queue_ids)))}
+
+    def note(self, batch: TakenBatch, status: str | None) -> None:
+        """Still running (or not reached): note the provider's status, end the check."""
+        self._call(NOTE, (batch.id, batch.check_token, status))
+
+    def finish(self, batch: int, token: Any, status: str | None, tokens: int | None,
+               embedded: int | None, why: str | None) -> int:
+        """Close a batch; its unfinished entries go back with no attempt. Returns how many."""
+        return int(self._call(FINISH, (batch, token, status, tokens, embedded,
+                                       redact.text(why) if why else None))[0][0])
+
+    def open_batches(self) -> list[dict[str, Any]]:
+        """The batches preparing or at the provider, oldest first."""
+        keys = ("id", "provider_batch_id", "state", "provider_status", "entries", "requests",
+                "estimated_cost_usd", "age_seconds")
+        return [dict(zip(keys, row, strict=True)) for row in self._call(OPEN)]
+
+    def has_submitted(self) -> bool:
+        """Batches at the provider (False on a schema from before the Batch API).
+
+        One query: every run asks this first, a cron tick on an empty queue too."""
+        import psycopg
+
+        try:
+            return bool(self._call(HAS_SUBMITTED)[0][0])
+        except psycopg.errors.UndefinedTable:  # its transaction is rolled back; the connection is fine
+            return False
