@@ -58,11 +58,15 @@ class RunReport:
         return data
 
     def summary(self) -> str:
-        """The counts that say what happened, for one log line."""
+        """The counts that say what happened, in one line (a log line, the CLI's last line)."""
         return (f"claimed {self.claimed}, embedded {self.embedded}, failed {self.failed}, "
                 f"retrying {self.retried}, released {self.released}, stale {self.stale}, "
-                f"skipped {self.skipped_current}, lost {self.lost}, tokens {self.tokens}, "
-                f"{self.seconds:.1f}s" + (f"; {self.search_index}" if self.search_index else ""))
+                f"skipped {self.skipped_current} (already current), lost {self.lost}, "
+                f"tokens {self.tokens} (${self.estimated_cost_usd:.6f}), "
+                f"requests {self.requests}, truncated {self.truncated}, "
+                f"{self.seconds:.1f}s, {self.remaining} pending"
+                + (f"; {self.search_index}" if self.search_index else "")
+                + (f"; {self.batches}" if self.batches else ""))
 
 
 def record_unit(db: Database, model: str, max_attempts: int, unit: UnitResult,

@@ -126,15 +126,14 @@ def database_url(env: Mapping[str, str] | None = None) -> str:
         raise ConfigError("DATABASE_URL is not set")
     if _CONNINFO.match(url):
         return url
-    shape = "a postgresql://USER:PASSWORD@HOST:PORT/DATABASE URL"
+    shape = "postgresql://, then user, password, host, port and database"
     scheme, found, _ = url.partition("://")
     if not found or scheme.lower() not in URL_SCHEMES:
-        raise ConfigError(f"DATABASE_URL is not {shape} (or key=value pairs)")
+        raise ConfigError(f"DATABASE_URL is not a URL of the form {shape} (nor key=value pairs)")
     try:
         urlsplit(url).port  # noqa: B018 (parsing is the check)
     except ValueError:
-        raise ConfigError(f"DATABASE_URL has a port that is not a number from 0 to 65535; "
-                          f"it should be {shape}") from None
+        raise ConfigError("DATABASE_URL has a port that is not a number from 0 to 65535") from None
     return url
 
 

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from autoembed import redact
+from autoembed import redact, status_view
 from autoembed.auth import authenticate
 from autoembed.background import BackgroundDrains
 from autoembed.config import Settings
@@ -34,7 +34,6 @@ from autoembed.db import Database
 from autoembed.embedders import Embedder, create_embedder
 from autoembed.errors import AuthError, ConfigError
 from autoembed.limits import RUN_MARGIN_SECONDS
-from autoembed.schema import mismatch, package_version
 from autoembed.service import run_drain
 
 log = logging.getLogger(__name__)
@@ -171,7 +170,4 @@ class Processor:
 
     def _status(self) -> Response:
         with Database(self.settings.database_url) as db:
-            status = db.status()
-        status["processor_version"] = package_version()
-        status["schema_warning"] = mismatch(status.get("schema_version"))
-        return Response(200, status)
+            return Response(200, status_view.read(db))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import psycopg
@@ -67,7 +68,7 @@ def test_status_estimate_process_retry(
                "location = null, tags = '{}' where id = %s", (ids[1],))
     assert _autoembed(base_settings, "process", "--no-progress").returncode == 0
     retried = _autoembed(base_settings, "retry-failed", str(ids[1]))
-    assert retried.returncode == 0 and retried.stdout.strip() == "1 failed entries pending again"
+    assert retried.returncode == 0 and retried.stdout.strip() == "1 failed entry pending again"
     assert open_entries(db, ids[1]) == 1
 
 
@@ -85,9 +86,11 @@ ONE_LINE_ERRORS = {
     "unresolvable database host": ({"DATABASE_URL": "postgresql://u@autoembed-nowhere.invalid/db"},
                                    ("status",), 2, "cannot use the database"),
     "malformed database URL": ({"DATABASE_URL": "postgresql://u@h:notaport/db"}, ("status",), 2,
-                               "DATABASE_URL"),
-    "missing API key": ({"OPENAI_API_KEY": "<unset>", "EMBEDDING_PROVIDER": "<unset>"}, ("status",), 2,
-                        "OPENAI_API_KEY is not set"),
+                               "DATABASE_URL has a port that is not a number"),
+    "URL without its ://": ({"DATABASE_URL": "postgresql//u:pw@h/db"}, ("status",), 2,
+                            "DATABASE_URL is not a URL"),
+    "missing API key": ({"OPENAI_API_KEY": "<unset>", "EMBEDDING_PROVIDER": "<unset>"},
+                        ("process", "--no-progress"), 2, "OPENAI_API_KEY is not set"),
     "unknown model to estimate": ({}, ("estimate", "--model", "bogus-model"), 2, "unknown model"),
     "local provider, other model": ({"EMBEDDING_PROVIDER": "local", "EMBEDDING_MODEL": "other/model"},
                                     ("process", "--no-progress"), 2, "the local provider ships only"),
@@ -173,3 +176,53 @@ def test_a_run_with_nothing_due_loads_neither_numpy_nor_the_sdk(
                            text=True, timeout=120, check=False)
     assert empty.returncode == 0, empty.stderr
     assert empty.stdout.strip().splitlines()[-1] == "[]", empty.stdout
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """`autoembed status | head -4`: a reader that stops early gets no BrokenPipe traceback, exit 0."""
+    insert_jobs(db, 2)
+    proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "status"], env=_env(base_settings),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the status is printed
+    assert (proc.wait(timeout=60), proc.stderr.read()) == (0, b"")
+    proc.stderr.close()
+    status = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "status"], env=_env(base_settings),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    head = subprocess.run(["head", "-4"], stdin=status.stdout, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert status.stdout is not None
+    status.stdout.close()
+    assert (status.wait(timeout=60), status.communicate()[1]) == (0, "")
+    assert len(head.stdout.splitlines()) == 4 and head.stdout.startswith("2 jobs pending")
+
+
+def test_a_database_lost_mid_run_is_a_fault_to_retry(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """Connections terminated after the run started (a restart, an admin): exit 1 saying to retry,
+    not exit 2 blaming the URL or the password."""
+    insert_jobs(db, 1000)
+    fake.latency = 0.5
+    answered = threading.Event()
+    fake.on_response = lambda status: answered.set()
+    proc = subprocess.Popen([sys.executable, "-m", "autoembed.cli", "process", "--no-progress"],
+                            env=_env(base_settings, PGAPPNAME="autoembed-lost-database",
+                                     EMBEDDING_CLAIM_SIZE="50"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert answered.wait(timeout=60), "the run never reached the provider"
+        killed = db.execute("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                            "where application_name = 'autoembed-lost-database'").fetchone()
+        assert killed is not None and killed[0] >= 1
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        fake.on_response = None
+        fake.latency = 0.0
+        proc.kill()
+    # psycopg may log (WARNING) the pipelines it could not end; the CLI's own word is one line.
+    ours = [line for line in stderr.splitlines() if line.startswith("autoembed: ")]
+    assert proc.returncode == 1 and len(ours) == 1 and "Traceback" not in stderr, stderr
+    assert "retry when it is back" in ours[0] and "check the URL" not in stderr

@@ -1,0 +1,160 @@
+"""Commands about the queue: status, process, estimate, backfill, retry-failed, failures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from autoembed import status_view
+from autoembed.accounting import RunReport
+from autoembed.cli_commands.base import Needs, command, fail
+from autoembed.config import Settings
+from autoembed.status_view import plural
+
+# A finite default: a provider that asks to wait an hour must not hold leases that long.
+DEFAULT_CLI_BUDGET_SECONDS = 900.0
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the status JSON, as GET /api/process-embedding-queue answers it")
+
+
+@command("status", "the queue's health and counts, as a table", _status_arguments)
+def status(args: argparse.Namespace, needs: Needs) -> int:
+    with needs.database() as db:
+        data = status_view.read(db)
+    print(json.dumps(data, indent=2, default=str) if args.json else status_view.table(data))
+    if data["schema_warning"]:
+        print(f"autoembed: warning: {data['schema_warning']}", file=sys.stderr)
+    return 0
+
+
+def _process_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--budget", type=float, default=DEFAULT_CLI_BUDGET_SECONDS, metavar="SECONDS",
+                        help=f"start no request after this long (default {DEFAULT_CLI_BUDGET_SECONDS:g})")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (for logs and cron); the summary line stays")
+
+
+@command("process", "embed what is due now, once, with a progress bar", _process_arguments)
+def process(args: argparse.Namespace, needs: Needs) -> int:
+    settings = needs.settings()
+    with needs.database() as db:
+        total = db.remaining()
+    report = _drain_with_progress(settings, total, args.budget, show=not args.no_progress)
+    print(report.summary())
+    if report.model_mismatch:
+        return fail(2, f"nothing done: {report.model_mismatch}")
+    if report.setup_error:
+        return fail(1, f"stopped, nothing charged, {plural(report.released, 'entry', 'entries')} "
+                       f"released: {report.setup_error}")
+    return 0
+
+
+def _drain_with_progress(settings: Settings, total: int, budget: float, *, show: bool) -> RunReport:
+    """One run with a bar over the jobs it settles; SIGTERM stops claiming, what is out is written."""
+    import signal
+    import threading
+
+    from tqdm import tqdm
+
+    from autoembed.service import run_drain
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+
+    def settled(report: RunReport) -> int:
+        return (report.embedded + report.failed + report.retried + report.stale + report.released
+                + report.skipped_current)
+
+    with tqdm(total=total, unit="job", desc="embedding", disable=not show, file=sys.stderr) as bar:
+        def progress(report: RunReport) -> None:
+            done = settled(report)
+            bar.total = max(bar.total or 0, done)
+            bar.update(done - bar.n)
+            bar.set_postfix(tokens=report.tokens, failed=report.failed)
+
+        report = run_drain(settings, budget_seconds=budget, on_progress=progress, stop=stop,
+                           index_upkeep="here")
+        # The last batches are written after the last progress call: end at 100 %.
+        bar.total = bar.n = settled(report)
+        bar.set_postfix(tokens=report.tokens, failed=report.failed)
+        bar.refresh()
+        return report
+
+
+def _estimate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=None,
+                        help="estimate re-embedding every active job with this model instead")
+    parser.add_argument("--batch-api", action="store_true", help="also give the price through the Batch API")
+
+
+@command("estimate", "tokens and cost of the backlog, spending nothing", _estimate_arguments)
+def estimate(args: argparse.Namespace, needs: Needs) -> int:
+    from autoembed.estimate import estimate
+
+    settings = needs.settings(embeds=False)  # counts tokens; asks the provider nothing
+    with needs.database() as db:
+        result = estimate(db, settings, args.model)
+    print(f"{result.model}: {plural(result.jobs, 'job', 'jobs')}, {result.tokens} tokens "
+          f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}"
+          + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if args.batch_api else ""))
+    return 0
+
+
+def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--include-failed", action="store_true",
+                        help="also reopen jobs that failed for good (left alone by default)")
+    parser.add_argument("--batch-api", action="store_true",
+                        help="send what is due as OpenAI Batch API batches (half the price, within 24 h) "
+                             "and return at once; the scheduled runs write the results")
+
+
+@command("backfill", "queue every active job whose embedding is missing or stale", _backfill_arguments)
+def backfill(args: argparse.Namespace, needs: Needs) -> int:
+    settings = needs.settings() if args.batch_api else None
+    with needs.database() as db:
+        print(f"{plural(db.enqueue_missing(args.include_failed), 'job', 'jobs')} enqueued")
+        if settings is None:
+            return 0
+        from autoembed.cli_commands.batches import send_backlog
+
+        return send_backlog(db, settings)
+
+
+def _retry_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID", help="only these jobs")
+
+
+@command("retry-failed", "make jobs that failed for good pending again", _retry_arguments)
+def retry_failed(args: argparse.Namespace, needs: Needs) -> int:
+    with needs.database() as db:
+        print(f"{plural(db.retry_failed(args.job_ids), 'failed entry', 'failed entries')} pending again")
+    return 0
+
+
+def _failures_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", default=None, help="only reasons containing this text")
+    parser.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+@command("failures", "list the jobs that failed for good, with the reason", _failures_arguments)
+def failures(args: argparse.Namespace, needs: Needs) -> int:
+    with needs.database() as db:
+        rows = db.failures(args.reason, args.limit)
+    if args.json:
+        print(json.dumps([dict(r) for r in rows], default=str, indent=2))
+        return 0
+    if not rows:
+        print("no job has failed for good"
+              + (f" with a reason containing {args.reason!r}" if args.reason else ""))
+    for row in rows:
+        print(f"job {row['job_id']:<8} {str(row['failed_at'])[:19]}  attempts {row['attempts']}  "
+              f"{row['title']!s:.40}: {row['error_message']}")
+    return 0
+
+
+COMMANDS = (status, process, estimate, backfill, retry_failed, failures)

@@ -1,0 +1,50 @@
+"""The status, the version and the schema warning, assembled and formatted once for the CLI and HTTP.
+
+``GET /api/process-embedding-queue`` answers ``read()``; ``autoembed status
+--json`` prints the same, ``autoembed status`` shows it as ``table()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autoembed.db import Database
+from autoembed.schema import expected_schema_version, mismatch, package_version
+
+STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "processor_version",
+               "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
+               "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
+LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
+                 "tokens", "estimated_cost_usd", "truncated_job_ids")
+
+
+def read(db: Database) -> dict[str, Any]:
+    """The status RPC's JSON, with this processor's version and a warning when the schemas differ."""
+    data = db.status()
+    data["processor_version"] = package_version()
+    data["schema_warning"] = mismatch(data.get("schema_version"))
+    return data
+
+
+def version() -> str:
+    """This processor's version and the schema version it expects, for ``--version``."""
+    return f"autoembed {package_version()} (schema {expected_schema_version()})"
+
+
+def table(data: dict[str, Any]) -> str:
+    """The status as its message over a readable two-column table."""
+    rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
+    last = data.get("last_run") or {}
+    rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
+    rows += [(f"batch {b.get('id')}", f"{b.get('state')} ({b.get('provider_status') or '-'}), "
+              f"{plural(int(b.get('entries') or 0), 'entry', 'entries')}, {b.get('age_seconds')} s old, "
+              f"estimated ${float(b.get('estimated_cost_usd') or 0):.6f}")
+             for b in data.get("batches") or []]
+    width = max(len(k) for k, _ in rows)
+    lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
+    return "\n".join([str(data.get("message", "")), *lines])
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """``1 entry``, ``2 entries``: a count with its noun."""
+    return f"{count} {one if count == 1 else many}"
