@@ -52,6 +52,7 @@ def test_unset_or_blank_variables_leave_the_fields_defaults() -> None:
     [
         ({}, "DATABASE_URL"),
         ({"DATABASE_URL": "", "OPENAI_API_KEY": "k"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql//u:p@h/db"}, "DATABASE_URL"),  # not "OPENAI_API_KEY"
         ({**GOOD, "EMBEDDING_PROVIDER": "cohere"}, "EMBEDDING_PROVIDER"),
         ({**GOOD, "OPENAI_API_KEY": " \n"}, "OPENAI_API_KEY"),
         ({**GOOD, "EMBEDDING_CLAIM_SIZE": "0"}, "EMBEDDING_CLAIM_SIZE"),
