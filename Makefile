@@ -6,11 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SUPABASE_CLI := .tools/node_modules/.bin/supabase
 SUPABASE_VERSION := 2.117.0
+# Vercel CLI: `vercel build` (tests/integration/test_vercel_build.py) builds the deployment.
+VERCEL_CLI := .tools/node_modules/.bin/vercel
+VERCEL_VERSION := 48.12.1
 TORCH_VERSION := 2.13.0
 
 .PHONY: setup system demo dev dev-stop test lint bench soak clean
 
-setup: system $(VENV)/.installed $(SUPABASE_CLI)
+setup: system $(VENV)/.installed $(SUPABASE_CLI) $(VERCEL_CLI)
 
 system:
 	@bash scripts/install_system.sh >/dev/null
@@ -26,6 +29,9 @@ $(VENV)/.installed: pyproject.toml
 
 $(SUPABASE_CLI):
 	npm install --silent --no-audit --no-fund --prefix .tools supabase@$(SUPABASE_VERSION)
+
+$(VERCEL_CLI):
+	npm install --silent --no-audit --no-fund --save-exact --prefix .tools vercel@$(VERCEL_VERSION)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -73,7 +73,8 @@ def database_fault(exc: psycopg.Error, *, connected: bool) -> tuple[int, str]:
         return 2, (f"the DATABASE_URL role may not do this: {said}; "
                    "use the postgres or service_role connection string")
     if isinstance(exc, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable):
-        return 2, f"the database has no autoembed schema: {said}; run `supabase db push` first"
+        return 2, (f"the database at DATABASE_URL has no autoembed schema: {said}; "
+                   "run `supabase db push` first")
     if isinstance(exc, TRANSIENT) or (connected and isinstance(exc, psycopg.OperationalError)):
         return 1, f"the database went away: {said}; retry when it is back (claims it held expire)"
     if not connected:

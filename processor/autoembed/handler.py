@@ -5,8 +5,9 @@
   pg_net's only worker is never held for a drain. Where it cannot (a
   serverless function), the run is synchronous and its budget is cut to fit
   the caller's declared wait (``timeout_ms`` in the dispatch body).
-- ``POST ?action=process`` and ``GET ?action=process`` (Vercel cron sends
-  GET): the caller waits by design; a synchronous run answers with its report.
+- ``POST ?action=process``, ``GET ?action=process`` and Vercel cron's GET
+  (known by the user agent and header Vercel documents for it; its path has
+  no query): the caller waits by design; a synchronous run answers with its report.
 - ``GET``: the status JSON.
 
 Every request needs the Bearer CRON_SECRET or an HMAC signature; anything
@@ -73,6 +74,12 @@ def synchronous_budget(settings: Settings, payload: Any) -> float:
     return budget
 
 
+def sent_by_vercel_cron(headers: Mapping[str, str]) -> bool:
+    """Whether Vercel cron sent the request (lower-case header names): "Vercel Functions
+    triggered by a cron job on Vercel will always contain vercel-cron/1.0 as the user agent"."""
+    return "vercel-cron/" in headers.get("user-agent", "") or "x-vercel-cron-schedule" in headers
+
+
 class Processor:
     """Holds the settings, the (lazily loaded) embedder and the background drain."""
 
@@ -123,7 +130,7 @@ class Processor:
                 return Response(400, {"error": "body must be JSON"})
         action = parse_qs(url.query).get("action", [""])[0]
         try:
-            if action == "process":
+            if action == "process" or (method == "GET" and sent_by_vercel_cron(lowered)):
                 return self._process(scheme, self.settings.time_budget_seconds)
             if method == "POST":
                 if self.background is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from autoembed.config import RUN_MARGIN_SECONDS, Settings
+from autoembed.handler import PATH, sent_by_vercel_cron
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,12 +60,29 @@ def test_max_duration_covers_the_default_synchronous_run() -> None:
 
 
 def test_vercel_cron_deploys_on_the_hobby_plan() -> None:
-    """vercel.json's one cron runs at most daily (Hobby's limit) on the processing path (GET)."""
+    """vercel.json's one cron runs at most daily (Hobby's limit) on the function's plain path:
+    Vercel documents no query string for a cron (its GET is known by its headers)."""
     config = json.loads((ROOT / "vercel.json").read_text())
     [cron] = config["crons"]
-    assert cron["path"] == "/api/process-embedding-queue?action=process"
+    assert cron["path"] == PATH
     minute, hour, *rest = cron["schedule"].split()
     assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]
+
+
+VERCEL_CRON_HEADERS = {
+    "Vercel's user agent": ({"user-agent": "vercel-cron/1.0"}, True),
+    "Vercel's schedule header": ({"x-vercel-cron-schedule": "17 4 * * *"}, True),
+    "another client": ({"user-agent": "curl/8.5.0"}, False),
+    "no headers": ({}, False),
+}
+
+
+@pytest.mark.parametrize(("headers", "from_cron"), VERCEL_CRON_HEADERS.values(),
+                         ids=VERCEL_CRON_HEADERS.keys())
+def test_vercel_cron_is_known_by_the_headers_vercel_documents(headers: dict[str, str],
+                                                              from_cron: bool) -> None:
+    """Vercel cron's GET (no query on its path) is told apart by its user agent or schedule header."""
+    assert sent_by_vercel_cron(headers) is from_cron
 
 
 def _closure(requirements: list[str]) -> set[str]:
@@ -94,11 +112,14 @@ def _closure(requirements: list[str]) -> set[str]:
 
 
 def test_the_function_fits_vercels_250_mb_limit() -> None:
-    """pyproject.toml, the one list Vercel's builder reads, installs under 250 MB unzipped."""
+    """The function installs autoembed (api/pyproject.toml names nothing else) and so pyproject.toml's
+    dependencies, the one list: under 250 MB unzipped (the real build is measured in
+    tests/integration/test_vercel_build.py)."""
     import tomllib
     from importlib.metadata import PackageNotFoundError, distribution
 
-
+    function = tomllib.loads((ROOT / "api" / "pyproject.toml").read_text())["project"]
+    assert function["dependencies"] == ["autoembed"]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     closure = _closure(project["dependencies"])
     assert not (ROOT / "requirements.txt").exists(), "one dependency list: pyproject.toml"
