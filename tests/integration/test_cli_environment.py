@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import subprocess
@@ -138,3 +139,17 @@ def test_a_count_of_one_is_singular(db: psycopg.Connection[Any], base_settings: 
     db.execute("update public.embedding_queue set processed_at = now(), error_message = 'x', attempts = 3")
     retried = _run("retry-failed", str(job), DATABASE_URL=base_settings.database_url)
     assert retried.stdout == "1 failed entry pending again\n", retried.stderr
+
+
+def test_status_json_is_what_http_answers(db: psycopg.Connection[Any], base_settings: Settings) -> None:
+    """`autoembed status --json` and GET /api/process-embedding-queue carry the same keys, version
+    and schema warning: both come from one assembly."""
+    insert_jobs(db, 3)
+    ran = _run("status", "--json", DATABASE_URL=base_settings.database_url)
+    assert ran.returncode == 0, ran.stderr
+    cli = json.loads(ran.stdout)
+    http = Processor(base_settings).handle("GET", PATH, {"Authorization": f"Bearer {CRON_SECRET}"}, b"")
+    assert http.status == 200 and set(cli) == set(http.body)
+    assert {"processor_version", "schema_warning"} <= set(cli)
+    for key in ("processor_version", "schema_warning", "schema_version", "pending", "message"):
+        assert cli[key] == http.body[key], key
