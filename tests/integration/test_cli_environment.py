@@ -45,9 +45,9 @@ ALONE = {
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """The CLI with exactly ``env`` (and PATH): nothing inherited from the test's environment."""
-    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args],
-                          env={"PATH": os.environ["PATH"], **env},
+    """The CLI with exactly ``env`` (and where to find programs and code): no setting inherited."""
+    where = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args], env={**where, **env},
                           capture_output=True, text=True, timeout=120, check=False)
 
 
