@@ -8,7 +8,9 @@ input file is answered by the fake's own ``/v1/embeddings`` (so markers and
 faults apply), successes to the output file and failures to the error file,
 placed by ``custom_id``. Knobs: ``delay``, ``outcome`` (``completed``,
 ``failed``, ``expired``: an expired batch answers the first ``expire_after``
-lines only), ``truncate_output`` (result files arrive cut in half).
+lines only), ``truncate_output`` (result files arrive cut in half),
+``foreign_custom_id`` (the output file's first line names another batch's
+request), ``duplicate_lines`` (every output line written twice).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class FakeBatches:
         self.outcome = "completed"
         self.expire_after = 0
         self.truncate_output = False
+        self.foreign_custom_id = False
+        self.duplicate_lines = False
         self.content_downloads = 0
         # Seconds a result file's download takes (a processor can be killed meanwhile).
         self.download_delay = 0.0
@@ -70,7 +74,7 @@ class FakeBatches:
             self.files.clear()
             self.batches.clear()
             self.delay, self.outcome, self.expire_after = 0.0, "completed", 0
-            self.truncate_output = False
+            self.truncate_output = self.foreign_custom_id = self.duplicate_lines = False
             self.content_downloads = 0
             self.download_delay, self.refuse = 0.0, None
 
@@ -196,6 +200,10 @@ class FakeBatches:
                                    "body": json.loads(body)}, "error": None}
             (out if status == 200 else err).append(json.dumps(record))
             batch.counts["completed" if status == 200 else "failed"] += 1
+        if out and self.foreign_custom_id:
+            out[0] = out[0].replace('"custom_id": "', '"custom_id": "999', 1)
+        if self.duplicate_lines:
+            out = [line for line in out for _ in (1, 2)]
         if out:
             content = "\n".join(out).encode() + b"\n"
             batch.output_file_id = f"file-{next(_ids)}"

@@ -46,7 +46,8 @@ class Fault:
 
     kind: ``status`` (answer ``status`` with ``headers``), ``hang`` (sleep
     ``seconds`` then answer normally), ``wrong_count``, ``wrong_dims``,
-    ``nan``, ``truncated_json`` or ``shuffle`` (indexes reversed).
+    ``nan``, ``truncated_json``, ``shuffle`` (indexes reversed) or ``usage``
+    (a normal answer reporting ``usage`` as its prompt_tokens).
     """
 
     kind: str
@@ -55,6 +56,7 @@ class Fault:
     seconds: float = 0.0
     message: str = "scripted fault"
     code: str | None = None
+    usage: Any = None
 
 
 class RateLimits:
@@ -259,8 +261,9 @@ class FakeOpenAI:
         data = [{"object": "embedding", "index": i,
                  "embedding": (base64.b64encode(vectors[i].astype("<f4").tobytes()).decode()
                                if b64 else vectors[i].tolist())} for i in order]
+        reported = fault.usage if fault and fault.kind == "usage" else sum(counts)
         body = json.dumps({"object": "list", "data": data, "model": model,
-                           "usage": {"prompt_tokens": sum(counts), "total_tokens": sum(counts)}})
+                           "usage": {"prompt_tokens": reported, "total_tokens": reported}})
         encoded = body.encode()
         if fault and fault.kind == "truncated_json":
             encoded = encoded[: len(encoded) // 2]
