@@ -79,9 +79,22 @@ def _lines(command: list[str], cwd: Path) -> list[str]:
     return [p for p in done.stdout.decode().split("\0") if p]
 
 
+def _working_tree() -> list[str]:
+    """The checkout's files: what git tracks or would (all but caches and tools without git)."""
+    if (ROOT / ".git").exists():
+        return _lines(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT)
+    skip = {".git", ".venv", ".tools", ".vercel", "build", "__pycache__", ".mypy_cache", ".ruff_cache",
+            ".pytest_cache"}
+    found = []
+    for top, dirs, names in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in skip and not d.endswith(".egg-info")]
+        found += [(Path(top) / n).relative_to(ROOT).as_posix() for n in names]
+    return found
+
+
 def upload_copy(dest: Path) -> None:
     """Copy what a deployment sends Vercel: the working tree's files less .vercelignore's."""
-    for rel in _lines(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT):
+    for rel in _working_tree():
         if (ROOT / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / rel, dest / rel)
