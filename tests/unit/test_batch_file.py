@@ -73,3 +73,12 @@ def test_what_does_not_fit_the_file_is_left_out(monkeypatch: pytest.MonkeyPatch,
 def test_batch_limits_are_openais() -> None:
     assert (OPENAI_BATCH_LIMITS.max_requests, OPENAI_BATCH_LIMITS.max_file_bytes,
             OPENAI_BATCH_LIMITS.max_inputs) == (50_000, 200 * 1024 * 1024, 50_000)
+
+
+def test_a_file_exactly_at_its_byte_limit_keeps_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The byte limit is inclusive: requests that fill it to the byte all go in."""
+    embedder = _embedder()
+    whole = _file(embedder, 1, _prepared(200, 8000))
+    monkeypatch.setattr(embedder.batch_api, "limits",
+                        replace(OPENAI_BATCH_LIMITS, max_file_bytes=whole[4]))
+    assert _file(embedder, 1, _prepared(200, 8000))[5] == 200

@@ -34,6 +34,8 @@ def test_from_http_classifies(status: int, code: str | None, kind: type) -> None
 def test_from_http_messages_exact() -> None:
     """The messages operators read name the fix and keep the provider's words."""
     assert str(failures.from_http(500, "boom")) == "HTTP 500: boom"
+    assert str(failures.from_http(429, "boom")) == "HTTP 429: boom"
+    assert str(failures.from_http(400, "boom")) == "HTTP 400: boom"
     for status, fix in failures.SETUP_FIX.items():
         assert str(failures.from_http(status, "boom")) == f"{fix} (HTTP {status}: boom)"
     assert str(failures.from_http(429, "q", code="insufficient_quota")) == (
@@ -117,6 +119,8 @@ def test_a_batch_line_status_means_what_an_online_one_does(status: int, kind: ty
     assert (type(error) if error else None) is kind
     if error:
         assert str(error) == str(failures.from_http(status, "boom"))
+    # A line refused for no quota stops the run, as online.
+    assert type(failures.line_error(429, "q", code="insufficient_quota")) is SetupError
 
 
 def test_only_a_429_slows_down() -> None:

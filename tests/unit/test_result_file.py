@@ -117,3 +117,31 @@ def test_lines_split_across_chunks_come_back_whole(monkeypatch: pytest.MonkeyPat
     content = b"first line is long\n\n\nsecond\nthird"
     with _files(content) as files:
         assert list(result_file.lines(files[0])) == [b"first line is long", b"second", b"third"]
+
+
+def test_records_read_every_file_given_and_refuse_what_is_not_a_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No output file but an error file: its lines are read; a repeat is logged by batch and
+    request; a response that is not an object counts as none; a line that is not an object and
+    a custom_id that is missing are refused with their reason."""
+    repeat = orjson.dumps({"custom_id": "5:0", "response": "oops"}) + b"\n"
+    with _files(repeat + repeat) as files:
+        with caplog.at_level("WARNING"):
+            assert list(result_file.records([None, *files], 5, 1)) == [(0, None)]
+    assert "batch 5: request 0 answered twice" in caplog.text
+    with _files(b"[1, 2]\n") as files, pytest.raises(MalformedResponseError, match="not an object"):
+        result_file.check(files, 5, 1)
+    empty = orjson.dumps({"response": None}) + b"\n"
+    with _files(empty) as files, pytest.raises(result_file.NotThisBatchError,
+                                               match="custom_id '', not of this batch"):
+        result_file.check(files, 5, 1)
+
+
+def test_a_last_line_longer_than_a_chunk_without_a_newline_is_read_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file's last line spans several read chunks and has no newline: it comes back whole."""
+    monkeypatch.setattr(result_file, "CHUNK", 4)
+    with _files(b"a\nthe last line spans chunks") as files:
+        assert list(result_file.lines(files[0])) == [b"a", b"the last line spans chunks"]

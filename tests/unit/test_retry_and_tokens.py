@@ -66,3 +66,12 @@ def test_byte_bound_is_the_utf8_length_whether_or_not_the_text_is_ascii() -> Non
                 assert not prepared.exact and not prepared.truncated
             else:
                 assert prepared is None
+
+
+def test_equal_jitter_waits_at_least_half_the_ceiling() -> None:
+    """Retry n waits between half of and all of base * 2**n: never less, never more."""
+    policy = RetryPolicy(base_seconds=1.0, cap_seconds=30.0)
+    rng = random.Random(3)
+    delays = [policy.delay(2, rng=rng) for _ in range(2000)]
+    assert all(d is not None and 2.0 <= d <= 4.0 for d in delays)
+    assert min(d for d in delays if d is not None) < 2.05
