@@ -126,9 +126,8 @@ def test_records_read_every_file_given_and_refuse_what_is_not_a_record(
     request; a response that is not an object counts as none; a line that is not an object and
     a custom_id that is missing are refused with their reason."""
     repeat = orjson.dumps({"custom_id": "5:0", "response": "oops"}) + b"\n"
-    with _files(repeat + repeat) as files:
-        with caplog.at_level("WARNING"):
-            assert list(result_file.records([None, *files], 5, 1)) == [(0, None)]
+    with _files(repeat + repeat) as files, caplog.at_level("WARNING"):
+        assert list(result_file.records([None, *files], 5, 1)) == [(0, None)]
     assert "batch 5: request 0 answered twice" in caplog.text
     with _files(b"[1, 2]\n") as files, pytest.raises(MalformedResponseError, match="not an object"):
         result_file.check(files, 5, 1)
