@@ -124,20 +124,23 @@ def test_a_batch_row_pointed_at_another_batch_writes_none_of_its_vectors(
     assert first  # the first batch's jobs were never written either
 
 
-def test_every_vector_short_charges_one_attempt_and_records_the_tokens_billed(
+def test_every_vector_short_is_asked_again_online_and_its_billed_tokens_recorded(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
-    """The line's vectors are all unusable: one attempt each, and the usage the provider
-    billed is recorded for the batch and its run."""
+    """The line's vectors are all unusable: as online, the request is asked again (online, now),
+    no attempt is charged, and what the batch billed is recorded with what the retry used."""
     ids = insert_jobs(db, 30)
     s = settings()
     fake.faults = [Fault("wrong_dims")]
     _submit(s)
     report = _carry(s)
     billed = _tokens_of(db, ids)
-    assert report.run.retried == 30 and report.run.embedded == 0
-    assert report.batch_tokens == billed == report.run.tokens
+    assert report.run.embedded == 30 and report.run.retried == report.run.failed == 0
+    assert report.batch_tokens == billed and report.run.tokens == 2 * billed
+    assert len(fake.requests) == 1 and fake.batch_tokens == billed
     assert db.execute("select tokens from public.embedding_batches").fetchone() == (billed,)
+    assert db.execute("select max(attempts) from public.embedding_queue").fetchone() == (0,)
+    assert_embedded_from_current_text(db, ids)
 
 
 def test_a_duplicated_line_counts_its_tokens_once(

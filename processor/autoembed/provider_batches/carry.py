@@ -5,9 +5,9 @@ becomes a ``UnitResult`` written by ``accounting.record_unit`` (compare-and-set
 on each entry's lease and text hash), each vector placed by its request's
 ``custom_id`` and its ``index``, never by position. What an answer means is
 processor.failures', as online; and a request the provider refused for an
-input, or answered with an unusable vector, is sent again online through
-``BatchEmbedder``, so it costs what it costs online: the bad input alone
-fails, the others are embedded. A check lease in the database keeps two
+input, or answered with an unusable vector or an answer it cannot use, is
+sent again online through ``BatchEmbedder``, so it costs what it costs
+online: the bad input alone fails, the others are embedded. A check lease in the database keeps two
 processors from carrying the same batch at once.
 """
 
@@ -188,11 +188,13 @@ class _Carrier:
             good = [e for e in entries if e.position not in exc.bad]
             self._embedded(unit, good, exc.vectors)
             resend = [e for e in entries if e.position in exc.bad]
-        except InputRejectedError:
-            resend = entries  # online splits the request until the refused input is alone
+        except (InputRejectedError, MalformedResponseError):
+            # Online splits a refused request until the bad input is alone, and asks
+            # again for an answer it could not use (every vector short, a bad index).
+            resend = entries
         except SetupError:
             return  # not the entries' fault: they stay in the batch, finishing gives them back
-        except EmbeddingError as exc:  # the provider's moment: one attempt, as online after retries
+        except EmbeddingError as exc:  # a line refused for the provider's moment: one attempt
             unit.failures += [Failure(e.as_claimed(), str(exc), False) for e in entries]
         else:
             self._embedded(unit, entries, answer.vectors)
