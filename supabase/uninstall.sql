@@ -55,6 +55,7 @@ drop function if exists public.delete_embedding_queue_of_deleted_jobs cascade;
 drop function if exists public.embedding_queue_reopen cascade;
 drop function if exists public.dispatch_embedding_processing;
 drop function if exists public.set_embedding_secret;
+drop function if exists public.embedding_secret_normalized;
 drop function if exists public.set_embedding_schedule;
 drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
@@ -121,10 +122,13 @@ where version in (
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
-  '20261204000200', '20261204000300', '20261204000400'
+  '20261204000100', '20261204000200', '20261204000300', '20261204000400'
 );
 
 commit;
 
+-- pg_net's tables keep the read grants of 20261204000100 (only Supabase's
+-- roles read the signed headers and answers); pg_net's own were:
+-- grant select on net.http_request_queue, net._http_response to public;
 -- The Vault secrets are not the migrations'; to remove them as well:
 -- delete from vault.secrets where name in ('autoembed_processor_url', 'autoembed_signing_secret');

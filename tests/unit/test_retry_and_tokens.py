@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from autoembed.retry import RetryPolicy
+from autoembed.retry import RetryPolicy, outage_survived_seconds
 from autoembed.tokens import ByteBoundTokenizer, byte_bound
 
 
@@ -75,3 +75,9 @@ def test_equal_jitter_waits_at_least_half_the_ceiling() -> None:
     delays = [policy.delay(2, rng=rng) for _ in range(2000)]
     assert all(d is not None and 2.0 <= d <= 4.0 for d in delays)
     assert min(d for d in delays if d is not None) < 2.05
+
+
+@pytest.mark.parametrize(("attempts", "seconds"), [(1, 0.0), (2, 240.0), (3, 1680.0), (4, 4560.0)])
+def test_the_outage_survived_sums_the_shortest_backoffs(attempts: int, seconds: float) -> None:
+    """300 s x 6^(n-1), capped at an hour, less 20 % jitter, over every attempt but the last."""
+    assert outage_survived_seconds(attempts) == pytest.approx(seconds)
