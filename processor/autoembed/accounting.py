@@ -46,7 +46,7 @@ class RunReport:
     remaining: int | None = None
     # What the run did to the model's search index, if anything (search_index.py).
     search_index: str | None = None
-    # What the run did with Batch API batches, if anything (batch_api.py).
+    # What the run did with Batch API batches, if anything (provider_batches/).
     batches: str | None = None
 
     def as_dict(self, *, timings: bool = False) -> dict[str, object]:
