@@ -23,11 +23,12 @@ select is(
   5000, 'the body says how long pg_net waits (its own 5 s)');
 select is(
   (select r.headers ->> 'X-Autoembed-Signature' from net.http_request_queue r),
-  (select 'v1=' || encode(extensions.hmac(
-     convert_to((r.headers ->> 'X-Autoembed-Timestamp') || '.' || convert_from(r.body, 'UTF8'), 'UTF8'),
+  (select 'v2=' || encode(extensions.hmac(
+     convert_to((r.headers ->> 'X-Autoembed-Timestamp') || e'\nPOST\n/api/process-embedding-queue\n'
+                || convert_from(r.body, 'UTF8'), 'UTF8'),
      convert_to('pgtap-signing-secret', 'UTF8'), 'sha256'), 'hex')
    from net.http_request_queue r),
-  'the request is signed over timestamp and body with the Vault secret');
+  'the request is signed over timestamp, method, path and body with the Vault secret');
 select is(public.dispatch_embedding_processing(), 0,
   'a tick stacks nothing on a request still waiting in pg_net''s queue');
 select is((select count(*)::int from net.http_request_queue), 1, 'still one request queued');

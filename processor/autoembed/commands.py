@@ -168,6 +168,7 @@ def schedule(db: Database, active: bool | None, cron: str | None) -> int:
 def trigger(url: str, body: str, bearer: bool) -> int:
     """POST a signed request to a processor, as an external cron would."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     from autoembed.auth import sign
@@ -182,7 +183,9 @@ def trigger(url: str, body: str, bearer: bool) -> int:
         secret = (os.environ.get("EMBEDDING_SIGNING_SECRET") or "").strip()
         if not secret:
             return fail(2, "EMBEDDING_SIGNING_SECRET is not set (or use --bearer with CRON_SECRET)")
-        headers = sign(payload, secret)
+        parts = urllib.parse.urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = sign(payload, secret, method="POST", target=target)
     request = urllib.request.Request(url, data=payload, method="POST",
                                      headers={"Content-Type": "application/json", **headers})
     try:

@@ -10,8 +10,12 @@
   no query): the caller waits by design; a synchronous run answers with its report.
 - ``GET``: the status JSON.
 
-Every request needs the Bearer CRON_SECRET or an HMAC signature; anything
-else gets 401 before the database is touched.
+Every request needs the Bearer CRON_SECRET or an HMAC signature (bound to
+the method, path and query; each usable once, auth.py); anything else gets
+401 before the database is touched. One synchronous run at a time: another
+while one runs is answered 429 at once, so replays or a crowd of callers
+cannot hold every server thread. The public status (EMBEDDING_PUBLIC_STATUS)
+is read at most once per ``PUBLIC_STATUS_SECONDS``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 
 from autoembed import redact, status_view
-from autoembed.auth import authenticate
+from autoembed.auth import ENDPOINT_PATH, LEGACY_V1_RULE, ReplayGuard, authenticate
 from autoembed.background import BackgroundDrains
 from autoembed.config import Settings
 from autoembed.db import Database
@@ -39,10 +43,12 @@ from autoembed.service import run_drain
 
 log = logging.getLogger(__name__)
 
-PATH = "/api/process-embedding-queue"
+PATH = ENDPOINT_PATH
 MAX_BODY_BYTES = 1 << 20
 METHODS = ("GET", "POST")
 PUBLIC_STATUS_KEYS = ("pending", "retries", "message")
+# Unauthenticated callers share one reading of the status for this long.
+PUBLIC_STATUS_SECONDS = 5.0
 
 
 @dataclass
@@ -90,6 +96,10 @@ class Processor:
         self._clock = clock
         self._embedder = embedder
         self._lock = threading.Lock()
+        self._replays = ReplayGuard()
+        self._synchronous = threading.Lock()
+        self._public_lock = threading.Lock()
+        self._public: tuple[float, Response] | None = None
         self.background = BackgroundDrains(self._background_run) if background else None
 
     @property
@@ -112,7 +122,8 @@ class Processor:
         lowered = {k.lower(): v for k, v in headers.items()}
         try:
             scheme = authenticate(
-                lowered, body, cron_secret=self.settings.cron_secret,
+                lowered, body, method=method, target=target, replay_guard=self._replays,
+                cron_secret=self.settings.cron_secret,
                 signing_secret=self.settings.signing_secret,
                 previous_signing_secret=self.settings.previous_signing_secret,
                 window_seconds=self.settings.replay_window_seconds, now=self._clock(),
@@ -122,6 +133,9 @@ class Processor:
                 return self._public_status()
             log.warning("refused %s %s: %s", method, url.path, exc)
             return Response(401, {"error": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
+        if scheme == "hmac-v1":
+            log.warning("accepted a v1= signature (%s): sign with v2= before upgrading to 0.8.0",
+                        LEGACY_V1_RULE)
         payload: Any = {}
         if method == "POST" and body.strip():
             try:
@@ -131,7 +145,7 @@ class Processor:
         action = parse_qs(url.query).get("action", [""])[0]
         try:
             if action == "process" or (method == "GET" and sent_by_vercel_cron(lowered)):
-                return self._process(scheme, self.settings.time_budget_seconds)
+                return self._process_alone(scheme)
             if method == "POST":
                 if self.background is not None:
                     return self._start_background(scheme)
@@ -146,6 +160,18 @@ class Processor:
         report = run_drain(self.settings, lambda: self.embedder, budget_seconds=budget)
         log.info("run via %s: %s", scheme, report.summary())
         return Response(200, report.as_dict())
+
+    def _process_alone(self, scheme: str) -> Response:
+        """A synchronous run the caller waits for; 429 at once while another runs."""
+        if not self._synchronous.acquire(blocking=False):
+            retry = str(int(self.settings.time_budget_seconds) + 1)
+            log.warning("refused a synchronous run via %s: one is already running", scheme)
+            return Response(429, {"error": "a synchronous run is already running; try again when it ends"},
+                            {"Retry-After": retry})
+        try:
+            return self._process(scheme, self.settings.time_budget_seconds)
+        finally:
+            self._synchronous.release()
 
     def _start_background(self, scheme: str) -> Response:
         assert self.background is not None
@@ -167,13 +193,23 @@ class Processor:
         return report.as_dict()
 
     def _public_status(self) -> Response:
-        """EMBEDDING_PUBLIC_STATUS=true: the seed's three keys to anyone, nothing more."""
-        try:
-            with Database(self.settings.database_url) as db:
-                status = db.status()
-        except psycopg.Error:
-            return Response(503, {"error": "status unavailable"})
-        return Response(200, {key: status[key] for key in PUBLIC_STATUS_KEYS})
+        """EMBEDDING_PUBLIC_STATUS=true: the seed's three keys to anyone, nothing more.
+
+        One reading serves every public request for ``PUBLIC_STATUS_SECONDS``
+        (an unavailable database too), so a flood opens one connection per period.
+        """
+        with self._public_lock:
+            now = self._clock()
+            if self._public is not None and 0 <= now - self._public[0] < PUBLIC_STATUS_SECONDS:
+                return self._public[1]
+            try:
+                with Database(self.settings.database_url) as db:
+                    status = db.status()
+                answer = Response(200, {key: status[key] for key in PUBLIC_STATUS_KEYS})
+            except psycopg.Error:
+                answer = Response(503, {"error": "status unavailable"})
+            self._public = (now, answer)
+            return answer
 
     def _status(self) -> Response:
         with Database(self.settings.database_url) as db:

@@ -72,17 +72,16 @@ def test_every_code_point_that_shows_nothing_and_only_those_is_no_text(
 def test_replayed_signed_request_inside_window_does_no_double_work(
     db: psycopg.Connection[Any], fake: FakeOpenAI, processor_url: str
 ) -> None:
-    """A captured signed request replayed within its window only starts an empty drain."""
+    """A captured signed request replayed within its window is refused (each is usable once)."""
     from tests.support import insert_jobs
 
     insert_jobs(db, 3)
     body = b'{"source": "pg_cron"}'
-    headers = sign(body, SIGNING_SECRET)
+    headers = sign(body, SIGNING_SECRET, target="/api/process-embedding-queue?action=process")
     first = _request(processor_url + "?action=process", body=body, headers=headers)
     replay = _request(processor_url + "?action=process", body=body, headers=headers)
-    assert first[0] == replay[0] == 200
-    assert first[1]["embedded"] == 3
-    assert replay[1]["claimed"] == 0 and replay[1]["tokens"] == 0
+    assert first[0] == 200 and first[1]["embedded"] == 3
+    assert replay == (401, {"error": "unauthorized"})
     assert fake.texts.total() == 3
 
 

@@ -20,7 +20,7 @@ import pytest
 from autoembed.auth import sign
 from autoembed.config import Settings
 from autoembed.handler import Processor
-from autoembed.server import CHANNEL_TIMEOUT_SECONDS, make_server
+from autoembed.server import CONNECTION_LIMIT, REQUEST_DEADLINE_SECONDS, make_server
 
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
@@ -72,8 +72,13 @@ def _request(method: str, headers: dict[str, bytes | str], body: bytes = b"") ->
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-def _signed(body: bytes) -> dict[str, bytes | str]:
-    return {"Content-Type": "application/json", **sign(body, SIGNING_SECRET)}
+_LAST_SIGNED = [int(time.time()) + 1]
+
+
+def _signed(body: bytes, method: str = "POST") -> dict[str, bytes | str]:
+    """Signed for ``method`` of PATH; each call signs with a second of its own, so none is a replay."""
+    _LAST_SIGNED[0] = min(int(time.time()), _LAST_SIGNED[0] - 1)
+    return {"Content-Type": "application/json", **sign(body, SIGNING_SECRET, _LAST_SIGNED[0], method=method)}
 
 
 NESTED = b"[" * 100_000
@@ -112,34 +117,117 @@ def test_every_malformed_request_gets_an_http_answer(
 
 
 def test_a_body_that_stops_arriving_gets_408(processor_url: str) -> None:
-    """Content-Length 1000 with 2 bytes sent: 408 after the channel timeout, then the socket closes."""
+    """Content-Length 1000 with 2 bytes sent: 408 at the request deadline, then the socket closes."""
     started = time.monotonic()
     raw = b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{}"
-    answer = _exchange(processor_url, raw, timeout=CHANNEL_TIMEOUT_SECONDS + 15)
+    answer = _exchange(processor_url, raw, timeout=REQUEST_DEADLINE_SECONDS + 15)
     assert _status(answer) == 408
-    assert time.monotonic() - started < CHANNEL_TIMEOUT_SECONDS + 10
+    assert time.monotonic() - started < REQUEST_DEADLINE_SECONDS + 10
+
+
+def _closed_by_server(sock: socket.socket, deadline: float) -> bool:
+    """Whether the server closes ``sock`` (EOF) before ``deadline``, whatever the client does."""
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            if not sock.recv(4096):
+                return True
+        except TimeoutError:
+            return False
+        except OSError:  # reset: closed too
+            return True
+    return False
 
 
 def test_slow_clients_hold_sockets_not_threads(processor_url: str) -> None:
-    """100 clients that never finish their headers add no thread; beyond the cap a client gets 503
-    at once; each slow one gets 408 after the channel timeout, and then requests are served again."""
+    """100 clients that never finish their headers add no thread and do not lock out a signed request
+    (the oldest incomplete ones are evicted with 503); the rest get 408 at the deadline, and the
+    server closes each one with its answer, though the client never closes: no slot stays held."""
     threads_before = threading.active_count()
     idle = []
     try:
         for _ in range(100):
-            sock = socket.create_connection(_address(processor_url), timeout=CHANNEL_TIMEOUT_SECONDS + 15)
-            with contextlib.suppress(OSError):  # one over the cap may be closed already
+            sock = socket.create_connection(_address(processor_url), timeout=REQUEST_DEADLINE_SECONDS + 15)
+            with contextlib.suppress(OSError):  # an evicted one may be closed already
                 sock.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\nHost: x\r\n")
             idle.append(sock)
         assert threading.active_count() <= threads_before
-        refused = _exchange(processor_url, _request("GET", _signed(b"")), timeout=5)
-        assert _status(refused) == 503 and b"Retry-After" in refused
+        started = time.monotonic()
+        served = _exchange(processor_url, _request("GET", _signed(b"", "GET")), timeout=5)
+        assert _status(served) == 200 and time.monotonic() - started < 5
         statuses = [_status(sock.recv(4096)) for sock in idle]
-        assert set(statuses) == {408, 503} and 0 < statuses.count(408) <= 64
-        assert _status(_exchange(processor_url, _request("GET", _signed(b"")))) == 200
+        # The oldest were evicted as newer ones arrived; the newest (up to 63) waited for their deadline.
+        waited = statuses.count(408)
+        assert statuses == [503] * (100 - waited) + [408] * waited and 0 < waited < CONNECTION_LIMIT
+        deadline = time.monotonic() + 5
+        assert all(_closed_by_server(sock, deadline) for sock in idle)
+        wait_for(lambda: _status(_exchange(processor_url, _request("GET", _signed(b"", "GET")))) == 200,
+                 timeout=10, what="a request after the slow clients' answers")
     finally:
         for sock in idle:
             sock.close()
+
+
+class _Trickler:
+    """``count`` sockets that each send one header byte every ``every`` seconds, reconnecting
+    whatever the server closes, as a hostile client holding connections would."""
+
+    def __init__(self, url: str, count: int, every: float) -> None:
+        self.address, self.count, self.every = _address(url), count, every
+        self.socks: dict[socket.socket, float] = {}
+        self.answers: list[tuple[bytes, float]] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            while len(self.socks) < self.count:
+                sock = socket.create_connection(self.address, timeout=5)
+                sock.setblocking(False)
+                self.socks[sock] = time.monotonic()
+            for sock, opened in list(self.socks.items()):
+                try:
+                    answer = sock.recv(4096)
+                    self.answers.append((answer[:12], time.monotonic() - opened))
+                    del self.socks[sock]
+                    sock.close()
+                    continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    del self.socks[sock]
+                    sock.close()
+                    continue
+                with contextlib.suppress(OSError):
+                    sock.send(b"X")
+            self.stop.wait(self.every)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_trickling_clients_do_not_lock_out_signed_requests(processor_url: str) -> None:
+    """While 64 sockets trickle a header byte each every 2 s (never idle long enough for an inactivity
+    timeout), 20 signed requests from another client are each answered 200 within 5 s, and a trickler
+    is answered 408 at the total request deadline however often it sends."""
+    trickler = _Trickler(processor_url, CONNECTION_LIMIT, every=2.0)
+    trickler.thread.start()
+    try:
+        wait_for(lambda: len(trickler.socks) == CONNECTION_LIMIT, what="64 trickling sockets")
+        answered = []
+        until = time.monotonic() + REQUEST_DEADLINE_SECONDS + 4
+        while len(answered) < 20 or time.monotonic() < until:
+            started = time.monotonic()
+            answer = _exchange(processor_url, _request("GET", _signed(b"", "GET")), timeout=5)
+            answered.append((_status(answer), time.monotonic() - started))
+            time.sleep(0.5)
+        assert [status for status, _ in answered] == [200] * len(answered)
+        assert max(took for _, took in answered) < 5
+        timed_out = [took for status, took in trickler.answers if status == b"HTTP/1.1 408"]
+        assert timed_out, trickler.answers[:5]
+        assert all(REQUEST_DEADLINE_SECONDS - 1 < took < REQUEST_DEADLINE_SECONDS + 3 for took in timed_out)
+    finally:
+        trickler.stop.set()
+        trickler.thread.join(timeout=10)
 
 
 def test_non_ascii_secret_authenticates_as_utf8(base_settings: Settings, db: psycopg.Connection[Any]) -> None:

@@ -24,13 +24,17 @@ from devstack.http_peer import HttpPeer
 from tests.conftest import CAPTURED, SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
 
+_SIGNED_AT = [int(time.time()) + 1]
+
 
 def _post(url: str, body: bytes = b'{"source": "pg_cron"}', *, timeout: float = 30) -> tuple[int, Any]:
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
+    # Each request its own second: a signature is usable once.
+    _SIGNED_AT[0] = min(int(time.time()), _SIGNED_AT[0] - 1)
     conn.request("POST", target, body, {"Content-Type": "application/json",
-                                        **sign(body, SIGNING_SECRET)})
+                                        **sign(body, SIGNING_SECRET, _SIGNED_AT[0], target=target)})
     resp = conn.getresponse()
     answer = resp.status, json.loads(resp.read())
     conn.close()

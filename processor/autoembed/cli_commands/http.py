@@ -72,6 +72,7 @@ def _trigger_arguments(parser: argparse.ArgumentParser) -> None:
 def trigger(args: argparse.Namespace, needs: Needs) -> int:
     """POST a signed request to a processor; runs where only the secret is, no database needed."""
     import urllib.error
+    import urllib.parse
     import urllib.request
 
     from autoembed.auth import sign
@@ -87,7 +88,9 @@ def trigger(args: argparse.Namespace, needs: Needs) -> int:
         secret = (os.environ.get("EMBEDDING_SIGNING_SECRET") or "").strip()
         if not secret:
             return fail(2, "EMBEDDING_SIGNING_SECRET is not set (or use --bearer with CRON_SECRET)")
-        headers = sign(payload, secret)
+        parts = urllib.parse.urlsplit(url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = sign(payload, secret, method="POST", target=target)
     request = urllib.request.Request(url, data=payload, method="POST",
                                      headers={"Content-Type": "application/json", **headers})
     try:
