@@ -41,7 +41,9 @@ select set_eq(
     ('anon', 'active_embedding_model()', 'EXECUTE'),
     ('authenticated', 'active_embedding_model()', 'EXECUTE'),
     ('anon', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
-    ('authenticated', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE')
+    ('authenticated', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
+    ('anon', 'match_embedding_source(source_name text, query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
+    ('authenticated', 'match_embedding_source(source_name text, query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE')
   $$,
   'anon and authenticated hold exactly: read jobs (RLS: active ones) and models, search, the active model');
 

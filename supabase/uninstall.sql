@@ -47,6 +47,21 @@ select cron.unschedule(j.jobid)
 from cron.job as j
 where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 
+-- Declared sources other than jobs: their triggers leave the app's tables,
+-- their generated functions and their vector tables go (drop_embedding_source).
+do $$
+declare
+  source_name text;
+begin
+  if pg_catalog.to_regclass('public.embedding_sources') is null then
+    return;
+  end if;
+  for source_name in select s.name from public.embedding_sources as s where s.name <> 'jobs' loop
+    perform public.drop_embedding_source(source_name, drop_vectors => true);
+  end loop;
+end;
+$$;
+
 -- Functions, with the triggers that call them.
 drop function if exists public.queue_embedding_for_inserted_jobs cascade;
 drop function if exists public.queue_embedding_for_updated_job cascade;
@@ -90,6 +105,15 @@ drop function if exists public.register_embedding_model;
 drop function if exists public.job_embedding_is_current;
 drop function if exists public.active_embedding_model;
 drop function if exists public.autoembed_schema_version;
+drop function if exists public.declare_embedding_source;
+drop function if exists public.drop_embedding_source;
+drop function if exists public.enqueue_embedding_source;
+drop function if exists public.create_embedding_source_objects;
+drop function if exists public.create_embedding_source_search;
+drop function if exists public.match_embedding_source;
+drop function if exists public.embedding_source_expression_columns;
+drop function if exists public.embedding_source_columns_expression;
+drop function if exists public.embedding_text_list;
 
 drop view if exists public.embedding_queue_overview;
 drop view if exists public.embedding_entries_due;
@@ -97,6 +121,7 @@ drop table if exists public.embedding_queue;
 drop table if exists public.embedding_runs;
 drop table if exists public.embedding_dispatches;
 drop table if exists public.embedding_batches;
+drop table if exists public.embedding_sources;
 
 -- The embedding columns, their check and their indexes go; the rows stay.
 alter table public.jobs drop constraint if exists jobs_embedding_has_model;
@@ -122,7 +147,9 @@ where version in (
   '20261128000600', '20261128000700', '20261128000800', '20261128000900',
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
-  '20261204000100', '20261204000200', '20261204000300', '20261204000400'
+  '20261204000100', '20261204000200', '20261204000300', '20261204000400',
+  '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
+  '20261204001500', '20261204001600'
 );
 
 commit;

@@ -1,0 +1,130 @@
+-- Sources: declaring one checks its table, key and expressions, generates
+-- triggers that read only what the text reads, and removing it leaves the
+-- user's table exactly as it was; names and expressions never run as SQL.
+begin;
+select plan(30);
+
+create table public.postings (
+  posting_id uuid primary key default gen_random_uuid(),
+  job_title text, employer text, body text, skills text[], status text, views integer default 0
+);
+alter table public.postings enable row level security;
+create policy "open postings" on public.postings for select to anon using (status = 'open');
+grant select on public.postings to anon;
+create table public.no_key (a text);
+create table public.two_keys (a bigint, b bigint, t text, primary key (a, b));
+create table public.float_key (k double precision primary key, t text);
+create table public.victim (id integer);
+
+-- The user's table as the catalog sees it: triggers, columns, policies, grants, RLS.
+create temporary view postings_catalog as
+select (select array_agg(t.tgname order by t.tgname) from pg_trigger t
+        where t.tgrelid = 'public.postings'::regclass) as triggers,
+  (select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum)
+   from pg_attribute a where a.attrelid = 'public.postings'::regclass and a.attnum > 0
+     and not a.attisdropped) as columns,
+  (select array_agg(p.polname || ' ' || pg_get_expr(p.polqual, p.polrelid) order by p.polname)
+   from pg_policy p where p.polrelid = 'public.postings'::regclass) as policies,
+  c.relacl::text as grants, c.relrowsecurity, c.relforcerowsecurity
+from pg_class c where c.oid = 'public.postings'::regclass;
+create temporary table before_declare as select * from postings_catalog;
+
+-- Tables autoembed cannot key, each with a one-line error naming what to add.
+select throws_like($$select public.declare_embedding_source('nk', 'public.no_key', text_expression => 'a')$$,
+  '%has no primary key: add one%', 'a table without a key is refused, naming what to add');
+select throws_like($$select public.declare_embedding_source('tk', 'public.two_keys', text_expression => 't')$$,
+  '%composite primary key (a, b): add a single-column key%', 'a composite key is refused');
+select throws_like($$select public.declare_embedding_source('fk', 'public.float_key', text_expression => 't')$$,
+  '%of type double precision: use a bigint, integer, uuid or text key%', 'a key of another type is refused');
+
+-- Names and expressions never run: each attempt is refused and nothing happened.
+select throws_like($$select public.declare_embedding_source('p; drop table public.victim', 'public.postings',
+  text_expression => 'body')$$, '%a source name is%', 'a name that is not an identifier is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => $e$body); drop table public.victim; select (1$e$)$$,
+  '%is not one expression%', 'an expression that ends the statement is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => $e$body) from pg_catalog.pg_authid union select (rolname$e$)$$,
+  '%is not one expression%', 'an expression that adds a from clause is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => $e$body || (select string_agg(rolname, ',') from pg_catalog.pg_roles)$e$)$$,
+  '%may read only its row''s columns%', 'a subquery is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body', live_when => $e$status = 'open'); drop table public.victim; select (true$e$)$$,
+  '%is not one expression%', 'a liveness that ends the statement is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body || random()')$$, '%calls the volatile random()%', 'a volatile expression is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'views + 1')$$, '%is of type integer, not text%', 'a text that is not text is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body', live_when => 'views')$$, '%is not of type boolean%',
+  'a liveness that is not boolean is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'no_such_column')$$, '%column "no_such_column" does not exist%',
+  'an unknown column is named');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_columns => '[{"column": "body\"; drop table public.victim; --"}]')$$, '%has no column%',
+  'a labelled column that does not exist is refused');
+select isnt(to_regclass('public.victim'), null, 'and public.victim is still there');
+select is((select count(*) from public.embedding_sources where name <> 'jobs'), 0::bigint,
+  'no source was recorded by a refused declaration');
+
+-- Ownership: another role may not declare a source on the table.
+create role autoembed_test_stranger;
+grant service_role to autoembed_test_stranger;
+set local role autoembed_test_stranger;
+select throws_like($$select public.declare_embedding_source('p', 'public.postings', text_expression => 'body')$$,
+  '%needs its ownership%', 'declaring needs the table''s ownership');
+reset role;
+
+-- A declaration with labels holding quotes and a dollar quote: they are text.
+insert into public.postings (job_title, employer, body, skills, status) values
+  ('Go dev', 'Acme', 'Build.', '{go, sql}', 'open'),
+  ('Old', 'Acme', 'Gone.', '{}', 'closed');
+select lives_ok($$select public.declare_embedding_source('postings', 'public.postings',
+  text_columns => $j$[{"column": "job_title"}, {"column": "employer", "label": "Co'); drop table public.victim; --"},
+    {"column": "skills", "label": "$x$ Skills"}, "body"]$j$,
+  live_when => $e$status = 'open' and body <> '$autoembed_$'$e$)$$, 'a source is declared');
+select is((select content from public.postings_embedding_texts(null)),
+  e'Go dev\nCo''); drop table public.victim; --: Acme\n$x$ Skills: go, sql\nBuild.',
+  'labels are written as they are, and only live rows have a text');
+select isnt(to_regclass('public.victim'), null, 'public.victim is still there after the declaration');
+select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
+  1::bigint, 'the live row already there was queued, the closed one not');
+select is((select array_agg(a.attname::text order by a.attname::text) from pg_trigger t
+  cross join unnest(t.tgattr) as k(n) join pg_attribute a on a.attrelid = t.tgrelid and a.attnum = k.n
+  where t.tgname = 'postings_embedding_update'),
+  array['body', 'employer', 'job_title', 'skills', 'status'],
+  'the update trigger fires only for the columns the text and the liveness read');
+
+-- Writes: only what the text reads queues, deletes clean up, non-live rows leave.
+delete from public.embedding_queue where source = 'postings';
+update public.postings set views = views + 1;
+select is((select count(*) from public.embedding_queue where source = 'postings'), 0::bigint,
+  'an update of a column the text does not read queues nothing');
+update public.postings set body = 'Build more.' where job_title = 'Go dev';
+update public.postings set body = 'Still gone.' where job_title = 'Old';
+select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
+  1::bigint, 'an edit of a live row queues it, one of a closed row does not');
+update public.postings set status = 'closed' where job_title = 'Go dev';
+select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
+  0::bigint, 'a row that stops being live leaves the queue');
+insert into public.postings (job_title, employer, body, status)
+select 'Bulk ' || g, 'Co', 'Body', case when g % 2 = 0 then 'open' else 'draft' end
+from generate_series(1, 10) g;
+select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
+  5::bigint, 'a bulk insert queues its live rows');
+delete from public.postings where job_title like 'Bulk%';
+select is((select count(*) from public.embedding_queue where source = 'postings'), 0::bigint,
+  'deleting rows deletes their entries');
+
+-- Removing the source leaves the table exactly as it was.
+select ok(public.drop_embedding_source('postings', drop_vectors => true), 'the source is removed');
+select set_eq('select * from postings_catalog', 'select * from before_declare',
+  'triggers, columns, policies, grants and RLS of the table are as before the declaration');
+select is(to_regclass('public.postings_embeddings'), null, 'its vector table is gone, as asked');
+select is((select count(*) from pg_proc where proname like 'postings\_%'), 0::bigint,
+  'and its functions');
+
+select * from finish();
+rollback;

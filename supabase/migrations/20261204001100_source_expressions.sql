@@ -1,0 +1,225 @@
+-- autoembed: sources, part 2 of 5: checking a source's expressions.
+--
+-- A source's text (and its liveness) may be a SQL expression over the row's
+-- own columns, which the generated functions and triggers then contain. Before
+-- that, embedding_source_expression_columns proves that the expression is
+-- one expression and nothing else, reads only the row, and is not volatile:
+--
+-- 1. It opens a cursor on `select (<expression>) from (<the row>) as t`. A
+--    cursor takes exactly one statement, and the string is parsed and analysed
+--    whole before anything runs: an expression that ends the statement
+--    (`x); drop table t; select (1`) is refused without running any part.
+-- 2. It compiles `create function pg_temp...(<one parameter per column>)
+--    returns <type> language sql return (<expression>)`. RETURN takes one
+--    expression: `x) from other_table union select (y` is a syntax error,
+--    and a name other than a column's is unknown. A result of another type
+--    than asked is refused unless cast.
+-- 3. The compiled expression (pg_proc.prosqlbody) names each parameter it
+--    reads (the columns for the update trigger), each function and operator
+--    it calls (none may be volatile: the text of a row must not change
+--    between the claim and the complete) and whether it holds a subquery or
+--    an aggregate (refused: the text is the row's alone).
+
+create or replace function public.embedding_source_expression_columns(
+  source_table regclass, expression text, result_type text
+)
+returns name[]
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  columns_sql text;
+  params_sql text;
+  column_names name[];
+  body text;
+  probe refcursor;
+  volatile_calls text;
+  used name[];
+  found_type text;
+begin
+  if result_type not in ('text', 'boolean') then
+    raise exception 'autoembed: result_type must be text or boolean' using errcode = '22023';
+  end if;
+  if expression is null or pg_catalog.btrim(expression) = '' then
+    raise exception 'autoembed: the expression is empty' using errcode = '22023';
+  end if;
+  -- A parameter ($1) would mean a column here and another value where the
+  -- expression is used: columns are named.
+  if expression ~ '\$[0-9]' then
+    raise exception 'autoembed: the expression % holds a parameter ($n): name the columns instead',
+      pg_catalog.quote_literal(expression) using errcode = '42P02';
+  end if;
+  select
+    pg_catalog.string_agg(pg_catalog.format('null::%s as %I',
+      pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname), ', ' order by a.attnum),
+    pg_catalog.string_agg(pg_catalog.format('%I %s',
+      a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)), ', ' order by a.attnum),
+    pg_catalog.array_agg(a.attname order by a.attnum)
+  into columns_sql, params_sql, column_names
+  from pg_catalog.pg_attribute a
+  where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped;
+
+  -- 1. One statement, or nothing runs.
+  begin
+    open probe for execute pg_catalog.format(
+      'select (%s' || e'\n' || ') from (select %s) as t', expression, columns_sql
+    );
+    close probe;
+  exception when others then
+    raise exception 'autoembed: the expression % is not one expression over the columns of %: %',
+      pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
+  end;
+
+  -- 2. One expression, of the type asked, over the row's columns.
+  begin
+    execute pg_catalog.format(
+      'create function pg_temp.autoembed_expression_probe(%s) returns %s language sql stable return (%s'
+      || e'\n' || ')', params_sql, result_type, expression
+    );
+  exception when invalid_function_definition then
+    raise exception 'autoembed: the expression % is not of type %: %',
+      pg_catalog.quote_literal(expression), result_type, sqlerrm using errcode = '42804';
+  when others then
+    raise exception 'autoembed: the expression % does not compile over the columns of %: %',
+      pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
+  end;
+  select p.prosqlbody::text into body
+  from pg_catalog.pg_proc p
+  where p.proname = 'autoembed_expression_probe' and p.pronamespace = pg_catalog.pg_my_temp_schema();
+  drop function pg_temp.autoembed_expression_probe;
+
+  -- Its type, read from a view over it (compiled, never run); 1 and 2 made
+  -- sure this statement is the expression and nothing else.
+  execute pg_catalog.format(
+    'create temporary view autoembed_expression_type as select (%s' || e'\n' || ') as v from (select %s) as t',
+    expression, columns_sql
+  );
+  select pg_catalog.format_type(a.atttypid, null) into found_type
+  from pg_catalog.pg_attribute a
+  where a.attrelid = pg_catalog.to_regclass('pg_temp.autoembed_expression_type') and a.attname = 'v';
+  drop view pg_temp.autoembed_expression_type;
+  if found_type is distinct from result_type then
+    raise exception 'autoembed: the expression % is of type %, not %: cast it, (...)::%',
+      pg_catalog.quote_literal(expression), found_type, result_type, result_type
+      using errcode = '42804';
+  end if;
+
+  -- 3. Only the row, nothing volatile.
+  if body ~ '\{(SUBLINK|AGGREF|WINDOWFUNC) ' or body ~ ':hasTargetSRFs true' then
+    raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function',
+      pg_catalog.quote_literal(expression) using errcode = '42P20';
+  end if;
+  select pg_catalog.string_agg(distinct p.oid::regprocedure::text, ', ')
+  into volatile_calls
+  from (
+    select m[1]::oid as fn from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
+    union all
+    select o.oprcode::oid
+    from pg_catalog.regexp_matches(body, ':opno (\d+)', 'g') as m
+    join pg_catalog.pg_operator o on o.oid = m[1]::oid
+  ) as calls
+  join pg_catalog.pg_proc p on p.oid = calls.fn
+  where p.provolatile = 'v';
+  if volatile_calls is not null then
+    raise exception 'autoembed: the expression % calls the volatile %: a row''s text must be the same each time it is built',
+      pg_catalog.quote_literal(expression), volatile_calls using errcode = '42P13';
+  end if;
+
+  select pg_catalog.array_agg(distinct column_names[m[1]::integer])
+  into used
+  from pg_catalog.regexp_matches(body, '\{PARAM :paramkind 0 :paramid (\d+)', 'g') as m;
+  return coalesce(used, '{}');
+end;
+$$;
+
+comment on function public.embedding_source_expression_columns(regclass, text, text) is
+'embedding_source_expression_columns: check that `expression` is one non-volatile expression of result_type over the row of source_table, and return the columns it reads.
+Raises a one-line error otherwise; runs nothing of the expression. Used by declare_embedding_source.';
+revoke all on function public.embedding_source_expression_columns(regclass, text, text)
+from public, anon, authenticated;
+grant execute on function public.embedding_source_expression_columns(regclass, text, text) to service_role;
+
+-- An array field: each element trimmed as job_text_field does, those that
+-- show something joined with ', ' (the jobs text's tags); NULL when none does.
+create or replace function public.embedding_text_list(value text[])
+returns text
+language plpgsql
+immutable
+parallel safe
+security invoker
+set search_path = ''
+as $$
+declare
+  element text;
+  joined text;
+begin
+  foreach element in array coalesce(value, '{}') loop
+    element := public.job_text_field(element);
+    if element is not null then
+      joined := case when joined is null then element else joined || ', ' || element end;
+    end if;
+  end loop;
+  return joined;
+end;
+$$;
+
+comment on function public.embedding_text_list(text[]) is
+'embedding_text_list: an array field of a labelled-columns text: elements trimmed (job_text_field), joined with '', ''.
+NULL when no element shows anything, so its label is left out.';
+revoke all on function public.embedding_text_list(text[]) from public, anon, authenticated;
+grant execute on function public.embedding_text_list(text[]) to service_role;
+
+-- Labelled columns as one expression: the jobs text's format. Each field is
+-- trimmed with job_text_field (blanks, invisible characters; NULL when
+-- nothing shows), an array's elements each and joined with ', ', and a
+-- label is written only before a field that shows something. Names are
+-- quoted with %I and labels with %L: nothing of either becomes SQL.
+create or replace function public.embedding_source_columns_expression(
+  source_table regclass, text_columns jsonb
+)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  item jsonb;
+  col name;
+  label text;
+  is_array boolean;
+  field text;
+  parts text[] := '{}';
+begin
+  if pg_catalog.jsonb_typeof(text_columns) is distinct from 'array'
+    or pg_catalog.jsonb_array_length(text_columns) = 0 then
+    raise exception 'autoembed: text_columns must be a non-empty json array of column names or {"column": ..., "label": ...}'
+      using errcode = '22023';
+  end if;
+  for item in select e from pg_catalog.jsonb_array_elements(text_columns) as e loop
+    col := case pg_catalog.jsonb_typeof(item) when 'string' then item #>> '{}' else item ->> 'column' end;
+    label := case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end;
+    select t.typcategory = 'A' into is_array
+    from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
+    where a.attrelid = source_table and a.attname = col and a.attnum > 0 and not a.attisdropped;
+    if not found then
+      raise exception 'autoembed: % has no column %', source_table, coalesce(col, '(none given)')
+        using errcode = '42703';
+    end if;
+    field := case when is_array then pg_catalog.format('public.embedding_text_list(%I::text[])', col)
+      else pg_catalog.format('public.job_text_field(%I::text)', col) end;
+    parts := parts || case when label is null then field
+      else pg_catalog.format('%L || %s', label || ': ', field) end;
+  end loop;
+  return pg_catalog.format('pg_catalog.concat_ws(e''\n'', %s)', pg_catalog.array_to_string(parts, ', '));
+end;
+$$;
+
+comment on function public.embedding_source_columns_expression(regclass, jsonb) is
+'embedding_source_columns_expression: the SQL expression of a text made of labelled columns, in the jobs text''s format.
+Each field trimmed (job_text_field), arrays joined with '', '', ''Label: '' before a field that shows something, fields joined by newlines.';
+revoke all on function public.embedding_source_columns_expression(regclass, jsonb)
+from public, anon, authenticated;
+grant execute on function public.embedding_source_columns_expression(regclass, jsonb) to service_role;

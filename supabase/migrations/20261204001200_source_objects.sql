@@ -1,0 +1,277 @@
+-- autoembed: sources, part 3 of 5: the objects generated for a source, from
+-- one template (pgai's create_vectorizer, pgmq's create), named after it:
+--
+--   public.<source>_embedding_texts(keys)   its one text function: the text
+--     of each live row (all when keys is null), or the error building it
+--     raised, with the model and text hash of the vector it holds
+--   public.<source>_store_embeddings(...)   compare-and-set of vectors
+--   public.<source>_queue_inserted/_queue_updated/_unqueue_deleted()
+--   triggers <source>_embedding_insert, _update, _delete and _truncate
+--
+-- The source's text and liveness are written into these functions only
+-- after embedding_source_expression_columns proved each is one expression
+-- over the row; every name goes in with %I and every value with %L.
+--
+-- Security definer (all five functions): they run as whoever declared the
+-- source, its table's owner, so that writers of the table need no privilege
+-- on the queue, the processor's role none on the table, and RLS never hides
+-- a row from being embedded. Only service_role may call the first two; the
+-- others are trigger functions.
+--
+-- A row whose text raises an error is not the source's fault: the text
+-- function tries the rows one by one after a failure and reports the error
+-- of each bad row, which the claim then fails for good. An error of class
+-- 42 (a column or table gone or renamed, a type changed, a privilege taken
+-- away) is the source's: it propagates, and the claim blocks the source.
+
+create or replace function public.create_embedding_source_objects(source_name text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+-- No notice for each drop ... if exists of a first declaration.
+set client_min_messages = warning
+as $$
+declare
+  s public.embedding_sources;
+  tbl text;
+  expr text;
+  live text;
+  dest text;
+  stored text;
+  tag text;
+  changed text;
+begin
+  select * into strict s from public.embedding_sources as e where e.name = source_name;
+  tbl := s.relid::regclass::text;
+  expr := coalesce(s.text_expression,
+    public.embedding_source_columns_expression(s.relid::regclass, s.text_columns)) || e'\n';
+  live := coalesce(s.live_when, 'true') || e'\n';
+  -- The generated bodies are quoted with a tag the expressions cannot hold
+  -- (it is made from their own hash), so no expression ends a body early.
+  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
+  -- Where the vectors are, and the key's column there.
+  if s.vectors = 'table' then
+    dest := pg_catalog.format('public.%I', s.name || '_embeddings');
+    stored := 'source_key';
+  else
+    dest := tbl;
+    stored := s.key_column;
+  end if;
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I(keys text[])
+    returns table (source_key text, content text, error text, stored_model text, stored_hash bytea)
+    language plpgsql stable security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    declare
+      found_keys text[];
+      found_texts text[];
+      found_errors text[];
+      one_key text;
+      one_text text;
+      one_live boolean;
+    begin
+      begin
+        select coalesce(pg_catalog.array_agg(t.%3$I::text), '{}'),
+          coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
+        into found_keys, found_texts
+        from %2$s as t
+        where ($1 is null or t.%3$I = any($1::%5$s [])) and (%6$s);
+        found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
+      exception when syntax_error_or_access_rule_violation then
+        raise;
+      when others then
+        -- One row's text (or liveness) raised: find which, row by row.
+        found_keys := '{}'; found_texts := '{}'; found_errors := '{}';
+        for one_key in
+          select t.%3$I::text from %2$s as t where $1 is null or t.%3$I = any($1::%5$s [])
+        loop
+          begin
+            select (%4$s)::text, (%6$s) into one_text, one_live from %2$s as t
+            where t.%3$I = one_key::%5$s;
+            if one_live then
+              found_keys := found_keys || one_key;
+              found_texts := pg_catalog.array_append(found_texts, one_text);
+              found_errors := pg_catalog.array_append(found_errors, null::text);
+            end if;
+          exception when syntax_error_or_access_rule_violation then
+            raise;
+          when others then
+            found_keys := found_keys || one_key;
+            found_texts := pg_catalog.array_append(found_texts, null::text);
+            found_errors := found_errors || (sqlstate || ' ' || sqlerrm);
+          end;
+        end loop;
+      end;
+      return query
+      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash
+      from unnest(found_keys, found_texts, found_errors) as f (k, c, e)
+      left join %7$s as v on v.%8$I = f.k::%5$s;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored);
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I(
+      keys text[], hashes bytea[], vectors extensions.vector [], model text
+    )
+    returns setof text
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    begin
+      return query
+      with ok as (
+        select i.k, i.h, i.v
+        from unnest($1, $2, $3) as i (k, h, v)
+        join public.%2$I($1) as c on c.source_key = i.k
+        where c.error is null and pg_catalog.sha256(pg_catalog.convert_to(c.content, 'UTF8')) = i.h
+      )
+      %3$s;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_store_embeddings', s.name || '_embedding_texts',
+    case when s.vectors = 'table' then pg_catalog.format(
+      'insert into %1$s as v (source_key, embedding, embedding_model, embedding_text_hash, embedded_at) '
+      'select ok.k::%2$s, ok.v, $4, ok.h, pg_catalog.now() from ok '
+      'on conflict (source_key) do update set embedding = excluded.embedding, '
+      'embedding_model = excluded.embedding_model, embedding_text_hash = excluded.embedding_text_hash, '
+      'embedded_at = excluded.embedded_at returning v.source_key::text', dest, s.key_type)
+    else pg_catalog.format(
+      'update %1$s as t set embedding = ok.v, embedding_model = $4, embedding_text_hash = ok.h, '
+      'embedded_at = pg_catalog.now() from ok where t.%2$I = ok.k::%3$s returning t.%2$I::text',
+      tbl, s.key_column, s.key_type) end);
+
+  -- A liveness that raises for a row never fails the writer's statement:
+  -- the row is queued, and the claim fails it with the error.
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    begin
+      begin
+        insert into public.embedding_queue (source, source_key)
+        select %2$L, t.%3$I::text from autoembed_new_rows as t where (%4$s)
+        on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+      exception when others then
+        insert into public.embedding_queue (source, source_key)
+        select %2$L, t.%3$I::text from autoembed_new_rows as t
+        on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+      end;
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_queue_inserted', s.name, s.key_column, live);
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    declare
+      is_live boolean;
+    begin
+      begin
+        select (%4$s) into is_live from (select new.*) as t;
+      exception when others then
+        is_live := true;
+      end;
+      if not coalesce(is_live, false) then
+        delete from public.embedding_queue q
+        where q.source = %2$L and q.source_key = new.%3$I::text and q.processed_at is null;
+        return null;
+      end if;
+      insert into public.embedding_queue as q (source, source_key)
+      values (%2$L, new.%3$I::text)
+      on conflict (source, source_key) where processed_at is null and source_key is not null do update
+      set attempts = 0, error_message = null,
+        next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+        lease_token = case when q.lease_token is distinct from q.batch_lease_token then q.lease_token end,
+        lease_expires_at = case
+          when q.lease_token is distinct from q.batch_lease_token then q.lease_expires_at end,
+        batch_id = null, batch_request = null, batch_position = null, batch_lease_token = null,
+        updated_at = pg_catalog.now();
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, live);
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    begin
+      if tg_op = 'TRUNCATE' then
+        delete from public.embedding_queue q where q.source = %2$L and q.source_key is not null;
+        %4$s
+      else
+        delete from public.embedding_queue q using autoembed_old_rows as t
+        where q.source = %2$L and q.source_key = t.%3$I::text;
+        %5$s
+      end if;
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_unqueue_deleted', s.name, s.key_column,
+    case when s.vectors = 'table' then pg_catalog.format('delete from %s;', dest) else '' end,
+    case when s.vectors = 'table' then pg_catalog.format(
+      'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
+      else '' end);
+
+  execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
+    s.name || '_embedding_texts');
+  execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
+    s.name || '_embedding_texts');
+  execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text) '
+    'from public, anon, authenticated', s.name || '_store_embeddings');
+  execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text) '
+    'to service_role', s.name || '_store_embeddings');
+  foreach changed in array array['_queue_inserted', '_queue_updated', '_unqueue_deleted'] loop
+    execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
+      s.name || changed);
+  end loop;
+  execute pg_catalog.format('comment on function public.%I(text[]) is %L', s.name || '_embedding_texts',
+    pg_catalog.format('%s_embedding_texts: the text of each live row of %s (the source %s), or the error building it.',
+      s.name, s.table_name, s.name));
+  execute pg_catalog.format(
+    'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
+    s.name || '_store_embeddings',
+    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded.',
+      s.name, s.name));
+
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_insert', tbl);
+  execute pg_catalog.format('create trigger %I after insert on %s referencing new table as autoembed_new_rows '
+    'for each statement execute function public.%I()', s.name || '_embedding_insert', tbl,
+    s.name || '_queue_inserted');
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
+  if pg_catalog.cardinality(s.read_columns) > 0 then
+    execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
+      'execute function public.%I()', s.name || '_embedding_update',
+      (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') from pg_catalog.unnest(s.read_columns) c),
+      tbl,
+      (select pg_catalog.string_agg(pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
+        from pg_catalog.unnest(s.read_columns) c),
+      s.name || '_queue_updated');
+  end if;
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_delete', tbl);
+  execute pg_catalog.format('create trigger %I after delete on %s referencing old table as autoembed_old_rows '
+    'for each statement execute function public.%I()', s.name || '_embedding_delete', tbl,
+    s.name || '_unqueue_deleted');
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_truncate', tbl);
+  execute pg_catalog.format('create trigger %I after truncate on %s for each statement execute function public.%I()',
+    s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
+end;
+$$;
+
+comment on function public.create_embedding_source_objects(text) is
+'create_embedding_source_objects: (re)generate the text function, the store function and the triggers of a declared source from its row in embedding_sources.
+Called by declare_embedding_source; names go in with %I, values with %L, and the expressions only after embedding_source_expression_columns checked them.';
+revoke all on function public.create_embedding_source_objects(text) from public, anon, authenticated;
+grant execute on function public.create_embedding_source_objects(text) to service_role;

@@ -1,0 +1,286 @@
+-- autoembed: sources, part 4 of 5: declaring and removing a source, and
+-- queueing its rows.
+--
+--   select public.declare_embedding_source(
+--     'postings', 'public.postings',
+--     text_columns => '[{"column": "job_title"}, {"column": "employer", "label": "Company"},
+--                       {"column": "skills", "label": "Skills"}, "body"]',
+--     live_when => $$status = 'open'$$);
+--   select public.drop_embedding_source('postings', drop_vectors => true);
+--
+-- Both are security invoker and need the table's ownership (the triggers are
+-- the owner's to create and drop). Declaring again replaces the text or the
+-- liveness: only rows whose text hash changed are queued, and the vectors
+-- they have keep answering searches until replaced.
+
+-- Queue every live row of a source without a current vector of the active
+-- model (missing, of another model, or of another text), and the rows whose
+-- text raises (the claim fails them with the error).
+create or replace function public.enqueue_embedding_source(source_name text)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  keys text[];
+  queued integer;
+begin
+  if not exists (select from public.embedding_sources s where s.name = source_name) then
+    raise exception 'autoembed: no source %', source_name using errcode = '42704';
+  end if;
+  if source_name = 'jobs' then
+    return public.enqueue_missing_embeddings();
+  end if;
+  execute pg_catalog.format(
+    'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
+    'where c.error is not null or not coalesce(c.stored_model = $1 '
+    'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+    source_name || '_embedding_texts'
+  ) into keys using public.active_embedding_model();
+  insert into public.embedding_queue (source, source_key)
+  select source_name, k from pg_catalog.unnest(keys) as k
+  on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+  get diagnostics queued = row_count;
+  return queued;
+end;
+$$;
+
+comment on function public.enqueue_embedding_source(text) is
+'enqueue_embedding_source: backfill a source: queue each live row without a current vector of the active model; returns how many.
+For jobs, enqueue_missing_embeddings.';
+revoke all on function public.enqueue_embedding_source(text) from public, anon, authenticated;
+grant execute on function public.enqueue_embedding_source(text) to service_role;
+
+create or replace function public.declare_embedding_source(
+  source_name text,
+  source_table regclass,
+  text_columns jsonb default null,
+  text_expression text default null,
+  live_when text default null,
+  vectors text default 'table'
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+-- No notice for each drop ... if exists of a first declaration.
+set client_min_messages = warning
+as $$
+declare
+  rel pg_catalog.pg_class;
+  key_columns name[];
+  key_type text;
+  expr text;
+  text_reads name[];
+  live_reads name[];
+  vector_table text;
+  added boolean := false;
+  existing public.embedding_sources;
+  queued integer;
+  active public.embedding_models;
+begin
+  if source_name is null or source_name !~ '^[a-z][a-z0-9_]{0,39}$' then
+    raise exception 'autoembed: a source name is 1 to 40 lowercase letters, digits or _, starting with a letter: %',
+      coalesce(pg_catalog.quote_literal(source_name), 'null') using errcode = '22023';
+  end if;
+  if source_name = 'jobs' or source_table = 'public.jobs'::regclass then
+    raise exception 'autoembed: public.jobs is the source jobs, declared by the migrations'
+      using errcode = '22023';
+  end if;
+  select * into strict rel from pg_catalog.pg_class c where c.oid = source_table;
+  if rel.relkind not in ('r', 'p') then
+    raise exception 'autoembed: % is not a table', source_table using errcode = '42809';
+  end if;
+  if not pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') then
+    raise exception 'autoembed: declaring a source on % needs its ownership (it is %''s)',
+      source_table, rel.relowner::regrole using errcode = '42501';
+  end if;
+  if vectors is null or vectors not in ('table', 'columns') then
+    raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
+      source_table using errcode = '22023';
+  end if;
+
+  -- The key: one column, of a type a queue entry can carry as text.
+  select pg_catalog.array_agg(a.attname order by k.n),
+    pg_catalog.min(pg_catalog.format_type(a.atttypid, null))
+  into key_columns, key_type
+  from pg_catalog.pg_index i
+  cross join lateral pg_catalog.unnest(i.indkey) with ordinality as k (attnum, n)
+  join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
+  where i.indrelid = source_table and i.indisprimary;
+  if key_columns is null then
+    raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)',
+      source_table using errcode = '42P10';
+  elsif pg_catalog.cardinality(key_columns) > 1 then
+    raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, uuid or text) and make it the primary key',
+      source_table, pg_catalog.array_to_string(key_columns, ', ') using errcode = '42P10';
+  elsif key_type not in ('bigint', 'integer', 'uuid', 'text') then
+    raise exception 'autoembed: the primary key %.% is of type %: use a bigint, integer, uuid or text key',
+      source_table, key_columns[1], key_type using errcode = '42P10';
+  end if;
+
+  -- The text and the liveness, checked (embedding_source_expression_columns).
+  if (text_columns is null) = (text_expression is null) then
+    raise exception 'autoembed: give the text as text_columns or as text_expression (one of them)'
+      using errcode = '22023';
+  end if;
+  expr := coalesce(text_expression, public.embedding_source_columns_expression(source_table, text_columns));
+  text_reads := public.embedding_source_expression_columns(source_table, expr, 'text');
+  live_reads := case when live_when is not null
+    then public.embedding_source_expression_columns(source_table, live_when, 'boolean') else '{}' end;
+
+  select * into existing from public.embedding_sources s where s.name = source_name;
+  if found and existing.relid <> source_table::oid then
+    raise exception 'autoembed: the source % is declared on %: drop it first (drop_embedding_source)',
+      source_name, existing.table_name using errcode = '42710';
+  end if;
+
+  -- Where the vectors go.
+  if vectors = 'table' then
+    vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
+    execute pg_catalog.format(
+      'create table if not exists %s (source_key %s primary key, embedding extensions.vector, '
+      'embedding_model text references public.embedding_models (model) on update cascade, '
+      'embedding_text_hash bytea, embedded_at timestamptz, '
+      'check ((embedding is null) = (embedding_model is null)))', vector_table, key_type);
+    execute pg_catalog.format('comment on table %s is %L', vector_table, pg_catalog.format(
+      'Vectors of the source %s (%s), by its key; written by autoembed only.', source_name, source_table));
+    execute pg_catalog.format('alter table %s enable row level security', vector_table);
+    execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
+    execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
+    -- A vector is readable by whoever can read its row (the table's RLS),
+    -- through a function: a policy naming the table would keep it from
+    -- being dropped.
+    execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
+      'language sql stable security invoker set search_path = '''' '
+      'as ''select exists (select from %s as r where r.%I = $1)''', source_name || '_embedding_visible',
+      key_type, pg_catalog.replace(source_table::text, '''', ''''''), key_columns[1]);
+    execute pg_catalog.format('comment on function public.%I(%s) is %L', source_name || '_embedding_visible',
+      key_type, pg_catalog.format('%s_embedding_visible: whether the caller can read the row of a vector of the source %s.',
+        source_name, source_name));
+    execute pg_catalog.format('revoke all on function public.%I(%s) from public', source_name || '_embedding_visible',
+      key_type);
+    execute pg_catalog.format('grant execute on function public.%I(%s) to anon, authenticated, service_role',
+      source_name || '_embedding_visible', key_type);
+    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
+    execute pg_catalog.format('create policy "Readable with its row" on %s for select '
+      'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
+    -- The active model's HNSW index, as activate_embedding_model makes for jobs.
+    select m.* into active from public.embedding_models m where m.is_active;
+    if found and active.dimensions <= 2000 then
+      execute pg_catalog.format('create index if not exists %I on %s using hnsw '
+        '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) where embedding_model = %L',
+        source_name || '_hnsw_' || pg_catalog.left(pg_catalog.md5(active.model || ':' || active.dimensions), 12),
+        vector_table, active.dimensions, active.model);
+    end if;
+  elsif not exists (select from pg_catalog.pg_attribute a where a.attrelid = source_table
+    and a.attname = 'embedding' and not a.attisdropped) then
+    execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
+      'add column embedding_model text references public.embedding_models (model) on update cascade, '
+      'add column embedding_text_hash bytea, add column embedded_at timestamptz', source_table);
+    added := true;
+  end if;
+
+  insert into public.embedding_sources as s (name, relid, table_name, key_column, key_type,
+    text_columns, text_expression, live_when, vectors, vector_table, added_columns, read_columns)
+  values (source_name, source_table, source_table::text, key_columns[1], key_type,
+    declare_embedding_source.text_columns, declare_embedding_source.text_expression,
+    declare_embedding_source.live_when, declare_embedding_source.vectors, vector_table, added,
+    array(select distinct c from pg_catalog.unnest(text_reads || live_reads) as c order by c))
+  on conflict (name) do update
+  set text_columns = excluded.text_columns, text_expression = excluded.text_expression,
+    live_when = excluded.live_when, vectors = excluded.vectors, vector_table = excluded.vector_table,
+    added_columns = s.added_columns or excluded.added_columns, read_columns = excluded.read_columns,
+    blocked_reason = null, blocked_at = null, declared_at = pg_catalog.now();
+
+  perform public.create_embedding_source_objects(source_name);
+  perform public.create_embedding_source_search(source_name);
+  -- Declared again: open entries are dropped, and the rows whose text (or
+  -- liveness) changed are queued again with the rest.
+  delete from public.embedding_queue q
+  where q.source = source_name and q.source_key is not null and q.processed_at is null;
+  queued := public.enqueue_embedding_source(source_name);
+  return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text,
+    'key', key_columns[1], 'vectors', coalesce(vector_table, source_table::text),
+    'read_columns', (select s.read_columns from public.embedding_sources s where s.name = source_name),
+    'queued', queued);
+end;
+$$;
+
+comment on function public.declare_embedding_source(text, regclass, jsonb, text, text, text) is
+'declare_embedding_source: make a table a source of embeddings, or change its text; returns what it made and how many rows it queued.
+text_columns (labelled columns) or text_expression (SQL over the row''s columns), live_when (optional), vectors ''table'' (public.<name>_embeddings) or ''columns''. Needs the table''s ownership.';
+revoke all on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
+from public, anon, authenticated;
+grant execute on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
+to service_role;
+
+create or replace function public.drop_embedding_source(source_name text, drop_vectors boolean default false)
+returns boolean
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  s public.embedding_sources;
+  tbl text;
+  part text;
+begin
+  select * into s from public.embedding_sources e where e.name = source_name;
+  if not found then
+    return false;
+  end if;
+  if s.name = 'jobs' then
+    raise exception 'autoembed: the source jobs is the migrations'' (supabase/uninstall.sql removes it)'
+      using errcode = '22023';
+  end if;
+  -- The table may be gone already (dropped with its triggers).
+  select c.oid::regclass::text into tbl from pg_catalog.pg_class c where c.oid = s.relid;
+  if tbl is not null then
+    if not exists (select from pg_catalog.pg_class c where c.oid = s.relid
+      and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then
+      raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl
+        using errcode = '42501';
+    end if;
+    foreach part in array array['_embedding_insert', '_embedding_update', '_embedding_delete',
+      '_embedding_truncate'] loop
+      execute pg_catalog.format('drop trigger if exists %I on %s', s.name || part, tbl);
+    end loop;
+  end if;
+  execute pg_catalog.format('drop function if exists public.%I(text[])', s.name || '_embedding_texts');
+  execute pg_catalog.format(
+    'drop function if exists public.%I(text[], bytea[], extensions.vector [], text)',
+    s.name || '_store_embeddings');
+  execute pg_catalog.format(
+    'drop function if exists public.%I(extensions.vector, integer, text, integer, double precision)',
+    s.name || '_search_embeddings');
+  foreach part in array array['_queue_inserted', '_queue_updated', '_unqueue_deleted'] loop
+    execute pg_catalog.format('drop function if exists public.%I()', s.name || part);
+  end loop;
+  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
+  if s.vectors = 'table' and pg_catalog.to_regclass(s.vector_table) is not null then
+    -- Kept vectors stay readable by service_role alone until declared again.
+    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', s.vector_table);
+  end if;
+  execute pg_catalog.format('drop function if exists public.%I(%s)', s.name || '_embedding_visible', s.key_type);
+  if drop_vectors and s.vectors = 'table' then
+    execute pg_catalog.format('drop table if exists %s', s.vector_table);
+  elsif drop_vectors and s.added_columns and tbl is not null then
+    execute pg_catalog.format('alter table %s drop column if exists embedding, '
+      'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
+      'drop column if exists embedded_at', tbl);
+  end if;
+  delete from public.embedding_sources e where e.name = s.name;
+  return true;
+end;
+$$;
+
+comment on function public.drop_embedding_source(text, boolean) is
+'drop_embedding_source: stop embedding a source: its triggers, functions and queue entries go; with drop_vectors, its vector table (or the columns autoembed added).
+The table, its rows, grants, policies and RLS stay as they were. Returns false for an unknown source.';
+revoke all on function public.drop_embedding_source(text, boolean) from public, anon, authenticated;
+grant execute on function public.drop_embedding_source(text, boolean) to service_role;

@@ -1,0 +1,151 @@
+-- autoembed: the job board as the source `jobs`, and search for any source.
+--
+-- The catalog records public.jobs with the text it has always had (title,
+-- then Company, Location, Tags, each labelled, then the description); the
+-- functions of earlier releases keep serving it, so no text, no hash and no
+-- vector changes: upgrading embeds nothing again.
+--
+-- match_embedding_source(source, query_embedding, match_count) is match_jobs
+-- for any source: security invoker (the caller's grants and RLS decide what
+-- it finds), live rows only, vectors of one model through that model's HNSW
+-- index, and a query vector of another dimension is an error. It calls the
+-- source's generated public.<source>_search_embeddings (jobs: match_jobs),
+-- so reading it needs no access to the catalog.
+
+insert into public.embedding_sources (
+  name, relid, table_name, key_column, key_type, text_columns, live_when, vectors, read_columns
+)
+values (
+  'jobs', 'public.jobs'::regclass, 'public.jobs', 'id', 'bigint',
+  '["title", {"column": "company", "label": "Company"}, {"column": "location", "label": "Location"},
+    {"column": "tags", "label": "Tags"}, "description"]',
+  'is_active', 'columns', '{company,description,is_active,location,tags,title}'
+)
+on conflict (name) do nothing;
+
+-- A source's own search, generated as its other objects are: the table,
+-- its key, its vectors and its liveness are written into it.
+create or replace function public.create_embedding_source_search(source_name text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  s public.embedding_sources;
+  tbl text;
+  live text;
+  dest text;
+  stored text;
+  tag text;
+begin
+  select * into strict s from public.embedding_sources as e where e.name = source_name;
+  tbl := s.relid::regclass::text;
+  live := coalesce(s.live_when, 'true') || e'\n';
+  dest := coalesce(s.vector_table, tbl);
+  stored := case when s.vectors = 'table' then 'source_key' else s.key_column end;
+  -- As in create_embedding_source_objects: a quoting tag no expression holds.
+  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(live || tbl), 16) || '$';
+
+  -- The search, as the caller (security invoker: grants and RLS apply), live
+  -- rows only; the dimension is the model's, known at the call.
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I(
+      query_embedding extensions.vector, dimensions integer, model text, match_count integer,
+      min_similarity double precision
+    )
+    returns table (source_key text, similarity double precision, row_data jsonb)
+    language plpgsql stable security invoker set search_path = ''
+    as $body$
+    begin
+      return query execute pg_catalog.format(%2$L, dimensions)
+      using query_embedding, model, match_count, min_similarity;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_search_embeddings', pg_catalog.replace(pg_catalog.replace(
+      pg_catalog.format($q$
+      select s.k, s.similarity, s.r
+      from (
+        select t.%1$I::text as k,
+          1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
+          pg_catalog.to_jsonb(t) - array['embedding', 'embedding_model', 'embedding_text_hash',
+            'embedded_at'] as r
+        from %2$s as v
+        join (select * from %3$s as t where (%4$s)) as t on t.%1$I = v.%5$I
+        where v.embedding_model = $2
+        order by v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1
+        limit $3
+      ) s
+      where s.similarity >= $4
+    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions'),
+      -- Each % of a name or of the liveness stays a %; the dimension's place
+      -- (a token no expression holds, see tag) becomes the one placeholder.
+      '%', '%%'), tag || 'dimensions', '%1$s'));
+  execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
+    'double precision) from public', s.name || '_search_embeddings');
+  execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '
+    'double precision) to anon, authenticated, service_role', s.name || '_search_embeddings');
+
+end;
+$$;
+
+comment on function public.create_embedding_source_search(text) is
+'create_embedding_source_search: (re)generate public.<source>_search_embeddings, the search of a declared source, which match_embedding_source calls.
+Security invoker, live rows only, nearest first by cosine similarity over the vectors of one model.';
+revoke all on function public.create_embedding_source_search(text) from public, anon, authenticated;
+grant execute on function public.create_embedding_source_search(text) to service_role;
+
+create or replace function public.match_embedding_source(
+  source_name text,
+  query_embedding extensions.vector,
+  match_count integer default 10,
+  min_similarity double precision default -1,
+  model text default null
+)
+returns table (source_key text, similarity double precision, row_data jsonb)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  chosen public.embedding_models;
+begin
+  select m.* into chosen
+  from public.embedding_models m
+  where m.model = coalesce(match_embedding_source.model, public.active_embedding_model());
+  if not found then
+    raise exception 'no embedding model %; nothing has been embedded yet',
+      coalesce(match_embedding_source.model, '(active)') using errcode = '22023';
+  end if;
+  if extensions.vector_dims(query_embedding) <> chosen.dimensions then
+    raise exception 'query embedding has % dimensions, but model % makes %',
+      extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
+      using errcode = '22000';
+  end if;
+  if source_name = 'jobs' then
+    return query
+    select m.id::text, m.similarity, pg_catalog.to_jsonb(m) - 'similarity'
+    from public.match_jobs(query_embedding, match_count, min_similarity, chosen.model) as m;
+    return;
+  end if;
+  -- The source's own search (create_embedding_source_objects), as the caller.
+  begin
+    return query execute pg_catalog.format('select * from public.%I($1, $2, $3, $4, $5)',
+      source_name || '_search_embeddings')
+    using query_embedding, chosen.dimensions, chosen.model, least(greatest(match_count, 0), 1000),
+      min_similarity;
+  exception when undefined_function then
+    raise exception 'autoembed: no source %', coalesce(source_name, 'null') using errcode = '42704';
+  end;
+end;
+$$;
+
+comment on function public.match_embedding_source(text, extensions.vector, integer, double precision, text) is
+'match_embedding_source: the match_count live rows of a source nearest to query_embedding by cosine similarity, with their key and columns.
+match_jobs for any source: security invoker (grants and RLS apply), only vectors of `model` (default: the active one), a query of another dimension is an error.';
+revoke all on function public.match_embedding_source(text, extensions.vector, integer, double precision, text)
+from public;
+grant execute on function public.match_embedding_source(text, extensions.vector, integer, double precision, text)
+to anon, authenticated, service_role;

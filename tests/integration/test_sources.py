@@ -1,0 +1,170 @@
+"""Sources: an existing postings table and a candidates table, embedded by the real processor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from autoembed.config import Settings
+from pgvector.psycopg import register_vector
+
+from devstack.fake_openai import FakeOpenAI, fake_vector
+from tests.support import assert_embedded_from_current_text, insert_jobs, run_drain
+
+# The issue's example: a job board whose table has other names, a uuid key
+# and a status column, and candidate profiles to match against its postings.
+TABLES = """
+create table public.postings (
+  posting_id uuid primary key,
+  job_title text not null, employer text, body text, skills text[], status text not null,
+  views integer not null default 0
+);
+create table public.candidates (
+  id bigint generated always as identity primary key,
+  full_name text not null, headline text, skills text[], years integer, visible boolean not null
+);
+"""
+POSTINGS = [
+    # posting_id, job_title, employer, body, skills, status
+    ("00000000-0000-0000-0000-0000000000a1", "Go developer", "Acme", "Build APIs.", ["go", "sql"], "open"),
+    ("00000000-0000-0000-0000-0000000000a2", "Data engineer", "Beta", "Pipelines.", [], "open"),
+    ("00000000-0000-0000-0000-0000000000a3", "SRE", None, "Keep it up. ", ["k8s"], "open"),
+    ("00000000-0000-0000-0000-0000000000a4", "Designer", "Gamma", "Pixels.", ["figma"], "closed"),
+    ("00000000-0000-0000-0000-0000000000a5", "Intern", "Delta", "Learn.", None, "draft"),
+]
+POSTING_TEXTS = {
+    "00000000-0000-0000-0000-0000000000a1": "Go developer\nCompany: Acme\nSkills: go, sql\nBuild APIs.",
+    "00000000-0000-0000-0000-0000000000a2": "Data engineer\nCompany: Beta\nPipelines.",
+    "00000000-0000-0000-0000-0000000000a3": "SRE\nSkills: k8s\nKeep it up.",
+}
+CANDIDATE_TEXT = ("format('%s, %s. Skills: %s. %s years.', full_name, headline, "
+                  "array_to_string(skills, ', '), years)")
+
+
+def declare_postings(db: psycopg.Connection[Any], skills_label: str = "Skills") -> Any:
+    columns = ('[{"column": "job_title"}, {"column": "employer", "label": "Company"}, '
+               f'{{"column": "skills", "label": "{skills_label}"}}, "body"]')
+    return db.execute(
+        "select public.declare_embedding_source('postings', 'public.postings', "
+        "text_columns => %s, live_when => $$status = 'open'$$)", (columns,)).fetchone()
+
+
+def declare_candidates(db: psycopg.Connection[Any], expression: str = CANDIDATE_TEXT) -> Any:
+    return db.execute(
+        "select public.declare_embedding_source('candidates', 'public.candidates', "
+        "text_expression => %s, live_when => 'visible')", (expression,)).fetchone()
+
+
+def stored_vectors(db: psycopg.Connection[Any], table: str) -> dict[str, np.ndarray[Any, Any]]:
+    register_vector(db)
+    rows = db.execute(f"select source_key::text, embedding from public.{table}").fetchall()
+    return {key: np.asarray(vector.to_numpy()) for key, vector in rows}
+
+
+@pytest.fixture
+def app_tables(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The two tables of the app, with postings already there; removed with their sources after."""
+    db.execute(TABLES)
+    db.cursor().executemany("insert into public.postings (posting_id, job_title, employer, body, skills, status) "
+                   "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
+    yield db
+    for name in ("postings", "candidates"):
+        db.execute("select public.drop_embedding_source(%s, drop_vectors => true)", (name,))
+    db.execute("drop table if exists public.postings, public.candidates")
+
+
+def test_postings_and_candidates_are_embedded_and_searched(
+    app_tables: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """One drain embeds exactly the live postings, candidates and jobs with their texts; search matches."""
+    db = app_tables
+    declared = declare_postings(db)[0]
+    assert declared["queued"] == 3 and declared["vectors"] == "public.postings_embeddings"
+    declare_candidates(db)
+    db.execute("insert into public.candidates (full_name, headline, skills, years, visible) values "
+               "('Ada', 'Backend engineer', '{go,postgres}', 7, true), "
+               "('Bob', 'Designer', '{figma}', 3, true), ('Eve', 'Hidden', '{}', 1, false)")
+    job_ids = insert_jobs(db, 2)
+    report = run_drain(settings())
+    assert (report.embedded, report.failed) == (3 + 2 + 2, 0)
+    postings = stored_vectors(db, "postings_embeddings")
+    assert set(postings) == set(POSTING_TEXTS)  # the closed and the draft posting are not embedded
+    for key, text in POSTING_TEXTS.items():
+        np.testing.assert_allclose(postings[key], fake_vector(text, 1536), rtol=0, atol=1e-7)
+    candidates = stored_vectors(db, "candidates_embeddings")
+    expected = {"1": "Ada, Backend engineer. Skills: go, postgres. 7 years.",
+                "2": "Bob, Designer. Skills: figma. 3 years."}
+    assert set(candidates) == set(expected)
+    for key, text in expected.items():
+        np.testing.assert_allclose(candidates[key], fake_vector(text, 1536), rtol=0, atol=1e-7)
+    assert_embedded_from_current_text(db, job_ids)
+    sent = {t for t in fake.texts if not t.startswith("Job ")}
+    assert sent == {*POSTING_TEXTS.values(), *expected.values()}
+    assert set(fake.texts.values()) == {1}  # each text sent once
+
+    # A candidate searched against postings: the live postings, nearest first.
+    rows = db.execute("select source_key, similarity, row_data ->> 'job_title' from "
+                      "public.match_embedding_source('postings', %s, 10)", (candidates["1"],)).fetchall()
+    want = sorted(POSTING_TEXTS, key=lambda k: -float(np.dot(candidates["1"], postings[k])))
+    assert [r[0] for r in rows] == want
+    assert rows[0][1] == pytest.approx(float(np.dot(candidates["1"], postings[want[0]])), abs=1e-5)
+    with pytest.raises(psycopg.errors.DataException, match="dimensions"):
+        db.execute("select * from public.match_embedding_source('postings', %s, 3)",
+                   (np.ones(384, np.float32),))
+
+
+def test_edits_and_a_new_text_re_embed_only_the_rows_whose_text_changed(
+    app_tables: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A view counter re-embeds nothing; a body edit one row; a new label only the rows that show it."""
+    db = app_tables
+    declare_postings(db)
+    run_drain(settings())
+    fake.reset()
+    db.execute("update public.postings set views = views + 1")
+    db.execute("update public.postings set body = 'Build great APIs.' "
+               "where posting_id = '00000000-0000-0000-0000-0000000000a1'")
+    assert run_drain(settings()).embedded == 1
+    assert list(fake.texts.elements()) == ["Go developer\nCompany: Acme\nSkills: go, sql\nBuild great APIs."]
+    before = stored_vectors(db, "postings_embeddings")
+    fake.reset()
+    assert declare_postings(db, skills_label="Stack")[0]["queued"] == 2  # a2 has no skills: same text
+    # Until replaced, the old vectors keep answering.
+    assert stored_vectors(db, "postings_embeddings").keys() == before.keys()
+    assert run_drain(settings()).embedded == 2
+    assert sorted(fake.texts.elements()) == ["Go developer\nCompany: Acme\nStack: go, sql\nBuild great APIs.",
+                                  "SRE\nStack: k8s\nKeep it up."]
+
+
+def test_bad_rows_fail_alone_and_a_broken_source_blocks_alone(
+    app_tables: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Rows whose text raises fail for good with the error; a renamed column blocks only its source."""
+    db = app_tables
+    declare_candidates(db, "format('%s: %s per year', full_name, 100 / years)")
+    db.execute("insert into public.candidates (full_name, years, visible) values "
+               "('Ada', 4, true), ('Zero', 0, true), ('Bob', 5, true)")
+    report = run_drain(settings())
+    assert report.embedded == 2
+    failed = db.execute("select source_key, error_message from public.embedding_queue "
+                        "where source = 'candidates' and processed_at is not null "
+                        "and error_message is not null").fetchall()
+    assert failed == [("2", "source candidates: the text of this row raised 22012 division by zero")]
+    assert set(stored_vectors(db, "candidates_embeddings")) == {"1", "3"}
+
+    db.execute("alter table public.candidates rename column years to experience")
+    db.execute("update public.candidates set full_name = 'Ada L.' where id = 1")
+    job_ids = insert_jobs(db, 1)
+    report = run_drain(settings())
+    assert report.embedded == 1
+    assert_embedded_from_current_text(db, job_ids)
+    reason = db.execute("select blocked_reason from public.embedding_sources "
+                        "where name = 'candidates'").fetchone()
+    assert reason == ("source candidates: the column years of public.candidates that its text reads is "
+                      "gone (dropped or renamed): declare the source again",)
+    waiting = db.execute("select count(*) from public.embedding_queue where source = 'candidates' "
+                         "and processed_at is null and attempts = 0").fetchone()
+    assert waiting == (1,)
