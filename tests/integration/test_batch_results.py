@@ -182,3 +182,21 @@ def test_absurd_usage_is_replaced_by_our_own_count_and_the_run_is_recorded(
                       "from public.embedding_runs").fetchone()
     assert runs is not None and runs[0] == ours and runs[1] >= 0 and runs[2] == 20
     assert report.setup_error is None
+
+
+def test_a_first_batch_whose_every_line_was_refused_registers_its_model_when_resent(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A database with no model yet, a batch with only an error file: the request sent again
+    online registers the model before its first vector, as a drain does."""
+    ids = insert_jobs(db, 10)
+    db.execute("update public.jobs set description = 'REJECT ME' where id = %s", (ids[0],))
+    fake.reject_marker = "REJECT ME"
+    s = settings()
+    with Database(s.database_url) as database:
+        provider_batches.submit(database, s, OpenAIEmbedder(s))
+    report = _carry(s)
+    assert report.run.embedded == 9 and report.run.failed == 1
+    assert db.execute("select model from public.embedding_models where is_active").fetchone() == (MODEL,)
+    assert_embedded_from_current_text(db, ids[1:])
+    assert open_entries(db) == 0 and check(db, MODEL).violations == []

@@ -116,6 +116,7 @@ class _Carrier:
         self.store, self.db, self.settings, self.embedder = store, store.db, settings, embedder
         self.api: BatchAPI = batch_api_of(embedder)
         self.report = report
+        self.registered = False
         self.online = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
                                     deadline or time.monotonic() + settings.time_budget_seconds,
                                     max_requests=1)
@@ -154,9 +155,7 @@ class _Carrier:
                 return
             if state.succeeded and answered < (state.completed or 0):
                 raise MalformedResponseError(f"the output file has {answered} of {state.completed} answers")
-            if answered and active is None:
-                # The provider answered for this model: the first model of a database becomes active.
-                self.db.register_model(self.embedder.model, self.embedder.dimensions)
+            self.registered = active is not None
             self._write(taken, files, None if state.succeeded else f"the batch ended {state.status}",
                         state.status)
         if self.online.setup_error:
@@ -203,7 +202,7 @@ class _Carrier:
                          for _, text in self.store.texts(taken.id, [e.queue_id for e in entries]).values())
         unit.tokens = billed
         self.report.batch_tokens += billed
-        record_unit(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
+        self._record(unit)
         if resend:
             self._resend(taken, resend)
 
@@ -218,8 +217,15 @@ class _Carrier:
         texts = self.store.texts(taken.id, [e.queue_id for e in entries])
         items = [e.as_claimed(*texts[e.queue_id]) for e in entries if e.queue_id in texts]
         if items:
-            record_unit(self.db, self.embedder.model, self.settings.max_attempts,
-                        self.online.run(items), self.report.run)
+            self._record(self.online.run(items))
+
+    def _record(self, unit: UnitResult) -> None:
+        """Write a unit as the drain does: the model is registered before its first vector
+        (the provider answered for it; the first model of a database becomes active)."""
+        if unit.embedded and not self.registered:
+            self.db.register_model(self.embedder.model, self.embedder.dimensions)
+            self.registered = True
+        record_unit(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
 
     def _finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
                 embedded: int | None, why: str | None) -> None:
