@@ -3,7 +3,7 @@
 -- and searched; a row whose text raises fails alone, a source whose column
 -- is gone is blocked alone, a dropped table's entries go.
 begin;
-select plan(23);
+select plan(28);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -62,6 +62,12 @@ select is((select error_message from public.embedding_queue
   'the row whose text raises is failed for good with the error');
 select ok((select processed_at is not null and lease_token is null from public.embedding_queue
   where source_key = '00000000-0000-0000-0000-000000000002'), 'and is not leased');
+select is((select failed from public.embedding_source_status() where source = 'postings'), 1::bigint,
+  'the status counts it as failed for postings');
+select is(public.retry_failed_embeddings(), 1, 'retry_failed_embeddings reopens it');
+select is((select attempts from public.embedding_queue
+  where source_key = '00000000-0000-0000-0000-000000000002' and processed_at is null), 0,
+  'with fresh attempts');
 select is((select count(*) from claimed where content_hash = sha256(convert_to(content, 'UTF8'))),
   3::bigint, 'each hash is the sha256 of the text handed out');
 
@@ -120,6 +126,10 @@ select is((select array_agg(source) from claimed2), array['jobs'], 'the job is c
 select is((select blocked_reason from public.embedding_sources where name = 'postings'),
   'source postings: the column employer of public.postings that its text reads is gone (dropped or renamed): declare the source again',
   'the source is blocked, naming itself and the column');
+select is((select public.embedding_queue_status() -> 'sources' -> 'postings' ->> 'health'), 'blocked',
+  'the status shows postings blocked');
+select is((select health from public.embedding_source_overview where source = 'jobs'), 'ok',
+  'and jobs flowing');
 select ok((select bool_and(next_attempt_at > now() and attempts = 0 and processed_at is null)
   from public.embedding_queue where source = 'postings'), 'its entries wait, no attempt counted');
 

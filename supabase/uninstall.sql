@@ -114,6 +114,9 @@ drop function if exists public.match_embedding_source;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_columns_expression;
 drop function if exists public.embedding_text_list;
+drop view if exists public.embedding_source_overview;
+drop function if exists public.embedding_source_status;
+drop function if exists public.embedding_queue_status_of_all_sources;
 
 drop view if exists public.embedding_queue_overview;
 drop view if exists public.embedding_entries_due;
@@ -149,7 +152,7 @@ where version in (
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
-  '20261204001500', '20261204001600'
+  '20261204001500', '20261204001600', '20261204001700'
 );
 
 commit;
