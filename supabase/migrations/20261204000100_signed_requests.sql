@@ -9,6 +9,7 @@
 --   <timestamp> \n <METHOD> \n <path?query> \n <body>
 -- and accepts the old `v1=` form only through 0.7.x and only for a POST to
 -- the plain path with no query. Upgrade the processor first, then push this.
+-- Each signature is accepted once, so each request's body carries a nonce.
 --
 -- A signing secret stored with a trailing newline, tab, NBSP or U+3000 was
 -- signed with as is while the processor stripped it: every dispatch got 401.
@@ -104,9 +105,11 @@ begin
   -- A large backlog is split over several processor runs in parallel.
   requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
   for i in 1..requests loop
+    -- The nonce makes each request's signature unique: the processor accepts
+    -- a signature once, and two dispatches within a second are not replays.
     body := pg_catalog.jsonb_build_object(
       'source', 'pg_cron', 'request', i, 'of', requests, 'due', due,
-      'timeout_ms', timeout_milliseconds
+      'timeout_ms', timeout_milliseconds, 'nonce', pg_catalog.gen_random_uuid()
     );
     sent_at := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
     -- pg_net sends body::text, so the signature covers exactly those bytes.
