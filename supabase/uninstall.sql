@@ -85,6 +85,7 @@ drop function if exists public.submit_embedding_batch;
 drop function if exists public.take_embedding_batches;
 drop function if exists public.embedding_batch_entries;
 drop function if exists public.embedding_batch_texts;
+drop function if exists public.note_unreadable_embedding_batch;
 drop function if exists public.note_embedding_batch;
 drop function if exists public.finish_embedding_batch;
 drop function if exists public.retry_failed_embeddings;

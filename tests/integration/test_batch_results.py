@@ -200,3 +200,27 @@ def test_a_first_batch_whose_every_line_was_refused_registers_its_model_when_res
     assert db.execute("select model from public.embedding_models where is_active").fetchone() == (MODEL,)
     assert_embedded_from_current_text(db, ids[1:])
     assert open_entries(db) == 0 and check(db, MODEL).violations == []
+
+
+def test_a_result_file_that_cannot_be_read_is_given_up_after_three_reads(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Cut off on every download: read again twice (nothing written, the batch open), then the
+    batch is released and its entries are due with no attempt, to be embedded online."""
+    insert_jobs(db, 30)
+    s = settings()
+    fake.batches.truncate_output = True
+    _submit(s)
+    for read in (1, 2):
+        report = _carry(s)
+        assert report.errors and report.finished == 0, read
+        assert db.execute("select state, unreadable_reads from public.embedding_batches").fetchone() == (
+            "submitted", read)
+    report = _carry(s)
+    assert report.finished == 1 and report.run.released == 30 and not report.errors
+    row = db.execute("select state, error from public.embedding_batches").fetchone()
+    assert row is not None and row[0] == "released" and "could not be read 3 times" in row[1]
+    assert db.execute("select count(*) from public.jobs where embedding is not null").fetchone() == (0,)
+    assert db.execute("select count(*), max(attempts) from public.embedding_queue "
+                      "where processed_at is null and lease_token is null").fetchone() == (30, 0)
+    assert service.run_drain(s).embedded == 30 and open_entries(db) == 0

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 # A check (status call, download, writes) holds its batch this long.
 CHECK_LEASE_SECONDS = 600.0
+# Result files downloaded and found unreadable this often: the batch is given up.
+UNREADABLE_READS = 3
 
 
 @dataclass
@@ -99,7 +101,12 @@ def carry_forward(db: Database, settings: Settings, embedder: Embedder,
                 break
             raise
         except EmbeddingError as exc:  # unreadable results, provider away: the next run reads again
-            note = f"batch {taken.id} not read: {redact.error(exc, with_type=False)}"
+            why = redact.error(exc, with_type=False)
+            reads = store.note_unreadable(taken, why) if isinstance(exc, MalformedResponseError) else 0
+            if reads >= UNREADABLE_READS:  # not forever: its entries go back to work, no attempt
+                carrier.finish(taken, None, None, None, f"its results could not be read {reads} times: {why}")
+                continue
+            note = f"batch {taken.id} not read: {why}"
             log.warning(note)
             report.errors.append(note)
             store.note(taken, None)
@@ -132,8 +139,8 @@ class _Carrier:
         active = self.db.active_model()
         if active is not None and active[0] != taken.model:
             cancel(self.embedder, taken.provider_batch_id)  # its answers would be thrown away
-            self._finish(taken, None, None, None,
-                         f"the active model is now {active[0]}: its entries are embedded online with it")
+            self.finish(taken, None, None, None,
+                        f"the active model is now {active[0]}: its entries are embedded online with it")
             return
         state = self.api.check(taken.provider_batch_id)
         if state.running:
@@ -142,16 +149,16 @@ class _Carrier:
             return
         if state.input_file_id != taken.input_file_id:
             # Another batch's answers (a row pointed at the wrong batch): none is ours.
-            self._finish(taken, state.status, None, None,
-                         f"the provider's batch {taken.provider_batch_id} ran file {state.input_file_id}, "
-                         f"not this batch's {taken.input_file_id}: nothing of it is written")
+            self.finish(taken, state.status, None, None,
+                        f"the provider's batch {taken.provider_batch_id} ran file {state.input_file_id}, "
+                        f"not this batch's {taken.input_file_id}: nothing of it is written")
             return
         requests = len(taken.request_sizes)
         with result_file.downloaded(self.api, [state.output_file_id, state.error_file_id]) as files:
             try:
                 answered, _ = result_file.check(files, taken.id, requests)
             except result_file.NotThisBatchError as exc:
-                self._finish(taken, state.status, None, None, f"{exc}: nothing of it is written")
+                self.finish(taken, state.status, None, None, f"{exc}: nothing of it is written")
                 return
             if state.succeeded and answered < (state.completed or 0):
                 raise MalformedResponseError(f"the output file has {answered} of {state.completed} answers")
@@ -172,7 +179,7 @@ class _Carrier:
         for request, response in result_file.records(files, taken.id, len(taken.request_sizes)):
             if response is not None:  # a line never run stays in the batch: finishing gives it back
                 self._line(taken, entries.pop(request, []), taken.request_sizes[request], response)
-        self._finish(taken, status, self.report.batch_tokens - tokens, run.embedded - embedded, why)
+        self.finish(taken, status, self.report.batch_tokens - tokens, run.embedded - embedded, why)
 
     def _line(self, taken: TakenBatch, entries: list[BatchEntry], sent: int,
               response: dict[str, Any]) -> None:
@@ -227,8 +234,9 @@ class _Carrier:
             self.registered = True
         record_unit(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
 
-    def _finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
-                embedded: int | None, why: str | None) -> None:
+    def finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
+               embedded: int | None, why: str | None) -> None:
+        """Close the batch (``why``: released); its unfinished entries go back, no attempt."""
         self.report.run.released += self.store.finish(taken.id, taken.check_token, status, tokens,
                                                       embedded, why)
         self.report.finished += 1

@@ -33,6 +33,7 @@ from public.embedding_batch_entries(%s::bigint)
 """
 TEXTS = "select queue_id, job_id, content from public.embedding_batch_texts(%s::bigint, %s::bigint[])"
 NOTE = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
+NOTE_UNREADABLE = "select public.note_unreadable_embedding_batch(%s::bigint, %s::uuid, %s)"
 FINISH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
 OPEN = """
 select id, provider_batch_id, state, provider_status, entries, requests, estimated_cost_usd,
@@ -126,6 +127,11 @@ class ProviderBatchStore:
     def note(self, batch: TakenBatch, status: str | None) -> None:
         """Still running (or not reached): note the provider's status, end the check."""
         self._call(NOTE, (batch.id, batch.check_token, status))
+
+    def note_unreadable(self, batch: TakenBatch, why: str) -> int:
+        """Count one unreadable read of the batch's results (the check goes on); the count."""
+        rows = self._call(NOTE_UNREADABLE, (batch.id, batch.check_token, redact.text(why)))
+        return int(rows[0][0] or 0) if rows else 0
 
     def finish(self, batch: int, token: Any, status: str | None, tokens: int | None,
                embedded: int | None, why: str | None) -> int:
