@@ -69,8 +69,8 @@ def _waiting_for_request(channel: Any) -> bool:
 
 
 def _since(channel: Any) -> float:
-    """When the wait began: the request's first byte, or the connection's last activity."""
-    return float(channel.request_started if channel.request is not None else channel.last_activity)
+    """When the connection began waiting for its request: opened, or its last request arrived."""
+    return float(channel.waiting_since)
 
 
 def _answer_and_release(channel: Any, answer: bytes) -> None:
@@ -101,15 +101,23 @@ def _server_class() -> type[Any]:
     from waitress.server import TcpWSGIServer
 
     class DeadlineChannel(HTTPChannel):  # type: ignore[misc]
-        """waitress's channel, noting when the request being received began."""
+        """waitress's channel, noting when the request being received began (for its deadline)
+        and since when the connection has waited for a whole request (for eviction's order)."""
 
         request_started = 0.0
 
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.waiting_since = float(self.creation_time)
+
         def received(self, data: bytes) -> bool:
-            pending = self.request
+            pending, queued = self.request, len(self.requests)
             result = bool(super().received(data))
+            now = time.time()
             if self.request is not None and self.request is not pending:
-                self.request_started = time.time()
+                self.request_started = now
+            if len(self.requests) > queued or (pending is not None and self.request is not pending):
+                self.waiting_since = now  # a request arrived whole: the next wait starts now
             return result
 
     class AnsweringServer(TcpWSGIServer):  # type: ignore[misc]
@@ -117,6 +125,7 @@ def _server_class() -> type[Any]:
         connection at the limit, and an answer (408, 503) instead of a silent close."""
 
         channel_class = DeadlineChannel
+        next_channel_cleanup: float  # waitress's own attribute
 
         def readable(self) -> bool:
             # waitress's own, minus its stop-accepting at the limit (handle_accept decides).
