@@ -28,9 +28,14 @@ def test_cron_command_reaches_processor_and_embedding_lands(
     db.execute(_cron_command(db))
     wait_for(lambda: open_entries(db, job_id) == 0, what="the queue to drain")
     assert_embedded_from_current_text(db, [job_id])
-    response = db.execute(
-        "select status_code, content::jsonb from net._http_response order by id desc limit 1"
-    ).fetchone()
+    # This dispatch's own request (another test's pg_net requests may be newer).
+    sent = db.execute("select request_ids from public.embedding_dispatches order by id desc limit 1"
+                      ).fetchone()
+    assert sent is not None and len(sent[0]) == 1
+    answer = "select status_code, content::jsonb from net._http_response where id = %s"
+    wait_for(lambda: db.execute(answer, (sent[0][0],)).fetchone() is not None,
+             what="pg_net's stored answer to the dispatch")
+    response = db.execute(answer, (sent[0][0],)).fetchone()
     assert response is not None and response[0] == 202, response
     assert response[1] == {"accepted": True, "started": True}
     assert sum(fake.texts.values()) == 1
