@@ -147,3 +147,18 @@ def test_autoembed_trigger_signs_the_path_with_its_query(
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 0 and run.stdout.startswith("HTTP 200"), (run.stdout, run.stderr)
     assert json.loads(run.stdout.removeprefix("HTTP 200 "))["embedded"] == 2
+
+
+def test_two_triggers_in_the_same_second_are_both_accepted(
+    db: psycopg.Connection[Any], processor_url: str, base_settings: Settings
+) -> None:
+    """Each `autoembed trigger` sends a body of its own (a nonce), so a second one in the same
+    second is not refused as a replay of the first."""
+    env = {**os.environ, "DATABASE_URL": base_settings.database_url,
+           "EMBEDDING_SIGNING_SECRET": SIGNING_SECRET}
+    command = [sys.executable, "-m", "autoembed.cli", "trigger", processor_url]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    answers = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], answers
+    assert all(out.startswith("HTTP 202") for out, _ in answers), answers

@@ -78,7 +78,7 @@ def trigger(args: argparse.Namespace, needs: Needs) -> int:
     from autoembed.auth import sign
 
     url: str = args.url
-    payload = args.body.encode()
+    payload = _with_nonce(args.body).encode()
     if args.bearer:
         token = (os.environ.get("CRON_SECRET") or "").strip()
         if not token:
@@ -102,6 +102,21 @@ def trigger(args: argparse.Namespace, needs: Needs) -> int:
         return fail(1, f"could not reach {url}: {getattr(exc, 'reason', exc)}")
     print(f"HTTP {status} {answer}")
     return 0 if 200 <= status < 300 else 1
+
+
+def _with_nonce(body: str) -> str:
+    """A JSON object body gains a random ``nonce``: the processor accepts each signed
+    request once, so two triggers in the same second must differ."""
+    import json
+    import secrets
+
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(payload, dict) or "nonce" in payload:
+        return body
+    return json.dumps({**payload, "nonce": secrets.token_hex(8)})
 
 
 COMMANDS = (serve, trigger)
