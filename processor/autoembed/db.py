@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import sql
 from psycopg.types import TypeInfo
 
 from autoembed import redact, vector_array
@@ -47,9 +46,6 @@ from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boole
 RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
-INDEX_STATE = "select public.embedding_index_state(%s)"
-INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
-COUNT_EMBEDDED = "select count(*) from public.jobs where embedding_model = %s"
 ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
 ACTIVATE_MODEL = "select public.activate_embedding_model(%s, %s)"
 ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_active"
@@ -250,35 +246,3 @@ class Database:
 
     def enqueue_missing(self, include_failed: bool = False) -> int:
         return int(self._call(ENQUEUE_MISSING, (include_failed,))[0][0])
-
-    def index_state(self, model: str) -> dict[str, Any] | None:
-        """The model's HNSW index and the entries due (public.embedding_index_state)."""
-        state = self._call(INDEX_STATE, (model,))[0][0]
-        return dict(state) if state else None
-
-    def count_embedded(self, model: str) -> int:
-        """Jobs holding a vector of ``model`` (one scan of jobs)."""
-        return int(self._call(COUNT_EMBEDDED, (model,))[0][0])
-
-    def index_ddl(self, model: str, dimensions: int) -> str | None:
-        """CREATE INDEX CONCURRENTLY for the model's index (embedding_index_ddl)."""
-        ddl = self._call(INDEX_DDL, (model, dimensions))[0][0]
-        return str(ddl) if ddl else None
-
-
-def run_ddl(url: str, statements: Sequence[sql.SQL | sql.Composed],
-            settings: Mapping[str, str]) -> None:
-    """Statements that refuse a transaction block (``... CONCURRENTLY``), on a connection
-    of their own whose ``settings`` are startup options: they end with it and never
-    reach a pooled connection another client uses next. Through a transaction
-    pooler that ignores startup options the server's defaults apply instead."""
-    options = " ".join(f"-c {name}={value}" for name, value in settings.items())
-    try:
-        conn = psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10,
-                               options=options)
-    except psycopg.OperationalError as exc:  # a pooler that refuses startup options
-        log.info("connecting without %s (%s); the server's defaults apply", options, redact.error(exc))
-        conn = psycopg.connect(url, autocommit=True, prepare_threshold=None, connect_timeout=10)
-    with conn:
-        for statement in statements:
-            conn.execute(statement)

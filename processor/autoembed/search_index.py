@@ -29,7 +29,8 @@ from psycopg import sql
 
 from autoembed import redact
 from autoembed.config import Settings
-from autoembed.db import Database, run_ddl
+from autoembed.db import Database
+from autoembed.index_store import IndexStore, run_ddl
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +49,11 @@ def defer_for_backlog(db: Database, settings: Settings, model: str) -> str | Non
     if not settings.defer_index:
         return None
     try:
-        state = db.index_state(model)
+        state = IndexStore(db).state(model)
         if (state is None or not state["is_active"] or state["state"] != "present"
                 or not state["can_build"] or state["open"] < DEFER_MIN_BACKLOG):
             return None
-        embedded = db.count_embedded(model)
+        embedded = IndexStore(db).count_embedded(model)
         if state["open"] < embedded:
             return None
         run_ddl(settings.database_url, [_drop(state["index"])],
@@ -77,7 +78,7 @@ def build_when_drained(db: Database, settings: Settings, model: str, *,
     try:
         if _failed_at is not None and clock() - _failed_at < BUILD_BACKOFF_SECONDS:
             return None
-        state = db.index_state(model)
+        state = IndexStore(db).state(model)
         if (state is None or not state["is_active"] or state["state"] not in ("absent", "invalid")
                 or state["due"] > 0 or state["leased"] > 0):
             return None
@@ -86,7 +87,7 @@ def build_when_drained(db: Database, settings: Settings, model: str, *,
                     "public.jobs (`autoembed process` with that role's DATABASE_URL)")
             log.warning(note)
             return note
-        ddl = db.index_ddl(model, int(state["dimensions"]))
+        ddl = IndexStore(db).ddl(model, int(state["dimensions"]))
         if ddl is None:
             return None
         if background:
