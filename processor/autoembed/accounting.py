@@ -1,4 +1,4 @@
-"""A run's accounting: what it did, batch by batch, as the report and the run record see it."""
+"""A run's accounting: what it did, claim by claim, as the report and the run record see it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
 from autoembed.db import Database
-from autoembed.results import UnitResult
+from autoembed.results import ClaimResult
 
 TIMINGS = ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds")
 
@@ -69,9 +69,9 @@ class RunReport:
                 + (f"; {self.batches}" if self.batches else ""))
 
 
-def record_unit(db: Database, model: str, max_attempts: int, unit: UnitResult,
+def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
                 report: RunReport, lock: AbstractContextManager[object] | None = None) -> None:
-    """Write one embedded batch (vectors, failures, releases) and add it to the report.
+    """Write one embedded claim (vectors, failures, releases) and add it to the report.
 
     Writers on several connections share one report: ``lock`` guards its
     counts, never the database calls, so the writes themselves overlap.

@@ -1,10 +1,10 @@
-"""Embed one claimed batch: pack requests, retry, isolate bad inputs and bad vectors.
+"""Embed one claim: pack its texts into requests, retry, isolate bad inputs and bad vectors.
 
 What a failure means is decided in ``processor.failures``; this module only
 acts on it: an input the provider refuses is split out and failed for good,
 the provider's moment is retried here with the retry policy, a bad vector at
 one position is retried alone once and then failed for good while the rest
-of its request is kept, and a setup fault halts every batch of the run with
+of its request is kept, and a setup fault halts every claim of the run with
 nothing charged.
 """
 
@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from autoembed.batching import pack
 from autoembed.db import ClaimedItem
 from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.errors import (
@@ -27,7 +26,8 @@ from autoembed.errors import (
     SetupError,
 )
 from autoembed.limits import MAX_SINGLE_WAIT_SECONDS
-from autoembed.results import Failure, UnitResult
+from autoembed.request_packing import pack
+from autoembed.results import ClaimResult, Failure
 from autoembed.retry import RetryPolicy
 from autoembed.tokens import Prepared
 from autoembed.vectors import Vectors
@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 NO_TEXT = "no text to embed"
 
 
-class BatchEmbedder:
-    """Embeds claimed batches for one run; thread-safe, shared by its workers."""
+class ClaimEmbedder:
+    """Embeds a run's claims; thread-safe, shared by its workers."""
 
     def __init__(self, embedder: Embedder, policy: RetryPolicy, deadline: float,
                  max_requests: int, sleep: Callable[[float], object] | None = None,
@@ -61,8 +61,8 @@ class BatchEmbedder:
         """Whether the run must stop claiming: stopped, or the setup is refused."""
         return self._stop.is_set() or self.setup_error is not None
 
-    def run(self, items: Sequence[ClaimedItem]) -> UnitResult:
-        result = UnitResult()
+    def run(self, items: Sequence[ClaimedItem]) -> ClaimResult:
+        result = ClaimResult()
         try:
             self._run(items, result)
         except SetupError as exc:
@@ -71,12 +71,12 @@ class BatchEmbedder:
                 log.info("setup fault, stopping the run: %s", exc)
             result.released += result.unsettled(items)
         except Exception as exc:  # a bug must cost an attempt, not the entries
-            log.exception("unexpected error embedding a batch")
+            log.exception("unexpected error embedding a claim")
             result.failures += [Failure(i, f"internal error: {type(exc).__name__}", False)
                                 for i in result.unsettled(items)]
         return result
 
-    def _run(self, items: Sequence[ClaimedItem], result: UnitResult) -> None:
+    def _run(self, items: Sequence[ClaimedItem], result: ClaimResult) -> None:
         sendable: list[tuple[ClaimedItem, Prepared]] = []
         for item in items:
             if item.already_current:
@@ -92,7 +92,7 @@ class BatchEmbedder:
                             item.job_id, prepared.original_tokens, prepared.tokens)
             sendable.append((item, prepared))
         limits = self._embedder.limits
-        # Packed by the bounds as they are: where a byte bound splits a batch
+        # Packed by the bounds as they are: where a byte bound splits a claim
         # into more requests than exact counts would, a request still holds
         # 300 KB of text, and another request is cheaper than tokenising.
         ranges = pack([p.tokens for _, p in sendable], max_inputs=limits.max_inputs,
@@ -103,10 +103,10 @@ class BatchEmbedder:
                 self._embed_isolating(chunk, result)
             except BudgetExhaustedError as exc:
                 result.released += result.unsettled([item for item, _ in sendable])
-                log.info("released the rest of a batch: %s", exc)
+                log.info("released the rest of a claim: %s", exc)
                 return
 
-    def _embed_isolating(self, chunk: list[tuple[ClaimedItem, Prepared]], result: UnitResult,
+    def _embed_isolating(self, chunk: list[tuple[ClaimedItem, Prepared]], result: ClaimResult,
                          *, second_look: bool = False) -> None:
         """Embed a chunk; on a 400, split it in halves until the bad inputs are alone."""
         try:
@@ -143,7 +143,7 @@ class BatchEmbedder:
     def _exact(self, prepared: Prepared) -> Prepared:
         return prepared if prepared.exact else self._embedder.prepare(prepared.text, exact=True)
 
-    def _call(self, chunk: list[Prepared], result: UnitResult) -> Vectors:
+    def _call(self, chunk: list[Prepared], result: ClaimResult) -> Vectors:
         retry = 0
         while True:
             try:
@@ -168,7 +168,7 @@ class BatchEmbedder:
                               else sum(p.tokens for p in chunk))
             return embeddings.vectors
 
-    def _wait(self, seconds: float, why: str, result: UnitResult) -> None:
+    def _wait(self, seconds: float, why: str, result: ClaimResult) -> None:
         """Sleep, unless the wait is too long for this run: then release, come back later."""
         if seconds > MAX_SINGLE_WAIT_SECONDS or self._clock() + seconds > self._deadline:
             result.come_back_after = max(result.come_back_after or 0.0, seconds)
@@ -176,7 +176,7 @@ class BatchEmbedder:
         log.info("%s; waiting %.2fs", why, seconds)
         self._sleep(seconds)
 
-    def _request(self, chunk: list[Prepared], result: UnitResult) -> tuple[list[Prepared], Embeddings]:
+    def _request(self, chunk: list[Prepared], result: ClaimResult) -> tuple[list[Prepared], Embeddings]:
         """One request, held back first if the provider's token budget is spent.
 
         No request starts after the deadline or a stop, so a run ends within

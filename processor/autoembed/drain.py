@@ -3,7 +3,7 @@
 Claims commit at once; API calls run in worker threads and writes in writer
 threads, each with its own connection, so claiming, the provider and writing
 all overlap, and no transaction stays open across an API call. Embedding one
-claim is processor.batch_embedder's job; writing its result is accounting's.
+claim is processor.claim_embedder's job; writing its result is accounting's.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 
-from autoembed.accounting import RunReport, record_unit
-from autoembed.batch_embedder import BatchEmbedder
+from autoembed.accounting import RunReport, record_claim
+from autoembed.claim_embedder import ClaimEmbedder
 from autoembed.config import Settings
 from autoembed.db import ClaimedItem, Database
 from autoembed.embedders import Embedder, model_mismatch
 from autoembed.pricing import estimated_cost
-from autoembed.results import UnitResult
+from autoembed.results import ClaimResult
 from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,13 @@ class Drain:
         self.report = RunReport()
         # One claim more than requests in flight: it is claimed and prepared ahead.
         self.units = settings.max_in_flight + 1
-        self.worker = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
+        self.worker = ClaimEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
                                     self.deadline, max_requests=settings.max_in_flight, stop=self.stop)
         # Claims being embedded, and claims made ahead waiting to be sent. They
         # wait here, not in the pool: a free worker would send them however
         # far the writes lag, and a run that dies holds every answer not
         # written yet (the next run pays for them again).
-        self.in_flight: set[Future[UnitResult]] = set()
+        self.in_flight: set[Future[ClaimResult]] = set()
         self.claimed_ahead: deque[list[ClaimedItem]] = deque()
         self.exhausted = False
         self.answered = False
@@ -107,7 +107,7 @@ class Drain:
 
     def _loop(self) -> None:
         # Writes go through their own connections and threads, so claiming the
-        # next batch, waiting on the API and writing the last ones all overlap;
+        # next claim, waiting on the API and writing the last ones all overlap;
         # two writers keep the database writing while one of them packs its
         # vectors or reads its answer.
         pool = ThreadPoolExecutor(self.units, thread_name_prefix="embed")
@@ -175,7 +175,7 @@ class Drain:
             self.report.claimed += sum(1 for i in items if not i.already_current)
         return items
 
-    def _next_answers(self) -> list[UnitResult]:
+    def _next_answers(self) -> list[ClaimResult]:
         """Wait for at least one claim's answer; take every one that is done."""
         mark = time.perf_counter()
         done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
@@ -192,7 +192,7 @@ class Drain:
             pending.popleft().result()
         self.report.wait_seconds += time.perf_counter() - mark
 
-    def _write(self, unit: UnitResult) -> None:
+    def _write(self, unit: ClaimResult) -> None:
         """In a writer thread: write one answered claim on this thread's connection."""
         mark = time.perf_counter()
         conn: Database | None = getattr(self.local, "db", None)
@@ -201,7 +201,7 @@ class Drain:
                 conn = self.local.db = self.idle_writes.pop()
         if unit.embedded and (not self.registered or self.first_write_pending):
             self._before_first_vector(conn)
-        record_unit(conn, self.embedder.model, self.settings.max_attempts, unit, self.report,
+        record_claim(conn, self.embedder.model, self.settings.max_attempts, unit, self.report,
                     self.shared)
         with self.shared:
             self.report.write_seconds += time.perf_counter() - mark

@@ -1,4 +1,4 @@
-"""What embedding one claimed batch produced, before it is written."""
+"""What embedding one claim produced, before it is written."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ class Failure:
 
 
 @dataclass
-class UnitResult:
-    """The outcome of embedding one claimed batch, before it is written."""
+class ClaimResult:
+    """The outcome of embedding one claim, before it is written."""
 
     embedded: list[ClaimedItem] = field(default_factory=list)
     vectors: list[Vectors] = field(default_factory=list)

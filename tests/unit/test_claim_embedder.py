@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from autoembed.batch_embedder import NO_TEXT, BatchEmbedder
+from autoembed.claim_embedder import NO_TEXT, ClaimEmbedder
 from autoembed.db import ClaimedItem
 from autoembed.embedders.base import Embeddings, check_vectors
 from autoembed.errors import (
@@ -78,8 +78,8 @@ def _items(*texts: str) -> list[ClaimedItem]:
 
 
 def _embedder(scripted: Scripted, clock: Clock, *, budget: float = 60.0,
-              retries: int = 4) -> BatchEmbedder:
-    return BatchEmbedder(scripted, RetryPolicy(max_retries=retries), clock() + budget, max_requests=1,
+              retries: int = 4) -> ClaimEmbedder:
+    return ClaimEmbedder(scripted, RetryPolicy(max_retries=retries), clock() + budget, max_requests=1,
                          sleep=clock.sleep, clock=clock)
 
 
@@ -185,7 +185,7 @@ def test_a_stop_during_a_pacing_hold_releases_instead_of_sending() -> None:
         clock.sleep(seconds)
         stop.set()  # the signal arrives during the hold
 
-    embedder = BatchEmbedder(scripted, RetryPolicy(max_retries=4), clock() + 60, max_requests=1,
+    embedder = ClaimEmbedder(scripted, RetryPolicy(max_retries=4), clock() + 60, max_requests=1,
                              sleep=sleep, clock=clock, stop=stop)
     result = embedder.run(_items("a", "b"))
     assert scripted.calls == [] and len(result.released) == 2 and result.failures == []

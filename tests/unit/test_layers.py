@@ -14,13 +14,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "processor" / "autoembed"
 # Lower floors are imported by higher ones, never the other way round.
 FLOORS: dict[str, float] = {
     "errors": 0, "limits": 0, "redact": 0, "schema": 0, "vectors": 0,
-    "retry": 1, "failures": 1, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1, "batching": 1,
+    "retry": 1, "failures": 1, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1, "request_packing": 1,
     "auth": 1,
     "embedders.base": 2, "embedders.openai_answers": 2.3, "embedders.openai_batches": 2.4,
     "vector_array": 2.2, "db": 2.5, "index_store": 2.6, "embedders.openai": 2.5, "embedders.local": 2.5,
     "embedders": 2.8,
     "results": 2.8,
-    "batch_embedder": 3, "search_index": 3, "accounting": 3.2, "drain": 3.5,
+    "claim_embedder": 3, "search_index": 3, "accounting": 3.2, "drain": 3.5,
     "provider_batches.store": 2.6, "provider_batches.input_file": 2.9, "provider_batches.result_file": 2.9,
     "provider_batches.submit": 3.3, "provider_batches.carry": 3.35, "provider_batches": 3.4,
     "estimate": 3.5, "status_view": 3.6,

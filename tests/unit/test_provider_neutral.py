@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "processor" / "autoembed"
-RUN_MODULES = ["service.py", "drain.py", "batch_embedder.py", "accounting.py", "handler.py",
+RUN_MODULES = ["service.py", "drain.py", "claim_embedder.py", "accounting.py", "handler.py",
                *(f"provider_batches/{p.name}" for p in sorted((PACKAGE / "provider_batches").glob("*.py")))]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from autoembed.batching import pack
+from autoembed.request_packing import pack
 
 
 @pytest.mark.parametrize(

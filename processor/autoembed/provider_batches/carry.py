@@ -1,12 +1,12 @@
 """Carrying provider batches forward: check each open batch, write a finished one's results.
 
 A finished batch's answers take the online path: each answered request
-becomes a ``UnitResult`` written by ``accounting.record_unit`` (compare-and-set
+becomes a ``ClaimResult`` written by ``accounting.record_claim`` (compare-and-set
 on each entry's lease and text hash), each vector placed by its request's
 ``custom_id`` and its ``index``, never by position. What an answer means is
 processor.failures', as online; and a request the provider refused for an
 input, or answered with an unusable vector or an answer it cannot use, is
-sent again online through ``BatchEmbedder``, so it costs what it costs
+sent again online through ``ClaimEmbedder``, so it costs what it costs
 online: the bad input alone fails, the others are embedded. A check lease in the database keeps two
 processors from carrying the same batch at once.
 """
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from autoembed import failures, redact
-from autoembed.accounting import RunReport, record_unit
-from autoembed.batch_embedder import BatchEmbedder
+from autoembed.accounting import RunReport, record_claim
+from autoembed.claim_embedder import ClaimEmbedder
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.base import BatchAPI, Embedder
@@ -36,7 +36,7 @@ from autoembed.errors import (
 from autoembed.provider_batches import result_file
 from autoembed.provider_batches.store import BatchEntry, ProviderBatchStore, TakenBatch
 from autoembed.provider_batches.submit import batch_api_of, cancel
-from autoembed.results import Failure, UnitResult
+from autoembed.results import ClaimResult, Failure
 from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ UNREADABLE_READS = 3
 class BatchReport:
     """What carrying the open batches forward did in one run.
 
-    The entries' counts are a ``RunReport``'s (``run``), as record_unit keeps
+    The entries' counts are a ``RunReport``'s (``run``), as record_claim keeps
     them; ``batch_tokens`` is the part of ``run.tokens`` the Batch API billed.
     """
 
@@ -116,7 +116,7 @@ def carry_forward(db: Database, settings: Settings, embedder: Embedder,
 
 
 class _Carrier:
-    """Carries one run's batches; requests sent again online share one BatchEmbedder."""
+    """Carries one run's batches; requests sent again online share one ClaimEmbedder."""
 
     def __init__(self, store: ProviderBatchStore, settings: Settings, embedder: Embedder,
                  report: BatchReport, deadline: float | None) -> None:
@@ -124,7 +124,7 @@ class _Carrier:
         self.api: BatchAPI = batch_api_of(embedder)
         self.report = report
         self.registered = False
-        self.online = BatchEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
+        self.online = ClaimEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
                                     deadline or time.monotonic() + settings.time_budget_seconds,
                                     max_requests=1)
 
@@ -184,7 +184,7 @@ class _Carrier:
     def _line(self, taken: TakenBatch, entries: list[BatchEntry], sent: int,
               response: dict[str, Any]) -> None:
         """One answered request: its vectors written, its failures charged as online."""
-        unit = UnitResult()
+        unit = ClaimResult()
         billed = self.api.billed_tokens(response, sent)
         resend: list[BatchEntry] = []
         try:
@@ -214,7 +214,7 @@ class _Carrier:
             self._resend(taken, resend)
 
     @staticmethod
-    def _embedded(unit: UnitResult, entries: list[BatchEntry], vectors: Any) -> None:
+    def _embedded(unit: ClaimResult, entries: list[BatchEntry], vectors: Any) -> None:
         if entries:
             unit.embedded += [e.as_claimed() for e in entries]
             unit.vectors.append(vectors[[e.position for e in entries]])
@@ -226,13 +226,13 @@ class _Carrier:
         if items:
             self._record(self.online.run(items))
 
-    def _record(self, unit: UnitResult) -> None:
+    def _record(self, unit: ClaimResult) -> None:
         """Write a unit as the drain does: the model is registered before its first vector
         (the provider answered for it; the first model of a database becomes active)."""
         if unit.embedded and not self.registered:
             self.db.register_model(self.embedder.model, self.embedder.dimensions)
             self.registered = True
-        record_unit(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
+        record_claim(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
 
     def finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
                embedded: int | None, why: str | None) -> None:

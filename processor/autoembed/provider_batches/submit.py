@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autoembed import redact
-from autoembed.batch_embedder import NO_TEXT
+from autoembed.claim_embedder import NO_TEXT
 from autoembed.config import Settings
 from autoembed.db import ClaimedItem, Database
 from autoembed.embedders.base import BatchAPI, Embedder
