@@ -329,10 +329,12 @@ def write_docs(latest: dict[str, Any]) -> None:
             lines.append(f"| {b['jobs']} | {b['pipeline_seconds']} | {b['write_limit_seconds']} | "
                          f"{b['ratio']} | {i['pipeline_seconds']} | {i['write_limit_seconds']} | "
                          f"{i['ratio']} |")
-    lines += ["", "## Rerun", "", "```bash", "make bench                       # every benchmark",
+    lines += ["", "## Rerun", "",
+              "<!-- not run by the tests: benchmarks are not tests; `make bench` runs them -->",
+              "```bash", "make bench                       # every benchmark",
               "python -m bench.run_all --quick  # small sizes",
               "python -m bench.drain_throughput --quick   # one benchmark alone (any bench/*.py)",
-              "```", "", "Raw figures:", "", "```json",
+              "```", "", "Raw figures:", "", "<!-- not a command: bench/results/latest.json -->", "```json",
               json.dumps(results, indent=2), "```", ""]
     (DOCS / "benchmarks.md").write_text("\n".join(lines))
 

@@ -11,7 +11,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,10 +21,11 @@ from autoembed.server import make_server
 
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
+from tests import docs_text
 from tests.conftest import SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+README = docs_text.text()  # README.md and docs/
 PATH = "/api/process-embedding-queue"
 
 

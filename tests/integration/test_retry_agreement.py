@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -15,7 +14,9 @@ from autoembed.retry import (
     outage_survived_seconds,
 )
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+from tests import docs_text
+
+README = docs_text.text()  # README.md and docs/
 
 
 def test_sql_backoff_is_the_one_retry_py_describes(db: psycopg.Connection[Any]) -> None:

@@ -16,6 +16,7 @@ from autoembed.auth import WHITESPACE_TRIMMED, normalise_secret
 from autoembed.config import Settings
 
 from devstack import stack
+from tests import docs_text
 from tests.conftest import SIGNING_SECRET
 from tests.support import insert_jobs, open_entries, wait_for
 
@@ -111,7 +112,7 @@ def test_app_users_cannot_read_pg_nets_signed_headers_or_answers(
 
 
 def _readme_curl() -> str:
-    block = (ROOT / "README.md").read_text().split("<!-- external-cron-curl -->", 1)[1]
+    block = docs_text.text().split("<!-- external-cron-curl -->", 1)[1]
     block = block.split("```bash", 1)[1].split("```", 1)[0]
     return "\n".join(line.strip() for line in block.strip().splitlines())
 

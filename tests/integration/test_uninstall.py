@@ -17,6 +17,7 @@ from pgvector.psycopg import register_vector
 from devstack import stack
 from devstack.cluster import Cluster
 from devstack.fake_openai import FakeOpenAI, fake_vector
+from tests import docs_text
 from tests.conftest import API_KEY, CRON_SECRET, SIGNING_SECRET
 from tests.support import insert_jobs, job_text, run_drain
 
@@ -135,7 +136,7 @@ def _what_the_app_sees(url: str, query: str) -> dict[str, Any]:
 
 def test_readme_names_the_uninstall_command() -> None:
     """The command these tests run is the one the README gives."""
-    readme = (stack.REPO / "README.md").read_text()
+    readme = docs_text.text()
     assert UNINSTALL_COMMAND in readme and "autoembed.uninstall_drop_batches = on" in readme
 
 

@@ -1,4 +1,4 @@
-"""What README.md states as fact about the code is true: versions and line counts."""
+"""What README.md and docs/ state as fact about the code is true: versions and line counts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import re
 import tomllib
 from pathlib import Path
 
+from tests import docs_text
+
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
+README = docs_text.text()  # README.md and docs/
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 MIGRATIONS = sorted((ROOT / "supabase" / "migrations").glob("*.sql"))
 PACKAGE = ROOT / "processor" / "autoembed"
