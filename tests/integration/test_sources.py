@@ -9,6 +9,7 @@ import numpy as np
 import psycopg
 import pytest
 from autoembed.config import Settings
+from autoembed.db import Database
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
@@ -68,8 +69,9 @@ def stored_vectors(db: psycopg.Connection[Any], table: str) -> dict[str, np.ndar
 def app_tables(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
     """The two tables of the app, with postings already there; removed with their sources after."""
     db.execute(TABLES)
-    db.cursor().executemany("insert into public.postings (posting_id, job_title, employer, body, skills, status) "
-                   "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
+    db.cursor().executemany(
+        "insert into public.postings (posting_id, job_title, employer, body, skills, status) "
+        "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
     yield db
     for name in ("postings", "candidates"):
         db.execute("select public.drop_embedding_source(%s, drop_vectors => true)", (name,))
@@ -168,3 +170,29 @@ def test_bad_rows_fail_alone_and_a_broken_source_blocks_alone(
     waiting = db.execute("select count(*) from public.embedding_queue where source = 'candidates' "
                          "and processed_at is null and attempts = 0").fetchone()
     assert waiting == (1,)
+
+
+def test_a_model_switch_re_embeds_every_source_and_indexes_its_vectors(
+    app_tables: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Activating another model queues the live postings for it, indexes them, and search uses it."""
+    db = app_tables
+    declare_postings(db)
+    first = settings()
+    run_drain(first)
+    with Database(first.database_url) as database:
+        assert not database.register_model("text-embedding-3-small@256", 256)
+        assert database.activate_model("text-embedding-3-small@256", 256)
+    queued = db.execute("select count(*) from public.embedding_queue where source = 'postings' "
+                        "and processed_at is null").fetchone()
+    assert queued == (3,)
+    fake.reset()
+    assert run_drain(settings(dimensions=256)).embedded == 3
+    assert set(fake.texts) == set(POSTING_TEXTS.values())
+    register_vector(db)
+    rows = db.execute("select count(*) from public.match_embedding_source('postings', %s, 10)",
+                      (np.ones(256, np.float32),)).fetchone()
+    assert rows == (3,)
+    index = db.execute("select count(*) from pg_indexes where tablename = 'postings_embeddings' "
+                       "and indexname like 'postings_hnsw_%'").fetchone()
+    assert index == (2,)  # one per model, as for jobs

@@ -1,0 +1,197 @@
+-- autoembed: sources follow model switches, and labelled texts cost less.
+--
+-- 1. activate_embedding_model queued the jobs without a current vector of
+--    the new model; now every source's live rows without one too (a row
+--    whose vector of that model is current, a switch back, is not), and a
+--    source whose vectors live in a table of autoembed's gets the model's
+--    HNSW index there. A source that cannot build its text now (blocked) is
+--    left to the claim, which says why.
+-- 2. A labelled field whose first and last characters are printable ASCII
+--    is used as it is, with no call of job_text_field (which would return it
+--    unchanged: every blank is a control character, a space or above
+--    U+007F), as job_embedding_text_from_fields does for jobs. The same
+--    text: sql_tests/15_sources_queue.sql compares the jobs source's
+--    labelled text with job_embedding_text. Sources declared from now on
+--    get it; one declared before gets it when declared again (its texts do
+--    not change, so nothing is embedded again).
+
+-- 0. Backfilling a source may leave out the rows whose latest entry failed
+-- for good (a model switch, as `autoembed backfill` for jobs); declaring one
+-- (enqueue_embedding_source(name)) still queues them, for the new text.
+create or replace function public.enqueue_embedding_source(source_name text, include_failed boolean)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  keys text[];
+  queued integer;
+begin
+  if not exists (select from public.embedding_sources s where s.name = source_name) then
+    raise exception 'autoembed: no source %', source_name using errcode = '42704';
+  end if;
+  if source_name = 'jobs' then
+    return public.enqueue_missing_embeddings(include_failed);
+  end if;
+  execute pg_catalog.format(
+    'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
+    'where c.error is not null or not coalesce(c.stored_model = $1 '
+    'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+    source_name || '_embedding_texts'
+  ) into keys using public.active_embedding_model();
+  insert into public.embedding_queue (source, source_key)
+  select source_name, k from pg_catalog.unnest(keys) as k
+  where include_failed or not exists (
+    select from public.embedding_queue f
+    where f.source = source_name and f.source_key = k and f.processed_at is not null
+      and f.error_message is not null
+      and f.id = (select pg_catalog.max(l.id) from public.embedding_queue l
+        where l.source = source_name and l.source_key = k)
+  )
+  on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+  get diagnostics queued = row_count;
+  return queued;
+end;
+$$;
+
+comment on function public.enqueue_embedding_source(text, boolean) is
+'enqueue_embedding_source: backfill a source: queue each live row without a current vector of the active model; returns how many.
+Rows whose latest entry failed for good only with include_failed; for jobs, enqueue_missing_embeddings.';
+revoke all on function public.enqueue_embedding_source(text, boolean) from public, anon, authenticated;
+grant execute on function public.enqueue_embedding_source(text, boolean) to service_role;
+
+-- 1. Model switches, for every source; rows that failed for good stay
+-- failed. Security definer, as since 0.2.0: the
+-- processor's role need not own jobs, nor a source's vector table, to create
+-- the model's HNSW index on it. Only service_role may call it.
+create or replace function public.activate_embedding_model(model text, dimensions integer)
+returns boolean
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  known public.embedding_models;
+  other public.embedding_sources;
+begin
+  if exists (
+    select from public.embedding_models m
+    where m.model = activate_embedding_model.model and m.is_active
+      and m.dimensions = activate_embedding_model.dimensions
+  ) then
+    return false;
+  end if;
+  -- jobs first, in the mode its index build needs anyway: a writer or a
+  -- complete holding jobs and checking the embedding_model foreign key then
+  -- finishes before we lock embedding_models, instead of deadlocking with us.
+  lock table public.jobs in share mode;
+  lock table public.embedding_models in exclusive mode;
+  select * into known from public.embedding_models m where m.model = activate_embedding_model.model;
+  if found and known.dimensions <> activate_embedding_model.dimensions then
+    raise exception 'embedding model % is registered with % dimensions, not %',
+      model, known.dimensions, dimensions
+      using errcode = '22023';
+  end if;
+  if found and known.is_active then
+    return false;
+  end if;
+
+  update public.embedding_models m set is_active = false where m.is_active;
+  insert into public.embedding_models as m (model, dimensions, is_active)
+  values (activate_embedding_model.model, activate_embedding_model.dimensions, true)
+  on conflict on constraint embedding_models_pkey do update set is_active = true;
+
+  -- The model's HNSW index, defined once in embedding_index_ddl.
+  if public.embedding_index_ddl(model, dimensions) is not null then
+    execute public.embedding_index_ddl(model, dimensions);
+  end if;
+
+  -- Every active job without a current vector of this model is embedded
+  -- again; one whose vector of it is still current (a switch back) is not.
+  insert into public.embedding_queue (job_id)
+  select j.id from public.jobs j
+  where j.is_active and not public.job_embedding_is_current(j)
+  on conflict (job_id) where processed_at is null do nothing;
+
+  -- Every other source, the same way (enqueue_embedding_source).
+  for other in select s.* from public.embedding_sources s where s.name <> 'jobs' order by s.name loop
+    if other.vectors = 'table' and dimensions <= 2000
+      and pg_catalog.to_regclass(other.vector_table) is not null then
+      execute pg_catalog.format('create index if not exists %I on %s using hnsw '
+        '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) where embedding_model = %L',
+        other.name || '_hnsw_' || pg_catalog.left(pg_catalog.md5(model || ':' || dimensions), 12),
+        other.vector_table, dimensions, model);
+    end if;
+    begin
+      perform public.enqueue_embedding_source(other.name, false);
+    exception when syntax_error_or_access_rule_violation or undefined_function then
+      -- Blocked (a column its text reads is gone): the claim reports it.
+      null;
+    end;
+  end loop;
+  return true;
+end;
+$$;
+
+comment on function public.activate_embedding_model(text, integer) is
+'activate_embedding_model: make `model` the active embedding model, on purpose.
+Creates its HNSW index (on jobs, and on each source''s vector table) and queues every live row of every source without a current vector of it; returns false when it was already active.';
+revoke all on function public.activate_embedding_model(text, integer) from public, anon, authenticated;
+grant execute on function public.activate_embedding_model(text, integer) to service_role;
+
+-- 2. Labelled fields with nothing to trim cost no call.
+create or replace function public.embedding_source_columns_expression(
+  source_table regclass, text_columns jsonb
+)
+returns text
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  item jsonb;
+  col name;
+  label text;
+  is_array boolean;
+  field text;
+  parts text[] := '{}';
+begin
+  if pg_catalog.jsonb_typeof(text_columns) is distinct from 'array'
+    or pg_catalog.jsonb_array_length(text_columns) = 0 then
+    raise exception 'autoembed: text_columns must be a non-empty json array of column names or {"column": ..., "label": ...}'
+      using errcode = '22023';
+  end if;
+  for item in select e from pg_catalog.jsonb_array_elements(text_columns) as e loop
+    col := case pg_catalog.jsonb_typeof(item) when 'string' then item #>> '{}' else item ->> 'column' end;
+    label := case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end;
+    select t.typcategory = 'A' into is_array
+    from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
+    where a.attrelid = source_table and a.attname = col and a.attnum > 0 and not a.attisdropped;
+    if not found then
+      raise exception 'autoembed: % has no column %', source_table, coalesce(col, '(none given)')
+        using errcode = '42703';
+    end if;
+    field := case when is_array then pg_catalog.format('public.embedding_text_list(%I::text[])', col)
+      -- Nothing to trim when both ends are printable ASCII (every blank is a
+      -- control character, a space or above U+007F), as the jobs text does:
+      -- most fields then cost no function call.
+      else pg_catalog.format('case when pg_catalog.ascii(%1$I::text) between 33 and 126 '
+        'and pg_catalog.ascii(pg_catalog.right(%1$I::text, 1)) between 33 and 126 then %1$I::text '
+        'else public.job_text_field(%1$I::text) end', col) end;
+    parts := parts || case when label is null then field
+      else pg_catalog.format('%L || %s', label || ': ', field) end;
+  end loop;
+  return pg_catalog.format('pg_catalog.concat_ws(e''\n'', %s)', pg_catalog.array_to_string(parts, ', '));
+end;
+$$;
+
+comment on function public.embedding_source_columns_expression(regclass, jsonb) is
+'embedding_source_columns_expression: the SQL expression of a text made of labelled columns, in the jobs text''s format.
+Each field trimmed (job_text_field), arrays joined with '', '', ''Label: '' before a field that shows something, fields joined by newlines.';
+revoke all on function public.embedding_source_columns_expression(regclass, jsonb)
+from public, anon, authenticated;
+grant execute on function public.embedding_source_columns_expression(regclass, jsonb) to service_role;
