@@ -111,6 +111,8 @@ drop function if exists public.drop_embedding_source;
 drop function if exists public.enqueue_embedding_source(text);
 drop function if exists public.enqueue_embedding_source(text, boolean);
 drop function if exists public.create_embedding_source_objects;
+drop function if exists public.create_embedding_source_objects_first;
+drop function if exists public.create_embedding_source_texts;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.match_embedding_source;
 drop function if exists public.embedding_source_expression_columns;
@@ -154,7 +156,8 @@ where version in (
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
-  '20261204001500', '20261204001600', '20261204001700', '20261204001800'
+  '20261204001500', '20261204001600', '20261204001700', '20261204001800',
+  '20261204001900'
 );
 
 commit;
