@@ -122,5 +122,10 @@ def test_upgrade_from_the_last_release_keeps_everything_and_spends_nothing(
         after = _rows(conn)
     assert after == before
     assert _catalog(upgraded) == _catalog(fresh)
+    with psycopg.connect(upgraded, autocommit=True) as conn:
+        # The job board is the source jobs: its 4 edited jobs pending, its 30 vectors kept.
+        jobs = conn.execute("select pending, embedded from public.embedding_source_status() "
+                            "where source = 'jobs'").fetchone()
+        assert jobs == (4, 30)
     report = run_drain(s)
     assert report.embedded == 4 and fake.texts.total() == 4  # only the edited ones, not the current 25
