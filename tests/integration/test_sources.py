@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from autoembed import provider_batches
 from autoembed.config import Settings
 from autoembed.db import Database
+from autoembed.embedders.openai import OpenAIEmbedder
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
@@ -196,3 +198,26 @@ def test_a_model_switch_re_embeds_every_source_and_indexes_its_vectors(
     index = db.execute("select count(*) from pg_indexes where tablename = 'postings_embeddings' "
                        "and indexname like 'postings_hnsw_%'").fetchone()
     assert index == (2,)  # one per model, as for jobs
+
+
+def test_a_batch_api_backfill_embeds_a_source_with_no_online_request(
+    app_tables: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """The live postings go in one provider batch; the run that finds it finished writes their vectors."""
+    db = app_tables
+    declare_postings(db)
+    s = settings()
+    fake.batches.delay = 3600
+    with Database(s.database_url) as database:
+        database.register_model(s.model, 1536)
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    assert sent.entries == 3
+    assert run_drain(s).claimed == 0  # the batch's entries are not online work
+    fake.batches.delay = 0
+    report = run_drain(s)
+    assert report.batches is not None and "finished 1 (3 embedded" in report.batches
+    assert fake.requests == [] and fake.batch_texts.total() == 3
+    postings = stored_vectors(db, "postings_embeddings")
+    assert set(postings) == set(POSTING_TEXTS)
+    for key, text in POSTING_TEXTS.items():
+        np.testing.assert_allclose(postings[key], fake_vector(text, 1536), rtol=0, atol=1e-7)
