@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(30);
+select plan(37);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -125,6 +125,28 @@ select set_eq('select * from postings_catalog', 'select * from before_declare',
 select is(to_regclass('public.postings_embeddings'), null, 'its vector table is gone, as asked');
 select is((select count(*) from pg_proc where proname like 'postings\_%'), 0::bigint,
   'and its functions');
+
+-- Vectors in the table's own columns: written there, and removed with them.
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+update public.embedding_models set is_active = false where model <> 'test-3d';
+update public.postings set status = 'open' where job_title = 'Go dev';
+select lives_ok($$select public.declare_embedding_source('postings', 'public.postings',
+  text_expression => $e$job_title || ': ' || body$e$, live_when => $e$status = 'open'$e$,
+  vectors => 'columns')$$, 'a source with its vectors in its columns is declared');
+create temporary table claimed as select * from public.claim_embedding_batch(10) where source = 'postings';
+select is((select content from claimed), 'Go dev: Build more.', 'its live row is claimed with its text');
+select is((select outcome from public.complete_embedding_batch(
+    (select array_agg(queue_id) from claimed), (select array_agg(lease_token) from claimed),
+    (select array_agg(content_hash) from claimed), array['[0,1,0]'::extensions.vector], 'test-3d')),
+  'embedded', 'its vector is written');
+select is((select embedding::text || ' ' || embedding_model from public.postings where job_title = 'Go dev'),
+  '[0,1,0] test-3d', 'into the row''s own columns');
+select is((select source_key from public.match_embedding_source('postings', '[0,1,0]', 5)),
+  (select posting_id::text from public.postings where job_title = 'Go dev'), 'and the search finds it there');
+select ok(public.drop_embedding_source('postings', drop_vectors => true), 'the source is removed again');
+select set_eq('select * from postings_catalog', 'select * from before_declare',
+  'the columns autoembed added are gone, the table as before');
 
 select * from finish();
 rollback;
