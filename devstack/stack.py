@@ -43,13 +43,20 @@ def prepare(url: str, *, pgtap: bool = False) -> dict[str, bool]:
             "pg_net": not available(conn, "pg_net"),
             "vault": not available(conn, "supabase_vault"),
         }
-        if standins["pg_net"]:
+        # Once per database, like `create extension`: running the stand-in again
+        # would grant its tables to public again over what the migrations revoked.
+        if standins["pg_net"] and not _has_schema(conn, "net"):
             conn.execute(pg_net_standin_sql())
-        if standins["vault"]:
+        if standins["vault"] and not _has_schema(conn, "vault"):
             conn.execute(_sql("vault_standin.sql"))
         if pgtap:
             conn.execute("create extension if not exists pgtap with schema extensions")
     return standins
+
+
+def _has_schema(conn: psycopg.Connection[Any], name: str) -> bool:
+    row = conn.execute("select to_regnamespace(%s) is not null", (name,)).fetchone()
+    return bool(row and row[0])
 
 
 def supabase_cli() -> str:
