@@ -169,3 +169,45 @@ def test_answers_waiting_to_be_written_stay_bounded_while_writes_lag(
         report = drain(claims, [slow], create_embedder(run_settings), run_settings)
     assert report.embedded == 200
     assert max(unwritten) <= 2 * units + 1, unwritten
+
+
+def test_a_failed_last_write_fails_the_run(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """The run waits for its last write and raises its error: a write that fails after
+    every answer is in is not lost in the pool's shutdown."""
+    insert_jobs(db, 30)
+    run_settings = settings(claim_size=10, max_in_flight=1, writers=1)
+    writes = 0
+
+    class LastBroken(Database):
+        def complete(self, items: list[ClaimedItem], vectors: Any, model: str) -> dict[int, str]:
+            nonlocal writes
+            writes += 1
+            if writes == 3:
+                raise psycopg.OperationalError("the last write's connection went away")
+            return super().complete(items, vectors, model)
+
+    with (Database(run_settings.database_url) as claims,
+          LastBroken(run_settings.database_url) as writer,
+          pytest.raises(psycopg.OperationalError, match="last write")):
+        drain(claims, [writer], create_embedder(run_settings), run_settings)
+    assert writes == 3
+
+
+def test_the_runs_timings_are_within_its_wall_time(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Claiming and waiting (the main thread's) add up to no more than the run, and the
+    writers' time to no more than the run per writer; none is negative."""
+    insert_jobs(db, 60)
+    fake.latency = 0.05
+    run_settings = settings(claim_size=10, max_in_flight=2, writers=2)
+    with (Database(run_settings.database_url) as claims, Database(run_settings.database_url) as w1,
+          Database(run_settings.database_url) as w2):
+        report = drain(claims, [w1, w2], create_embedder(run_settings), run_settings)
+    assert report.embedded == 60
+    assert min(report.claim_seconds, report.wait_seconds, report.write_seconds, report.api_seconds) >= 0
+    assert report.claim_seconds + report.wait_seconds <= report.seconds + 0.01
+    assert report.write_seconds <= 2 * report.seconds + 0.01
+    assert report.api_seconds >= 0.05  # six requests of 50 ms at least
