@@ -1,4 +1,5 @@
-"""The settings table (docs/configuration.md) lists every environment variable the processor reads, and nothing else."""
+"""The settings table (docs/configuration.md) lists every environment variable the processor
+reads, and nothing else."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def _read_by_the_code() -> set[str]:
 
 
 def _table() -> dict[str, str]:
-    section = (ROOT / "docs" / "configuration.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    section = page.split("## Configuration", 1)[1].split("\n## ", 1)[0]
     return {m.group(1): m.group(2) for m in map(ROW.match, section.splitlines()) if m}
 
 
