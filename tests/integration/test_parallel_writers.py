@@ -185,6 +185,7 @@ def test_a_failed_last_write_fails_the_run(
             nonlocal writes
             writes += 1
             if writes == 3:
+                time.sleep(0.3)  # still running when the loop has nothing left but to wait for it
                 raise psycopg.OperationalError("the last write's connection went away")
             return super().complete(items, vectors, model)
 
@@ -198,16 +199,42 @@ def test_a_failed_last_write_fails_the_run(
 def test_the_runs_timings_are_within_its_wall_time(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:
-    """Claiming and waiting (the main thread's) add up to no more than the run, and the
-    writers' time to no more than the run per writer; none is negative."""
+    """Claiming and waiting (the main thread's) add up to no more than the run, the writers'
+    time to no more than the run per writer, the run to no more than the caller waited;
+    none is negative."""
     insert_jobs(db, 60)
     fake.latency = 0.05
     run_settings = settings(claim_size=10, max_in_flight=2, writers=2)
-    with (Database(run_settings.database_url) as claims, Database(run_settings.database_url) as w1,
-          Database(run_settings.database_url) as w2):
+
+    class Slow(Database):  # slow writes: the main thread also waits on the writers
+        def complete(self, items: list[ClaimedItem], vectors: Any, model: str) -> dict[int, str]:
+            time.sleep(0.05)
+            return super().complete(items, vectors, model)
+
+    started = time.monotonic()
+    with (Database(run_settings.database_url) as claims, Slow(run_settings.database_url) as w1,
+          Slow(run_settings.database_url) as w2):
         report = drain(claims, [w1, w2], create_embedder(run_settings), run_settings)
+    waited = time.monotonic() - started
     assert report.embedded == 60
+    assert 0 < report.seconds <= waited
     assert min(report.claim_seconds, report.wait_seconds, report.write_seconds, report.api_seconds) >= 0
     assert report.claim_seconds + report.wait_seconds <= report.seconds + 0.01
     assert report.write_seconds <= 2 * report.seconds + 0.01
     assert report.api_seconds >= 0.05  # six requests of 50 ms at least
+
+
+def test_a_stop_ends_the_run_early_and_loses_nothing(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Setting the run's stop (serve's shutdown) ends it after the answers in flight are
+    written: fewer than all embedded, the rest still queued, nothing failed or lost."""
+    insert_jobs(db, 200)
+    fake.latency = 0.1
+    run_settings = settings(claim_size=10, max_in_flight=1, writers=1)
+    stop = threading.Event()
+    fake.on_response = lambda status: stop.set()
+    with Database(run_settings.database_url) as claims, Database(run_settings.database_url) as writer:
+        report = drain(claims, [writer], create_embedder(run_settings), run_settings, stop=stop)
+    assert 0 < report.embedded < 200 and report.failed == 0 and report.lost == 0
+    assert open_entries(db) == 200 - report.embedded
