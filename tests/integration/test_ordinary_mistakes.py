@@ -66,6 +66,7 @@ def test_a_typo_model_changes_nothing_and_spends_nothing(
     report = run_drain(typo)
     assert report.model_mismatch is not None and "text-embedding-3-small" in report.model_mismatch
     assert report.claimed == 0 and fake.requests == [] and fake.tokens == 0
+    assert report.remaining == 1  # the due job waits, and the report says so
     assert db.execute("select model from public.embedding_models where is_active").fetchone() == (
         "text-embedding-3-small",)
     from pgvector.psycopg import register_vector
