@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from autoembed.db import ClaimedItem
 from autoembed.vectors import Vectors
@@ -40,3 +40,22 @@ class ClaimResult:
         settled = ({i.queue_id for i in self.embedded} | {f.item.queue_id for f in self.failures}
                    | {i.queue_id for i in self.released})
         return [i for i in items if i.queue_id not in settled]
+
+    def in_slices(self, size: int) -> list[ClaimResult]:
+        """This result as writes of at most ``size`` vectors each, in order: the first
+        carries everything else (failures, releases, counts). A Batch API line holds
+        up to 2,048 answers; one write of them all could outlast a statement timeout."""
+        if len(self.embedded) <= size:
+            return [self]
+        import numpy as np
+
+        rows = np.concatenate(self.vectors) if len(self.vectors) > 1 else self.vectors[0]
+        parts = [ClaimResult(embedded=self.embedded[start:start + size],
+                             vectors=[rows[start:start + size]])
+                 for start in range(0, len(self.embedded), size)]
+        first = parts[0]
+        rest = {name: getattr(self, name) for name in (
+            "failures", "released", "skipped_current", "tokens", "requests", "provider_retries",
+            "paced_seconds", "api_seconds", "truncated_job_ids", "come_back_after")}
+        parts[0] = replace(first, **rest)
+        return parts

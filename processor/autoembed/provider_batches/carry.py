@@ -232,7 +232,8 @@ class _Carrier:
         if unit.embedded and not self.registered:
             self.db.register_model(self.embedder.model, self.embedder.dimensions)
             self.registered = True
-        record_claim(self.db, self.embedder.model, self.settings.max_attempts, unit, self.report.run)
+        for part in unit.in_slices(self.settings.claim_size):
+            record_claim(self.db, self.embedder.model, self.settings.max_attempts, part, self.report.run)
 
     def finish(self, taken: TakenBatch, status: str | None, tokens: int | None,
                embedded: int | None, why: str | None) -> None:
