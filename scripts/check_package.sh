@@ -12,7 +12,10 @@ trap 'rm -rf "$work"' EXIT
 "$py" -m build --outdir "$work/dist" . >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
 ls "$work"/dist/autoembed-*.tar.gz "$work"/dist/autoembed-*-py3-none-any.whl >/dev/null
 wheel=$(ls "$work"/dist/autoembed-*.whl)
-"$py" -m zipfile -l "$wheel" | grep -q "autoembed/migrations/20261128000100_schema.sql"
+# The listing goes to a file: `| grep -q` stops reading at the first match, and the
+# lister then dies of a broken pipe, which pipefail reports as a failure.
+"$py" -m zipfile -l "$wheel" > "$work/wheel.txt"
+grep -q "autoembed/migrations/20261128000100_schema.sql" "$work/wheel.txt"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check "$wheel" 2>"$work/pip.log" || { cat "$work/pip.log"; exit 1; }
 version=$("$py" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
