@@ -4,8 +4,11 @@ The processor usually runs far from its database (a Vercel function, a cron
 host), where every round trip costs milliseconds. This proxy puts that
 distance on one machine: each chunk waits ``delay`` seconds before it is
 passed on, in either direction, so a round trip costs twice ``delay``. It
-also counts *turns*: the times a client speaks again after the server
-answered, which is the number of round trips a call waited for.
+also counts *turns*: the times a client speaks again after an answer of the
+server reached it, which is the number of round trips a call waited for. A
+client that writes one request in several pieces, the server answering the
+first before the last is read, waited for nothing: with a delay, that answer
+has not reached it yet, and no turn is counted.
 """
 
 from __future__ import annotations
@@ -50,11 +53,11 @@ class LatencyProxy:
             server = socket.create_connection(self.target)
             for sock in (client, server):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            state = {"last": "server"}
+            state = {"answered": False}
             for src, dst, side in ((client, server, "client"), (server, client, "server")):
                 threading.Thread(target=self._pump, args=(src, dst, side, state), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket, side: str, state: dict[str, str]) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, side: str, state: dict[str, bool]) -> None:
         """Read from ``src``; each chunk goes to ``dst`` ``delay`` seconds later, in order."""
         due: list[tuple[float, int, bytes]] = []
         ready = threading.Condition()
@@ -74,6 +77,9 @@ class LatencyProxy:
                         ready.wait(wait)
                         continue
                     heapq.heappop(due)
+                if side == "server":  # an answer reaches the client now
+                    with self._lock:
+                        state["answered"] = True
                 try:
                     dst.sendall(chunk)
                 except OSError:
@@ -89,10 +95,11 @@ class LatencyProxy:
                 chunk = b""
             if not chunk:
                 break
-            with self._lock:
-                if side == "client" and state["last"] == "server":
-                    self._turns += 1
-                state["last"] = side
+            if side == "client":
+                with self._lock:
+                    if state["answered"]:
+                        self._turns += 1
+                    state["answered"] = False
             with ready:
                 heapq.heappush(due, (time.monotonic() + self.delay, next(order), chunk))
                 ready.notify()

@@ -27,7 +27,7 @@ def test_every_call_of_a_run_waits_for_one_round_trip(
     insert_jobs(db, 1)
     run_drain(settings())  # the model is registered and active
     insert_jobs(db, 7)
-    with latency_proxy(settings().database_url) as (proxy, url), Database(url) as database:
+    with latency_proxy(settings().database_url, delay=0.05) as (proxy, url), Database(url) as database:
         items = database.claim(7, 300)
         vectors = np.ones((2, 1536), dtype=np.float32)
         before = proxy.turns
@@ -79,7 +79,8 @@ def test_a_schema_without_batches_has_none_submitted(
     db.execute("create database autoembed_no_batches")
     try:
         url = settings().database_url.replace("/postgres?", "/autoembed_no_batches?", 1)
-        with latency_proxy(url) as (proxy, proxied), Database(proxied) as database:
+        # A delay, so a request written in pieces is not taken for a second round trip.
+        with latency_proxy(url, delay=0.05) as (proxy, proxied), Database(proxied) as database:
             before = proxy.turns
             assert ProviderBatchStore(database).has_submitted() is False
             assert proxy.turns - before == 1
