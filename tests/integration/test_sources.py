@@ -15,6 +15,7 @@ from autoembed.embedders.openai import OpenAIEmbedder
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
+from tests.docs_text import blocks_tested_by
 from tests.support import assert_embedded_from_current_text, insert_jobs, run_drain
 
 # The issue's example: a job board whose table has other names, a uuid key
@@ -85,9 +86,11 @@ def test_postings_and_candidates_are_embedded_and_searched(
 ) -> None:
     """One drain embeds exactly the live postings, candidates and jobs with their texts; search matches."""
     db = app_tables
-    declared = declare_postings(db)[0]
-    assert declared["queued"] == 3 and declared["vectors"] == "public.postings_embeddings"
-    declare_candidates(db)
+    declare, search = blocks_tested_by(  # docs/sources.md's examples, as written
+        "tests/integration/test_sources.py::test_postings_and_candidates_are_embedded_and_searched")
+    db.execute(declare)
+    assert db.execute("select source, pending from public.embedding_source_status() "
+                      "where source <> 'jobs' order by 1").fetchall() == [("candidates", 0), ("postings", 3)]
     db.execute("insert into public.candidates (full_name, headline, skills, years, visible) values "
                "('Ada', 'Backend engineer', '{go,postgres}', 7, true), "
                "('Bob', 'Designer', '{figma}', 3, true), ('Eve', 'Hidden', '{}', 1, false)")
@@ -110,14 +113,38 @@ def test_postings_and_candidates_are_embedded_and_searched(
     assert set(fake.texts.values()) == {1}  # each text sent once
 
     # A candidate searched against postings: the live postings, nearest first.
-    rows = db.execute("select source_key, similarity, row_data ->> 'job_title' from "
-                      "public.match_embedding_source('postings', %s, 10)", (candidates["1"],)).fetchall()
+    rows = db.execute(search.replace(":query_embedding", "%s"), (candidates["1"],)).fetchall()
     want = sorted(POSTING_TEXTS, key=lambda k: -float(np.dot(candidates["1"], postings[k])))
     assert [r[0] for r in rows] == want
     assert rows[0][1] == pytest.approx(float(np.dot(candidates["1"], postings[want[0]])), abs=1e-5)
     with pytest.raises(psycopg.errors.DataException, match="dimensions"):
         db.execute("select * from public.match_embedding_source('postings', %s, 3)",
                    (np.ones(384, np.float32),))
+
+
+def test_the_readme_examples_run_as_written(
+    app_tables: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """README's declarations run verbatim, and its search ranks the live postings for a candidate."""
+    db = app_tables
+    declare, candidates_and_search = blocks_tested_by(
+        "tests/integration/test_sources.py::test_the_readme_examples_run_as_written")
+    *declare_candidates_sql, search = [s for s in candidates_and_search.split(";\n") if s.strip()]
+    db.execute(declare)
+    for statement in declare_candidates_sql:
+        db.execute(statement)
+    db.execute("insert into public.candidates (full_name, headline, skills, years, visible) values "
+               "('Ada', 'Backend engineer', '{go,postgres}', 7, true), ('Eve', 'Hidden', '{}', 1, false)")
+    report = run_drain(settings())
+    assert (report.embedded, report.failed) == (3 + 1, 0)
+    candidate = fake_vector("Ada, Backend engineer. Skills: go, postgres.", 1536)
+    assert set(stored_vectors(db, "candidates_embeddings")) == {"1"}
+    rows = db.execute(search).fetchall()
+    want = sorted(POSTING_TEXTS, key=lambda k: -float(np.dot(candidate, fake_vector(POSTING_TEXTS[k], 1536))))
+    titles = {key: title for key, title, *_ in POSTINGS}
+    assert [r[0] for r in rows] == [titles[k] for k in want]  # the closed and the draft posting never
+    assert [r[1] for r in rows] == pytest.approx(
+        [float(np.dot(candidate, fake_vector(POSTING_TEXTS[k], 1536))) for k in want], abs=1e-5)
 
 
 def test_edits_and_a_new_text_re_embed_only_the_rows_whose_text_changed(
