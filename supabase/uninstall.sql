@@ -121,6 +121,13 @@ drop function if exists public.embedding_text_list;
 drop view if exists public.embedding_source_overview;
 drop function if exists public.embedding_source_status;
 drop function if exists public.embedding_queue_status_of_all_sources;
+drop function if exists public.embedding_queue_status_of_sources;
+drop function if exists public.embedding_wake_state;
+drop function if exists public.set_embedding_wake;
+drop function if exists public.wake_embedding_processor_after_insert cascade;
+drop function if exists public.wake_embedding_processor;
+drop function if exists public.post_embedding_request;
+drop table if exists public.embedding_wake;
 
 drop view if exists public.embedding_queue_overview;
 drop view if exists public.embedding_entries_due;
@@ -157,7 +164,8 @@ where version in (
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
-  '20261204001900'
+  '20261204001900',
+  '20261204003000', '20261204003010'
 );
 
 commit;

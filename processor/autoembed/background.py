@@ -3,8 +3,11 @@
 pg_net has one worker per database cluster, and it waits for the slowest
 request of its batch. So ``autoembed serve`` answers a dispatched POST at
 once (202) and drains afterwards, in a thread of its own. A request that
-arrives while a drain runs starts nothing: the running drain claims until
-nothing is due, so the work that request announced is already its work.
+arrives while a drain runs starts no second drain: it asks the running one
+to look again when it ends (a row committed after its last claim would
+otherwise wait for the next tick). A wake after commit also names its
+debounce window: writers that committed within it sent no wake of their own,
+so the drain looks once more when the window has passed.
 """
 
 from __future__ import annotations
@@ -27,18 +30,26 @@ class BackgroundDrains:
         self._thread: threading.Thread | None = None
         self._started_at = 0.0
         self._stopping = threading.Event()
+        self._again = False
+        self._look_again_at = 0.0
         self.last: dict[str, Any] | None = None
+        self.runs = 0
 
-    def request(self) -> dict[str, Any]:
-        """Start a drain if none runs; say which happened."""
+    def request(self, settle_seconds: float = 0.0) -> dict[str, Any]:
+        """Start a drain if none runs, else have the running one look again when it ends
+        (and not before ``settle_seconds`` from now); say which happened."""
         with self._lock:
             if self._stopping.is_set():
                 return {"started": False, "reason": "the processor is shutting down"}
+            now = time.monotonic()
+            self._look_again_at = max(self._look_again_at, now + max(settle_seconds, 0.0))
             if self._thread is not None and self._thread.is_alive():
+                self._again = True
                 return {"started": False, "reason": "a drain is already running",
-                        "running_seconds": round(time.monotonic() - self._started_at, 1)}
+                        "looks_again": True, "running_seconds": round(now - self._started_at, 1)}
+            self._again = False
             self._thread = threading.Thread(target=self._guarded, name="drain", daemon=True)
-            self._started_at = time.monotonic()
+            self._started_at = now
             self._thread.start()
             return {"started": True}
 
@@ -58,8 +69,28 @@ class BackgroundDrains:
         return not thread.is_alive()
 
     def _guarded(self) -> None:
-        try:
-            self.last = self._run(self._stopping)
-        except Exception as exc:  # a background thread has nobody to raise to
-            log.error("background drain failed: %s", type(exc).__name__)
-            log.debug("background drain failure", exc_info=True)
+        while True:
+            self.runs += 1
+            try:
+                self.last = self._run(self._stopping)
+            except Exception as exc:  # a background thread has nobody to raise to
+                log.error("background drain failed: %s", type(exc).__name__)
+                log.debug("background drain failure", exc_info=True)
+            if not self._next_look():
+                return
+
+    def _next_look(self) -> bool:
+        """Whether to drain again: a request came during the run, or a wake's window is still
+        open (then wait for its end first). Decided under the lock, so a request either finds
+        this thread still taking requests (and is looked at) or starts a new one."""
+        while True:
+            with self._lock:
+                wait = self._look_again_at - time.monotonic()
+                if self._stopping.is_set() or (wait <= 0 and not self._again):
+                    self._thread = None
+                    return False
+                if wait <= 0:
+                    self._again = False
+                    return True
+                self._again = True  # the window's end is one more look
+            self._stopping.wait(wait)

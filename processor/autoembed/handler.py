@@ -49,6 +49,10 @@ METHODS = ("GET", "POST")
 PUBLIC_STATUS_KEYS = ("pending", "retries", "message")
 # Unauthenticated callers share one reading of the status for this long.
 PUBLIC_STATUS_SECONDS = 5.0
+# A wake's window (public.embedding_wake allows up to 60 s), and how long after
+# it a writer that skipped its own wake may still be committing.
+MAX_WAKE_WINDOW_MS = 60_000
+WAKE_COMMIT_MARGIN_SECONDS = 1.0
 
 
 @dataclass
@@ -78,6 +82,17 @@ def synchronous_budget(settings: Settings, payload: Any) -> float:
                 "or run `autoembed serve`, which answers at once")
         budget = min(budget, fits)
     return budget
+
+
+def wake_settle_seconds(payload: Any) -> float:
+    """How long after a wake after commit (``"source": "wake"``) its drain looks once more: its
+    debounce window (writers within it sent no wake) and a margin for their commits."""
+    if not isinstance(payload, dict) or payload.get("source") != "wake":
+        return 0.0
+    window_ms = payload.get("window_ms")
+    if not isinstance(window_ms, int) or isinstance(window_ms, bool) or window_ms <= 0:
+        return 0.0
+    return min(window_ms, MAX_WAKE_WINDOW_MS) / 1000 + WAKE_COMMIT_MARGIN_SECONDS
 
 
 def sent_by_vercel_cron(headers: Mapping[str, str]) -> bool:
@@ -148,7 +163,7 @@ class Processor:
                 return self._process_alone(scheme)
             if method == "POST":
                 if self.background is not None:
-                    return self._start_background(scheme)
+                    return self._start_background(scheme, wake_settle_seconds(payload))
                 return self._process(scheme, synchronous_budget(self.settings, payload))
             return self._status()
         except (psycopg.Error, ConfigError) as exc:
@@ -173,9 +188,9 @@ class Processor:
         finally:
             self._synchronous.release()
 
-    def _start_background(self, scheme: str) -> Response:
+    def _start_background(self, scheme: str, settle: float = 0.0) -> Response:
         assert self.background is not None
-        answer = self.background.request()
+        answer = self.background.request(settle)
         log.info("drain requested via %s: %s", scheme, answer)
         return Response(202, {"accepted": True, **answer})
 

@@ -13,6 +13,7 @@ from autoembed.schema import expected_schema_version, mismatch, package_version
 
 STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "processor_version",
                "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
+               "commit_to_embedded_p95_seconds",
                "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
 LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
                  "tokens", "estimated_cost_usd", "truncated_job_ids")
