@@ -63,7 +63,9 @@ select is(
     'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'embedding_dispatch_state',
     'queue_embedding_for_inserted_jobs',
     'queue_embedding_for_updated_job', 'register_embedding_model', 'set_embedding_schedule',
-    'set_embedding_secret'
+    'set_embedding_secret',
+    -- the wake after commit: its settings, and any writer's insert waking the processor
+    'set_embedding_wake', 'wake_embedding_processor', 'wake_embedding_processor_after_insert'
   ]::text[],
   'the security definer functions are exactly the intended ones');
 
