@@ -2,7 +2,7 @@
 -- none when off, paused, unanswered in auto mode, or missing its secrets;
 -- a writer never fails for it; only service_role changes it.
 begin;
-select plan(16);
+select plan(17);
 
 select is(
   (select (t.tgtype::int & 1) from pg_trigger t
@@ -24,6 +24,10 @@ select is((select count(*)::int from net.http_request_queue), 0,
 
 select is(public.set_embedding_wake('on') ->> 'mode', 'on', 'set_embedding_wake turns the wake on');
 update public.embedding_wake set window_started_at = '-infinity';
+delete from public.embedding_queue;
+insert into public.jobs (title, company, is_active) values ('Inactive', 'Co', false);
+select is((select window_started_at from public.embedding_wake), '-infinity'::timestamptz,
+  'a write that makes nothing due sends nothing and leaves the window free for the next');
 insert into public.jobs (title, company) values ('Woken', 'Co');
 select is((select count(*)::int from net.http_request_queue), 1, 'an insert queues one wake');
 select is(

@@ -31,7 +31,9 @@ class BackgroundDrains:
         self._started_at = 0.0
         self._stopping = threading.Event()
         self._again = False
+        self._poke = threading.Event()
         self._look_again_at = 0.0
+        self._run_started = 0.0
         self.last: dict[str, Any] | None = None
         self.runs = 0
 
@@ -45,6 +47,7 @@ class BackgroundDrains:
             self._look_again_at = max(self._look_again_at, now + max(settle_seconds, 0.0))
             if self._thread is not None and self._thread.is_alive():
                 self._again = True
+                self._poke.set()
                 return {"started": False, "reason": "a drain is already running",
                         "looks_again": True, "running_seconds": round(now - self._started_at, 1)}
             self._again = False
@@ -62,6 +65,7 @@ class BackgroundDrains:
         """Refuse new drains, ask the running one to stop, wait; whether it ended."""
         with self._lock:
             self._stopping.set()
+            self._poke.set()
             thread = self._thread
         if thread is None:
             return True
@@ -71,6 +75,7 @@ class BackgroundDrains:
     def _guarded(self) -> None:
         while True:
             self.runs += 1
+            self._run_started = time.monotonic()
             try:
                 self.last = self._run(self._stopping)
             except Exception as exc:  # a background thread has nobody to raise to
@@ -80,17 +85,18 @@ class BackgroundDrains:
                 return
 
     def _next_look(self) -> bool:
-        """Whether to drain again: a request came during the run, or a wake's window is still
-        open (then wait for its end first). Decided under the lock, so a request either finds
-        this thread still taking requests (and is looked at) or starts a new one."""
+        """Whether to drain again: at once if a request came during the run or the wait, or
+        when a wake's window ends if the last run began before that. Decided under the lock,
+        so a request either finds this thread still taking requests or starts a new one."""
         while True:
             with self._lock:
-                wait = self._look_again_at - time.monotonic()
-                if self._stopping.is_set() or (wait <= 0 and not self._again):
+                if self._stopping.is_set() or (
+                        not self._again and self._look_again_at <= self._run_started):
                     self._thread = None
                     return False
-                if wait <= 0:
+                wait = self._look_again_at - time.monotonic()
+                if self._again or wait <= 0:
                     self._again = False
                     return True
-                self._again = True  # the window's end is one more look
-            self._stopping.wait(wait)
+                self._poke.clear()
+            self._poke.wait(wait)

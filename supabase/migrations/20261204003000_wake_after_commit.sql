@@ -4,10 +4,11 @@
 -- Every enqueue inserts into public.embedding_queue, whichever source, so one
 -- statement-level trigger there serves them all. It reads one row
 -- (public.embedding_wake) without locking; only when the window (2 s) has
--- passed does it take that row with `for update skip locked` (a writer that
--- finds it taken goes on at once: writers never wait on each other) and POST
--- one signed request through pg_net, which sends it only after the writer
--- commits (a rolled-back transaction sends nothing). So at most one wake per
+-- passed, entries are due and a wake is to be sent does it take that row
+-- with `for update skip locked` (a writer that finds it taken goes on at
+-- once: writers never wait on each other) and POST one signed request
+-- through pg_net, which sends it only after the writer commits (a
+-- rolled-back transaction sends nothing). So at most one wake per
 -- window, none while an earlier request waits unsent in pg_net's queue, and
 -- none when nothing is written (idle costs no request). A writer that skipped
 -- within the window is served by that wake: `autoembed serve` looks again
@@ -41,6 +42,8 @@ insert into public.embedding_wake default values;
 alter table public.embedding_wake enable row level security;
 revoke all on table public.embedding_wake from public, anon, authenticated;
 grant select on table public.embedding_wake to service_role;
+-- The dispatch (security invoker) records what the processor answered.
+grant update (answers_at_once) on table public.embedding_wake to service_role;
 
 -- One signing path for the dispatch and the wake (the v2 message of 20261204000100).
 create or replace function public.post_embedding_request(
@@ -135,6 +138,14 @@ begin
     return 0;
   end if;
 
+  -- The wake's auto mode follows the processor's answer to the last dispatch (202: it
+  -- answers at once); skipped, not waited for, while a writer holds the wake's row.
+  update public.embedding_wake e set answers_at_once = r.status_code = 202
+  from net._http_response r
+  where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked)
+    and r.id = (select d.request_ids[1] from public.embedding_dispatches d order by d.id desc limit 1)
+    and e.answers_at_once is distinct from (r.status_code = 202);
+
   -- A large backlog is split over several processor runs in parallel.
   requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
   for i in 1..requests loop
@@ -173,40 +184,35 @@ set search_path = ''
 as $$
 declare
   w public.embedding_wake;
-  answered integer;
+  learned boolean;
   processor_url text;
   signing_secret text;
   request_id bigint;
 begin
-  -- The window is ours, or another writer's (skip: never wait for it).
-  select * into w from public.embedding_wake e
-  where e.id and e.mode <> 'off'
-    and e.window_started_at <= pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => e.window_seconds)
-  for update skip locked;
-  if not found then
+  select * into w from public.embedding_wake e where e.id;
+  if w.mode = 'off' or w.window_started_at > pg_catalog.clock_timestamp() - pg_catalog.make_interval(
+      secs => w.window_seconds) then
     return null;
   end if;
-  update public.embedding_wake e set window_started_at = pg_catalog.clock_timestamp() where e.id;
-
   -- Paused (autoembed pause) or missing: the pg_cron job decides for both.
-  if not exists (select from cron.job j where j.jobname = 'process-embedding-queue' and j.active) then
+  if not exists (select from cron.job j where j.jobname = 'process-embedding-queue' and j.active)
+    or not exists (select from public.embedding_entries_due) then
     return null;
   end if;
-  -- What the processor answered last (a dispatch or a wake): 202 is `autoembed serve`.
-  select r.status_code into answered from net._http_response r
+  -- What the processor answered last (a wake or a dispatch): 202 is `autoembed serve`.
+  select r.status_code = 202 into learned from net._http_response r
   where r.id = any(array[
     w.last_request_id,
     (select d.request_ids[1] from public.embedding_dispatches d order by d.id desc limit 1)
   ])
   order by r.id desc limit 1;
-  if found then
-    w.answers_at_once := coalesce(answered = 202, false);
-    update public.embedding_wake e set answers_at_once = w.answers_at_once where e.id;
-  end if;
-  if w.mode = 'auto' and not coalesce(w.answers_at_once, false) then
-    return null;
-  end if;
-  if not exists (select from public.embedding_entries_due) then
+  learned := coalesce(learned, w.answers_at_once);
+  if w.mode = 'auto' and not coalesce(learned, false) then
+    if learned is not null and w.answers_at_once is distinct from learned then
+      -- Remembered, so that writers skip this until a dispatch is answered 202; never waits.
+      update public.embedding_wake e set answers_at_once = learned
+      where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
+    end if;
     return null;
   end if;
 
@@ -225,6 +231,14 @@ begin
     return null;
   end if;
 
+  -- The window is taken only by a writer that sends its wake; another's: skip, never wait.
+  perform from public.embedding_wake e
+  where e.id and e.window_started_at <= pg_catalog.clock_timestamp() - pg_catalog.make_interval(
+    secs => e.window_seconds)
+  for update skip locked;
+  if not found then
+    return null;
+  end if;
   request_id := public.post_embedding_request(
     processor_url, signing_secret,
     pg_catalog.jsonb_build_object(
@@ -234,15 +248,16 @@ begin
     w.timeout_milliseconds
   );
   update public.embedding_wake e
-  set last_request_id = request_id, last_woken_at = pg_catalog.clock_timestamp()
+  set window_started_at = pg_catalog.clock_timestamp(), answers_at_once = learned,
+      last_request_id = request_id, last_woken_at = pg_catalog.clock_timestamp()
   where e.id;
   return request_id;
 end;
 $$;
 
 comment on function public.wake_embedding_processor() is
-'wake_embedding_processor: POST one signed wake to the processor (pg_net sends it after commit) if this window is free and taken now (skip locked), the pg_cron job is active, the mode allows it (auto: the processor answered 202 last) and entries are due.
-Returns the request id, or null when it sent nothing; called by the queue''s insert trigger.';
+'wake_embedding_processor: POST one signed wake to the processor (pg_net sends it after commit) if the window has passed, the pg_cron job is active, entries are due, the mode allows it (auto: the processor answered 202 last), none waits in pg_net''s queue, and no other writer took the window (skip locked).
+Returns the request id, or null when it sent nothing; a window begins only with a wake sent. Called by the queue''s insert trigger.';
 revoke all on function public.wake_embedding_processor() from public, anon, authenticated;
 grant execute on function public.wake_embedding_processor() to service_role;
 
@@ -256,10 +271,11 @@ security definer
 set search_path = ''
 as $$
 begin
-  -- The fast path of nearly every insert: the window is running, or off.
+  -- The fast path of nearly every insert: the window is running, the wake off, or (auto)
+  -- the processor did not answer 202 last time (the dispatch learns when it does again).
   if exists (
     select from public.embedding_wake e
-    where e.id and e.mode <> 'off'
+    where e.id and (e.mode = 'on' or (e.mode = 'auto' and e.answers_at_once is not false))
       and e.window_started_at <= pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => e.window_seconds)
   ) then
     perform public.wake_embedding_processor();
