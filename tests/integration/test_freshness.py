@@ -239,3 +239,15 @@ def test_a_request_during_a_drain_makes_it_look_again_never_run_twice() -> None:
     assert starts[2] - starts[0] >= 0.5 > starts[1] - starts[0]
     assert drains.request() == {"started": True}
     assert drains.stop(timeout=10)
+
+
+def test_a_request_while_waiting_for_a_window_runs_at_once_and_stop_ends_the_wait() -> None:
+    """A wake while the drain waits for a window's end drains at once; stop() ends that wait."""
+    drains = BackgroundDrains(lambda stop: {})
+    drains.request(settle_seconds=30)
+    wait_for(lambda: drains.runs == 1, what="the first run")
+    drains.request(settle_seconds=30)
+    wait_for(lambda: drains.runs == 2, timeout=2.0, what="a run at once, not at the window's end")
+    started = time.monotonic()
+    assert drains.stop(timeout=5)
+    assert time.monotonic() - started < 5
