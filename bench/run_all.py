@@ -17,6 +17,7 @@ from bench import (
     claim_cost,
     db_round_trips,
     drain_throughput,
+    freshness,
     index_backfill,
     latency_bound,
     memory,
@@ -42,6 +43,7 @@ BENCHMARKS = {
     "rate_limit": rate_limit.run,
     "batch_cost": batch_cost.run,
     "db_round_trips": db_round_trips.run,
+    "freshness": freshness.run,
 }
 
 
@@ -123,6 +125,17 @@ TARGETS = [
     ("claim at large pending / at 1k pending", ("claim_cost", "ratio_large_pending"), "<= 1.5"),
     ("claim beside large history / at 1k pending", ("claim_cost", "ratio_large_history"), "<= 1.5"),
     ("processor peak RSS draining 20k (MB)", ("memory", "peak_rss_mb"), "<= 300"),
+    ("freshness, trickle of 1 posting/s: p95 commit to vector (s), wake after commit",
+     ("freshness", "wake", "trickle", "p95_seconds"), "<= 5"),
+    ("freshness, one posting after 10 idle minutes: commit to vector (s)",
+     ("freshness", "wake", "idle", "p95_seconds"), "<= 5"),
+    ("HTTP requests to the processor while idle", ("freshness", "wake", "idle_requests"), "<= 0"),
+    ("single-row insert, wake trigger enabled / disabled",
+     ("freshness", "insert_overhead", "single_row_inserts", "ratio"), "<= 1.1"),
+    ("bulk insert, wake trigger enabled / disabled",
+     ("freshness", "insert_overhead", "bulk_insert", "ratio"), "<= 1.1"),
+    ("pg_net worker busy per wake minus per 202 tick (s)",
+     ("pg_net_tick", "wake_pg_net_busy_seconds_over_tick"), "<= 0.05"),
     ("20,000-job backfill, cost through the Batch API / online (recorded, price table)",
      ("batch_cost", "cost_ratio"), "<= 0.5"),
 ]
@@ -267,13 +280,17 @@ def write_docs(latest: dict[str, Any]) -> None:
                   f"| synchronous (answers after the drain; before) | {sync['pg_net_busy_seconds']} | "
                   f"{sync['other_user_waited_seconds']} | {sync['queue_drained_seconds']} |",
                   f"| `autoembed serve` (202, then drains) | {back['pg_net_busy_seconds']} | "
-                  f"{back['other_user_waited_seconds']} | {back['queue_drained_seconds']} |", "",
+                  f"{back['other_user_waited_seconds']} | {back['queue_drained_seconds']} |",
+                  *([f"| `autoembed serve`, woken by a commit instead of the tick | "
+                     f"{tick['wake']['pg_net_busy_seconds']} | {tick['wake']['other_user_waited_seconds']} | "
+                     f"{tick['wake']['queue_drained_seconds']} |"] if "wake" in tick else []), "",
                   f"Ratio, background / synchronous: worker busy {tick['pg_net_busy_ratio']}, other "
                   f"user's wait {tick['other_user_wait_ratio']}. A synchronous run holds the worker "
                   "for the whole drain, up to its budget plus one request timeout. The drain times "
                   "differ for another reason: dispatch fans the backlog out over up to 4 requests; "
                   "synchronously they ran as 4 parallel runs, while `autoembed serve` coalesces "
                   "them into its one drain (EMBEDDING_CONCURRENCY requests in flight)."]
+    lines += _freshness_lines(results.get("freshness"))
     backfill = results.get("index_backfill")
     if backfill:
         lines += ["", "## Index-aware backfill", "",
@@ -337,6 +354,42 @@ def write_docs(latest: dict[str, Any]) -> None:
               "```", "", "Raw figures:", "", "<!-- not a command: bench/results/latest.json -->", "```json",
               json.dumps(results, indent=2), "```", ""]
     (DOCS / "benchmarks.md").write_text("\n".join(lines))
+
+
+def _freshness_lines(fresh: dict[str, Any] | None) -> list[str]:
+    """The Freshness section (bench/freshness.py), or nothing when it was not run."""
+    if not fresh:
+        return []
+    wake, cron = fresh["wake"], fresh["cron_every_5_minutes"]
+
+    def row(name: str, figure: dict[str, Any] | None) -> str:
+        figure = figure or {}
+        return (f"| {name} | {figure.get('n', '-')} | {figure.get('p50_seconds', '-')} | "
+                f"{figure.get('p95_seconds', '-')} | {figure.get('max_seconds', '-')} |")
+    single = fresh["insert_overhead"]["single_row_inserts"]
+    bulk = fresh["insert_overhead"]["bulk_insert"]
+    return ["", "## Freshness", "",
+            "Seconds from a posting's commit to its vector (`embedded_at`): `autoembed serve` behind "
+            f"{fresh['pg_net']} pg_net, a fake API answering in {fresh['latency_seconds']} s, the "
+            "wake after commit in auto mode (2 s window), pg_cron's real `*/5` job active as the "
+            "safety net. The baseline is the same pipeline with the wake off (pg_cron only).", "",
+            "| case | postings | p50 (s) | p95 (s) | max (s) |", "|---|---|---|---|---|",
+            row("wake: trickle, 1 posting/s", wake["trickle"]),
+            row("wake: burst in one transaction", wake["burst"]),
+            row("wake: 1 posting/s right after the burst", wake["after_burst_trickle"]),
+            row(f"wake: one posting after {fresh['idle_seconds']:g} s idle", wake["idle"]),
+            row("`*/5` only: trickle on the real schedule", cron.get("trickle_real_schedule")),
+            row("`*/5` only: the schedule for uniform arrivals (computed)",
+                cron["schedule_uniform_arrivals"]),
+            row("`*/5` only: the same burst, one tick right after its commit", cron["burst_one_tick"]),
+            "", f"Burst throughput: {wake['burst']['rows_per_second']} rows/s woken, "
+            f"{cron['burst_one_tick']['rows_per_second']} rows/s by one tick. Requests the processor "
+            f"received while idle: {wake['idle_requests']}; in the whole run: "
+            f"{wake['requests_total']}. Writers, wake trigger enabled / disabled (medians of 3, "
+            f"alternated): {single['ratio']} for {fresh['insert_overhead']['single_rows']} single-row "
+            f"inserts ({single['with_wake_seconds']} s / {single['without_seconds']} s), "
+            f"{bulk['ratio']} for one {fresh['insert_overhead']['bulk_rows']:,}-row insert "
+            f"({bulk['with_wake_seconds']} s / {bulk['without_seconds']} s)."]
 
 
 def _chart(bare: list[dict[str, Any]], indexed: list[dict[str, Any]]) -> None:

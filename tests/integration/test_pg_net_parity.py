@@ -8,6 +8,8 @@ stand-in behaves the same. Run with ``PGBIN`` pointing at a PostgreSQL whose
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -22,6 +24,7 @@ from psycopg import conninfo
 from devstack import stack
 from devstack.cluster import free_port
 from devstack.http_peer import HttpPeer
+from tests.conftest import SIGNING_SECRET
 
 VERSION = "0.20.4"
 TIMEOUT_TEXT = re.compile(
@@ -318,3 +321,37 @@ def test_only_the_configured_database_is_served(database_url: str, net: psycopg.
         assert [s for s in peer.seen if s.path == "/other-database"] == []
     finally:
         net.execute("drop database if exists parity_other with (force)")
+
+
+def test_the_wake_after_commit_leaves_only_once_committed_signed(
+    database_url: str, net: psycopg.Connection[Any], peer: HttpPeer, processor_url: str
+) -> None:
+    """autoembed's wake (queue trigger): nothing leaves while the writer's transaction is open; one
+    signed POST with its window once it commits."""
+    target = "/api/process-embedding-queue?parity-wake"
+    stack.set_secret(database_url, "autoembed_processor_url", peer.url + target)
+    net.execute("update public.embedding_wake set mode = 'on', window_started_at = '-infinity'")
+    net.execute("update cron.job set active = true, schedule = '0 0 1 1 *' "
+                "where jobname = 'process-embedding-queue'")
+    try:
+        with psycopg.connect(database_url) as conn:
+            conn.execute("insert into public.jobs (title, company) values ('Parity wake', 'Co')")
+            # A request committed after the wake was queued is answered; the wake is not sent.
+            _response(net, _call(net, "select net.http_get(%s)", f"{peer.url}/echo?while-open"))
+            assert [s for s in peer.seen if "parity-wake" in s.query] == []
+            conn.commit()
+        [wake] = _wait_seen(peer, "/api/process-embedding-queue", "parity-wake")
+        body = json.loads(wake.body)
+        assert (wake.method, body["source"], body["window_ms"]) == ("POST", "wake", 2000)
+        assert wake.headers["User-Agent"] == f"pg_net/{VERSION}"
+        sent_at = wake.headers["X-Autoembed-Timestamp"]
+        message = f"{sent_at}\nPOST\n{target}\n".encode() + wake.body
+        expected = hmac.new(SIGNING_SECRET.encode(), message, hashlib.sha256).hexdigest()
+        assert wake.headers["X-Autoembed-Signature"] == f"v2={expected}"
+    finally:
+        net.execute("update cron.job set active = false, schedule = '*/5 * * * *' "
+                    "where jobname = 'process-embedding-queue'")
+        net.execute("update public.embedding_wake set mode = 'auto', window_started_at = '-infinity', "
+                    "answers_at_once = null, last_request_id = null, last_woken_at = null")
+        net.execute("delete from public.jobs where title = 'Parity wake'")
+        stack.set_secret(database_url, "autoembed_processor_url", processor_url)
