@@ -108,7 +108,7 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
         report.provider_retries += unit.provider_retries
         report.paced_seconds = round(report.paced_seconds + unit.paced_seconds, 3)
         report.api_seconds += unit.api_seconds
-        report.truncated += len(unit.truncated_job_ids)
+        report.truncated += unit.truncated
         report.truncated_job_ids += unit.truncated_job_ids
         report.skipped_current += unit.skipped_current
         if unit.come_back_after is not None:

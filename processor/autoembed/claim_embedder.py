@@ -87,9 +87,11 @@ class ClaimEmbedder:
                 continue
             prepared = self._embedder.prepare(item.content)
             if prepared.truncated:
-                result.truncated_job_ids.append(item.job_id)
-                log.warning("job %s: input truncated from %s to %s tokens",
-                            item.job_id, prepared.original_tokens, prepared.tokens)
+                result.truncated += 1
+                if item.job_id is not None:
+                    result.truncated_job_ids.append(item.job_id)
+                log.warning("%s: input truncated from %s to %s tokens",
+                            item.row, prepared.original_tokens, prepared.tokens)
             sendable.append((item, prepared))
         limits = self._embedder.limits
         # Packed by the bounds as they are: where a byte bound splits a claim

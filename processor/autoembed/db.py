@@ -27,14 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REGISTER_MODEL = "select public.register_embedding_model(%s, %s)"
-CLAIM = """
-select queue_id, job_id, lease_token, attempts, content, content_hash, already_current
-from public.claim_embedding_batch(%s, make_interval(secs => %s))
-"""
-CLAIM_AFTER = """
-select queue_id, job_id, lease_token, attempts, content, content_hash, already_current
-from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)
-"""
+CLAIMED = ("queue_id, job_id, lease_token, attempts, content, content_hash, already_current, "
+           "source, source_key")
+CLAIM = f"select {CLAIMED} from public.claim_embedding_batch(%s, make_interval(secs => %s))"
+CLAIM_AFTER = f"select {CLAIMED} from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)"
 COMPLETE = """
 select queue_id, outcome
 from public.complete_embedding_batch(%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)
@@ -72,15 +68,22 @@ _TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailu
 
 @dataclass(frozen=True)
 class ClaimedItem:
-    """One leased queue entry and the text to embed for it."""
+    """One leased queue entry of any source (``job_id`` for jobs only), and the text to embed."""
 
     queue_id: int
-    job_id: int
+    job_id: int | None
     lease_token: Any
     attempts: int
     content: str
     content_hash: bytes
     already_current: bool = False
+    source: str = "jobs"
+    source_key: str | None = None
+
+    @property
+    def row(self) -> str:
+        """The entry's row as logs and messages name it: ``job 42``, ``postings 3f2a...``."""
+        return f"job {self.job_id}" if self.source == "jobs" else f"{self.source} {self.source_key}"
 
 
 class Database:
@@ -133,10 +136,8 @@ class Database:
         raise AssertionError("unreachable")
 
     def register_model(self, model: str, dimensions: int) -> bool:
-        """Record a model the provider answered for; True when it is the active one.
-
-        The first model of a database becomes active; a later one does not.
-        """
+        """Record a model the provider answered for; True when it is the active one
+        (the first model of a database becomes active; a later one does not)."""
         return bool(self._call(REGISTER_MODEL, (model, dimensions))[0][0])
 
     def activate_model(self, model: str, dimensions: int) -> bool:

@@ -32,6 +32,8 @@ class ClaimResult:
     provider_retries: int = 0
     paced_seconds: float = 0.0
     api_seconds: float = 0.0
+    # Inputs cut to the model's limit: how many, of any source, and the jobs among them.
+    truncated: int = 0
     truncated_job_ids: list[int] = field(default_factory=list)
     come_back_after: float | None = None
 
@@ -56,6 +58,6 @@ class ClaimResult:
         first = parts[0]
         rest = {name: getattr(self, name) for name in (
             "failures", "released", "skipped_current", "tokens", "requests", "provider_retries",
-            "paced_seconds", "api_seconds", "truncated_job_ids", "come_back_after")}
+            "paced_seconds", "api_seconds", "truncated", "truncated_job_ids", "come_back_after")}
         parts[0] = replace(first, **rest)
         return parts

@@ -18,7 +18,7 @@ def test_slices_keep_each_vector_with_its_entry_and_the_rest_on_the_first() -> N
     rows = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
     whole = ClaimResult(embedded=[_item(n) for n in range(5)], vectors=[rows[:2], rows[2:]],
                         failures=[Failure(_item(9), "bad", True)], released=[_item(8)],
-                        tokens=70, requests=2, truncated_job_ids=[3])
+                        tokens=70, requests=2, truncated=2, truncated_job_ids=[3])
     parts = whole.in_slices(2)
     assert [[i.queue_id for i in p.embedded] for p in parts] == [[0, 1], [2, 3], [4]]
     assert np.array_equal(np.concatenate([p.vectors[0] for p in parts]), rows)
@@ -26,6 +26,7 @@ def test_slices_keep_each_vector_with_its_entry_and_the_rest_on_the_first() -> N
     assert [len(p.released) for p in parts] == [1, 0, 0]
     assert [p.tokens for p in parts] == [70, 0, 0] and [p.requests for p in parts] == [2, 0, 0]
     assert [p.truncated_job_ids for p in parts] == [[3], [], []]
+    assert [p.truncated for p in parts] == [2, 0, 0]
 
 
 def test_a_result_within_the_size_is_written_as_it_is() -> None:

@@ -75,7 +75,7 @@ def _submit_one(store: ProviderBatchStore, settings: Settings, embedder: Embedde
     prepared = [(i, embedder.prepare(i.content, exact=True)) for i in items if (i.content or "").strip()]
     for item, p in prepared:
         if p.truncated:
-            log.warning("job %s: input truncated from %s to %s tokens", item.job_id,
+            log.warning("%s: input truncated from %s to %s tokens", item.row,
                         p.original_tokens, p.tokens)
     built = input_file(api, embedder.limits, batch, prepared)
     if built.kept < len(prepared):  # the rest did not fit the file: due again, for a later batch
