@@ -55,7 +55,7 @@ dev-stop:
 
 # Benchmarks are not tests: they print ratios and regenerate docs/benchmarks.md.
 bench: setup
-	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench]'
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[bench,local]'
 	$(PY) -m bench.run_all $(BENCH_ARGS)
 
 # Processors, writers and provider faults together; prints one line, lost must be 0.

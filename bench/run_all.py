@@ -24,6 +24,7 @@ from bench import (
     pg_net_tick,
     process_defaults,
     rate_limit,
+    relevance,
     scaling,
     trigger_overhead,
 )
@@ -44,6 +45,7 @@ BENCHMARKS = {
     "batch_cost": batch_cost.run,
     "db_round_trips": db_round_trips.run,
     "freshness": freshness.run,
+    "relevance": relevance.run,
 }
 
 
@@ -346,6 +348,8 @@ def write_docs(latest: dict[str, Any]) -> None:
             lines.append(f"| {b['jobs']} | {b['pipeline_seconds']} | {b['write_limit_seconds']} | "
                          f"{b['ratio']} | {i['pipeline_seconds']} | {i['write_limit_seconds']} | "
                          f"{i['ratio']} |")
+    if results.get("relevance"):
+        lines += relevance.docs_lines(results["relevance"])
     lines += ["", "## Rerun", "",
               "<!-- not run by the tests: benchmarks are not tests; `make bench` runs them -->",
               "```bash", "make bench                       # every benchmark",
