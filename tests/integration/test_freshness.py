@@ -19,12 +19,14 @@ from autoembed.server import make_server
 from devstack import stack
 from devstack.cluster import free_port
 from devstack.fake_openai import FakeOpenAI
+from tests.docs_text import blocks_tested_by
 from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries, wait_for
 
 DEADLINE = 10.0  # seconds from commit to vector; the issue's p95 target is 5 s
 RESET_WAKE = ("update public.embedding_wake set mode = 'auto', window_seconds = 2, "
               "window_started_at = '-infinity', answers_at_once = null, last_request_id = null, "
               "last_woken_at = null")
+AUTO_TEST = "test_auto_wakes_only_a_processor_that_answered_at_once"
 LAST_REQUEST = "select coalesce(max(id), 0) from (select id from net.http_request_queue " \
                "union all select id from net._http_response) r"
 
@@ -32,8 +34,8 @@ LAST_REQUEST = "select coalesce(max(id), 0) from (select id from net.http_reques
 class CountingProcessor(Processor):
     """``autoembed serve``'s processor, keeping the body of every POST it was sent."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(settings, background=True)
+    def __init__(self, settings: Settings, *, background: bool = True) -> None:
+        super().__init__(settings, background=background)
         self.posts: list[dict[str, Any]] = []
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -193,7 +195,10 @@ def test_a_failing_wake_makes_health_stalled(
 
 def test_auto_wakes_only_a_processor_that_answered_at_once(db: psycopg.Connection[Any], wake: Wake) -> None:
     """In auto mode nothing is woken until the processor answered a dispatch 202; then a commit wakes it."""
-    db.execute("select public.set_embedding_wake('auto')")
+    # docs/operating.md's lines, as written: back to auto, and the wake as the status shows it.
+    [block] = blocks_tested_by(f"tests/integration/test_freshness.py::{AUTO_TEST}")
+    row = db.execute(block).fetchone()
+    assert row is not None and row[0]["mode"] == "auto" and row[0]["answers_at_once"] is None
     first = insert_jobs(db, 1, prefix="Before any answer")
     assert db.execute("select last_request_id, answers_at_once from public.embedding_wake").fetchone() \
         == (None, None)
@@ -207,6 +212,42 @@ def test_auto_wakes_only_a_processor_that_answered_at_once(db: psycopg.Connectio
     wait_for(lambda: _embedded(db, second), timeout=DEADLINE, what="the wake's drain")
     assert db.execute("select answers_at_once from public.embedding_wake").fetchone() == (True,)
     assert len(wake.processor.wakes()) == 1
+
+
+def test_a_serverless_processor_woken_on_purpose_runs_synchronously(
+    db: psycopg.Connection[Any], base_settings: Settings, wake: Wake
+) -> None:
+    """A processor answering 200 after a synchronous run (Vercel) is not woken in auto mode;
+    docs/deploying.md's line turns the wake on, with pg_net waiting for the run."""
+    serverless = CountingProcessor(base_settings, background=False)
+    server = make_server(serverless, "127.0.0.1", free_port())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.set_secret(base_settings.database_url, "autoembed_processor_url",
+                     f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue")
+    try:
+        db.execute("select public.set_embedding_wake('auto')")
+        first = insert_jobs(db, 1, prefix="Cron cadence")
+        assert db.execute("select public.dispatch_embedding_processing(timeout_milliseconds := 60000)"
+                          ).fetchone() == (1,)
+        wait_for(lambda: _embedded(db, first), timeout=DEADLINE, what="the synchronous tick")
+        answer = "select r.status_code from net._http_response r join public.embedding_dispatches d " \
+                 "on r.id = d.request_ids[1]"
+        wait_for(lambda: db.execute(answer).fetchone() == (200,), what="the tick's 200")
+        db.execute("update public.embedding_wake set window_started_at = '-infinity'")
+        second = insert_jobs(db, 1, prefix="Still the cron cadence")
+        assert db.execute("select last_request_id, answers_at_once from public.embedding_wake"
+                          ).fetchone() == (None, False)
+        [block] = blocks_tested_by(
+            "tests/integration/test_freshness.py::test_a_serverless_processor_woken_on_purpose_runs_synchronously")
+        db.execute(block)
+        third = insert_jobs(db, 1, prefix="Woken on purpose")
+        wait_for(lambda: _embedded(db, second + third), timeout=DEADLINE, what="the woken synchronous run")
+        assert [w["timeout_ms"] for w in serverless.wakes()] == [60000]
+        woken = ("select r.status_code from net._http_response r join public.embedding_wake w "
+                 "on r.id = w.last_request_id")
+        wait_for(lambda: db.execute(woken).fetchone() == (200,), what="the wake's 200 after the run")
+    finally:
+        server.shutdown()
 
 
 def test_a_request_during_a_drain_makes_it_look_again_never_run_twice() -> None:
