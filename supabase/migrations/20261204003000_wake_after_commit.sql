@@ -109,7 +109,7 @@ declare
   requests integer;
   processor_url text;
   signing_secret text;
-  request_ids bigint[] := '{}';
+  request_ids bigint[] := '{}'::bigint[];
 begin
   select pg_catalog.count(*) into due
   from (
