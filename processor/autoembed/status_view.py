@@ -35,6 +35,10 @@ def version() -> str:
 def table(data: dict[str, Any]) -> str:
     """The status as its message over a readable two-column table."""
     rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
+    wake = data.get("wake")
+    if isinstance(wake, dict):
+        rows.append(("wake after commit", f"{wake.get('mode')}, {wake.get('window_seconds')} s window, "
+                     f"last {wake.get('last_woken_at') or '-'}{', failing' if wake.get('failing') else ''}"))
     last = data.get("last_run") or {}
     rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
     rows += [(f"batch {b.get('id')}", f"{b.get('state')} ({b.get('provider_status') or '-'}), "

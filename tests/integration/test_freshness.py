@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -11,8 +12,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed import status_view
 from autoembed.background import BackgroundDrains
 from autoembed.config import Settings
+from autoembed.db import Database
 from autoembed.handler import Processor, Response
 from autoembed.server import make_server
 
@@ -100,6 +103,12 @@ def test_a_committed_posting_is_embedded_within_seconds_by_the_wake(
     assert 0 <= status[0]["commit_to_embedded_p95_seconds"] < DEADLINE
     assert status[0]["wake"]["mode"] == "on" and status[0]["wake"]["failing"] is False
     assert status[0]["health"] == "idle"
+    # `autoembed status` shows both, beside oldest_pending_seconds.
+    with Database(db.info.dsn) as conn:
+        table = status_view.table(status_view.read(conn))
+    p95 = re.escape(str(status[0]["commit_to_embedded_p95_seconds"]))
+    assert re.search(rf"^  commit to embedded p95 seconds +{p95}$", table, re.M), table
+    assert re.search(r"^  wake after commit +on, 2 s window, last 20\d\d-", table, re.M), table
 
 
 def test_a_rolled_back_insert_sends_no_wake(
