@@ -144,7 +144,7 @@ begin
   from net._http_response r
   where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked)
     and r.id = (select d.request_ids[1] from public.embedding_dispatches d order by d.id desc limit 1)
-    and e.answers_at_once is distinct from (r.status_code = 202);
+    and r.status_code is not null and e.answers_at_once is distinct from (r.status_code = 202);
 
   -- A large backlog is split over several processor runs in parallel.
   requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
