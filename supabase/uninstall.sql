@@ -118,6 +118,10 @@ drop function if exists public.match_embedding_source;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_columns_expression;
 drop function if exists public.embedding_text_list;
+drop function if exists public.embedding_source_backlog;
+drop function if exists public.embedding_source_change_rows;
+drop function if exists public.embedding_source_failures;
+drop function if exists public.retry_failed_source_embeddings;
 drop view if exists public.embedding_source_overview;
 drop function if exists public.embedding_source_status;
 drop function if exists public.embedding_queue_status_of_all_sources;
@@ -164,7 +168,7 @@ where version in (
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
-  '20261204001900',
+  '20261204001900', '20261204002200', '20261204002210',
   '20261204003000', '20261204003010'
 );
 

@@ -51,7 +51,6 @@ DUE_COUNT = "select count(*) from public.embedding_entries_due"
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
 FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
-BACKLOG = "select job_id, content from public.embedding_backlog(%s)"
 RECORD_RUN = """
 insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
   stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd, skipped_current,
@@ -210,14 +209,14 @@ class Database:
         texts = {k: redact.text(str(report[k])) for k in ("setup_error",) if report.get(k)}
         self._call(RECORD_RUN, {**report, **texts, "started_at": started_at, "model": model})
 
-    def backlog(self, for_model: str | None = None) -> Iterator[tuple[int, str]]:
-        """Stream the texts waiting to be embedded (or that ``for_model`` would embed)."""
-        with self._conn.transaction(), self._conn.cursor(name="autoembed_backlog") as cur:
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Stream a long answer (a backlog's texts) through a server-side cursor."""
+        with self._conn.transaction(), self._conn.cursor(name="autoembed_stream") as cur:
             # A whole backlog may take a while to stream, but never forever.
             self._conn.execute("select set_config('statement_timeout', %s, true)",
                                (str(int(self._timeout) * 10),))
             cur.itersize = 2000
-            cur.execute(BACKLOG, (for_model,))
+            cur.execute(sql, params)
             yield from cur
 
     def set_secret(self, name: str, value: str) -> None:

@@ -1,40 +1,113 @@
-"""Dry run: the tokens and cost of embedding the backlog, before spending anything."""
+"""Dry runs: the tokens and cost of a backlog, or of a source's text change, before spending anything."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders import create_embedder
+from autoembed.embedders.base import Embedder
 from autoembed.pricing import estimated_cost
+from autoembed.source_store import SourceStore
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Texts counted with the model's own tokenizer: how many would be sent, their tokens."""
+
+    rows: int = 0
+    tokens: int = 0
+    truncated: int = 0
 
 
 @dataclass(frozen=True)
 class Estimate:
+    """What embedding a backlog would cost, in total and per source."""
+
     model: str
-    jobs: int
+    rows: int
+    tokens: int
+    truncated: int
+    cost_usd: float
+    batch_cost_usd: float
+    sources: dict[str, Counted] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> int:
+        """The rows counted (named for the job board, whose rows are jobs)."""
+        return self.rows
+
+
+@dataclass(frozen=True)
+class ChangeEstimate:
+    """What declaring a source again with another text or liveness would queue and cost."""
+
+    model: str
+    source: str
+    rows: int
+    reasons: dict[str, int]
     tokens: int
     truncated: int
     cost_usd: float
     batch_cost_usd: float
 
 
-def estimate(db: Database, settings: Settings, model: str | None = None) -> Estimate:
+def _count(embedder: Embedder, texts: Iterable[str | None]) -> Counted:
+    rows = tokens = truncated = 0
+    for content in texts:
+        if not (content or "").strip():
+            continue  # never sent: failed for good as "no text to embed"
+        prepared = embedder.prepare(content or "", exact=True)
+        rows += 1
+        tokens += prepared.tokens
+        truncated += prepared.truncated
+    return Counted(rows, tokens, truncated)
+
+
+def estimate(db: Database, settings: Settings, model: str | None = None,
+             source: str | None = None) -> Estimate:
     """Count, with the model's own tokenizer, what embedding the backlog would send.
 
     With ``model`` unset: the pending entries, for the configured model. With a
-    model name: every active job that model has not embedded yet (a switch).
+    model name: every live row that model has not embedded yet (a switch).
+    Every source, or ``source`` alone.
     """
-    target = replace(settings, model=model) if model else settings
-    embedder = create_embedder(target)
-    jobs = tokens = truncated = 0
-    for _, content in db.backlog(model):
-        if not content.strip():
-            continue  # never sent: failed for good as "no text to embed"
-        prepared = embedder.prepare(content, exact=True)
-        jobs += 1
-        tokens += prepared.tokens
-        truncated += prepared.truncated
-    return Estimate(embedder.model, jobs, tokens, truncated, estimated_cost(embedder.model, tokens),
-                    estimated_cost(embedder.model, tokens, batch=True))
+    store = SourceStore(db)
+    names = [store.check(source)] if source else store.names()
+    embedder = create_embedder(replace(settings, model=model) if model else settings)
+    sources = {name: _count(embedder, (text for _, text in store.backlog(name, model)))
+               for name in names if name}
+    rows = sum(c.rows for c in sources.values())
+    tokens = sum(c.tokens for c in sources.values())
+    return Estimate(embedder.model, rows, tokens, sum(c.truncated for c in sources.values()),
+                    estimated_cost(embedder.model, tokens),
+                    estimated_cost(embedder.model, tokens, batch=True), sources)
+
+
+def estimate_change(db: Database, settings: Settings, source: str, *, text_columns: Any = None,
+                    text_expression: str | None = None, live_when: str | None = None) -> ChangeEstimate:
+    """Price a change of a source's text or liveness before it is made: nothing is declared or queued.
+
+    The rows are those declaring it would queue (public.embedding_source_change_rows):
+    text changed, no vector of the active model, or a new text that raises (failed
+    by the claim, never sent, so not counted in tokens).
+    """
+    store = SourceStore(db)
+    store.check(source)
+    embedder = create_embedder(settings)
+    reasons: Counter[str] = Counter()
+
+    def texts() -> Iterable[str | None]:
+        for _, content, error, reason in store.change_rows(
+                source, text_columns=text_columns, text_expression=text_expression, live_when=live_when):
+            reasons[str(reason)] += 1
+            yield None if error is not None else content
+
+    counted = _count(embedder, texts())
+    return ChangeEstimate(embedder.model, source, sum(reasons.values()), dict(reasons), counted.tokens,
+                          counted.truncated, estimated_cost(embedder.model, counted.tokens),
+                          estimated_cost(embedder.model, counted.tokens, batch=True))

@@ -15,6 +15,7 @@ STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "pr
                "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
                "commit_to_embedded_p95_seconds",
                "model", "tokens_24h", "cost_24h_usd", "embedded_24h", "jobs_per_second")
+SOURCE_ROWS = ("health", "health_reason", "pending", "processing", "failed", "embedded")
 LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "retried", "released",
                  "tokens", "estimated_cost_usd", "truncated_job_ids")
 
@@ -45,9 +46,31 @@ def table(data: dict[str, Any]) -> str:
               f"{plural(int(b.get('entries') or 0), 'entry', 'entries')}, {b.get('age_seconds')} s old, "
               f"estimated ${float(b.get('estimated_cost_usd') or 0):.6f}")
              for b in data.get("batches") or []]
+    # Each source on a line when there is more than the job board.
+    sources = data.get("sources") or {}
+    if set(sources) - {"jobs"}:
+        rows += [(f"source {name}", _source_line(s)) for name, s in sorted(sources.items())]
+    return _two_columns(str(data.get("message", "")), rows)
+
+
+def source_table(data: dict[str, Any]) -> str:
+    """One source's status (a row of embedding_source_status), as a title over a two-column table."""
+    title = f"source {data.get('source')} ({data.get('table_name')}): {_source_line(data)}"
+    return _two_columns(title, [(k, data.get(k)) for k in SOURCE_ROWS])
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    """``ok: 3 pending, 0 processing, 0 failed, 12 embedded``."""
+    return (f"{source.get('health')}: {source.get('pending')} pending, "
+            f"{source.get('processing')} processing, {source.get('failed')} failed, "
+            f"{source.get('embedded')} embedded"
+            + (f" ({source['health_reason']})" if source.get("health_reason") else ""))
+
+
+def _two_columns(title: str, rows: list[tuple[str, Any]]) -> str:
     width = max(len(k) for k, _ in rows)
     lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
-    return "\n".join([str(data.get("message", "")), *lines])
+    return "\n".join([title, *lines])
 
 
 def plural(count: int, one: str, many: str) -> str:

@@ -18,6 +18,7 @@ FLOORS: dict[str, float] = {
     "auth": 1,
     "embedders.base": 2, "embedders.openai_answers": 2.3, "embedders.openai_batches": 2.4,
     "vector_array": 2.2, "db": 2.5, "index_store": 2.6, "embedders.openai": 2.5, "embedders.local": 2.5,
+    "source_store": 2.6,
     "embedders": 2.8,
     "results": 2.8,
     "claim_embedder": 3, "search_index": 3, "accounting": 3.2, "drain": 3.5,

@@ -16,16 +16,30 @@ from autoembed.status_view import plural
 DEFAULT_CLI_BUDGET_SECONDS = 900.0
 
 
+def _source_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--source", default=None, metavar="NAME", help=help)
+
+
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the status JSON, as GET /api/process-embedding-queue answers it")
+    _source_argument(parser, "one source's health and counts (embedding_source_status) instead of the total")
 
 
-@command("status", "the queue's health and counts, as a table", _status_arguments)
+@command("status", "the queue's health and counts, in total and per source, as a table", _status_arguments)
 def status(args: argparse.Namespace, needs: Needs) -> int:
+    from autoembed.source_store import SourceStore
+
     with needs.database() as db:
         data = status_view.read(db)
-    print(json.dumps(data, indent=2, default=str) if args.json else status_view.table(data))
+        if args.source is not None:
+            store = SourceStore(db)
+            data = {**store.status(store.check(args.source) or ""),
+                    "schema_warning": data["schema_warning"]}
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(status_view.source_table(data) if args.source else status_view.table(data))
     if data["schema_warning"]:
         print(f"autoembed: warning: {data['schema_warning']}", file=sys.stderr)
     return 0
@@ -87,20 +101,55 @@ def _drain_with_progress(settings: Settings, total: int, budget: float, *, show:
 
 def _estimate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None,
-                        help="estimate re-embedding every active job with this model instead")
+                        help="estimate re-embedding every live row with this model instead")
     parser.add_argument("--batch-api", action="store_true", help="also give the price through the Batch API")
+    _source_argument(parser, "only this source (default: every source, each on its line)")
+    change = parser.add_argument_group(
+        "a text change, priced before it is made (needs --source; nothing is declared or queued)")
+    text = change.add_mutually_exclusive_group()
+    text.add_argument("--text-expression", metavar="SQL", help="the text as a SQL expression over the row")
+    text.add_argument("--text-columns", metavar="JSON", type=_json,
+                      help='the text as labelled columns: \'["title", {"column": "body", "label": "Body"}]\'')
+    change.add_argument("--live-when", metavar="SQL", help="when a row is live ('true': every row)")
 
 
-@command("estimate", "tokens and cost of the backlog, spending nothing", _estimate_arguments)
+def _json(value: str) -> object:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+
+
+@command("estimate", "tokens and cost of the backlog, or of a source's text change, spending nothing",
+         _estimate_arguments)
 def estimate(args: argparse.Namespace, needs: Needs) -> int:
-    from autoembed.estimate import estimate
+    from autoembed.estimate import estimate, estimate_change
 
     settings = needs.settings(embeds=False)  # counts tokens; asks the provider nothing
+    batch = args.batch_api
+    if args.text_expression is not None or args.text_columns is not None or args.live_when is not None:
+        if args.source is None or args.model is not None:
+            return fail(2, "a text change is priced for one source (--source NAME), with the active model")
+        with needs.database() as db:
+            change = estimate_change(db, settings, args.source, text_columns=args.text_columns,
+                                     text_expression=args.text_expression, live_when=args.live_when)
+        why = ", ".join(f"{n} {r}" for r, n in sorted(change.reasons.items()))
+        print(f"{change.model}: declaring this would queue {plural(change.rows, 'row', 'rows')} of "
+              f"{change.source}" + (f" ({why})" if why else "") + f", {change.tokens} tokens "
+              f"({change.truncated} truncated), estimated ${change.cost_usd:.6f}"
+              + (f" online, ${change.batch_cost_usd:.6f} through the Batch API" if batch else "")
+              + "; nothing was declared or queued")
+        return 0
     with needs.database() as db:
-        result = estimate(db, settings, args.model)
-    print(f"{result.model}: {plural(result.jobs, 'job', 'jobs')}, {result.tokens} tokens "
+        result = estimate(db, settings, args.model, args.source)
+    noun = ("job", "jobs") if set(result.sources) <= {"jobs"} else ("row", "rows")
+    print(f"{result.model}: {plural(result.jobs, *noun)}, {result.tokens} tokens "
           f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}"
-          + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if args.batch_api else ""))
+          + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if batch else ""))
+    if len(result.sources) > 1:
+        for name, counted in result.sources.items():
+            print(f"  {name}: {plural(counted.rows, 'row', 'rows')}, {counted.tokens} tokens "
+                  f"({counted.truncated} truncated)")
     return 0
 
 
@@ -125,13 +174,24 @@ def backfill(args: argparse.Namespace, needs: Needs) -> int:
 
 
 def _retry_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job_ids", nargs="*", type=int, metavar="JOB_ID", help="only these jobs")
+    parser.add_argument("keys", nargs="*", metavar="KEY",
+                        help="only these jobs (ids), or these rows of --source (keys)")
+    _source_argument(parser, "only this source's failures (default: every source's, or the jobs given)")
 
 
-@command("retry-failed", "make jobs that failed for good pending again", _retry_arguments)
+@command("retry-failed", "make rows that failed for good pending again", _retry_arguments)
 def retry_failed(args: argparse.Namespace, needs: Needs) -> int:
+    from autoembed.source_store import SourceStore
+
+    if args.source is None and not all(k.isdigit() for k in args.keys):
+        return fail(2, "job ids are numbers; give --source NAME for the keys of another source")
     with needs.database() as db:
-        print(f"{plural(db.retry_failed(args.job_ids), 'failed entry', 'failed entries')} pending again")
+        if args.source is None:
+            reopened = db.retry_failed([int(k) for k in args.keys])
+        else:
+            store = SourceStore(db)
+            reopened = store.retry_failed(store.check(args.source) or "", args.keys)
+    print(f"{plural(reopened, 'failed entry', 'failed entries')} pending again")
     return 0
 
 
@@ -139,21 +199,27 @@ def _failures_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default=None, help="only reasons containing this text")
     parser.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    _source_argument(parser, "only this source's rows (default: every source)")
 
 
-@command("failures", "list the jobs that failed for good, with the reason", _failures_arguments)
+@command("failures", "list the rows that failed for good, with the reason", _failures_arguments)
 def failures(args: argparse.Namespace, needs: Needs) -> int:
+    from autoembed.source_store import SourceStore
+
     with needs.database() as db:
-        rows = db.failures(args.reason, args.limit)
+        store = SourceStore(db)
+        rows = store.failures(store.check(args.source), args.reason, args.limit)
     if args.json:
-        print(json.dumps([dict(r) for r in rows], default=str, indent=2))
+        print(json.dumps(rows, default=str, indent=2))
         return 0
     if not rows:
-        print("no job has failed for good"
+        print(f"no {'job' if args.source in (None, 'jobs') else args.source + ' row'} has failed for good"
               + (f" with a reason containing {args.reason!r}" if args.reason else ""))
     for row in rows:
-        print(f"job {row['job_id']:<8} {str(row['failed_at'])[:19]}  attempts {row['attempts']}  "
-              f"{row['title']!s:.40}: {row['error_message']}")
+        name = (f"job {row['source_key']:<8}" if row["source"] == "jobs"
+                else f"{row['source']} {row['source_key']}")
+        print(f"{name} {str(row['failed_at'])[:19]}  attempts {row['attempts']}  "
+              + (f"{row['title']!s:.40}: " if row["title"] is not None else "") + f"{row['error_message']}")
     return 0
 
 

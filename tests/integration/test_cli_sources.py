@@ -1,0 +1,158 @@
+"""The ``autoembed`` CLI per source, run as a subprocess against two sources: jobs and postings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from autoembed.config import Settings
+
+from devstack.fake_openai import FakeOpenAI
+from tests.integration.test_cli import _autoembed, _one_line_error
+from tests.integration.test_sources import POSTINGS, TABLES, declare_postings
+from tests.support import insert_jobs, run_drain
+
+A1, A2, A3, A4 = (p[0] for p in POSTINGS[:4])
+
+
+@pytest.fixture
+def postings(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    """The postings table of test_sources (3 open postings of 5), declared; removed after."""
+    db.execute(TABLES)
+    db.cursor().executemany(
+        "insert into public.postings (posting_id, job_title, employer, body, skills, status) "
+        "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
+    declare_postings(db)
+    yield db
+    for name in ("postings", "candidates"):
+        db.execute("select public.drop_embedding_source(%s, drop_vectors => true)", (name,))
+    db.execute("drop table if exists public.postings, public.candidates")
+
+
+def _json(proc: Any) -> Any:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def _open(db: psycopg.Connection[Any], source: str) -> list[str]:
+    rows = db.execute("select coalesce(source_key, job_id::text) from public.embedding_queue "
+                      "where source = %s and processed_at is null order by 1", (source,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def _fail_for_good(db: psycopg.Connection[Any], source: str, key: str) -> None:
+    db.execute("update public.embedding_queue set processed_at = now(), attempts = 3, "
+               "error_message = 'HTTP 400: refused ' || %s where source = %s "
+               "and coalesce(source_key, job_id::text) = %s and processed_at is null", (key, source, key))
+
+
+def test_status_per_source_and_in_total(postings: psycopg.Connection[Any], base_settings: Settings) -> None:
+    """status counts every source in total and each on its own; --source shows one; an unknown one exits 2."""
+    insert_jobs(postings, 2)
+    total = _json(_autoembed(base_settings, "status", "--json"))
+    assert total["pending"] == 5
+    assert {k: v["pending"] for k, v in total["sources"].items()} == {"jobs": 2, "postings": 3}
+    one = _json(_autoembed(base_settings, "status", "--source", "postings", "--json"))
+    assert (one["source"], one["pending"], one["health"]) == ("postings", 3, "ok")
+    table = [" ".join(line.split()) for line in _autoembed(base_settings, "status").stdout.splitlines()]
+    assert table[0].startswith("5 ") and "pending" in table[0]
+    assert table[-2:] == ["source jobs ok: 2 pending, 0 processing, 0 failed, 0 embedded",
+                          "source postings ok: 3 pending, 0 processing, 0 failed, 0 embedded"]
+    shown = _autoembed(base_settings, "status", "--source", "postings")
+    assert shown.stdout.startswith("source postings (public.postings): ok: 3 pending"), shown.stdout
+    _one_line_error(_autoembed(base_settings, "status", "--source", "posting"), 2,
+                    "no source 'posting'", "jobs, postings")
+
+
+def test_failures_and_retries_per_source(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """failures lists each source's rows by key; retry-failed --source reopens that source's alone."""
+    job = insert_jobs(postings, 1)[0]
+    _fail_for_good(postings, "postings", A1)
+    _fail_for_good(postings, "postings", A3)
+    _fail_for_good(postings, "jobs", str(job))
+    listed = _json(_autoembed(base_settings, "failures", "--source", "postings", "--json"))
+    assert sorted((r["source"], r["source_key"]) for r in listed) == [("postings", A1), ("postings", A3)]
+    assert all(r["error_message"] == f"HTTP 400: refused {r['source_key']}" for r in listed)
+    everything = _json(_autoembed(base_settings, "failures", "--json"))
+    assert sorted(r["source"] for r in everything) == ["jobs", "postings", "postings"]
+    text = _autoembed(base_settings, "failures", "--source", "postings").stdout
+    assert f"postings {A1} " in text and "job None" not in text and f"job {job}" not in text
+    assert f"job {job:<8}" in _autoembed(base_settings, "failures", "--source", "jobs").stdout
+    _one_line_error(_autoembed(base_settings, "failures", "--source", "nope"), 2, "jobs, postings")
+
+    retried = _autoembed(base_settings, "retry-failed", "--source", "postings", A3)
+    assert retried.returncode == 0 and retried.stdout.strip() == "1 failed entry pending again"
+    assert _open(postings, "postings") == [A2, A3] and _open(postings, "jobs") == []
+    retried = _autoembed(base_settings, "retry-failed", "--source", "postings")
+    assert retried.stdout.strip() == "1 failed entry pending again"
+    assert _open(postings, "postings") == [A1, A2, A3] and _open(postings, "jobs") == []
+    _one_line_error(_autoembed(base_settings, "retry-failed", A1), 2, "--source")
+    retried = _autoembed(base_settings, "retry-failed", str(job))
+    assert retried.stdout.strip() == "1 failed entry pending again"
+    assert _open(postings, "jobs") == [str(job)]
+
+
+def test_estimate_prices_a_text_change_and_declaring_queues_those_rows(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """A text change is priced with nothing queued, declared or sent; declaring it then queues the
+    same rows, and embedding them costs the tokens the estimate counted."""
+    insert_jobs(postings, 2)
+    backlog = _autoembed(base_settings, "estimate")
+    assert backlog.returncode == 0, backlog.stderr
+    lines = backlog.stdout.splitlines()
+    assert lines[0].startswith("text-embedding-3-small: 5 rows, ")
+    assert lines[1].startswith("  jobs: 2 rows, ") and lines[2].startswith("  postings: 3 rows, ")
+    only = _autoembed(base_settings, "estimate", "--source", "postings").stdout
+    assert only.startswith("text-embedding-3-small: 3 rows, ") and len(only.splitlines()) == 1
+    run_drain(base_settings)
+    fake.reset()
+    declared = postings.execute("select to_jsonb(s) from public.embedding_sources s "
+                                "where name = 'postings'").fetchone()
+
+    # Another label for skills changes the two postings that show skills.
+    columns = ('[{"column": "job_title"}, {"column": "employer", "label": "Company"}, '
+               '{"column": "skills", "label": "Stack"}, "body"]')
+    priced = _autoembed(base_settings, "estimate", "--source", "postings", "--text-columns", columns)
+    assert priced.returncode == 0, priced.stderr
+    assert priced.stdout.startswith(
+        "text-embedding-3-small: declaring this would queue 2 rows of postings (2 changed), "), priced.stdout
+    assert priced.stdout.rstrip().endswith("; nothing was declared or queued")
+    tokens = int(priced.stdout.split(", ")[1].split(" tokens")[0])
+    # A liveness change alone: the closed posting joins, with no vector yet.
+    live = _autoembed(base_settings, "estimate", "--source", "postings", "--live-when",
+                      "status in ('open', 'closed')").stdout
+    assert "would queue 1 row of postings (1 missing)" in live
+    assert fake.requests == [] and _open(postings, "postings") == []
+    assert postings.execute("select to_jsonb(s) from public.embedding_sources s "
+                            "where name = 'postings'").fetchone() == declared
+
+    queued = postings.execute(
+        "select public.declare_embedding_source('postings', 'public.postings', text_columns => %s, "
+        "live_when => $$status = 'open'$$)", (columns,)).fetchone()
+    assert queued is not None and queued[0]["queued"] == 2 and _open(postings, "postings") == [A1, A3]
+    report = run_drain(base_settings)
+    assert report.embedded == 2 and report.tokens == tokens == fake.tokens
+
+
+def test_estimate_refuses_what_declare_refuses(
+    postings: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """A text change that is not one expression over the row is refused in one line, and nothing runs."""
+    postings.execute("create table public.bystander (id int)")
+    try:
+        refused = _autoembed(base_settings, "estimate", "--source", "postings", "--text-expression",
+                             "job_title); drop table public.bystander; select (1")
+        _one_line_error(refused, 1, "not one expression")
+        assert postings.execute("select to_regclass('public.bystander')").fetchone() == ("bystander",)
+        _one_line_error(_autoembed(base_settings, "estimate", "--text-expression", "job_title"), 2,
+                        "--source")
+        _one_line_error(_autoembed(base_settings, "estimate", "--source", "jobs", "--live-when", "true"),
+                        1, "the text of the source jobs")
+    finally:
+        postings.execute("drop table public.bystander")
