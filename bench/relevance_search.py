@@ -63,7 +63,7 @@ class SearchJobs:
 
 # The stand-in: websearch_to_tsquery over title (A), tags, company and location (B) and
 # description (C); cosine distance over the active model's vectors; each side's best
-# 2 * PAGE rows fused by weight / (k + rank), as Supabase's hybrid-search guide does.
+# 100 rows (search_jobs' planned candidate lists) fused by weight / (k + rank).
 STAND_IN = """
 with ft as (
   select f.id, row_number() over (order by ts_rank_cd(f.doc, q) desc, f.id) as r
@@ -89,7 +89,8 @@ class StandIn:
 
     name = "bench stand-in (search_jobs not deployed)"
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], depth: int = 100) -> None:
+        self.depth = depth  # rows each side ranks before fusing
         conn.execute("create table public.relevance_fts as select j.id, "
                      "setweight(to_tsvector('english', j.title), 'A') || "
                      "setweight(to_tsvector('english', array_to_string(j.tags, ' ') || ' ' || "
@@ -102,7 +103,7 @@ class StandIn:
     def __call__(self, conn: psycopg.Connection[Any], text: str, vector: Sequence[float],
                  mode: str, weights: Weights) -> list[int]:
         used, column = _mode(mode, weights)
-        sql = STAND_IN.format(depth=2 * PAGE, dims=len(vector), page=PAGE)
+        sql = STAND_IN.format(depth=self.depth, dims=len(vector), page=PAGE)
         rows = conn.execute(f"select id from ({sql}) s where {column} is not null",
                             {"text": text, "vector": _literal(vector), "wf": used[0],
                              "ws": used[1], "k": used[2]}).fetchall()
