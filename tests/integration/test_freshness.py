@@ -16,7 +16,7 @@ from autoembed import status_view
 from autoembed.background import BackgroundDrains
 from autoembed.config import Settings
 from autoembed.db import Database
-from autoembed.handler import Processor, Response
+from autoembed.handler import Processor, Response, wake_settle_seconds
 from autoembed.server import make_server
 
 from devstack import stack
@@ -301,3 +301,16 @@ def test_a_request_while_waiting_for_a_window_runs_at_once_and_stop_ends_the_wai
     started = time.monotonic()
     assert drains.stop(timeout=5)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("payload", "settle"), [
+    ({"source": "wake", "window_ms": 2000}, 3.0),
+    ({"source": "wake", "window_ms": 3_600_000}, 61.0),
+    ({"source": "pg_cron", "window_ms": 2000}, 0.0),
+    ({"source": "wake", "window_ms": True}, 0.0),
+    ({"source": "wake", "window_ms": -5}, 0.0),
+    ([], 0.0),
+])
+def test_only_a_wake_names_a_window_to_look_again_after(payload: Any, settle: float) -> None:
+    """serve looks again after a wake's window (capped at 60 s) plus 1 s for commits; other POSTs set none."""
+    assert wake_settle_seconds(payload) == settle
