@@ -7,20 +7,34 @@ run (a real provider's work happens on its machines, not on these 2 cores).
 The write limit is a binary COPY into a temp table and one UPDATE ... FROM of
 the embedding columns. Neither side has the HNSW
 index (its per-row insert cost would hide the pipeline; see scaling for that).
+
+The same in the same run for a source of one's own (issue 23): a uuid-keyed
+table with the same postings and the same text, declared with
+``vectors => 'table'``, against its own write limit: a binary COPY and one
+INSERT into its vector table. ``jobs`` is measured first, before the source
+is declared, so its claims take the path they take on a job board alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import statistics
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any
+
+import psycopg
+from pgvector.psycopg import register_vector
 
 from bench.drain_throughput import write_limit
 from bench.harness import (
+    MODEL,
+    Bench,
     bench_stack,
     cli,
     drop_search_index,
@@ -30,52 +44,109 @@ from bench.harness import (
     pending,
     reset_embeddings,
     size,
+    timed,
 )
+from devstack.fake_openai import fake_vector
 
 SIZES = {"quick": [2_000], "default": [20_000], "full": [20_000, 100_000]}
 # Rounds of (write limit, run) per size; the figures are their medians.
 ROUNDS = {2_000: 3, 20_000: 5, 100_000: 3}
+COMMAND = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress"]
 
 
-def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
-    # Rounds of (write limit, run), each pair side by side: this machine's
-    # speed swings by a fifth within minutes, so one pair can land on either
-    # side of a target; the figure is the median of the rounds' ratios.
-    rounds = ROUNDS.get(jobs, 3)
+SOURCE_TABLE = """
+create table public.bench_postings (
+  posting_id uuid primary key default gen_random_uuid(),
+  title text, company text, location text, description text, tags text[]
+)
+"""
+# The jobs text's fields and labels, so a posting's text is a job's, byte for byte.
+SOURCE_TEXT = ('["title", {"column": "company", "label": "Company"}, '
+               '{"column": "location", "label": "Location"}, {"column": "tags", "label": "Tags"}, '
+               '"description"]')
+
+
+def reset_source(conn: psycopg.Connection[Any]) -> None:
+    """Forget every vector of the source, so all its rows are pending again."""
+    conn.execute("truncate public.embedding_queue, public.embedding_runs, public.bench_postings_embeddings")
+    conn.execute("select public.enqueue_embedding_source('bench_postings')")
+    conn.execute("vacuum analyze public.bench_postings_embeddings")
+    conn.execute("vacuum analyze public.embedding_queue")
+
+
+def source_write_limit(conn: psycopg.Connection[Any]) -> float:
+    """Seconds for COPY BINARY + one INSERT of every posting's vector into its vector table."""
+    register_vector(conn)
+    rows = conn.execute("select source_key, content "
+                        "from public.bench_postings_embedding_texts(null)").fetchall()
+    vectors = [(uuid.UUID(key), fake_vector(text, 1536), hashlib.sha256(text.encode()).digest())
+               for key, text in rows]
+
+    def write() -> None:
+        with conn.transaction():
+            conn.execute("create temp table staged (source_key uuid, embedding extensions.vector, "
+                         "text_hash bytea) on commit drop")
+            with conn.cursor() as cur, cur.copy(
+                "copy staged (source_key, embedding, text_hash) from stdin with (format binary)"
+            ) as copy:
+                copy.set_types(["uuid", "vector", "bytea"])
+                for row in vectors:
+                    copy.write_row(row)
+            conn.execute("insert into public.bench_postings_embeddings (source_key, embedding, "
+                         "embedding_model, embedding_text_hash, embedded_at) "
+                         "select s.source_key, s.embedding, %s, s.text_hash, now() from staged s", (MODEL,))
+
+    return timed(write)
+
+
+def declare_source(conn: psycopg.Connection[Any], jobs: int) -> None:
+    """The uuid-keyed table, its postings (the jobs' own), declared with a vector table."""
+    conn.execute("truncate public.embedding_queue, public.embedding_runs")
+    conn.execute(SOURCE_TABLE)
+    load_jobs(conn, jobs, table="public.bench_postings")
+    conn.execute("select public.declare_embedding_source('bench_postings', 'public.bench_postings', "
+                 "text_columns => %s::jsonb, vectors => 'table')", (SOURCE_TEXT,))
+    # No index on either side, as for jobs.
+    for (name,) in conn.execute("select indexrelid::regclass::text from pg_index "
+                                "where indrelid = 'public.bench_postings_embeddings'::regclass "
+                                "and not indisprimary").fetchall():
+        conn.execute(f"drop index {name}")
+
+
+def _rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
+               reset: Callable[[psycopg.Connection[Any]], None],
+               limit: Callable[[psycopg.Connection[Any]], float]) -> dict[str, Any]:
+    """Rounds of (write limit, run), each pair side by side from a checkpoint; their figures."""
+    # This machine's speed swings by a fifth within minutes, so one pair can
+    # land on either side of a target; the figure is the median of the ratios.
+    env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")  # no index: the run must not build one
+    subprocess.run(COMMAND, env=env, capture_output=True, check=True)  # warms the cache
     pairs: list[tuple[float, float, float]] = []
-    with bench_stack(cache=True) as bench, bench.connect() as conn:
-        drop_search_index(conn)
-        load_jobs(conn, jobs)
-        # No index on either side: the run must not build the one dropped above.
-        env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")
-        command = [sys.executable, "-m", "autoembed.cli", "process", "--no-progress"]
-        subprocess.run(command, env=env, capture_output=True, check=True)  # warms the cache
-        for _ in range(rounds):
-            # Both sides start from a checkpoint: otherwise the second pays for
-            # the checkpoint the first one's WAL set off.
-            reset_embeddings(conn)
-            conn.execute("checkpoint")
-            baseline = write_limit(conn)
-            reset_embeddings(conn)
-            conn.execute("checkpoint")
-            started, busy = time.perf_counter(), machine_busy_seconds()
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-            seconds = time.perf_counter() - started
-            busy = machine_busy_seconds() - busy
-            assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
-            pairs.append((baseline, seconds, busy))
-        empty_started = time.perf_counter()
-        subprocess.run(command, env=env, capture_output=True, check=True)
-        empty = time.perf_counter() - empty_started
-        texts = [row[0] for row in conn.execute(
-            "select public.job_embedding_text(j) from public.jobs j order by id limit 1000")]
-        cpu = tokeniser_cpu(bench, texts) if tokeniser else None
+    for _ in range(rounds):
+        # Both sides start from a checkpoint: otherwise the second pays for
+        # the checkpoint the first one's WAL set off.
+        reset(conn)
+        conn.execute("checkpoint")
+        baseline = limit(conn)
+        reset(conn)
+        conn.execute("checkpoint")
+        pending_before = pending(conn)
+        started, busy = time.perf_counter(), machine_busy_seconds()
+        proc = subprocess.run(COMMAND, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        busy = machine_busy_seconds() - busy
+        assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
+        pairs.append((baseline, seconds, busy))
+    return {**_figures(pending_before, pairs), "summary": proc.stdout.strip()}
+
+
+def _figures(jobs: int, pairs: list[tuple[float, float, float]]) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     baseline = statistics.median(b for b, _, _ in pairs)
     seconds = statistics.median(s for _, s, _ in pairs)
     return {"jobs": jobs, "index": "absent",
             "settings": "defaults, EMBEDDING_DEFER_INDEX=false so the index stays absent",
-            "provider": "fake, cached", "rounds": rounds,
+            "provider": "fake, cached", "rounds": len(pairs),
             "write_limit_jobs_per_second": round(jobs / baseline, 1),
             "process_jobs_per_second": round(jobs / seconds, 1),
             "ratio": round(statistics.median(b / s for b, s, _ in pairs), 3),
@@ -85,15 +156,34 @@ def _measure(jobs: int, *, tokeniser: bool) -> dict[str, Any]:
             # the ratio it would reach if every core were busy all the time.
             "process_cpu_seconds_all_processes": round(statistics.median(c for _, _, c in pairs), 2),
             "ratio_if_every_core_were_busy": round(
-                statistics.median(b / (c / cores) for b, _, c in pairs), 3),
-            "empty_queue_process_seconds": round(empty, 2),
-            "tokeniser_cpu_ms_per_1000_jobs": cpu, "summary": proc.stdout.strip()}
+                statistics.median(b / (c / cores) for b, _, c in pairs), 3)}
+
+
+def _measure(jobs: int, *, tokeniser: bool, source: bool) -> dict[str, Any]:
+    rounds = ROUNDS.get(jobs, 3)
+    with bench_stack(cache=True) as bench, bench.connect() as conn:
+        drop_search_index(conn)
+        load_jobs(conn, jobs)
+        result = _rounds_of(bench, conn, rounds, reset_embeddings, write_limit)
+        env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")
+        empty_started = time.perf_counter()
+        subprocess.run(COMMAND, env=env, capture_output=True, check=True)
+        result["empty_queue_process_seconds"] = round(time.perf_counter() - empty_started, 2)
+        texts = [row[0] for row in conn.execute(
+            "select public.job_embedding_text(j) from public.jobs j order by id limit 1000")]
+        result["tokeniser_cpu_ms_per_1000_jobs"] = tokeniser_cpu(bench, texts) if tokeniser else None
+        if source:
+            declare_source(conn, jobs)
+            result["uuid_source_vector_table"] = {
+                "source": "bench_postings: uuid key, the jobs' postings and text, vectors => 'table'",
+                **_rounds_of(bench, conn, rounds, reset_source, source_write_limit)}
+    return result
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     first, *larger = SIZES[size(args)]
-    return {**_measure(first, tokeniser=True),
-            "larger": [_measure(jobs, tokeniser=False) for jobs in larger]}
+    return {**_measure(first, tokeniser=True, source=True),
+            "larger": [_measure(jobs, tokeniser=False, source=False) for jobs in larger]}
 
 
 def tokeniser_cpu(bench: Any, texts: list[str]) -> dict[str, float]:

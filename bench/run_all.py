@@ -89,6 +89,17 @@ def _commit() -> str:
     return proc.stdout.strip() or "unknown"
 
 
+def _source_process(source: dict[str, Any] | None) -> list[str]:
+    """The process figures of a uuid-keyed source with a vector table, measured in the same run."""
+    if not source:
+        return []
+    return [f"The same run, then a source of one's own ({source['source']}; issue 23), the index "
+            f"{source['index']} on both sides: {source['process_jobs_per_second']} rows/s against a "
+            f"write limit of {source['write_limit_jobs_per_second']} rows/s (a binary COPY and one "
+            f"INSERT into its vector table), ratio {source['ratio']}{_rounds(source)}; a run cost "
+            f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine.", ""]
+
+
 def _figure(results: dict[str, Any], key: str, *path: str) -> Any:
     """A figure by its path of keys (and list positions, as digits); None when not run."""
     value: Any = results.get(key)
@@ -106,6 +117,8 @@ TARGETS = [
     ("whole `autoembed process` at defaults / write limit, 20,000 jobs, **no index** on either side",
      ("process_defaults", "ratio"), ">= 0.5"),
     ("the same at 100,000 jobs (`--full`)", ("process_defaults", "larger", "0", "ratio"), ">= 0.5"),
+    ("the same for a uuid-keyed source, vectors in its own table, 20,000 rows, **no index**",
+     ("process_defaults", "uuid_source_vector_table", "ratio"), ">= 0.5"),
     ("`autoembed process` with nothing due (s)", ("process_defaults", "empty_queue_process_seconds"),
      "<= 0.5"),
     ("drain / write limit, **HNSW index on both sides** (row by row)", ("drain_throughput", "ratio"),
@@ -197,6 +210,7 @@ def write_docs(latest: dict[str, Any]) -> None:
                   + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
                             f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{_rounds(x)}."
                             for x in defaults.get("larger", [])), "",
+                  *_source_process(defaults.get("uuid_source_vector_table")),
                   "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
                   f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
                   f"within the 8,192-token limit (0.3.0, exact only past it) "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from autoembed.config import Settings
 
 from devstack.fake_openai import FakeOpenAI
+from tests.docs_text import blocks_tested_by
 from tests.integration.test_cli import _autoembed, _one_line_error
 from tests.integration.test_sources import POSTINGS, TABLES, declare_postings
 from tests.support import insert_jobs, run_drain
@@ -115,10 +117,13 @@ def test_estimate_prices_a_text_change_and_declaring_queues_those_rows(
     declared = postings.execute("select to_jsonb(s) from public.embedding_sources s "
                                 "where name = 'postings'").fetchone()
 
-    # Another label for skills changes the two postings that show skills.
-    columns = ('[{"column": "job_title"}, {"column": "employer", "label": "Company"}, '
-               '{"column": "skills", "label": "Stack"}, "body"]')
-    priced = _autoembed(base_settings, "estimate", "--source", "postings", "--text-columns", columns)
+    # docs/sources.md's example: another label for skills changes the two postings that show them.
+    [line] = blocks_tested_by("tests/integration/test_cli_sources.py::"
+                              "test_estimate_prices_a_text_change_and_declaring_queues_those_rows")
+    command = shlex.split(line)
+    assert command[:5] == ["autoembed", "estimate", "--source", "postings", "--text-columns"]
+    columns = command[5]
+    priced = _autoembed(base_settings, *command[1:])
     assert priced.returncode == 0, priced.stderr
     assert priced.stdout.startswith(
         "text-embedding-3-small: declaring this would queue 2 rows of postings (2 changed), "), priced.stdout
