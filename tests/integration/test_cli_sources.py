@@ -113,6 +113,9 @@ def test_estimate_prices_a_text_change_and_declaring_queues_those_rows(
     only = _autoembed(base_settings, "estimate", "--source", "postings").stdout
     assert only.startswith("text-embedding-3-small: 3 rows, ") and len(only.splitlines()) == 1
     run_drain(base_settings)
+    switch = _autoembed(base_settings, "estimate", "--source", "postings",
+                        "--model", "text-embedding-3-large")
+    assert switch.stdout.startswith("text-embedding-3-large: 3 rows, "), switch.stdout + switch.stderr
     fake.reset()
     declared = postings.execute("select to_jsonb(s) from public.embedding_sources s "
                                 "where name = 'postings'").fetchone()
