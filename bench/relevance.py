@@ -80,8 +80,7 @@ def _evaluate(conn: psycopg.Connection[Any], jobs: dict[int, Posting], embed: An
         test = acceptance({**modes, "hybrid": hybrid})
         sweep.append({**weights._asdict(), "ndcg": hybrid["mean"]["ndcg"],
                       "recall": hybrid["mean"]["recall"], "met": test["met"],
-                      "kinds_behind": test["kinds_behind_by_more_than_slack"],
-                      "by_kind": {k: v["ndcg"] for k, v in hybrid.items()}})
+                      "kinds_behind": test["kinds_behind_by_more_than_slack"]})
     chosen = {**modes, "hybrid": modes["hybrid_recommended"]}
     return {"modes": modes, "acceptance": {m: acceptance(modes, m) for m in ("ndcg", "recall")},
             "acceptance_recommended": {m: acceptance(chosen, m) for m in ("ndcg", "recall")},
