@@ -400,8 +400,11 @@ def _freshness_lines(fresh: dict[str, Any] | None) -> list[str]:
             row("`*/5` only: the schedule for uniform arrivals (computed)",
                 cron["schedule_uniform_arrivals"]),
             row("`*/5` only: the same burst, one tick right after its commit", cron["burst_one_tick"]),
-            "", f"Burst throughput: {wake['burst']['rows_per_second']} rows/s woken, "
-            f"{cron['burst_one_tick']['rows_per_second']} rows/s by one tick. Requests the processor "
+            "", f"The burst, first vector to last: {wake['burst']['rows_per_second']} rows/s woken, "
+            f"{cron['burst_one_tick']['rows_per_second']} rows/s by one tick; its first vector came "
+            f"{wake['burst'].get('first_vector_seconds', '-')} s and "
+            f"{cron['burst_one_tick'].get('first_vector_seconds', '-')} s after its commit (a commit "
+            "inside a running window waits for its end, up to 3 s). Requests the processor "
             f"received while idle: {wake['idle_requests']}; in the whole run: "
             f"{wake['requests_total']}. Writers, wake trigger enabled / disabled (medians of 3, "
             f"alternated): {single['ratio']} for {fresh['insert_overhead']['single_rows']} single-row "
