@@ -130,8 +130,8 @@ TARGETS = [
      ("rate_limit", "pacing_on", "tpm_fraction"), ">= 0.9"),
     ("two processors, share of requests answered 429, pacing on",
      ("rate_limit", "pacing_on", "share_429"), "<= 0.01"),
-    ("latency-bound throughput / ideal, 4 in flight", ("latency_bound", "in_flight", "4", "ratio"),
-     ">= 0.85"),
+    ("latency-bound throughput / ideal, 4 in flight, provider answering in 300 ms",
+     ("latency_bound", "in_flight", "4", "ratio"), ">= 0.9"),
     ("bulk insert, with triggers / without", ("trigger_overhead", "bulk_insert", "ratio"), "<= 1.3"),
     ("single-row insert, with triggers / without", ("trigger_overhead", "single_row_inserts", "ratio"),
      "<= 1.5"),
@@ -271,18 +271,30 @@ def write_docs(latest: dict[str, Any]) -> None:
     latency = results.get("latency_bound")
     if latency:
         lines += ["", "## Latency-bound throughput", "",
-                  f"Fake API adds {latency['latency_seconds']} s per request, batches of "
-                  f"{latency['batch']}. The ideal assumes a request takes exactly that long; "
-                  "each one really took the time in the fifth column (the fake server's own work "
-                  "per request: token counts, vectors, JSON; the transfer; decoding). The last "
-                  "column compares against what k requests of that real duration allow, so it "
-                  "shows how well the processor keeps them in flight.", "",
-                  "| in flight | jobs/s | ideal | ratio | s per request | ratio to real request time |",
-                  "|---|---|---|---|---|---|"]
+                  f"The fake API answers each request {latency['latency_seconds']} s after "
+                  f"reading it; claims of {latency['batch']} jobs, one request each. With k "
+                  f"requests in flight the ideal is k x {latency['batch']} / "
+                  f"{latency['latency_seconds']} jobs/s. The fake answers from a cache warmed "
+                  "untimed: computing an answer (token counts, seeded vectors, JSON: about "
+                  "30 ms per 100 postings, on the same 2 cores as the processor and the "
+                  "database) comes after its 0.3 s, a slower provider than the ideal assumes. "
+                  "The last two columns are the same drains against a fake that computes every "
+                  "answer, interleaved with the others, against the same ideal. \"s per "
+                  "request\" is what a request really took (with the transfer and decoding); "
+                  "\"ratio to real request time\" compares against what k requests of that "
+                  "duration allow, so it shows how well the processor keeps them in flight. "
+                  f"Each ratio is the median of {latency.get('repeats', 1)} drains.", "",
+                  "| in flight | jobs/s | ideal | ratio | drains measured | s per request "
+                  "| ratio to real request time | fake computing answers: ratio | its s per request |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        computing = latency.get("fake_computing_answers", {})
         for k, row in latency["in_flight"].items():
+            other = computing.get(k, {})
             lines.append(f"| {k} | {row['jobs_per_second']} | {row['ideal_jobs_per_second']} | "
-                         f"{row['ratio']} | {row.get('seconds_per_request', '-')} | "
-                         f"{row.get('ratio_to_measured_request_time', '-')} |")
+                         f"{row['ratio']} | {', '.join(str(r) for r in row.get('ratios', [])) or '-'} "
+                         f"| {row.get('seconds_per_request', '-')} | "
+                         f"{row.get('ratio_to_measured_request_time', '-')} | "
+                         f"{other.get('ratio', '-')} | {other.get('seconds_per_request', '-')} |")
     tick = results.get("pg_net_tick")
     if tick:
         sync, back = tick["synchronous"], tick["background"]
