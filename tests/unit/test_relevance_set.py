@@ -141,3 +141,20 @@ def test_summaries_average_per_kind_and_over_all_queries() -> None:
     table = summarise([("role", 1.0, 1.0), ("role", 0.0, 0.5), ("skill", 0.5, 0.0)])
     assert table["role"] == {"ndcg": 0.5, "recall": 0.75}
     assert table["mean"] == {"ndcg": 0.5, "recall": 0.5}
+
+
+def test_the_published_section_has_every_kind_for_both_embedders() -> None:
+    """docs/benchmarks.md's Relevance section: a row per kind and the mean, per embedder, with
+    the issue's verdict at the defaults and at the recommended weights."""
+    import json
+    from pathlib import Path
+
+    from bench.relevance import docs_lines
+
+    latest = json.loads((Path(__file__).resolve().parents[2] / "bench" / "results"
+                         / "latest.json").read_text())
+    text = "\n".join(docs_lines(latest["results"]["relevance"]))
+    for kind in [*KINDS, "**mean**"]:
+        assert text.count(f"\n| {kind} | ") == 2
+    assert text.count("Issue 28's test on nDCG@10") == 2
+    assert "With the local model" in text and "With the fake provider's vectors" in text
