@@ -65,6 +65,9 @@ def wake(db: psycopg.Connection[Any], base_settings: Settings, processor_url: st
     url = f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue"
     stack.set_secret(base_settings.database_url, "autoembed_processor_url", url)
     db.execute(RESET_WAKE)
+    # Health reads the job's last run: another test's failed run would make it `blocked`.
+    db.execute("delete from cron.job_run_details where jobid = "
+               "(select jobid from cron.job where jobname = 'process-embedding-queue')")
     db.execute("select public.set_embedding_wake('on')")
     # Active (the wake follows a paused job), but never due during a test.
     db.execute("select public.set_embedding_schedule(active => true, schedule => '0 0 1 1 *')")
