@@ -7,16 +7,14 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 import pytest
 from autoembed import status_view
-from autoembed.background import BackgroundDrains
 from autoembed.config import Settings
 from autoembed.db import Database
-from autoembed.handler import Processor, Response, wake_settle_seconds
+from autoembed.handler import Processor, Response
 from autoembed.server import make_server
 
 from devstack import stack
@@ -35,7 +33,9 @@ LAST_REQUEST = "select coalesce(max(id), 0) from (select id from net.http_reques
 
 
 class CountingProcessor(Processor):
-    """``autoembed serve``'s processor, keeping the body of every POST it was sent."""
+    """``autoembed serve``'s processor, keeping the body of every POST it was sent; at ``url``."""
+
+    url = ""
 
     def __init__(self, settings: Settings, *, background: bool = True) -> None:
         super().__init__(settings, background=background)
@@ -50,20 +50,12 @@ class CountingProcessor(Processor):
         return [p for p in self.posts if p.get("source") == "wake"]
 
 
-@dataclass
-class Wake:
-    processor: CountingProcessor
-    url: str
-
-
 @pytest.fixture
-def wake(db: psycopg.Connection[Any], base_settings: Settings, processor_url: str) -> Iterator[Wake]:
+def wake(db: psycopg.Connection[Any], base_settings: Settings,
+         processor_url: str) -> Iterator[CountingProcessor]:
     """A counting processor in Vault, the wake on, and the pg_cron job active on a far schedule."""
     processor = CountingProcessor(base_settings)
-    server = make_server(processor, "127.0.0.1", free_port())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue"
-    stack.set_secret(base_settings.database_url, "autoembed_processor_url", url)
+    server = _serve(processor, base_settings.database_url)
     db.execute(RESET_WAKE)
     # Health reads the job's last run: another test's failed run would make it `blocked`.
     db.execute("delete from cron.job_run_details where jobid = "
@@ -72,7 +64,7 @@ def wake(db: psycopg.Connection[Any], base_settings: Settings, processor_url: st
     # Active (the wake follows a paused job), but never due during a test.
     db.execute("select public.set_embedding_schedule(active => true, schedule => '0 0 1 1 *')")
     try:
-        yield Wake(processor, url)
+        yield processor
     finally:
         db.execute("select public.set_embedding_schedule(active => false, schedule => '*/5 * * * *')")
         db.execute(RESET_WAKE)
@@ -82,6 +74,15 @@ def wake(db: psycopg.Connection[Any], base_settings: Settings, processor_url: st
         server.shutdown()
 
 
+def _serve(processor: CountingProcessor, database_url: str) -> Any:
+    """Serve ``processor`` as ``autoembed serve`` does and name it in Vault; the server."""
+    server = make_server(processor, "127.0.0.1", free_port())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    processor.url = f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue"
+    stack.set_secret(database_url, "autoembed_processor_url", processor.url)
+    return server
+
+
 def _embedded(db: psycopg.Connection[Any], job_ids: list[int]) -> bool:
     row = db.execute("select count(*) from public.jobs where id = any(%s) and embedding is not null",
                      (job_ids,)).fetchone()
@@ -89,7 +90,7 @@ def _embedded(db: psycopg.Connection[Any], job_ids: list[int]) -> bool:
 
 
 def test_a_committed_posting_is_embedded_within_seconds_by_the_wake(
-    db: psycopg.Connection[Any], fake: FakeOpenAI, wake: Wake
+    db: psycopg.Connection[Any], fake: FakeOpenAI, wake: CountingProcessor
 ) -> None:
     """One insert's commit sends one signed wake; the posting is embedded within the deadline, no cron run."""
     committed = time.monotonic()
@@ -98,7 +99,7 @@ def test_a_committed_posting_is_embedded_within_seconds_by_the_wake(
     assert time.monotonic() - committed < DEADLINE
     assert_embedded_from_current_text(db, job_ids)
     assert open_entries(db) == 0
-    assert [w["window_ms"] for w in wake.processor.wakes()] == [2000]
+    assert [w["window_ms"] for w in wake.wakes()] == [2000]
     assert db.execute("select count(*) from public.embedding_dispatches").fetchone() == (0,)
     status = db.execute("select public.embedding_queue_status()").fetchone()
     assert status is not None
@@ -115,7 +116,7 @@ def test_a_committed_posting_is_embedded_within_seconds_by_the_wake(
 
 
 def test_a_rolled_back_insert_sends_no_wake(
-    database_url: str, db: psycopg.Connection[Any], fake: FakeOpenAI, wake: Wake
+    database_url: str, db: psycopg.Connection[Any], fake: FakeOpenAI, wake: CountingProcessor
 ) -> None:
     """A wake queued by a transaction that rolls back is never sent; the next committed one is."""
     with psycopg.connect(database_url) as conn:
@@ -127,12 +128,12 @@ def test_a_rolled_back_insert_sends_no_wake(
     # the rolled-back one would have been sent first.
     job_ids = insert_jobs(db, 1, prefix="Committed")
     wait_for(lambda: _embedded(db, job_ids), timeout=DEADLINE, what="the committed wake's drain")
-    assert len(wake.processor.wakes()) == 1
+    assert len(wake.wakes()) == 1
     assert fake.texts.total() == 1
 
 
 def test_fifty_concurrent_writers_send_one_wake_per_window(
-    database_url: str, db: psycopg.Connection[Any], fake: FakeOpenAI, wake: Wake
+    database_url: str, db: psycopg.Connection[Any], fake: FakeOpenAI, wake: CountingProcessor
 ) -> None:
     """50 writers committing over 2 s send one wake in a 5 s window, never wait on each other."""
     db.execute("select public.set_embedding_wake(window_seconds => 5)")
@@ -165,11 +166,11 @@ def test_fifty_concurrent_writers_send_one_wake_per_window(
     assert_embedded_from_current_text(db, job_ids)
     # Every commit fell within one 5 s window (the writes took `span`), so one wake.
     assert span < 5, span
-    assert len(wake.processor.wakes()) == 1
+    assert len(wake.wakes()) == 1
     assert fake.texts.total() == writers
 
 
-def test_idle_sends_no_request(db: psycopg.Connection[Any], wake: Wake) -> None:
+def test_idle_sends_no_request(db: psycopg.Connection[Any], wake: CountingProcessor) -> None:
     """Writes that enqueue nothing (an inactive job, an edit outside the text) send no request."""
     before = db.execute(LAST_REQUEST).fetchone()
     [job_id] = insert_jobs(db, 1, active=False)
@@ -177,11 +178,11 @@ def test_idle_sends_no_request(db: psycopg.Connection[Any], wake: Wake) -> None:
     db.execute("select public.embedding_queue_status()")
     assert db.execute(LAST_REQUEST).fetchone() == before
     assert db.execute("select last_request_id from public.embedding_wake").fetchone() == (None,)
-    assert wake.processor.posts == []
+    assert wake.posts == []
 
 
 def test_a_failing_wake_makes_health_stalled(
-    db: psycopg.Connection[Any], base_settings: Settings, wake: Wake
+    db: psycopg.Connection[Any], base_settings: Settings, wake: CountingProcessor
 ) -> None:
     """A wake pg_net could not deliver makes health stalled with the reason, until a dispatch is answered."""
     closed = f"http://127.0.0.1:{free_port()}/api/process-embedding-queue"
@@ -205,7 +206,9 @@ def test_a_failing_wake_makes_health_stalled(
              == ("idle",), what="health to leave stalled")
 
 
-def test_auto_wakes_only_a_processor_that_answered_at_once(db: psycopg.Connection[Any], wake: Wake) -> None:
+def test_auto_wakes_only_a_processor_that_answered_at_once(
+    db: psycopg.Connection[Any], wake: CountingProcessor
+) -> None:
     """In auto mode nothing is woken until the processor answered a dispatch 202; then a commit wakes it."""
     # docs/operating.md's lines, as written: back to auto, and the wake as the status shows it.
     [block] = blocks_tested_by(f"tests/integration/test_freshness.py::{AUTO_TEST}")
@@ -223,19 +226,16 @@ def test_auto_wakes_only_a_processor_that_answered_at_once(db: psycopg.Connectio
     second = insert_jobs(db, 1, prefix="After a 202")
     wait_for(lambda: _embedded(db, second), timeout=DEADLINE, what="the wake's drain")
     assert db.execute("select answers_at_once from public.embedding_wake").fetchone() == (True,)
-    assert len(wake.processor.wakes()) == 1
+    assert len(wake.wakes()) == 1
 
 
 def test_a_serverless_processor_woken_on_purpose_runs_synchronously(
-    db: psycopg.Connection[Any], base_settings: Settings, wake: Wake
+    db: psycopg.Connection[Any], base_settings: Settings, wake: CountingProcessor
 ) -> None:
     """A processor answering 200 after a synchronous run (Vercel) is not woken in auto mode;
     docs/deploying.md's line turns the wake on, with pg_net waiting for the run."""
     serverless = CountingProcessor(base_settings, background=False)
-    server = make_server(serverless, "127.0.0.1", free_port())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stack.set_secret(base_settings.database_url, "autoembed_processor_url",
-                     f"http://127.0.0.1:{server.server_port}/api/process-embedding-queue")
+    server = _serve(serverless, base_settings.database_url)
     try:
         db.execute("select public.set_embedding_wake('auto')")
         first = insert_jobs(db, 1, prefix="Cron cadence")
@@ -260,60 +260,3 @@ def test_a_serverless_processor_woken_on_purpose_runs_synchronously(
         wait_for(lambda: db.execute(woken).fetchone() == (200,), what="the wake's 200 after the run")
     finally:
         server.shutdown()
-
-
-def test_a_request_during_a_drain_makes_it_look_again_never_run_twice() -> None:
-    """Requests during a drain start no second one: it looks again at once, and after the wake's window."""
-    release = threading.Event()
-    running = 0
-    overlap: list[int] = []
-    starts: list[float] = []
-
-    def run(stop: threading.Event) -> dict[str, Any]:
-        nonlocal running
-        running += 1
-        overlap.append(running)
-        starts.append(time.monotonic())
-        release.wait(10)
-        running -= 1
-        return {}
-
-    drains = BackgroundDrains(run)
-    assert drains.request() == {"started": True}
-    wait_for(lambda: drains.runs == 1, what="the first run")
-    second = drains.request()
-    assert second["started"] is False and second["looks_again"] is True
-    drains.request(settle_seconds=0.5)
-    release.set()
-    wait_for(lambda: not drains.running, what="the drains to end")
-    # One look at once for the requests during the run, one when the window has passed.
-    assert drains.runs == 3
-    assert max(overlap) == 1
-    assert starts[2] - starts[0] >= 0.5 > starts[1] - starts[0]
-    assert drains.request() == {"started": True}
-    assert drains.stop(timeout=10)
-
-
-def test_a_request_while_waiting_for_a_window_runs_at_once_and_stop_ends_the_wait() -> None:
-    """A wake while the drain waits for a window's end drains at once; stop() ends that wait."""
-    drains = BackgroundDrains(lambda stop: {})
-    drains.request(settle_seconds=30)
-    wait_for(lambda: drains.runs == 1, what="the first run")
-    drains.request(settle_seconds=30)
-    wait_for(lambda: drains.runs == 2, timeout=2.0, what="a run at once, not at the window's end")
-    started = time.monotonic()
-    assert drains.stop(timeout=5)
-    assert time.monotonic() - started < 5
-
-
-@pytest.mark.parametrize(("payload", "settle"), [
-    ({"source": "wake", "window_ms": 2000}, 3.0),
-    ({"source": "wake", "window_ms": 3_600_000}, 61.0),
-    ({"source": "pg_cron", "window_ms": 2000}, 0.0),
-    ({"source": "wake", "window_ms": True}, 0.0),
-    ({"source": "wake", "window_ms": -5}, 0.0),
-    ([], 0.0),
-])
-def test_only_a_wake_names_a_window_to_look_again_after(payload: Any, settle: float) -> None:
-    """serve looks again after a wake's window (capped at 60 s) plus 1 s for commits; other POSTs set none."""
-    assert wake_settle_seconds(payload) == settle
