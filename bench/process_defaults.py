@@ -137,7 +137,30 @@ def _rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
         busy = machine_busy_seconds() - busy
         assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
         pairs.append((baseline, seconds, busy))
-    return {**_figures(pending_before, pairs), "summary": proc.stdout.strip()}
+    return {**_figures(pending_before, pairs), "summary": proc.stdout.strip(),
+            "database_ms_by_function_untimed_run": _function_times(conn, env, reset)}
+
+
+def _function_times(conn: psycopg.Connection[Any], env: dict[str, str],
+                    reset: Callable[[psycopg.Connection[Any]], None]) -> dict[str, float]:
+    """One more run, untimed, with PostgreSQL timing every function: where its database time goes.
+
+    track_functions costs time on every call, so the rounds above run without it.
+    """
+    conn.execute("alter system set track_functions = 'all'")
+    conn.execute("select pg_reload_conf()")
+    try:
+        reset(conn)
+        conn.execute("select pg_stat_reset()")
+        subprocess.run(COMMAND, env=env, capture_output=True, check=True)
+        conn.execute("select pg_stat_clear_snapshot()")
+        time.sleep(1.0)  # backends flush their function counts at most once a second
+        rows = conn.execute("select funcname, round(total_time::numeric, 1) from pg_stat_user_functions "
+                            "where total_time >= 50 order by total_time desc limit 8").fetchall()
+    finally:
+        conn.execute("alter system reset track_functions")
+        conn.execute("select pg_reload_conf()")
+    return {str(name): float(ms) for name, ms in rows}
 
 
 def _figures(jobs: int, pairs: list[tuple[float, float, float]]) -> dict[str, Any]:

@@ -89,15 +89,30 @@ def _commit() -> str:
     return proc.stdout.strip() or "unknown"
 
 
-def _source_process(source: dict[str, Any] | None) -> list[str]:
+def _source_process(defaults: dict[str, Any]) -> list[str]:
     """The process figures of a uuid-keyed source with a vector table, measured in the same run."""
+    source = defaults.get("uuid_source_vector_table")
     if not source:
         return []
     return [f"The same run, then a source of one's own ({source['source']}; issue 23), the index "
             f"{source['index']} on both sides: {source['process_jobs_per_second']} rows/s against a "
             f"write limit of {source['write_limit_jobs_per_second']} rows/s (a binary COPY and one "
             f"INSERT into its vector table), ratio {source['ratio']}{_rounds(source)}; a run cost "
-            f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine.", ""]
+            f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine."
+            + _database_time(source.get("database_ms_by_function_untimed_run") or {},
+                             defaults.get("database_ms_by_function_untimed_run") or {}), ""]
+
+
+def _database_time(source: dict[str, float], jobs: dict[str, float]) -> str:
+    """Where an untimed run of each side spent its database time, by function (track_functions)."""
+    if not source:
+        return ""
+
+    def seconds(functions: dict[str, float]) -> str:
+        return ", ".join(f"{name} {ms / 1000:.2f} s" for name, ms in functions.items())
+
+    return (" Database time by function in one more run of each side, untimed (calls nest: a "
+            f"total includes what it calls): the source {seconds(source)}; jobs {seconds(jobs)}.")
 
 
 def _figure(results: dict[str, Any], key: str, *path: str) -> Any:
@@ -210,7 +225,7 @@ def write_docs(latest: dict[str, Any]) -> None:
                   + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
                             f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{_rounds(x)}."
                             for x in defaults.get("larger", [])), "",
-                  *_source_process(defaults.get("uuid_source_vector_table")),
+                  *_source_process(defaults),
                   "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
                   f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
                   f"within the 8,192-token limit (0.3.0, exact only past it) "
