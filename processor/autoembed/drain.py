@@ -70,10 +70,6 @@ class Drain:
         self.report = RunReport()
         # One claim more than requests in flight: it is claimed and prepared ahead.
         self.units = settings.max_in_flight + 1
-        # Once answers come, a claim waits for every request that may end before
-        # the next claim's round trip does (all of them: requests started
-        # together end together), so a freed slot never waits on the database.
-        self.ready = self.units + settings.max_in_flight - 1
         self.worker = ClaimEmbedder(embedder, RetryPolicy(max_retries=settings.provider_retries),
                                     self.deadline, max_requests=settings.max_in_flight, stop=self.stop)
         # Claims being embedded, and claims made ahead waiting to be sent. They
@@ -157,7 +153,7 @@ class Drain:
         # database has a core to spare, and the claims are work the run must
         # do anyway (their leases outlast any run; unsent ones are released).
         # They stop at the first answer, which is written at once.
-        ahead = self.ready if self.answered else self.units * START_AHEAD
+        ahead = self.units if self.answered else self.units * START_AHEAD
         return (not self.exhausted and len(self.in_flight) + len(self.claimed_ahead) < ahead
                 and time.monotonic() < self.deadline and not self.worker.halted
                 and (self.answered or not any(f.done() for f in self.in_flight)))
