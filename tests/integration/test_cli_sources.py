@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from autoembed import provider_batches
 from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.embedders.openai import OpenAIEmbedder
 
 from devstack.fake_openai import FakeOpenAI
 from tests.docs_text import blocks_tested_by
@@ -164,3 +168,20 @@ def test_estimate_refuses_what_declare_refuses(
                         1, "the text of the source jobs")
     finally:
         postings.execute("drop table public.bystander")
+
+
+def test_a_batch_api_entry_of_a_source_is_logged_by_its_key(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A posting cut to the input limit on its way into a provider batch is logged as `postings <key>`."""
+    postings.execute("update public.postings set body = repeat('word ', 9000) where posting_id = %s", (A2,))
+    s = settings()
+    fake.batches.delay = 3600
+    with Database(s.database_url) as database, caplog.at_level(logging.WARNING):
+        database.register_model(s.model, 1536)
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    assert sent.entries == 3
+    truncated = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(truncated) == 1, truncated
+    assert truncated[0].startswith(f"postings {A2}: input truncated from 90"), truncated

@@ -15,9 +15,11 @@ from typing import Any
 from autoembed import redact
 from autoembed.db import ClaimedItem, Database
 
+# Each entry's source and key (they never change) name it in logs: `postings 3f2a...`.
 RESERVE = """
-select batch_id, queue_id, job_id, lease_token, content, content_hash
-from public.reserve_embedding_batch(%s::integer, %s)
+select r.batch_id, r.queue_id, r.job_id, r.lease_token, r.content, r.content_hash, q.source, q.source_key
+from public.reserve_embedding_batch(%s::integer, %s) as r
+join public.embedding_queue as q on q.id = r.queue_id
 """
 PLACE = "select public.place_embedding_batch(%s::bigint, %s::bigint[], %s::integer[], %s::integer[])"
 SUBMIT = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[], %s::bigint, "
@@ -92,8 +94,8 @@ class ProviderBatchStore:
         rows = self._call(RESERVE, (max_entries, model))
         if not rows:
             return None, []
-        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest)
-                                 for _, qid, job, token, content, digest in rows]
+        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest, False, source, key)
+                                 for _, qid, job, token, content, digest, source, key in rows]
 
     def place(self, batch: int, placements: Sequence[tuple[int, int, int]]) -> int:
         """Record (queue_id, request, position) of each entry's text in the input file."""
