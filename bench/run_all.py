@@ -64,6 +64,8 @@ def main() -> None:
         kept = json.loads(previous.read_text())
         results = kept["results"]
         rerun = sorted(set(rerun) | set(kept.get("rerun_only", [])))
+    size = "quick" if args.quick else "full" if args.full else "default"
+    base_size = kept["size"] if args.only and previous.exists() else size
     for name, run in BENCHMARKS.items():
         if args.only and name not in args.only:
             continue
@@ -71,9 +73,9 @@ def main() -> None:
         print(f"== {name}", flush=True)
         results[name] = run(args)
         results[name]["benchmark_seconds"] = round(time.perf_counter() - started, 1)
+        results[name]["size"] = size  # a rerun at other sizes says so; the page names it
         print(json.dumps(results[name]), flush=True)
-    size = "quick" if args.quick else "full" if args.full else "default"
-    latest = {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "size": size,
+    latest = {"when": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "size": base_size,
               "rerun_only": rerun,
               "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                           "commit": _commit()},
@@ -81,6 +83,13 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(latest, indent=2) + "\n")
     write_docs(latest)
+
+
+def _other_sizes(latest: dict[str, Any]) -> str:
+    """The benchmarks rerun at other sizes than the page's run, named on the page."""
+    other = sorted(name for name, result in latest["results"].items()
+                   if result.get("size", latest["size"]) != latest["size"])
+    return "".join(f"; {name} at {latest['results'][name]['size']} sizes" for name in other)
 
 
 def _commit() -> str:
@@ -200,6 +209,7 @@ def write_docs(latest: dict[str, Any]) -> None:
         f"commit {latest['machine']['commit']}"
         + (f" (rerunning only {', '.join(latest['rerun_only'])}; the other figures are from the "
            "previous full run)" if latest.get("rerun_only") else "")
+        + _other_sizes(latest)
         + ". Every figure is a ratio of two measurements "
         "taken side by side in the same run, on a throwaway cluster with fsync on; absolute "
         "times on this shared machine are noise.",
