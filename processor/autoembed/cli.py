@@ -1,4 +1,4 @@
-"""autoembed: automatic OpenAI or local embeddings for public.jobs in Supabase.
+"""autoembed: automatic OpenAI or local embeddings of public.jobs, or any table, in Supabase.
 
 Every error a person can cause is one line on stderr naming what to fix:
 exit 2 for configuration (settings, database URL, model), 1 for a run that

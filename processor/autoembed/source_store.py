@@ -26,6 +26,7 @@ select source, source_key, title, error_message, attempts, failed_at
 from public.embedding_source_failures(%s, %s, %s)
 """
 RETRY_FAILED = "select public.retry_failed_source_embeddings(%s, %s::text[])"
+ENQUEUE = "select public.enqueue_embedding_source(%s, %s)"
 
 
 class SourceStore:
@@ -70,3 +71,7 @@ class SourceStore:
     def retry_failed(self, source: str, keys: Sequence[str] | None = None) -> int:
         """Reopen one source's failed-for-good entries (all, or those of ``keys``); how many."""
         return int(self.db._call(RETRY_FAILED, (source, list(keys) if keys else None))[0][0])
+
+    def enqueue(self, source: str, include_failed: bool = False) -> int:
+        """Backfill one source: queue its live rows without a current vector of the active model."""
+        return int(self.db._call(ENQUEUE, (source, include_failed))[0][0])

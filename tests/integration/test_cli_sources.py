@@ -185,3 +185,24 @@ def test_a_batch_api_entry_of_a_source_is_logged_by_its_key(
     truncated = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
     assert len(truncated) == 1, truncated
     assert truncated[0].startswith(f"postings {A2}: input truncated from 90"), truncated
+
+
+def test_backfill_per_source_and_of_every_source(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings,
+    settings: Callable[..., Settings],
+) -> None:
+    """backfill queues each source's live rows that lack a current vector: --source one, else all."""
+    job = insert_jobs(postings, 1)[0]
+    run_drain(settings())  # everything embedded: nothing to backfill
+    postings.execute("delete from public.postings_embeddings where source_key = %s", (A1,))
+    postings.execute("update public.jobs set embedding = null, embedding_model = null, "
+                     "embedding_text_hash = null, embedded_at = null where id = %s", (job,))
+    postings.execute("delete from public.embedding_queue where processed_at is null")  # lost, say
+    one = _autoembed(base_settings, "backfill", "--source", "postings")
+    assert (one.returncode, one.stdout) == (0, "1 postings row enqueued\n"), one.stderr
+    assert _open(postings, "postings") == [A1] and _open(postings, "jobs") == []
+    every = _autoembed(base_settings, "backfill")
+    assert (every.returncode, every.stdout) == (0, "1 job enqueued\n0 postings rows enqueued\n"), every.stderr
+    assert _open(postings, "jobs") == [str(job)]
+    _one_line_error(_autoembed(base_settings, "backfill", "--source", "posting"), 2,
+                    "no source 'posting'", "jobs, postings")

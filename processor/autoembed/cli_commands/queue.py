@@ -155,17 +155,25 @@ def estimate(args: argparse.Namespace, needs: Needs) -> int:
 
 def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--include-failed", action="store_true",
-                        help="also reopen jobs that failed for good (left alone by default)")
+                        help="also reopen rows that failed for good (left alone by default)")
+    _source_argument(parser, "only this source (default: every source, each on its line)")
     parser.add_argument("--batch-api", action="store_true",
                         help="send what is due as OpenAI Batch API batches (half the price, within 24 h) "
                              "and return at once; the scheduled runs write the results")
 
 
-@command("backfill", "queue every active job whose embedding is missing or stale", _backfill_arguments)
+@command("backfill", "queue every live row (job) whose embedding is missing or stale", _backfill_arguments)
 def backfill(args: argparse.Namespace, needs: Needs) -> int:
+    from autoembed.source_store import SourceStore
+
     settings = needs.settings() if args.batch_api else None
     with needs.database() as db:
-        print(f"{plural(db.enqueue_missing(args.include_failed), 'job', 'jobs')} enqueued")
+        store = SourceStore(db)
+        names = [store.check(args.source) or ""] if args.source else store.names()
+        for name in names:
+            queued = store.enqueue(name, args.include_failed)
+            noun = ("job", "jobs") if name == "jobs" else (f"{name} row", f"{name} rows")
+            print(f"{plural(queued, *noun)} enqueued")
         if settings is None:
             return 0
         from autoembed.cli_commands.batches import send_backlog
