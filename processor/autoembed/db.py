@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REGISTER_MODEL = "select public.register_embedding_model(%s, %s)"
-CLAIMED = ("queue_id, job_id, lease_token, attempts, content, content_hash, already_current, "
-           "source, source_key")
-CLAIM = f"select {CLAIMED} from public.claim_embedding_batch(%s, make_interval(secs => %s))"
-CLAIM_AFTER = f"select {CLAIMED} from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)"
+# Every column the claim returns, in ClaimedItem's order: a 0.6.0 schema's claim has no source
+# and source_key (a processor is deployed before `supabase db push`), and ClaimedItem's defaults fill them.
+CLAIM = "select * from public.claim_embedding_batch(%s, make_interval(secs => %s))"
+CLAIM_AFTER = "select * from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)"
 COMPLETE = """
 select queue_id, outcome
 from public.complete_embedding_batch(%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)
