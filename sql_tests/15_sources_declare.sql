@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(37);
+select plan(40);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -54,6 +54,14 @@ select throws_like($$select public.declare_embedding_source('p', 'public.posting
   '%is not one expression%', 'a liveness that ends the statement is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body || random()')$$, '%calls the volatile random()%', 'a volatile expression is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => $e$body || ' at ' || now()::text$e$)$$, '%reads the clock, the transaction or the session (now())%',
+  'a text built from now() is refused (stale at every complete)');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body || current_timestamp::text')$$, '%reads the clock%', 'current_timestamp is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body', live_when => 'current_user = $e$x$e$')$$, '%reads the clock%',
+  'a liveness that reads the session is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'views + 1')$$, '%is of type integer, not text%', 'a text that is not text is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',

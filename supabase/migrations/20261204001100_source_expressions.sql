@@ -126,6 +126,24 @@ begin
     raise exception 'autoembed: the expression % calls the volatile %: a row''s text must be the same each time it is built',
       pg_catalog.quote_literal(expression), volatile_calls using errcode = '42P13';
   end if;
+  -- Stable, but not the same from one transaction to the next: the clock, the
+  -- transaction, the session. A text built from them would never match the
+  -- vector embedded for it (stale at every complete, tokens spent each time).
+  select pg_catalog.string_agg(distinct p.oid::regprocedure::text, ', ')
+  into volatile_calls
+  from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
+  join pg_catalog.pg_proc p on p.oid = m[1]::oid
+  where p.pronamespace = 'pg_catalog'::regnamespace
+    and (p.proname in ('now', 'statement_timestamp', 'transaction_timestamp', 'current_setting',
+        'txid_current', 'txid_current_if_assigned', 'txid_current_snapshot', 'pg_current_xact_id',
+        'pg_current_xact_id_if_assigned', 'pg_current_snapshot', 'pg_backend_pid', 'current_query',
+        'current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp')
+      or (p.proname = 'age' and p.pronargs = 1));
+  if volatile_calls is not null or body ~ '\{SQLVALUEFUNCTION ' then
+    raise exception 'autoembed: the expression % reads the clock, the transaction or the session (%): a row''s text must be the same each time it is built',
+      pg_catalog.quote_literal(expression), coalesce(volatile_calls, 'current_date, current_timestamp, current_user or the like')
+      using errcode = '42P13';
+  end if;
 
   select pg_catalog.array_agg(distinct column_names[m[1]::integer])
   into used

@@ -92,6 +92,8 @@ begin
     public.embedding_source_columns_expression(s.relid::regclass, s.text_columns)) || e'\n';
   live := coalesce(s.live_when, 'true') || e'\n';
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
+  -- The row's alias is autoembed_row, a name no column is likely to have: as
+  -- `t`, a column t renamed away would have read as the whole row's text.
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
   if s.vectors = 'table' then
     dest := s.vector_table;
@@ -118,17 +120,17 @@ begin
       begin
         -- Two statements, so that the keyed one's plan probes the key's index.
         if $1 is null then
-          select coalesce(pg_catalog.array_agg(t.%3$I::text), '{}'),
+          select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
             coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
           into found_keys, found_texts
-          from %2$s as t
+          from %2$s as autoembed_row
           where (%6$s);
         else
-          select coalesce(pg_catalog.array_agg(t.%3$I::text), '{}'),
+          select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
             coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
           into found_keys, found_texts
-          from %2$s as t
-          where t.%3$I = any($1::%5$s[]) and (%6$s);
+          from %2$s as autoembed_row
+          where autoembed_row.%3$I = any($1::%5$s[]) and (%6$s);
         end if;
         found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
       exception when syntax_error_or_access_rule_violation then
@@ -137,13 +139,13 @@ begin
         -- One row's text (or liveness) raised: find which, row by row.
         found_keys := '{}'; found_texts := '{}'; found_errors := '{}';
         for one_key in
-          select t.%3$I::text from %2$s as t where $1 is null
+          select autoembed_row.%3$I::text from %2$s as autoembed_row where $1 is null
           union all
           select k from pg_catalog.unnest($1) as k
         loop
           begin
-            select (%4$s)::text, (%6$s) into one_text, one_live from %2$s as t
-            where t.%3$I = one_key::%5$s;
+            select (%4$s)::text, (%6$s) into one_text, one_live from %2$s as autoembed_row
+            where autoembed_row.%3$I = one_key::%5$s;
             if one_live then
               found_keys := found_keys || one_key;
               found_texts := pg_catalog.array_append(found_texts, one_text);

@@ -248,3 +248,27 @@ def test_a_batch_api_backfill_embeds_a_source_with_no_online_request(
     assert set(postings) == set(POSTING_TEXTS)
     for key, text in POSTING_TEXTS.items():
         np.testing.assert_allclose(postings[key], fake_vector(text, 1536), rtol=0, atol=1e-7)
+
+
+def test_a_renamed_column_named_t_blocks_the_source_and_embeds_nothing_else(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A read column named like a table alias, renamed away, blocks its source: the row's
+    whole-record text is never embedded in its place."""
+    db.execute("create table public.notes (id integer primary key, t text)")
+    try:
+        db.execute("insert into public.notes values (1, 'first'), (2, 'second')")
+        db.execute("select public.declare_embedding_source('notes', 'public.notes', "
+                   "text_columns => '[\"t\"]')")
+        db.execute("alter table public.notes rename column t to body")
+        db.execute("insert into public.notes values (3, 'third')")
+        report = run_drain(settings())
+        assert (report.embedded, report.failed) == (0, 0)
+        assert fake.texts.total() == 0
+        health, reason = db.execute("select health, health_reason from public.embedding_source_status() "
+                                    "where source = 'notes'").fetchone() or (None, None)
+        assert health == "blocked" and "column t " in reason, reason
+        assert db.execute("select count(*) from public.notes_embeddings").fetchone() == (0,)
+    finally:
+        db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
+        db.execute("drop table public.notes")
