@@ -156,6 +156,22 @@ drop function if exists public.job_embedding_text_from_fields;
 drop function if exists public.job_text_field;
 drop function if exists public.job_text_blanks;
 drop function if exists public.job_text_invisible_pattern;
+-- Vectors a source kept when it was removed (drop_embedding_source without
+-- drop_vectors) are yours and stay, with their rows: only their reference to
+-- the model catalog goes with it.
+do $$
+declare
+  fk record;
+begin
+  for fk in
+    select c.conrelid::regclass as tbl, c.conname
+    from pg_catalog.pg_constraint c
+    where c.contype = 'f' and c.confrelid = pg_catalog.to_regclass('public.embedding_models')
+  loop
+    execute pg_catalog.format('alter table %s drop constraint %I', fk.tbl, fk.conname);
+  end loop;
+end;
+$$;
 drop table if exists public.embedding_models;
 -- The read policy stays with the table: without it RLS would hide every job
 -- from the app, and a reinstall adopts the table with its policies and grants.

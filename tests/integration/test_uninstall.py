@@ -210,3 +210,23 @@ def test_uninstall_drops_batches_in_flight_only_when_told_and_says_so(deployed: 
         assert "billed until it ends or you cancel it there" in done.stderr
         assert conn.execute("select to_regclass('public.embedding_batches')").fetchone() == (None,)
         assert conn.execute("select count(*) from cron.job").fetchone() == (0,)
+
+
+def test_uninstall_keeps_the_vectors_a_removed_source_kept(deployed: str) -> None:
+    """A source removed without drop_vectors leaves its vector table; the uninstall runs and keeps it."""
+    with psycopg.connect(deployed, autocommit=True) as conn:
+        conn.execute("create table public.kept_notes (id bigint primary key, body text)")
+        conn.execute("insert into public.kept_notes values (1, 'a note')")
+        conn.execute("select public.declare_embedding_source('kept_notes', 'public.kept_notes', "
+                     "text_columns => '[\"body\"]')")
+        conn.execute("insert into public.kept_notes_embeddings (source_key) values (1)")  # one kept row
+        conn.execute("select public.drop_embedding_source('kept_notes')")  # the vectors stay
+    try:
+        done = _uninstall(deployed)
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            assert conn.execute("select count(*) from public.kept_notes_embeddings").fetchone() == (1,)
+            assert conn.execute("select to_regclass('public.embedding_models')").fetchone() == (None,)
+    finally:
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            conn.execute("drop table if exists public.kept_notes, public.kept_notes_embeddings")
