@@ -102,8 +102,8 @@ select is((select count(*) from public.embedding_queue where source = 'postings'
 select is((select array_agg(a.attname::text order by a.attname::text) from pg_trigger t
   cross join unnest(t.tgattr) as k(n) join pg_attribute a on a.attrelid = t.tgrelid and a.attnum = k.n
   where t.tgname = 'postings_embedding_update'),
-  array['body', 'employer', 'job_title', 'skills', 'status'],
-  'the update trigger fires only for the columns the text and the liveness read');
+  array['body', 'employer', 'job_title', 'posting_id', 'skills', 'status'],
+  'the update trigger fires only for the columns the text and the liveness read, and the key');
 
 -- Writes: only what the text reads queues, deletes clean up, non-live rows leave.
 delete from public.embedding_queue where source = 'postings';

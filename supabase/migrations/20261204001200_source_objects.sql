@@ -177,6 +177,11 @@ begin
     declare
       is_live boolean;
     begin
+      if old.%3$I is distinct from new.%3$I then
+        -- A new key: the old key's entries go, its vector follows the row.
+        %5$s
+        delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+      end if;
       begin
         select (%4$s) into is_live from (select new.*) as t;
       exception when others then
@@ -200,7 +205,11 @@ begin
       return null;
     end;
     $body$
-    $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, live);
+    $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, live,
+    case when s.vectors = 'table' then pg_catalog.format(
+      'delete from %1$s as v where v.source_key = new.%2$I; '
+      'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
+      else '' end);
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
@@ -251,15 +260,14 @@ begin
     'for each statement execute function public.%I()', s.name || '_embedding_insert', tbl,
     s.name || '_queue_inserted');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
-  if pg_catalog.cardinality(s.read_columns) > 0 then
-    execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
-      'execute function public.%I()', s.name || '_embedding_update',
-      (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') from pg_catalog.unnest(s.read_columns) c),
-      tbl,
-      (select pg_catalog.string_agg(pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
-        from pg_catalog.unnest(s.read_columns) c),
-      s.name || '_queue_updated');
-  end if;
+  -- The columns the text and liveness read, and the key (a row given a new key).
+  changed := (select pg_catalog.string_agg(distinct pg_catalog.quote_ident(c), ', ')
+    from pg_catalog.unnest(s.read_columns || s.key_column) c);
+  execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
+    'execute function public.%I()', s.name || '_embedding_update', changed, tbl,
+    (select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
+      from pg_catalog.unnest(s.read_columns || s.key_column) c),
+    s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_delete', tbl);
   execute pg_catalog.format('create trigger %I after delete on %s referencing old table as autoembed_old_rows '
     'for each statement execute function public.%I()', s.name || '_embedding_delete', tbl,

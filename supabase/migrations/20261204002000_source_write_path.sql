@@ -125,6 +125,10 @@ begin
       if pg_catalog.current_setting('role') in ('anon', 'authenticated') and (%5$s) then
         raise exception 'the embedding columns of %% are written by autoembed only', %6$L using errcode = '42501';
       end if;
+      if old.%3$I is distinct from new.%3$I then
+        -- A new key: the old key's entries go (the vector is on the row).
+        delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+      end if;
       begin
         select (%4$s
         ) into is_live from (select new.*) as t;
@@ -160,11 +164,11 @@ begin
   execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
     'execute function public.%I()', s.name || '_embedding_update',
     (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
-      from pg_catalog.unnest(s.read_columns || array['embedding', 'embedding_model', 'embedding_text_hash',
-        'embedded_at']) c),
+      from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column
+        || array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[]) x) as u (c)),
     tbl,
-    coalesce((select pg_catalog.string_agg(pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
-      from pg_catalog.unnest(s.read_columns) c) || ' or ', '')
+    coalesce((select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
+      from pg_catalog.unnest(s.read_columns || s.key_column) c) || ' or ', '')
     || '(current_user in (''anon'', ''authenticated'') and (coalesce(old.embedding operator(extensions.<>) new.embedding, '
     || '(old.embedding is null) <> (new.embedding is null)) or old.embedding_model is distinct from new.embedding_model '
     || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '

@@ -272,3 +272,37 @@ def test_a_renamed_column_named_t_blocks_the_source_and_embeds_nothing_else(
     finally:
         db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
         db.execute("drop table public.notes")
+
+
+def test_a_row_given_a_new_key_keeps_its_vector_under_the_new_key(
+    app_tables: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """An update of the key moves the row's vector to the new key (0 tokens) and leaves nothing
+    under the old one, in a vector table and in the table's own columns."""
+    db = app_tables
+    declare_postings(db)
+    db.execute("create table public.notes (id integer primary key, body text)")
+    try:
+        db.execute("insert into public.notes values (1, 'first'), (2, 'second')")
+        db.execute("select public.declare_embedding_source('notes', 'public.notes', "
+                   "text_columns => '[\"body\"]', vectors => 'columns')")
+        run_drain(settings())
+        fake.reset()
+        new_key = "00000000-0000-0000-0000-0000000000f1"
+        db.execute("update public.postings set posting_id = %s where posting_id = %s",
+                   (new_key, POSTINGS[0][0]))
+        db.execute("update public.notes set id = 10 where id = 1")
+        report = run_drain(settings())
+        assert (report.embedded, report.failed) == (0, 0) and fake.texts.total() == 0
+        vectors = stored_vectors(db, "postings_embeddings")
+        assert set(vectors) == {new_key, *POSTING_TEXTS} - {POSTINGS[0][0]}
+        np.testing.assert_allclose(vectors[new_key], fake_vector(POSTING_TEXTS[POSTINGS[0][0]], 1536),
+                                   rtol=0, atol=1e-7)
+        notes = db.execute("select id, embedding is not null from public.notes order by id").fetchall()
+        assert notes == [(2, True), (10, True)]
+        assert db.execute("select count(*) from public.embedding_queue where source in ('postings', 'notes') "
+                          "and (processed_at is null or source_key in (%s, '1'))",
+                          (POSTINGS[0][0],)).fetchone() == (0,)
+    finally:
+        db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
+        db.execute("drop table public.notes")
