@@ -205,8 +205,8 @@ class _Carrier:
         else:
             self._embedded(unit, entries, answer.vectors)
         if billed is None:  # no believable usage: our own count of what was sent
-            billed = sum(self.embedder.prepare(text, exact=True).tokens
-                         for _, text in self.store.texts(taken.id, [e.queue_id for e in entries]).values())
+            resent_texts = self.store.texts(taken.id, [e.queue_id for e in entries]).values()
+            billed = sum(self.embedder.prepare(text, exact=True).tokens for _, text, *_ in resent_texts)
         unit.tokens = billed
         self.report.batch_tokens += billed
         self._record(unit)

@@ -33,7 +33,11 @@ ENTRIES = """
 select queue_id, lease_token, content_hash, request, request_position
 from public.embedding_batch_entries(%s::bigint)
 """
-TEXTS = "select queue_id, job_id, content from public.embedding_batch_texts(%s::bigint, %s::bigint[])"
+TEXTS = """
+select t.queue_id, t.job_id, t.content, q.source, q.source_key
+from public.embedding_batch_texts(%s::bigint, %s::bigint[]) as t
+join public.embedding_queue as q on q.id = t.queue_id
+"""
 NOTE = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
 NOTE_UNREADABLE = "select public.note_unreadable_embedding_batch(%s::bigint, %s::uuid, %s)"
 FINISH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
@@ -62,9 +66,11 @@ class BatchEntry:
     request: int
     position: int
 
-    def as_claimed(self, job_id: int = 0, content: str = "") -> ClaimedItem:
+    def as_claimed(self, job_id: int | None = 0, content: str = "", source: str = "jobs",
+                   source_key: str | None = None) -> ClaimedItem:
         """The entry as an online claim's item: its lease and hash are what writes check."""
-        return ClaimedItem(self.queue_id, job_id, self.lease_token, 0, content, self.content_hash)
+        return ClaimedItem(self.queue_id, job_id, self.lease_token, 0, content, self.content_hash,
+                           source=source, source_key=source_key)
 
 
 @dataclass(frozen=True)
@@ -121,10 +127,11 @@ class ProviderBatchStore:
         """The entries still in the batch, by request and position."""
         return [BatchEntry(*row) for row in self._call(ENTRIES, (batch,))]
 
-    def texts(self, batch: int, queue_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
-        """(job_id, text) of entries still in the batch, to send again online."""
-        return {int(q): (int(job), str(text))
-                for q, job, text in self._call(TEXTS, (batch, list(queue_ids)))}
+    def texts(self, batch: int, queue_ids: Sequence[int]
+              ) -> dict[int, tuple[int | None, str, str, str | None]]:
+        """(job_id, text, source, key) of entries of any source still in the batch, to send again online."""
+        return {int(q): (job, str(text), str(source), key)
+                for q, job, text, source, key in self._call(TEXTS, (batch, list(queue_ids)))}
 
     def note(self, batch: TakenBatch, status: str | None) -> None:
         """Still running (or not reached): note the provider's status, end the check."""

@@ -1,0 +1,64 @@
+-- autoembed: the Batch API per source. A line the provider refused (an
+-- input it rejects, an unusable vector) is sent again online with its text
+-- (processor/autoembed/provider_batches/carry.py). embedding_batch_texts
+-- built only jobs' texts, so an entry of any other source in a refused line
+-- was never sent again and stayed in its batch until the batch was given up.
+-- Now each other source's entries get their text from that source's one text
+-- function, public.<source>_embedding_texts(keys), as the claim builds it.
+
+-- The text of each given entry still leased by `batch`; entries taken out of
+-- the batch (an edit, a lease run out) are left out, their new text is the
+-- online queue's. A row gone, a row whose text raised, or a source that
+-- cannot build its text (a column dropped, its table dropped) is left out
+-- too: finishing the batch gives those entries back to the claim, which
+-- decides them (deleted, failed for good, source blocked).
+create or replace function public.embedding_batch_texts(batch bigint, queue_ids bigint[])
+returns table (queue_id bigint, job_id bigint, content text)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  src record;
+begin
+  return query
+  select q.id, q.job_id,
+    public.job_embedding_text_from_fields(j.title, j.company, j.location, j.tags, j.description)
+  from public.embedding_queue as q
+  inner join public.jobs as j on q.job_id = j.id
+  where
+    q.id = any(queue_ids) and q.batch_id = batch and q.processed_at is null
+    and q.lease_token = q.batch_lease_token;
+
+  for src in
+    select s.name, pg_catalog.array_agg(q.id) as ids, pg_catalog.array_agg(q.source_key) as keys
+    from public.embedding_queue as q
+    inner join public.embedding_sources as s on q.source = s.name
+    where
+      q.id = any(queue_ids) and q.batch_id = batch and q.processed_at is null
+      and q.lease_token = q.batch_lease_token and q.source <> 'jobs'
+      and exists (select from pg_catalog.pg_class as c where c.oid = s.relid)
+    group by s.name
+    order by s.name
+  loop
+    begin
+      return query execute pg_catalog.format(
+        'select i.id, null::bigint, t.content from unnest($1, $2) as i (id, k) '
+        'inner join public.%I($2) as t on t.source_key = i.k '
+        'where t.error is null and t.content is not null',
+        src.name || '_embedding_texts'
+      ) using src.ids, src.keys;
+    exception when others then
+      -- The source's own fault: its entries wait for the claim, which blocks it.
+      continue;
+    end;
+  end loop;
+end;
+$$;
+
+comment on function public.embedding_batch_texts(bigint, bigint[]) is
+'embedding_batch_texts: the text of entries of any source still in a Batch API batch, to send them again online.
+Each source''s text is its text function''s (public.<source>_embedding_texts); job_id is null for other sources.';
+revoke all on function public.embedding_batch_texts(bigint, bigint[]) from public, anon, authenticated;
+grant execute on function public.embedding_batch_texts(bigint, bigint[]) to service_role;
