@@ -1,0 +1,256 @@
+-- autoembed: fairness between sources (issue 23). The claim took the oldest
+-- due entries of all sources, so a 100,000-row backfill of one source held
+-- another source's new rows back until the whole backlog was embedded.
+-- Now, when sources other than jobs exist, the claim takes each source's
+-- oldest due entries (a lateral over the catalog, each limited to the batch,
+-- walking the new index below) and interleaves them round-robin: a source
+-- with one new row gets it into the very next claim. Everything else is
+-- 20261204001400's: while jobs is the only source the claim is 0.6.0's one
+-- statement (its cost unchanged), leases, SKIP LOCKED, blocked sources and
+-- dropped tables as before. A caller's cursor (after_queue_id) may now stand
+-- past an older source's entries; the drain then claims once from the
+-- oldest due entry (processor/autoembed/drain.py), as it already did.
+
+-- Each source's due entries in claim order; the claim's cost stays that of
+-- the entries it takes, whatever another source's backlog.
+create index if not exists embedding_queue_source_due
+on public.embedding_queue (source, next_attempt_at, id) where processed_at is null;
+
+create or replace function public.claim_embedding_batch(
+  batch_size integer default 100,
+  lease interval default interval '5 minutes',
+  after_queue_id bigint default null
+)
+returns table (
+  queue_id bigint,
+  job_id bigint,
+  lease_token uuid,
+  attempts integer,
+  content text,
+  content_hash bytea,
+  already_current boolean,
+  source text,
+  source_key text
+)
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+set plan_cache_mode = force_custom_plan
+as $$
+declare
+  versions_final constant boolean := pg_catalog.pg_current_xact_id_if_assigned() is null;
+  after_attempt_at timestamptz;
+  ids bigint[];
+  sources text[];
+  keys text[];
+  src public.embedding_sources;
+  src_ids bigint[];
+  src_keys text[];
+  r_keys text[];
+  r_texts text[];
+  r_errors text[];
+  r_models text[];
+  r_hashes bytea[];
+  missing text;
+begin
+  if after_queue_id is not null then
+    select q.next_attempt_at into after_attempt_at
+    from public.embedding_queue as q
+    where q.id = after_queue_id;
+  end if;
+  if exists (select from public.embedding_sources s where s.name <> 'jobs') then
+    select coalesce(pg_catalog.array_agg(c.id), '{}'), pg_catalog.array_agg(c.source),
+      pg_catalog.array_agg(c.source_key)
+    into ids, sources, keys
+    from (
+      select d.id, d.source, d.source_key
+      from public.embedding_sources as s
+      cross join lateral (
+        select q.id, q.source, q.source_key, q.next_attempt_at
+        from public.embedding_entries_due q
+        where q.source = s.name
+          and (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id offset 0))
+          and (after_attempt_at is null
+            or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
+        order by q.next_attempt_at, q.id
+        limit batch_size
+        for update skip locked
+      ) as d
+      -- Round-robin: each source's oldest first, then each one's second, ...
+      order by pg_catalog.row_number() over (partition by d.source order by d.next_attempt_at, d.id),
+        d.next_attempt_at, d.id
+      limit batch_size
+    ) as c;
+  end if;
+
+  -- jobs: 0.6.0's statement (over the entries locked above, when other sources exist).
+  return query
+  with candidate as (
+    select q.id, q.job_id
+    from public.embedding_entries_due q
+    where ids is null
+      and exists (select from public.jobs j where j.id = q.job_id offset 0)
+      and (after_attempt_at is null
+        or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
+    order by q.next_attempt_at, q.id
+    limit batch_size
+    for update skip locked
+  ),
+  chosen as (
+    select c.id, c.job_id from candidate c
+    union all
+    select q.id, q.job_id from public.embedding_queue q
+    where ids is not null and q.id = any(ids) and q.job_id is not null
+  ),
+  texts as (
+    select c.id, t.content, t.hash,
+      coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
+        and j.embedding_text_hash = t.hash, false) as current,
+      case when versions_final then j.xmin end as job_xmin,
+      case when versions_final then j.ctid end as job_ctid
+    from chosen c
+    join public.jobs j on j.id = c.job_id
+    cross join lateral (
+      select x.content, pg_catalog.sha256(pg_catalog.convert_to(x.content, 'UTF8')) as hash
+      from (
+        select public.job_embedding_text_from_fields(
+          j.title, j.company, j.location, j.tags, j.description
+        ) as content offset 0
+      ) as x
+    ) t
+  ),
+  closed as (
+    update public.embedding_queue q
+    set processed_at = pg_catalog.clock_timestamp(), error_message = null,
+        lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
+    from texts t
+    where q.id = t.id and t.current
+    returning q.id, q.job_id, q.attempts
+  ),
+  claimed as (
+    update public.embedding_queue q
+    set lease_token = pg_catalog.gen_random_uuid(),
+        lease_expires_at = pg_catalog.clock_timestamp() + lease,
+        lease_job_xmin = t.job_xmin,
+        lease_job_ctid = t.job_ctid,
+        lease_content_hash = t.hash,
+        updated_at = pg_catalog.clock_timestamp()
+    from texts t
+    where q.id = t.id and not t.current
+    returning q.id, q.job_id, q.lease_token, q.attempts, t.content, t.hash
+  )
+  select c.id, c.job_id, c.lease_token, c.attempts, c.content, c.hash, false, 'jobs'::text, c.job_id::text
+  from claimed c
+  union all
+  select c.id, c.job_id, null::uuid, c.attempts, null::text, null::bytea, true, 'jobs'::text, c.job_id::text
+  from closed c
+  order by 1;
+
+  if ids is null then
+    return;
+  end if;
+  for src in
+    select s.* from public.embedding_sources s
+    where s.name <> 'jobs' and s.name = any(sources)
+    order by s.name
+  loop
+    select pg_catalog.array_agg(i.id), pg_catalog.array_agg(i.k)
+    into src_ids, src_keys
+    from unnest(ids, sources, keys) as i (id, s, k)
+    where i.s = src.name;
+    if not exists (select from pg_catalog.pg_class c where c.oid = src.relid) then
+      -- The table is gone, and its rows with it.
+      delete from public.embedding_queue q where q.source = src.name and q.source_key is not null;
+      update public.embedding_sources s
+      set blocked_reason = pg_catalog.format('source %s: its table %s was dropped', src.name, src.table_name),
+          blocked_at = coalesce(s.blocked_at, pg_catalog.now())
+      where s.name = src.name;
+      continue;
+    end if;
+    begin
+      execute pg_catalog.format(
+        'select pg_catalog.array_agg(c.source_key), pg_catalog.array_agg(c.content), '
+        'pg_catalog.array_agg(c.error), pg_catalog.array_agg(c.stored_model), '
+        'pg_catalog.array_agg(c.stored_hash) from public.%I($1) as c', src.name || '_embedding_texts'
+      ) into r_keys, r_texts, r_errors, r_models, r_hashes using src_keys;
+    exception when others then
+      -- The source's own fault: name the columns it reads that are gone.
+      select pg_catalog.string_agg(c, ', ') into missing
+      from pg_catalog.unnest(src.read_columns) as c
+      where not exists (select from pg_catalog.pg_attribute a
+        where a.attrelid = src.relid and a.attname = c and a.attnum > 0 and not a.attisdropped);
+      update public.embedding_sources s
+      set blocked_reason = pg_catalog.left(case when missing is not null then pg_catalog.format(
+            'source %s: the column %s of %s that its text reads is gone (dropped or renamed): '
+            'declare the source again', src.name, missing, src.relid::regclass)
+          else pg_catalog.format('source %s: its text cannot be built: %s', src.name, sqlerrm) end, 2000),
+          blocked_at = coalesce(s.blocked_at, pg_catalog.now())
+      where s.name = src.name;
+      update public.embedding_queue q
+      set next_attempt_at = pg_catalog.now() + interval '5 minutes', updated_at = pg_catalog.now()
+      where q.id = any(src_ids);
+      continue;
+    end;
+    if src.blocked_reason is not null then
+      update public.embedding_sources s set blocked_reason = null, blocked_at = null
+      where s.name = src.name;
+    end if;
+
+    return query
+    with built as (
+      select i.id, r.content, r.error, r.k is null as gone,
+        pg_catalog.sha256(pg_catalog.convert_to(r.content, 'UTF8')) as hash,
+        r.stored_model, r.stored_hash
+      from unnest(src_ids, src_keys) as i (id, k)
+      left join unnest(r_keys, r_texts, r_errors, r_models, r_hashes)
+        as r (k, content, error, stored_model, stored_hash) on r.k = i.k
+    ),
+    gone as (
+      delete from public.embedding_queue q using built b where q.id = b.id and b.gone
+    ),
+    failed as (
+      update public.embedding_queue q
+      set attempts = q.attempts + 1, processed_at = pg_catalog.clock_timestamp(),
+          error_message = pg_catalog.left(pg_catalog.format('source %s: the text of this row raised %s',
+            src.name, b.error), 2000),
+          lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
+      from built b
+      where q.id = b.id and not b.gone and b.error is not null
+    ),
+    closed as (
+      update public.embedding_queue q
+      set processed_at = pg_catalog.clock_timestamp(), error_message = null,
+          lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
+      from built b
+      where q.id = b.id and not b.gone and b.error is null
+        and coalesce(b.stored_model = public.active_embedding_model() and b.stored_hash = b.hash, false)
+      returning q.id, q.attempts, q.source_key
+    ),
+    claimed as (
+      update public.embedding_queue q
+      set lease_token = pg_catalog.gen_random_uuid(),
+          lease_expires_at = pg_catalog.clock_timestamp() + lease,
+          lease_job_xmin = null, lease_job_ctid = null, lease_content_hash = b.hash,
+          updated_at = pg_catalog.clock_timestamp()
+      from built b
+      where q.id = b.id and not b.gone and b.error is null
+        and not coalesce(b.stored_model = public.active_embedding_model() and b.stored_hash = b.hash, false)
+      returning q.id, q.lease_token, q.attempts, b.content, b.hash, q.source_key
+    )
+    select c.id, null::bigint, c.lease_token, c.attempts, c.content, c.hash, false, src.name, c.source_key
+    from claimed c
+    union all
+    select c.id, null::bigint, null::uuid, c.attempts, null::text, null::bytea, true, src.name, c.source_key
+    from closed c
+    order by 1;
+  end loop;
+end;
+$$;
+
+comment on function public.claim_embedding_batch(integer, interval, bigint) is
+'claim_embedding_batch: lease up to batch_size due entries of any source, round-robin between sources (each one''s oldest first), with their text, source and key.
+FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry.';
+revoke all on function public.claim_embedding_batch(integer, interval, bigint)
+from public, anon, authenticated;
+grant execute on function public.claim_embedding_batch(integer, interval, bigint) to service_role;
