@@ -101,10 +101,18 @@ as $$
         'and its signing secret, or select public.set_embedding_wake(''off'')',
         w.state ->> 'last_woken_at',
         coalesce('HTTP ' || (w.state ->> 'status_code'), w.state ->> 'error', 'no answer')))
+    -- A blocked source is blocked for alerts too, whatever the others do.
+    when b.reason is not null and s.status ->> 'health' in ('ok', 'idle') then
+      pg_catalog.jsonb_build_object('health', 'blocked', 'health_reason', b.reason)
     else '{}'::jsonb
   end
   from (select public.embedding_queue_status_of_sources() as status) as s
   cross join (select public.embedding_wake_state() as state) as w
+  cross join lateral (
+    select pg_catalog.string_agg(x.value ->> 'health_reason', '; ' order by x.key) as reason
+    from pg_catalog.jsonb_each(coalesce(s.status -> 'sources', '{}'::jsonb)) as x
+    where x.value ->> 'health' = 'blocked'
+  ) as b
   cross join (
     -- Finished entries of the last hour, embedded (or found current), not failed.
     select
@@ -118,7 +126,7 @@ $$;
 
 comment on function public.embedding_queue_status() is
 'embedding_queue_status: the queue at a glance, as jsonb, for people and for alerts.
-health (ok, idle, stalled, blocked) with its reason (stalled too when the wake after commit fails), the dispatch''s state, pending, processing, retries, failed, due, oldest_pending_seconds, commit_to_embedded_p95_seconds over the last hour, the wake, model, runs, tokens, cost, Batch API batches, `sources` and a message such as "42 jobs pending embedding generation".';
+health (ok, idle, stalled, blocked) with its reason (stalled too when the wake after commit fails, blocked when a source is), the dispatch''s state, pending, processing, retries, failed, due, oldest_pending_seconds, commit_to_embedded_p95_seconds over the last hour, the wake, model, runs, tokens, cost, Batch API batches, `sources` and a message such as "42 jobs pending embedding generation".';
 revoke all on function public.embedding_queue_status() from public, anon, authenticated;
 grant execute on function public.embedding_queue_status() to service_role;
 

@@ -268,6 +268,8 @@ def test_a_renamed_column_named_t_blocks_the_source_and_embeds_nothing_else(
         health, reason = db.execute("select health, health_reason from public.embedding_source_status() "
                                     "where source = 'notes'").fetchone() or (None, None)
         assert health == "blocked" and "column t " in reason, reason
+        [[total]] = db.execute("select public.embedding_queue_status()").fetchall()
+        assert (total["health"], total["health_reason"]) == ("blocked", reason)  # alerts see it too
         assert db.execute("select count(*) from public.notes_embeddings").fetchone() == (0,)
     finally:
         db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
