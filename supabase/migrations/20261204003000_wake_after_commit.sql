@@ -212,6 +212,10 @@ begin
       -- Remembered, so that writers skip this until a dispatch is answered 202; never waits.
       update public.embedding_wake e set answers_at_once = learned
       where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
+    elsif learned is null then
+      -- Nothing answered yet (a fresh deploy): look again in a window, not at every insert.
+      update public.embedding_wake e set window_started_at = pg_catalog.clock_timestamp()
+      where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
     end if;
     return null;
   end if;
