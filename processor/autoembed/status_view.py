@@ -63,7 +63,7 @@ def _source_line(source: dict[str, Any]) -> str:
     """``ok: 3 pending, 0 processing, 0 failed, 12 embedded``."""
     return (f"{source.get('health')}: {source.get('pending')} pending, "
             f"{source.get('processing')} processing, {source.get('failed')} failed, "
-            f"{source.get('embedded')} embedded"
+            f"{'-' if source.get('embedded') is None else source['embedded']} embedded"
             + (f" ({source['health_reason']})" if source.get("health_reason") else ""))
 
 

@@ -30,7 +30,12 @@ declare
 begin
   for s in select * from public.embedding_sources e order by e.name loop
     stored := null;
-    if exists (select from pg_catalog.pg_class c where c.oid = s.relid) then
+    -- A dropped table is said at once, not only after the next claim finds it gone.
+    if not exists (select from pg_catalog.pg_class c where c.oid = s.relid) then
+      s.blocked_reason := coalesce(s.blocked_reason, pg_catalog.format(
+        'source %s: its table %s was dropped: select public.drop_embedding_source(%L)',
+        s.name, s.table_name, s.name));
+    else
       begin
         execute pg_catalog.format('select pg_catalog.count(*) from %s where embedding_model = $1',
           coalesce(s.vector_table, s.relid::regclass::text))

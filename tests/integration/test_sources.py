@@ -16,6 +16,7 @@ from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
 from tests.docs_text import blocks_tested_by
+from tests.integration.test_cli import _autoembed
 from tests.support import assert_embedded_from_current_text, insert_jobs, run_drain
 
 # The issue's example: a job board whose table has other names, a uuid key
@@ -308,3 +309,24 @@ def test_a_row_given_a_new_key_keeps_its_vector_under_the_new_key(
     finally:
         db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
         db.execute("drop table public.notes")
+
+
+def test_a_dropped_table_blocks_its_source_at_once(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """A source whose table is dropped says so before any claim: blocked, with the way out."""
+    db.execute("create table public.gone (id bigint primary key, body text)")
+    db.execute("insert into public.gone values (1, 'a')")
+    db.execute("select public.declare_embedding_source('gone', 'public.gone', text_columns => '[\"body\"]')")
+    db.execute("drop table public.gone")
+    try:
+        health, reason, embedded = db.execute(
+            "select health, health_reason, embedded from public.embedding_source_status() "
+            "where source = 'gone'").fetchone() or (None, None, None)
+        assert (health, embedded) == ("blocked", None)
+        assert reason == ("source gone: its table public.gone was dropped: "
+                          "select public.drop_embedding_source('gone')")
+        shown = _autoembed(base_settings, "status", "--source", "gone")
+        assert "blocked: 1 pending" in shown.stdout and "- embedded" in shown.stdout, shown.stdout
+    finally:
+        db.execute("select public.drop_embedding_source('gone', drop_vectors => true)")
