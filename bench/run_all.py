@@ -26,6 +26,7 @@ from bench import (
     rate_limit,
     relevance,
     scaling,
+    source_fairness,
     trigger_overhead,
 )
 from bench.harness import RESULTS
@@ -46,6 +47,7 @@ BENCHMARKS = {
     "db_round_trips": db_round_trips.run,
     "freshness": freshness.run,
     "relevance": relevance.run,
+    "source_fairness": source_fairness.run,
 }
 
 
@@ -352,6 +354,7 @@ def write_docs(latest: dict[str, Any]) -> None:
                   "them into its one drain (EMBEDDING_CONCURRENCY requests in flight)."]
     lines += _freshness_lines(results.get("freshness"))
     lines += trigger_overhead.doc_lines(results.get("trigger_overhead"))
+    lines += source_fairness.doc_lines(results.get("source_fairness"))
     backfill = results.get("index_backfill")
     if backfill:
         lines += ["", "## Index-aware backfill", "",
