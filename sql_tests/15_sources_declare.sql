@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(40);
+select plan(43);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -97,6 +97,16 @@ select is((select content from public.postings_embedding_texts(null)),
   e'Go dev\nCo''); drop table public.victim; --: Acme\n$x$ Skills: go, sql\nBuild.',
   'labels are written as they are, and only live rows have a text');
 select isnt(to_regclass('public.victim'), null, 'public.victim is still there after the declaration');
+select throws_like($$select public.declare_embedding_source('postings_again', 'public.postings',
+  text_expression => 'body')$$, '%public.postings is already the source postings: declare postings again%',
+  'a second source on the same table is refused in one line');
+create table public.parted (id bigint primary key, t text) partition by range (id);
+select throws_like($$select public.declare_embedding_source('parted', 'public.parted',
+  text_expression => 't')$$, '%public.parted is partitioned: declare each partition%', 'a partitioned table is refused');
+create table public.mine_embeddings (source_key bigint primary key, notes text);
+select throws_like($$select public.declare_embedding_source('mine', 'public.float_key',
+  text_expression => 't')$$, '%public.mine_embeddings exists and is not autoembed''s%',
+  'a table of the vector table''s name that autoembed did not make is never adopted');
 select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
   1::bigint, 'the live row already there was queued, the closed one not');
 select is((select array_agg(a.attname::text order by a.attname::text) from pg_trigger t

@@ -91,9 +91,25 @@ begin
       using errcode = '22023';
   end if;
   select * into strict rel from pg_catalog.pg_class c where c.oid = source_table;
-  if rel.relkind not in ('r', 'p') then
+  if rel.relkind = 'p' then  -- its triggers would not see rows written to a partition
+    raise exception 'autoembed: % is partitioned: declare each partition as a source of its own',
+      source_table using errcode = '42809';
+  elsif rel.relkind <> 'r' then
     raise exception 'autoembed: % is not a table', source_table using errcode = '42809';
   end if;
+  select * into existing from public.embedding_sources e
+  where e.relid = source_table and e.name <> source_name;
+  if found then
+    raise exception 'autoembed: % is already the source %: declare % again to change its text, or drop it first (select public.drop_embedding_source(%))',
+      source_table, existing.name, existing.name, pg_catalog.quote_literal(existing.name) using errcode = '42710';
+  end if;
+  vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
+  if vectors = 'table' and pg_catalog.to_regclass(vector_table) is not null and coalesce(pg_catalog.obj_description(
+    pg_catalog.to_regclass(vector_table), 'pg_class'), '') not like 'Vectors of the source%' then
+    raise exception 'autoembed: % exists and is not autoembed''s: rename it, or declare the source under another name',
+      vector_table using errcode = '42P07';  -- autoembed's says so in its comment
+  end if;
+  vector_table := null;
   if not pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') then
     raise exception 'autoembed: declaring a source on % needs its ownership (it is %''s)',
       source_table, rel.relowner::regrole using errcode = '42501';
@@ -102,7 +118,6 @@ begin
     raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
       source_table using errcode = '22023';
   end if;
-
   -- The key: one column, of a type a queue entry can carry as text.
   select pg_catalog.array_agg(a.attname order by k.n),
     pg_catalog.min(pg_catalog.format_type(a.atttypid, null))
@@ -121,7 +136,6 @@ begin
     raise exception 'autoembed: the primary key %.% is of type %: use a bigint, integer, uuid or text key',
       source_table, key_columns[1], key_type using errcode = '42P10';
   end if;
-
   -- The text and the liveness, checked (embedding_source_expression_columns).
   if (text_columns is null) = (text_expression is null) then
     raise exception 'autoembed: give the text as text_columns or as text_expression (one of them)'
