@@ -49,7 +49,9 @@ begin
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(live || tbl), 16) || '$';
 
   -- The search, as the caller (security invoker: grants and RLS apply), live
-  -- rows only; the dimension is the model's, known at the call.
+  -- rows only; the dimension is the model's, known at the call. The row's
+  -- alias is autoembed_row, not a name a column is likely to have (as `t`, a
+  -- column t was read instead of the row).
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(
       query_embedding extensions.vector, dimensions integer, model text, match_count integer,
@@ -67,12 +69,13 @@ begin
       pg_catalog.format($q$
       select s.k, s.similarity, s.r
       from (
-        select t.%1$I::text as k,
+        select autoembed_row.%1$I::text as k,
           1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
-          pg_catalog.to_jsonb(t) - array['embedding', 'embedding_model', 'embedding_text_hash',
+          pg_catalog.to_jsonb(autoembed_row) - array['embedding', 'embedding_model', 'embedding_text_hash',
             'embedded_at'] as r
         from %2$s as v
-        join (select * from %3$s as t where (%4$s)) as t on t.%1$I = v.%5$I
+        join (select * from %3$s as autoembed_row where (%4$s)) as autoembed_row
+          on autoembed_row.%1$I = v.%5$I
         where v.embedding_model = $2
         order by v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1
         limit $3

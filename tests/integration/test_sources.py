@@ -330,3 +330,23 @@ def test_a_dropped_table_blocks_its_source_at_once(
         assert "blocked: 1 pending" in shown.stdout and "- embedded" in shown.stdout, shown.stdout
     finally:
         db.execute("select public.drop_embedding_source('gone', drop_vectors => true)")
+
+
+def test_a_source_with_a_column_named_t_is_searched(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A column named like a table alias never stands in for the row in the generated search."""
+    db.execute("create table public.stamped (id bigint primary key, body text, t timestamptz default now())")
+    try:
+        db.execute("insert into public.stamped (id, body) select g, 'row ' || g from generate_series(1, 3) g")
+        db.execute("select public.declare_embedding_source('stamped', 'public.stamped', "
+                   "text_columns => '[\"body\"]')")
+        assert run_drain(settings()).embedded == 3
+        register_vector(db)
+        query = fake_vector("row 2", 1536)
+        rows = db.execute("select source_key, row_data ->> 'body' from "
+                          "public.match_embedding_source('stamped', %s, 1)", (query,)).fetchall()
+        assert rows == [("2", "row 2")]
+    finally:
+        db.execute("select public.drop_embedding_source('stamped', drop_vectors => true)")
+        db.execute("drop table public.stamped")
