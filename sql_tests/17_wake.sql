@@ -2,7 +2,7 @@
 -- none when off, paused, unanswered in auto mode, or missing its secrets;
 -- a writer never fails for it; only service_role changes it.
 begin;
-select plan(17);
+select plan(19);
 
 select is(
   (select (t.tgtype::int & 1) from pg_trigger t
@@ -72,6 +72,10 @@ select lives_ok($$insert into public.jobs (title, company) values ('No secret', 
   'a writer never fails because the wake cannot be sent');
 select is((select count(*)::int from net.http_request_queue), 0, 'and nothing is sent without the secret');
 
+select throws_like($$select public.set_embedding_wake('on', window_seconds => 0.1)$$,
+  '%the wake''s window is 0.5 to 60 seconds, not 0.1%', 'a window out of range is one line');
+select throws_like($$select public.set_embedding_wake('on', timeout_milliseconds => -5)$$,
+  '%pg_net''s wait for a wake is 1000 to 300000 ms, not -5%', 'a wait out of range is one line');
 select throws_ok($$select public.set_embedding_wake('sometimes')$$, '22023', null,
   'an unknown mode is refused');
 

@@ -29,6 +29,14 @@ begin
     raise exception 'autoembed: the wake''s mode is auto, on or off, not %', set_embedding_wake.mode
       using errcode = '22023';
   end if;
+  if set_embedding_wake.window_seconds not between 0.5 and 60 then
+    raise exception 'autoembed: the wake''s window is 0.5 to 60 seconds, not %', set_embedding_wake.window_seconds
+      using errcode = '22023';
+  end if;
+  if set_embedding_wake.timeout_milliseconds not between 1000 and 300000 then
+    raise exception 'autoembed: pg_net''s wait for a wake is 1000 to 300000 ms, not %',
+      set_embedding_wake.timeout_milliseconds using errcode = '22023';
+  end if;
   update public.embedding_wake e
   set mode = coalesce(set_embedding_wake.mode, e.mode),
       window_seconds = coalesce(set_embedding_wake.window_seconds, e.window_seconds),
