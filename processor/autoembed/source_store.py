@@ -66,7 +66,10 @@ class SourceStore:
     def failures(self, source: str | None, reason: str | None, limit: int) -> list[dict[str, Any]]:
         """Rows (of one source, or all) whose latest entry failed for good, newest first."""
         keys = ("source", "source_key", "title", "error_message", "attempts", "failed_at")
-        return [dict(zip(keys, row, strict=True)) for row in self.db._call(FAILURES, (source, reason, limit))]
+        rows = [dict(zip(keys, row, strict=True)) for row in self.db._call(FAILURES, (source, reason, limit))]
+        for row in rows:  # a job is still named by its job_id, as before sources
+            row["job_id"] = int(row["source_key"]) if row["source"] == "jobs" else None
+        return rows
 
     def retry_failed(self, source: str, keys: Sequence[str] | None = None) -> int:
         """Reopen one source's failed-for-good entries (all, or those of ``keys``); how many."""
