@@ -8,7 +8,7 @@ uuid key, vectors in its own table) every 0.25 s. A row's wait is its ``embedded
 completing transaction's clock) minus the time its commit returned, same machine.
 
 Beside it, from the same run: what each row would have waited had claims taken the oldest due
-entries first, as before 20261204002110: until the backlog ahead of it was drained, the drain's
+entries first, as the claim did before fairness: until the backlog ahead of it was drained, the drain's
 end minus its commit (a lower bound: its own claim comes after that).
 """
 

@@ -114,7 +114,6 @@ drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_objects_first;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.create_embedding_source_writes;
-drop function if exists public.create_embedding_source_store;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.match_embedding_source;
 drop function if exists public.embedding_source_expression_columns;
@@ -186,10 +185,8 @@ where version in (
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
-  '20261204001900', '20261204002000', '20261204002100', '20261204002110', '20261204002200',
-  '20261204002210',
-  '20261204002500',
-  '20261204003000', '20261204003010'
+  '20261204001900', '20261204002000', '20261204002100', '20261204002200',
+  '20261204002210', '20261204003000', '20261204003010'
 );
 
 commit;

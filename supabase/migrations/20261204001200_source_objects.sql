@@ -123,6 +123,11 @@ begin
     as $body$
     #variable_conflict use_column
     begin
+      -- The rows first, as a writer takes them (row, then its entry): an edit
+      -- in flight is waited for, and the comparison below, a statement of its
+      -- own, reads its committed text (test_source_write_race). The order
+      -- row, vector, entry is the delete trigger's too.
+      perform from %4$s as t where t.%5$I = any($1::%6$s []) order by t.%5$I for share of t;
       return query
       with ok as (
         select i.k, i.h, i.v
@@ -143,7 +148,8 @@ begin
     else pg_catalog.format(
       'update %1$s as t set embedding = ok.v, embedding_model = $4, embedding_text_hash = ok.h, '
       'embedded_at = pg_catalog.now() from ok where t.%2$I = ok.k::%3$s returning t.%2$I::text',
-      tbl, s.key_column, s.key_type) end);
+      tbl, s.key_column, s.key_type) end,
+    tbl, s.key_column, s.key_type);
 
   -- A liveness that raises for a row never fails the writer's statement:
   -- the row is queued, and the claim fails it with the error.
@@ -252,7 +258,7 @@ begin
   execute pg_catalog.format(
     'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
     s.name || '_store_embeddings',
-    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded.',
+    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share).',
       s.name, s.name));
 
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_insert', tbl);

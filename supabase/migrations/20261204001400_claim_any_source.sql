@@ -6,8 +6,11 @@
 -- While jobs is the only source, the claim is 0.6.0's one statement with
 -- two more columns: the job board's claims cost what they did
 -- (sql_tests/13_cheaper_claims.sql, bench/claim_cost.py). With other
--- sources it locks the due entries of every source, oldest first, runs
--- that statement on those of jobs, and for each other source among them
+-- sources it locks each source's oldest due entries and interleaves them
+-- round-robin (each source's oldest, then each one's second, ...), so a
+-- 100,000-row backfill of one source never holds back another's new rows:
+-- they are in the next claim. It runs that statement on those of jobs, and
+-- for each other source among them
 -- calls its text function once (public.<source>_embedding_texts):
 --   - rows deleted or no longer live lose their entry;
 --   - a row whose text raised fails for good with the error;
@@ -19,6 +22,11 @@
 --   - a source whose table was dropped loses its entries.
 
 drop function public.claim_embedding_batch(integer, interval, bigint);
+
+-- Each source's due entries in claim order; the claim's cost stays that of
+-- the entries it takes, whatever another source's backlog.
+create index if not exists embedding_queue_source_due
+on public.embedding_queue (source, next_attempt_at, id) where processed_at is null;
 
 create function public.claim_embedding_batch(
   batch_size integer default 100,
@@ -68,14 +76,23 @@ begin
       pg_catalog.array_agg(c.source_key)
     into ids, sources, keys
     from (
-      select q.id, q.source, q.source_key
-      from public.embedding_entries_due q
-      where (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id offset 0))
-        and (after_attempt_at is null
-          or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
-      order by q.next_attempt_at, q.id
+      select d.id, d.source, d.source_key
+      from public.embedding_sources as s
+      cross join lateral (
+        select q.id, q.source, q.source_key, q.next_attempt_at
+        from public.embedding_entries_due q
+        where q.source = s.name
+          and (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id offset 0))
+          and (after_attempt_at is null
+            or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
+        order by q.next_attempt_at, q.id
+        limit batch_size
+        for update skip locked
+      ) as d
+      -- Round-robin: each source's oldest first, then each one's second, ...
+      order by pg_catalog.row_number() over (partition by d.source order by d.next_attempt_at, d.id),
+        d.next_attempt_at, d.id
       limit batch_size
-      for update skip locked
     ) as c;
   end if;
 
@@ -244,7 +261,7 @@ end;
 $$;
 
 comment on function public.claim_embedding_batch(integer, interval, bigint) is
-'claim_embedding_batch: lease up to batch_size due entries of any source, oldest first, with their text, source and key.
+'claim_embedding_batch: lease up to batch_size due entries of any source, round-robin between sources (each one''s oldest first), with their text, source and key.
 FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry.';
 revoke all on function public.claim_embedding_batch(integer, interval, bigint)
 from public, anon, authenticated;
