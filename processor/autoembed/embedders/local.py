@@ -6,6 +6,7 @@ nothing is downloaded at run time.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import threading
@@ -55,9 +56,13 @@ class LocalEmbedder:
         self.dimensions = int(dimension_of())
         max_seq = int(self._st.max_seq_length or 256)
         self.limits = local_limits(max_seq)
-        self._tokenizer: Any = self._st.tokenizer
-        # One forward pass at a time (torch uses the cores), and one tokenizer
-        # call at a time: Hugging Face's fast tokenizer is not thread-safe.
+        # Counting gets its own copy of the tokenizer: a Hugging Face fast
+        # tokenizer keeps its padding and truncation settings as state, so a
+        # count (no truncation) between encode()'s setting them and its
+        # batching made that batch ragged and failed the whole claim.
+        self._tokenizer: Any = copy.deepcopy(self._st.tokenizer)
+        # One forward pass at a time (torch uses the cores), and one count at
+        # a time: the fast tokenizer is not thread-safe.
         self._lock = threading.Lock()
         self._tokenizer_lock = threading.Lock()
 
