@@ -74,6 +74,9 @@ drop function if exists public.embedding_secret_normalized;
 drop function if exists public.set_embedding_schedule;
 drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
+drop function if exists public.search_jobs;
+drop type if exists public.job_search_result;
+drop function if exists public.embedding_model_for_query;
 drop function if exists public.embedding_queue_status cascade;
 drop function if exists public.embedding_queue_status_online;
 drop function if exists public.embedding_queue_status_of_runs;
@@ -148,7 +151,11 @@ alter table public.jobs
 drop column if exists embedding,
 drop column if exists embedding_model,
 drop column if exists embedding_text_hash,
-drop column if exists embedded_at;
+drop column if exists embedded_at,
+drop column if exists search_document;
+-- A created_at that hybrid search added to an adopted table is the app's
+-- posting date now, and stays.
+drop function if exists public.job_search_document;
 drop function if exists public.job_embedding_text_hash;
 drop function if exists public.job_embedding_text;
 drop function if exists public.job_embedding_text_from_fields;
@@ -186,7 +193,7 @@ where version in (
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204001900', '20261204002000', '20261204002100', '20261204002200',
-  '20261204002210', '20261204003000', '20261204003010'
+  '20261204002210', '20261204003000', '20261204003010', '20261204004000'
 );
 
 commit;

@@ -1,0 +1,297 @@
+-- autoembed hybrid search for the job board: full text and vectors fused by
+-- reciprocal rank fusion, with exact filters and pages (docs/search.md).
+--
+-- Full text reads jobs.search_document, a stored generated tsvector of the
+-- fields that are embedded, weighted title (A) over tags, company and
+-- location (B) over the description (C), with a GIN index. match_jobs stays
+-- as it was.
+
+-- One place says how a job reads to full-text search. Immutable so that a
+-- generated column may use it: english is named, and array_to_string of
+-- text[] depends on no setting.
+create or replace function public.job_search_document(
+  title text,
+  company text,
+  location text,
+  tags text[],
+  description text
+)
+returns tsvector
+language sql
+immutable
+parallel safe
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.setweight(pg_catalog.to_tsvector('pg_catalog.english', coalesce(title, '')), 'A')
+    operator(pg_catalog.||) pg_catalog.setweight(pg_catalog.to_tsvector('pg_catalog.english',
+      pg_catalog.concat_ws(' ', pg_catalog.array_to_string(tags, ' '), company, location)), 'B')
+    operator(pg_catalog.||) pg_catalog.setweight(
+      pg_catalog.to_tsvector('pg_catalog.english', coalesce(description, '')), 'C')
+$$;
+
+comment on function public.job_search_document(text, text, text, text[], text) is
+'job_search_document: a job as full-text search reads it (english): title weighted A, tags, company and location B, description C. jobs.search_document is generated from it.';
+revoke all on function public.job_search_document(text, text, text, text[], text) from public;
+grant execute on function public.job_search_document(text, text, text, text[], text)
+to anon, authenticated, service_role;
+
+do $$
+begin
+  if exists (
+    select from pg_catalog.pg_attribute a
+    where a.attrelid = 'public.jobs'::regclass and a.attname = 'search_document'
+      and a.attnum > 0 and not a.attisdropped
+  ) then
+    raise exception 'autoembed: public.jobs already has a column search_document'
+      using errcode = '42701',
+        hint = 'hybrid search adds a generated tsvector column of that name; rename yours first';
+  end if;
+  -- An adopted table without created_at gets one: rows there before have no
+  -- known posting date (null: never "posted since" anything), new rows now().
+  if not exists (
+    select from pg_catalog.pg_attribute a
+    where a.attrelid = 'public.jobs'::regclass and a.attname = 'created_at'
+      and a.attnum > 0 and not a.attisdropped
+  ) then
+    alter table public.jobs add column created_at timestamptz;
+    alter table public.jobs alter column created_at set default pg_catalog.now();
+  end if;
+end;
+$$;
+
+-- Stored, so ranking reads it instead of parsing every matching description.
+alter table public.jobs add column search_document tsvector
+generated always as (public.job_search_document(title, company, location, tags, description)) stored;
+
+comment on column public.jobs.search_document is
+'Full-text document of the job (public.job_search_document), maintained by PostgreSQL; read by search_jobs.';
+
+create index jobs_search_document on public.jobs using gin (search_document);
+
+-- The model a query embedding searches: the one named, else the active one;
+-- a query of another dimension is an error, never a silent mismatch.
+create or replace function public.embedding_model_for_query(
+  query_embedding extensions.vector,
+  model text default null
+)
+returns public.embedding_models
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  chosen public.embedding_models;
+begin
+  select m.* into chosen
+  from public.embedding_models m
+  where m.model = coalesce(embedding_model_for_query.model, public.active_embedding_model());
+  if not found then
+    raise exception 'no embedding model %; nothing has been embedded yet',
+      coalesce(embedding_model_for_query.model, '(active)') using errcode = '22023';
+  end if;
+  if extensions.vector_dims(query_embedding) <> chosen.dimensions then
+    raise exception 'query embedding has % dimensions, but model % makes %',
+      extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
+      using errcode = '22000';
+  end if;
+  return chosen;
+end;
+$$;
+
+comment on function public.embedding_model_for_query(extensions.vector, text) is
+'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); an unknown model or a query of another dimension is an error.';
+revoke all on function public.embedding_model_for_query(extensions.vector, text) from public;
+grant execute on function public.embedding_model_for_query(extensions.vector, text)
+to anon, authenticated, service_role;
+
+-- A composite type, not `returns table`: its columns may share the names of
+-- the filters (location, company) that an app passes by name.
+create type public.job_search_result as (
+  id bigint,
+  title text,
+  company text,
+  location text,
+  tags text[],
+  created_at timestamptz,
+  score double precision,
+  full_text_rank bigint,
+  semantic_rank bigint,
+  similarity double precision
+);
+
+comment on type public.job_search_result is
+'A row of public.search_jobs: the job, its fused score, its rank on each side (null: not ranked there) and its cosine similarity.';
+
+create or replace function public.search_jobs(
+  query_text text default null,
+  query_embedding extensions.vector default null,
+  location text default null,
+  remote boolean default null,
+  company text default null,
+  tags_any text[] default null,
+  tags_all text[] default null,
+  posted_since timestamptz default null,
+  page_size integer default 10,
+  page integer default 1,
+  full_text_weight double precision default 1,
+  semantic_weight double precision default 0.6,
+  rrf_k integer default 20,
+  model text default null
+)
+returns setof public.job_search_result
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  -- Rows each side ranks before fusing (more when a page reaches further).
+  depth constant integer := greatest(100, page * page_size);
+  -- The filters, the same on both sides and on a listing; $4 .. $9 below.
+  filters constant text := $f$
+    j.is_active
+    and ($4::text is null
+      or pg_catalog.lower(j.location) = pg_catalog.lower($4)
+      or pg_catalog.starts_with(pg_catalog.lower(j.location), pg_catalog.lower($4) || ',')
+      or pg_catalog.starts_with(pg_catalog.lower(j.location), pg_catalog.lower($4) || ' ('))
+    and ($5::boolean is null or $5 = (coalesce(j.location operator(pg_catalog.~*) '\mremote\M', false)
+      or exists (select from pg_catalog.unnest(j.tags) t where pg_catalog.lower(t) = 'remote')))
+    and ($6::text is null or pg_catalog.lower(j.company) = pg_catalog.lower($6))
+    and ($7::text[] is null or j.tags operator(pg_catalog.&&) $7)
+    and ($8::text[] is null or j.tags operator(pg_catalog.@>) $8)
+    and ($9::timestamptz is null or j.created_at >= $9)
+  $f$;
+  text_query tsquery;
+  chosen public.embedding_models;
+  ft_ids bigint[] := '{}';
+  sem_ids bigint[] := '{}';
+  sem_distances double precision[] := '{}';
+  old_ef text;
+  old_iterative text;
+  place text := nullif(pg_catalog.btrim(location), '');
+  firm text := nullif(pg_catalog.btrim(company), '');
+begin
+  if page_size is null or page_size not between 1 and 100 then
+    raise exception 'search_jobs: page_size must be between 1 and 100, not %', page_size
+      using errcode = '22023';
+  end if;
+  if page is null or page < 1 or page * page_size > 1000 then
+    raise exception 'search_jobs: page must be at least 1, and page * page_size at most 1000 (page %, page_size %)',
+      page, page_size using errcode = '22023';
+  end if;
+  if full_text_weight is null or semantic_weight is null or rrf_k is null
+    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0 then
+    raise exception 'search_jobs: full_text_weight, semantic_weight and rrf_k must be 0 or more'
+      using errcode = '22023';
+  end if;
+
+  if nullif(pg_catalog.btrim(query_text), '') is not null and full_text_weight > 0 then
+    text_query := pg_catalog.websearch_to_tsquery('pg_catalog.english', query_text);
+  end if;
+
+  if query_embedding is not null and semantic_weight > 0 then
+    chosen := public.embedding_model_for_query(query_embedding, search_jobs.model);
+    old_ef := pg_catalog.current_setting('hnsw.ef_search', true);
+    old_iterative := pg_catalog.current_setting('hnsw.iterative_scan', true);
+    -- The index returns up to ef_search rows, and with pgvector 0.8's
+    -- iterative scans goes on past rows the filters drop. Older pgvector has
+    -- no iterative scans: a short answer is completed exactly below.
+    perform pg_catalog.set_config('hnsw.ef_search', greatest(depth, coalesce(old_ef, '40')::integer)::text, true);
+    if old_iterative is not null then
+      perform pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
+    end if;
+    -- The cast to the model's dimension is literal SQL, to match the model's
+    -- partial HNSW index; `+ 0` in the exact query keeps it off the index.
+    for pass in 1..2 loop
+      execute pg_catalog.format($q$
+        select coalesce(pg_catalog.array_agg(s.id order by s.distance, s.id), '{}'),
+               coalesce(pg_catalog.array_agg(s.distance order by s.distance, s.id), '{}')
+        from (
+          select j.id, j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
+          from public.jobs j
+          where j.embedding_model = $2 and %2$s
+          order by j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 %3$s
+          limit $3
+        ) s
+        $q$, chosen.dimensions, filters, case when pass = 2 then '+ 0' else '' end)
+      into sem_ids, sem_distances
+      using query_embedding::extensions.vector, chosen.model, depth,
+        place, remote, firm, tags_any, tags_all, posted_since;
+      exit when pg_catalog.cardinality(sem_ids) >= depth;
+    end loop;
+    perform pg_catalog.set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
+    if old_iterative is not null then
+      perform pg_catalog.set_config('hnsw.iterative_scan', old_iterative, true);
+    end if;
+  end if;
+
+  if text_query is not null then
+    execute pg_catalog.format($q$
+      select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
+      from (
+        select j.id, pg_catalog.ts_rank_cd(j.search_document, $10) as rank
+        from public.jobs j
+        where j.search_document operator(pg_catalog.@@) $10 and %1$s
+        order by 2 desc, 1
+        limit $3
+      ) s
+      $q$, filters)
+    into ft_ids
+    using null::extensions.vector, null::text, depth,
+      place, remote, firm, tags_any, tags_all, posted_since, text_query;
+  end if;
+
+  if text_query is null and chosen.model is null then
+    -- Nothing to rank by: the filtered jobs, newest first.
+    return query execute pg_catalog.format($q$
+      select j.id, j.title, j.company, j.location, j.tags, j.created_at,
+             null::double precision, null::bigint, null::bigint, null::double precision
+      from public.jobs j
+      where %1$s
+      order by j.created_at desc nulls last, j.id desc
+      limit $2 offset $3
+      $q$, filters)
+    using null::extensions.vector, page_size, (page - 1) * page_size,
+      place, remote, firm, tags_any, tags_all, posted_since;
+    return;
+  end if;
+
+  return query
+  with ft as (
+    select f.id, f.r from pg_catalog.unnest(ft_ids) with ordinality as f (id, r)
+  ),
+  sem as (
+    select s.id, s.distance, s.r
+    from rows from (pg_catalog.unnest(sem_ids), pg_catalog.unnest(sem_distances))
+      with ordinality as s (id, distance, r)
+  ),
+  fused as (
+    select coalesce(ft.id, sem.id) as id, ft.r as ft_r, sem.r as sem_r, sem.distance,
+      coalesce(full_text_weight / (rrf_k + ft.r), 0) + coalesce(semantic_weight / (rrf_k + sem.r), 0) as score
+    from ft full join sem on ft.id = sem.id
+  )
+  select j.id, j.title, j.company, j.location, j.tags, j.created_at,
+    f.score, f.ft_r, f.sem_r, 1 - f.distance
+  from fused f
+  join public.jobs j on j.id = f.id
+  order by f.score desc, f.id
+  limit page_size offset (page - 1) * page_size;
+end;
+$$;
+
+comment on function public.search_jobs(
+  text, extensions.vector, text, boolean, text, text[], text[], timestamptz,
+  integer, integer, double precision, double precision, integer, text
+) is
+'search_jobs: active jobs ranked by reciprocal rank fusion of full text (websearch_to_tsquery over search_document) and cosine similarity to query_embedding, filtered exactly; see docs/search.md.
+score = full_text_weight / (rrf_k + full_text_rank) + semantic_weight / (rrf_k + semantic_rank), each side''s best 100 rows (more for deep pages). Filters: location (case-insensitive; "Berlin" matches "Berlin, Germany" and "Berlin (Hybrid)"), remote (the word remote in location or a tag), company (case-insensitive), tags_any, tags_all, posted_since. Only a text: full text only; only an embedding: vectors only; neither: the filtered jobs newest first. security invoker: RLS applies.';
+revoke all on function public.search_jobs(
+  text, extensions.vector, text, boolean, text, text[], text[], timestamptz,
+  integer, integer, double precision, double precision, integer, text
+) from public;
+grant execute on function public.search_jobs(
+  text, extensions.vector, text, boolean, text, text[], text[], timestamptz,
+  integer, integer, double precision, double precision, integer, text
+) to anon, authenticated, service_role;
