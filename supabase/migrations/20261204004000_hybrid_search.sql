@@ -212,10 +212,10 @@ begin
           select j.id, j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
           from public.jobs j
           where j.embedding_model = $2 and %2$s
-          order by j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 %3$s
+          order by (j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1)%3$s
           limit $3
         ) s
-        $q$, chosen.dimensions, filters, case when pass = 2 then '+ 0' else '' end)
+        $q$, chosen.dimensions, filters, case when pass = 2 then ' operator(pg_catalog.+) 0' else '' end)
       into sem_ids, sem_distances
       using query_embedding::extensions.vector, chosen.model, depth,
         place, remote, firm, tags_any, tags_all, posted_since;
