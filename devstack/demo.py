@@ -81,10 +81,16 @@ def main() -> int:
             query = embedder.embed([QUERY]).vectors[0]
             rows = conn.execute("select id, title, company, location, similarity "
                                 "from public.match_jobs(%s, 5)", (query,)).fetchall()
-            print(f"\nTop 5 of public.match_jobs for {QUERY!r}:")
+            print(f"\nTop 5 of public.match_jobs for {QUERY!r} (vectors only):")
             for job_id, title, company, location, similarity in rows:
                 print(f"  {similarity:.3f}  #{job_id:<4} {title} at {company} ({location})")
-            if status[0]["pending"] or len(rows) != 5:
+            hybrid = conn.execute("select id, title, company, location, score "
+                                  "from public.search_jobs(%s, %s, page_size => 5)",
+                                  (QUERY, query)).fetchall()
+            print(f"\nTop 5 of public.search_jobs for {QUERY!r} (full text and vectors):")
+            for job_id, title, company, location, score in hybrid:
+                print(f"  {score:.4f} #{job_id:<4} {title} at {company} ({location})")
+            if status[0]["pending"] or len(rows) != 5 or len(hybrid) != 5:
                 say("demo failed: the queue did not drain")
                 return 1
             if len(seen - {0, JOBS}) < 2:

@@ -145,7 +145,7 @@ def test_summaries_average_per_kind_and_over_all_queries() -> None:
 
 def test_the_published_section_has_every_kind_for_both_embedders() -> None:
     """docs/benchmarks.md's Relevance section: a row per kind and the mean, per embedder, with
-    the issue's verdict at the defaults and at the recommended weights."""
+    the issue's verdict at search_jobs' defaults."""
     import json
     from pathlib import Path
 
