@@ -3,7 +3,7 @@
 -- an insert trigger without live_when holds no exception block; a delete
 -- removes vectors before queue entries (complete_embedding_batch's order).
 begin;
-select plan(17);
+select plan(21);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -69,6 +69,30 @@ select is((select count(*) from public.embedding_queue where source = 'notes' an
 -- Deletes take the vector before the entry, as complete does.
 select ok((select strpos(prosrc, 'public.notes_embeddings') < strpos(prosrc, 'public.embedding_queue')
   from pg_proc where proname = 'notes_unqueue_deleted'), 'a delete removes the vector, then the entry');
+
+-- jobs: an update of a column neither the text nor search_document reads is
+-- a HOT update (no before-update row trigger makes PostgreSQL rebuild the
+-- stored search_document), and its embedding columns stay autoembed's.
+-- (A description long enough for TOAST: a rebuilt document never equals the stored one.)
+insert into public.jobs (id, title, company, description) overriding system value
+select 990001, 'Hot', 'Path', pg_catalog.string_agg(pg_catalog.md5(g::text), ' ') from generate_series(1, 200) as g;
+create temporary table hot_before as
+select n_tup_hot_upd from pg_catalog.pg_stat_xact_user_tables where relid = 'public.jobs'::regclass;
+update public.jobs set updated_at = pg_catalog.now() where id = 990001;
+select is((select n_tup_hot_upd - (select n_tup_hot_upd from hot_before)
+  from pg_catalog.pg_stat_xact_user_tables where relid = 'public.jobs'::regclass), 1::bigint,
+  'an update of jobs no index reads is a HOT update');
+select is((select count(*) from pg_catalog.pg_trigger where tgrelid = 'public.jobs'::regclass
+  and not tgisinternal and tgtype & 2 = 2 and tgtype & 16 = 16), 0::bigint,
+  'jobs has no before-update row trigger');
+grant update on public.jobs to authenticated;
+create policy hot_path_edit on public.jobs for update to authenticated using (true);
+set local role authenticated;
+select throws_ok($$update public.jobs set embedding_model = null, embedding = null where id = 990001$$, '42501',
+  'the embedding columns of public.jobs are written by autoembed only',
+  'authenticated with an update grant still cannot write jobs'' embedding columns');
+select lives_ok($$update public.jobs set title = 'Hot!' where id = 990001$$, 'but edits its text');
+reset role;
 
 -- Removing the columns source removes its protection with its columns.
 select lives_ok($$select public.drop_embedding_source('cands', drop_vectors => true)$$,
