@@ -24,9 +24,13 @@
 drop function public.claim_embedding_batch(integer, interval, bigint);
 
 -- Each source's due entries in claim order; the claim's cost stays that of
--- the entries it takes, whatever another source's backlog.
+-- the entries it takes, whatever another source's backlog. It replaces
+-- embedding_queue_due (next_attempt_at, id): jobs' claim reads jobs' entries
+-- (source = 'jobs'), and the counts of due entries read either index, so
+-- every queue entry costs one index insertion less.
 create index if not exists embedding_queue_source_due
 on public.embedding_queue (source, next_attempt_at, id) where processed_at is null;
+drop index if exists public.embedding_queue_due;
 
 create function public.claim_embedding_batch(
   batch_size integer default 100,
@@ -102,6 +106,7 @@ begin
     select q.id, q.job_id
     from public.embedding_entries_due q
     where ids is null
+      and q.source = 'jobs'
       and exists (select from public.jobs j where j.id = q.job_id offset 0)
       and (after_attempt_at is null
         or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
