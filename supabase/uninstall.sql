@@ -74,6 +74,8 @@ drop function if exists public.embedding_secret_normalized;
 drop function if exists public.set_embedding_schedule;
 drop function if exists public.embedding_failures;
 drop function if exists public.match_jobs;
+drop function if exists public.search_embedding_source;
+drop function if exists public.create_embedding_source_full_text;
 drop function if exists public.search_jobs;
 drop type if exists public.job_search_result;
 drop function if exists public.embedding_model_for_query;
@@ -193,7 +195,8 @@ where version in (
   '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204001900', '20261204002000', '20261204002100', '20261204002200',
-  '20261204002210', '20261204003000', '20261204003010', '20261204004000'
+  '20261204002210', '20261204003000', '20261204003010', '20261204004000',
+  '20261204004100'
 );
 
 commit;

@@ -272,6 +272,7 @@ begin
   execute pg_catalog.format(
     'drop function if exists public.%I(extensions.vector, integer, text, integer, double precision)',
     s.name || '_search_embeddings');
+  execute pg_catalog.format('drop function if exists public.%I(tsquery, integer)', s.name || '_search_text');
   foreach part in array array['_queue_inserted', '_queue_updated', '_unqueue_deleted'] loop
     execute pg_catalog.format('drop function if exists public.%I()', s.name || part);
   end loop;

@@ -89,7 +89,8 @@ begin
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) to anon, authenticated, service_role', s.name || '_search_embeddings');
-
+  -- Its full-text side, for search_embedding_source (20261204004100).
+  perform public.create_embedding_source_full_text(source_name);
 end;
 $$;
 
