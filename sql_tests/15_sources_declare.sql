@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(43);
+select plan(46);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -52,6 +52,14 @@ select throws_like($$select public.declare_embedding_source('p', 'public.posting
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body', live_when => $e$status = 'open'); drop table public.victim; select (true$e$)$$,
   '%is not one expression%', 'a liveness that ends the statement is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body', live_when => $e$status = 'open') or (true$e$)$$,
+  '%has unbalanced parentheses%', 'a liveness that closes the parenthesis around it is refused');
+select ok(public.embedding_source_parentheses_balanced($e$x = ')' and "a(" = e'\')' and (y) -- ($e$),
+  'parentheses in literals, quoted names and comments do not count');
+select ok(not public.embedding_source_parentheses_balanced($e$x = $t$ $t$ or y)$e$)
+  and not public.embedding_source_parentheses_balanced($e$x = $t$)$e$),
+  'a dollar quote ends where PostgreSQL ends it');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body || random()')$$, '%calls the volatile random()%', 'a volatile expression is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',

@@ -122,6 +122,7 @@ drop function if exists public.create_embedding_source_writes;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.match_embedding_source;
 drop function if exists public.embedding_source_expression_columns;
+drop function if exists public.embedding_source_parentheses_balanced;
 drop function if exists public.embedding_source_columns_expression;
 drop function if exists public.embedding_text_list;
 drop function if exists public.embedding_source_backlog;

@@ -126,3 +126,80 @@ comment on function public.purge_embedding_queue_history(interval) is
 Also entries of jobs deleted while they were being enqueued, and dispatch records; failed entries are kept so their reasons stay readable.';
 revoke all on function public.purge_embedding_queue_history(interval) from public, anon, authenticated;
 grant execute on function public.purge_embedding_queue_history(interval) to service_role;
+-- The lexer's view of parentheses: those in string literals ('', E'' with
+-- backslashes, dollar quotes), quoted names and comments do not count.
+create or replace function public.embedding_source_parentheses_balanced(expression text)
+returns boolean
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+declare
+  i integer := 1;
+  n integer := pg_catalog.length(expression);
+  c text;
+  prev text := ' ';
+  depth integer := 0;
+  stop integer;
+  tag text;
+begin
+  while i <= n loop
+    c := pg_catalog.substr(expression, i, 1);
+    if c = '(' then
+      depth := depth + 1;
+    elsif c = ')' then
+      depth := depth - 1;
+      if depth < 0 then
+        return false;
+      end if;
+    elsif c in ('''', '"') then
+      -- A quoted literal or name; E'' (after a non-name character) takes backslash escapes.
+      stop := i + 1;
+      loop
+        if stop > n then
+          return false;
+        end if;
+        if c = '''' and prev in ('E', 'e') and pg_catalog.substr(' ' || expression, i - 1, 1) !~ '[[:alnum:]_$]'
+          and pg_catalog.substr(expression, stop, 1) = '\' then
+          stop := stop + 2;
+        elsif pg_catalog.substr(expression, stop, 1) = c then
+          exit when pg_catalog.substr(expression, stop + 1, 1) is distinct from c;
+          stop := stop + 2;
+        else
+          stop := stop + 1;
+        end if;
+      end loop;
+      i := stop;
+    elsif c = '-' and pg_catalog.substr(expression, i + 1, 1) = '-' then
+      stop := pg_catalog.strpos(pg_catalog.substr(expression, i), e'\n');
+      i := case when stop = 0 then n else i + stop - 1 end;
+    elsif c = '/' and pg_catalog.substr(expression, i + 1, 1) = '*' then
+      stop := pg_catalog.strpos(pg_catalog.substr(expression, i + 2), '*/');
+      -- A nested comment is read differently by PostgreSQL: refused.
+      if stop = 0 or pg_catalog.strpos(pg_catalog.substr(expression, i + 2, stop), '/*') > 0 then
+        return false;
+      end if;
+      i := i + stop + 2;
+    elsif c = '$' and prev !~ '[[:alnum:]_$]' then
+      tag := pg_catalog.substring(pg_catalog.substr(expression, i), '^(\$[[:alpha:]_]?[[:alnum:]_]*\$)');
+      if tag is not null then
+        stop := pg_catalog.strpos(pg_catalog.substr(expression, i + pg_catalog.length(tag)), tag);
+        if stop = 0 then
+          return false;
+        end if;
+        i := i + 2 * pg_catalog.length(tag) + stop - 2;
+      end if;
+    end if;
+    prev := pg_catalog.substr(expression, i, 1);
+    i := i + 1;
+  end loop;
+  return depth = 0;
+end;
+$$;
+
+comment on function public.embedding_source_parentheses_balanced(text) is
+'embedding_source_parentheses_balanced: whether the parentheses of a SQL expression pair up, outside string literals, quoted names and comments.
+Used by embedding_source_expression_columns: an unbalanced one could change the generated statements around it.';
+revoke all on function public.embedding_source_parentheses_balanced(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_parentheses_balanced(text) to service_role;

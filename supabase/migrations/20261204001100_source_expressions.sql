@@ -72,6 +72,14 @@ begin
       pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
   end;
 
+  -- Its parentheses pair up (embedding_source_parentheses_balanced): one like
+  -- `true) or (x` compiles once wrapped in ( ) as above, but would change the
+  -- logic of the generated statements around it.
+  if not public.embedding_source_parentheses_balanced(expression) then
+    raise exception 'autoembed: the expression % has unbalanced parentheses',
+      pg_catalog.quote_literal(expression) using errcode = '42601';
+  end if;
+
   -- 2. One expression, of the type asked, over the row's columns.
   begin
     execute pg_catalog.format(
