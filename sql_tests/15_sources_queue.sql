@@ -3,7 +3,7 @@
 -- and searched; a row whose text raises fails alone, a source whose column
 -- is gone is blocked alone, a dropped table's entries go.
 begin;
-select plan(28);
+select plan(30);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -141,6 +141,18 @@ select is((select count(*) from public.embedding_queue where source = 'postings'
   'the dropped table''s entries are cleaned up');
 select alike((select blocked_reason from public.embedding_sources where name = 'postings'),
   '%its table public.postings was dropped', 'and the source says why');
+
+-- A live_when that raises for a row fails that row, and the error names the live_when.
+create table public.memos (memo_id integer primary key, body text not null, weight integer not null);
+insert into public.memos values (1, 'kept', 1), (2, 'odd', 0);
+select public.declare_embedding_source('memos', 'public.memos', text_expression => 'body',
+  live_when => '10 / weight > 0');
+update public.embedding_queue set next_attempt_at = now() where source = 'memos';
+select is((select array_agg(source_key) from public.claim_embedding_batch(10) where source = 'memos'),
+  array['1'], 'the row whose liveness holds is claimed');
+select is((select error_message from public.embedding_queue where source = 'memos' and source_key = '2'),
+  'source memos: the live_when of this row raised 22012 division by zero',
+  'the row whose live_when raises fails with an error naming the live_when');
 
 select * from finish();
 rollback;

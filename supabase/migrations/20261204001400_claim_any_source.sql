@@ -13,7 +13,8 @@
 -- for each other source among them
 -- calls its text function once (public.<source>_embedding_texts):
 --   - rows deleted or no longer live lose their entry;
---   - a row whose text raised fails for good with the error;
+--   - a row whose text (or live_when) raised fails for good with the error,
+--     naming which of the two raised;
 --   - a row whose vector of the active model is current is closed unsent;
 --   - an error of the source itself (a column it reads dropped or renamed)
 --     blocks that source: embedding_sources.blocked_reason names it and the
@@ -229,7 +230,7 @@ begin
     failed as (
       update public.embedding_queue q
       set attempts = q.attempts + 1, processed_at = pg_catalog.clock_timestamp(),
-          error_message = pg_catalog.left(pg_catalog.format('source %s: the text of this row raised %s',
+          error_message = pg_catalog.left(pg_catalog.format('source %s: %s',
             src.name, b.error), 2000),
           lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
       from built b

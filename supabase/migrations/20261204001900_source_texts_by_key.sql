@@ -116,6 +116,7 @@ begin
       one_key text;
       one_text text;
       one_live boolean;
+      one_error text;
     begin
       begin
         -- Two statements, so that the keyed one's plan probes the key's index.
@@ -143,10 +144,16 @@ begin
           union all
           select k from pg_catalog.unnest($1) as k
         loop
+          -- The liveness first, then the text of a live row: the error names which raised.
+          one_error := null;
           begin
-            select (%4$s)::text, (%6$s) into one_text, one_live from %2$s as autoembed_row
+            one_error := 'the live_when of this row raised ';
+            select (%6$s) into one_live from %2$s as autoembed_row
             where autoembed_row.%3$I = one_key::%5$s;
+            one_error := 'the text of this row raised ';
             if one_live then
+              select (%4$s)::text into one_text from %2$s as autoembed_row
+              where autoembed_row.%3$I = one_key::%5$s;
               found_keys := found_keys || one_key;
               found_texts := pg_catalog.array_append(found_texts, one_text);
               found_errors := pg_catalog.array_append(found_errors, null::text);
@@ -156,7 +163,7 @@ begin
           when others then
             found_keys := found_keys || one_key;
             found_texts := pg_catalog.array_append(found_texts, null::text);
-            found_errors := found_errors || (sqlstate || ' ' || sqlerrm);
+            found_errors := found_errors || (one_error || sqlstate || ' ' || sqlerrm);
           end;
         end loop;
       end;
