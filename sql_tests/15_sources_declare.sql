@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(46);
+select plan(49);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -173,6 +173,15 @@ select is((select source_key from public.match_embedding_source('postings', '[0,
 select ok(public.drop_embedding_source('postings', drop_vectors => true), 'the source is removed again');
 select set_eq('select * from postings_catalog', 'select * from before_declare',
   'the columns autoembed added are gone, the table as before');
+
+-- Declared with columns, then again with a vector table: removing it still removes the added columns.
+select public.declare_embedding_source('postings', 'public.postings', text_expression => 'body',
+  vectors => 'columns');
+select lives_ok($$select public.declare_embedding_source('postings', 'public.postings',
+  text_expression => 'body', vectors => 'table')$$, 'a columns source is declared again with a vector table');
+select ok(public.drop_embedding_source('postings', drop_vectors => true), 'and removed with its vectors');
+select set_eq('select * from postings_catalog', 'select * from before_declare',
+  'the columns autoembed added first are gone too, the table as before');
 
 select * from finish();
 rollback;

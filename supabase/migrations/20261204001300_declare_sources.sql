@@ -1,5 +1,4 @@
--- autoembed: sources, part 4 of 5: declaring and removing a source, and
--- queueing its rows.
+-- autoembed: sources, part 4 of 5: declaring and removing a source, queueing its rows.
 --
 --   select public.declare_embedding_source(
 --     'postings', 'public.postings',
@@ -7,11 +6,9 @@
 --                       {"column": "skills", "label": "Skills"}, "body"]',
 --     live_when => $$status = 'open'$$);
 --   select public.drop_embedding_source('postings', drop_vectors => true);
---
--- Both are security invoker and need the table's ownership (the triggers are
--- the owner's to create and drop). Declaring again replaces the text or the
--- liveness: only rows whose text hash changed are queued, and the vectors
--- they have keep answering searches until replaced.
+-- Both are security invoker and need the table's ownership (its triggers).
+-- Declaring again replaces the text or the liveness: only rows whose text
+-- hash changed are queued; their vectors answer searches until replaced.
 
 -- Queue every live row of a source without a current vector of the active
 -- model (missing, of another model, or of another text), and the rows whose
@@ -284,7 +281,8 @@ begin
   execute pg_catalog.format('drop function if exists public.%I(%s)', s.name || '_embedding_visible', s.key_type);
   if drop_vectors and s.vectors = 'table' then
     execute pg_catalog.format('drop table if exists %s', s.vector_table);
-  elsif drop_vectors and s.added_columns and tbl is not null then
+  end if;  -- and the columns it added, if declared again with a vector table since:
+  if drop_vectors and s.added_columns and tbl is not null then
     execute pg_catalog.format('alter table %s drop column if exists embedding, '
       'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
       'drop column if exists embedded_at', tbl);
