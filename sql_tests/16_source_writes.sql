@@ -3,7 +3,7 @@
 -- an insert trigger without live_when holds no exception block; a delete
 -- removes vectors before queue entries (complete_embedding_batch's order).
 begin;
-select plan(21);
+select plan(22);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -93,6 +93,16 @@ select throws_ok($$update public.jobs set embedding_model = null, embedding = nu
   'authenticated with an update grant still cannot write jobs'' embedding columns');
 select lives_ok($$update public.jobs set title = 'Hot!' where id = 990001$$, 'but edits its text');
 reset role;
+
+-- Each queue entry is in as few indexes as the queue's questions need: the
+-- due entries of a source (claims, counts of due entries), one open entry
+-- per row (the writers' on conflict), a row's entries (deletes), jobs' two.
+select set_eq($$select indexrelid::regclass::text from pg_catalog.pg_index
+    where indrelid = 'public.embedding_queue'::regclass$$,
+  array['embedding_queue_pkey', 'embedding_queue_source_due', 'embedding_queue_one_open_per_source_row',
+    'embedding_queue_source_row', 'embedding_queue_one_open_per_job', 'embedding_queue_job',
+    'embedding_queue_batch'],
+  'the queue holds no index another covers (embedding_queue_due: source_due)');
 
 -- Removing the columns source removes its protection with its columns.
 select lives_ok($$select public.drop_embedding_source('cands', drop_vectors => true)$$,
