@@ -41,6 +41,8 @@ ALONE = {
     "switch-model": (("switch-model", "text-embedding-3-large"), *NO_KEY),
     "serve": (("serve", "--port", "0"), *NO_KEY),
     "trigger": (("trigger", "http://127.0.0.1:9/x"), 2, "", "EMBEDDING_SIGNING_SECRET is not set"),
+    # Nothing embedded, no model active: full text alone, nothing to embed the query with.
+    "search": (("search", "job"), 0, "rank   score  title  company", "note: no model is active yet"),
 }
 
 

@@ -18,7 +18,7 @@ FLOORS: dict[str, float] = {
     "auth": 1,
     "embedders.base": 2, "embedders.openai_answers": 2.3, "embedders.openai_batches": 2.4,
     "vector_array": 2.2, "db": 2.5, "index_store": 2.6, "embedders.openai": 2.5, "embedders.local": 2.5,
-    "source_store": 2.6,
+    "source_store": 2.6, "search_store": 2.6,
     "embedders": 2.8,
     "results": 2.8,
     "claim_embedder": 3, "search_index": 3, "accounting": 3.2, "drain": 3.5,
@@ -27,7 +27,8 @@ FLOORS: dict[str, float] = {
     "estimate": 3.5, "status_view": 3.6,
     "service": 4, "background": 4, "handler": 4.5,
     "wsgi": 5, "server": 5.5, "cli_commands.base": 5.7, "cli_commands.queue": 5.8,
-    "cli_commands.batches": 5.75, "cli_commands.operate": 5.8, "cli_commands.http": 5.8, "cli_commands": 5.9,
+    "cli_commands.batches": 5.75, "cli_commands.operate": 5.8, "cli_commands.http": 5.8,
+    "cli_commands.search": 5.8, "cli_commands": 5.9,
     "cli": 6,
 }
 

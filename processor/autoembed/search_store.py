@@ -1,0 +1,57 @@
+"""The hybrid search's SQL: one call of public.search_jobs, every argument passed by name.
+
+Beside ``db`` (the queue's SQL): ``autoembed search`` asks through here, in
+``db``'s one-round-trip transaction. The argument names are the function's
+(supabase/migrations/*_hybrid_search.sql); the README's app snippets use the
+same names, and tests/unit/test_search_arguments.py holds all three together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from autoembed.db import Database
+
+# The arguments autoembed passes (search_jobs' weights and rrf_k keep their defaults).
+ARGUMENTS = ("query_text", "query_embedding", "location", "remote", "company", "tags_any", "tags_all",
+             "posted_since", "page_size", "page", "model")
+COLUMNS = ("id", "title", "company", "location", "tags", "created_at", "score", "full_text_rank",
+           "semantic_rank", "similarity")
+# Typed where a null would leave the call ambiguous to PostgreSQL; the vector travels as its text form.
+_CASTS = {"query_embedding": "::extensions.vector", "remote": "::boolean", "tags_any": "::text[]",
+          "tags_all": "::text[]", "posted_since": "::timestamptz"}
+SEARCH = (f"select {', '.join(COLUMNS)} from public.search_jobs("
+          + ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in ARGUMENTS) + ")")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a job seeker narrows the search to; None (or empty) filters nothing."""
+
+    location: str | None = None
+    remote: bool | None = None
+    company: str | None = None
+    tags_any: Sequence[str] = ()
+    tags_all: Sequence[str] = ()
+    posted_since: datetime | None = None
+
+
+def vector_literal(vector: Sequence[float]) -> str:
+    """pgvector's text form of a vector; float32 values print exactly."""
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def search(db: Database, query_text: str | None, query_embedding: Sequence[float] | None,
+           model: str | None, filters: Filters, *, page: int, page_size: int) -> list[dict[str, Any]]:
+    """One page of public.search_jobs, each row a dict of its columns, best first."""
+    params = {
+        "query_text": query_text, "model": model, "page": page, "page_size": page_size,
+        "query_embedding": None if query_embedding is None else vector_literal(query_embedding),
+        "location": filters.location, "remote": filters.remote, "company": filters.company,
+        "tags_any": list(filters.tags_any) or None, "tags_all": list(filters.tags_all) or None,
+        "posted_since": filters.posted_since,
+    }
+    return [dict(zip(COLUMNS, row, strict=True)) for row in db._call(SEARCH, params)]
