@@ -43,7 +43,17 @@ select set_eq(
     ('anon', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
     ('authenticated', 'match_jobs(query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
     ('anon', 'match_embedding_source(source_name text, query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
-    ('authenticated', 'match_embedding_source(source_name text, query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE')
+    ('authenticated', 'match_embedding_source(source_name text, query_embedding vector, match_count integer, min_similarity double precision, model text)', 'EXECUTE'),
+    -- Hybrid search, the model check it calls as the caller, and the pure
+    -- function every writer of jobs computes search_document with.
+    ('anon', 'search_jobs(query_text text, query_embedding vector, location text, remote boolean, company text, tags_any text[], tags_all text[], posted_since timestamp with time zone, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
+    ('authenticated', 'search_jobs(query_text text, query_embedding vector, location text, remote boolean, company text, tags_any text[], tags_all text[], posted_since timestamp with time zone, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
+    ('anon', 'search_embedding_source(source_name text, query_text text, query_embedding vector, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
+    ('authenticated', 'search_embedding_source(source_name text, query_text text, query_embedding vector, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
+    ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
+    ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
+    ('anon', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE'),
+    ('authenticated', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE')
   $$,
   'anon and authenticated hold exactly: read jobs (RLS: active ones) and models, search, the active model');
 

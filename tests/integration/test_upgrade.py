@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed import service
 from autoembed.config import Settings
 from autoembed.db import Database
 
@@ -127,5 +128,13 @@ def test_upgrade_from_the_last_release_keeps_everything_and_spends_nothing(
         jobs = conn.execute("select pending, embedded from public.embedding_source_status() "
                             "where source = 'jobs'").fetchone()
         assert jobs == (4, 30)
-    report = run_drain(s)
+    index = ("select count(*) from pg_indexes where schemaname = 'public' "
+             "and indexname like 'jobs_embedding_hnsw_%'")
+    with psycopg.connect(upgraded, autocommit=True) as conn:
+        # 0.7.0's search_document rewrote jobs without rebuilding the HNSW index in its lock.
+        assert conn.execute(index).fetchone() == (0,)
+    # As `autoembed process` runs: the run that finds the backlog done builds the index.
+    report = service.run_drain(s, index_upkeep="here")
     assert report.embedded == 4 and fake.texts.total() == 4  # only the edited ones, not the current 25
+    with psycopg.connect(upgraded, autocommit=True) as conn:
+        assert conn.execute(index).fetchone() == (1,)  # built again, concurrently
