@@ -26,6 +26,7 @@ from bench import (
     rate_limit,
     relevance,
     scaling,
+    search_speed,
     source_fairness,
     trigger_overhead,
 )
@@ -47,6 +48,7 @@ BENCHMARKS = {
     "db_round_trips": db_round_trips.run,
     "freshness": freshness.run,
     "relevance": relevance.run,
+    "search_speed": search_speed.run,
     "source_fairness": source_fairness.run,
 }
 
@@ -184,6 +186,11 @@ TARGETS = [
      ("freshness", "insert_overhead", "bulk_insert", "ratio"), "<= 1.1"),
     ("pg_net worker busy per wake minus per 202 tick (s)",
      ("pg_net_tick", "wake_pg_net_busy_seconds_over_tick"), "<= 0.05"),
+    ("search at 100,000 jobs, HNSW and GIN: hybrid / vector only (`match_jobs`), p50",
+     ("search_speed", "hybrid_over_vector_p50"), "<= 3"),
+    ("the same at p95", ("search_speed", "hybrid_over_vector_p95"), "<= 3"),
+    ("hybrid filtered to 1 % / vector only, p50", ("search_speed", "filtered_over_vector_p50"), "<= 3"),
+    ("the same at p95", ("search_speed", "filtered_over_vector_p95"), "<= 3"),
     ("20,000-job backfill, cost through the Batch API / online (recorded, price table)",
      ("batch_cost", "cost_ratio"), "<= 0.5"),
 ]
@@ -412,6 +419,7 @@ def write_docs(latest: dict[str, Any]) -> None:
                          f"{i['ratio']} |")
     if results.get("relevance"):
         lines += relevance.docs_lines(results["relevance"])
+    lines += search_speed.doc_lines(results.get("search_speed"))
     lines += ["", "## Rerun", "",
               "<!-- not run by the tests: benchmarks are not tests; `make bench` runs them -->",
               "```bash", "make bench                       # every benchmark",
