@@ -156,6 +156,8 @@ drop column if exists embedding_model,
 drop column if exists embedding_text_hash,
 drop column if exists embedded_at,
 drop column if exists search_document;
+drop index if exists public.jobs_search_location, public.jobs_search_company, public.jobs_search_tags,
+public.jobs_search_created_at;
 -- A created_at that hybrid search added to an adopted table is the app's
 -- posting date now, and stays.
 drop function if exists public.job_search_document;

@@ -69,3 +69,10 @@ comment on column public.jobs.search_document is
 'Full-text document of the job (public.job_search_document), maintained by PostgreSQL; read by search_jobs.';
 
 create index jobs_search_document on public.jobs using gin (search_document);
+
+-- The filters of search_jobs, so that a selective one finds its rows without
+-- scanning jobs (search_jobs then ranks them exactly).
+create index if not exists jobs_search_location on public.jobs (pg_catalog.lower(location) text_pattern_ops);
+create index if not exists jobs_search_company on public.jobs (pg_catalog.lower(company));
+create index if not exists jobs_search_tags on public.jobs using gin (tags);
+create index if not exists jobs_search_created_at on public.jobs (created_at);
