@@ -137,6 +137,19 @@ def test_a_provider_that_makes_another_model_is_a_one_line_error(
     assert fake.requests == []
 
 
+def test_a_page_past_what_search_jobs_serves_is_a_one_line_error(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A page or page size search_jobs refuses is the user's to fix: exit 2, one line saying why."""
+    _insert(db)
+    run_drain(settings())
+    for args in (["--page", "101"], ["--page-size", "101"]):
+        proc = _search(settings(), QUERY, *args)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("autoembed: search_jobs: page") and proc.stdout == ""
+
+
 def test_with_nothing_embedded_full_text_still_finds_jobs(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:

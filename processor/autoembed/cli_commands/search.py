@@ -15,6 +15,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from autoembed import redact
 from autoembed.cli_commands.base import Needs, command, fail
 from autoembed.search_store import Filters, search
 
@@ -80,8 +83,11 @@ def search_command(args: argparse.Namespace, needs: Needs) -> int:
             except EmbeddingError as exc:
                 return fail(2 if isinstance(exc, SetupError) else 1,
                             f"the provider did not embed the query with {active[0]}: {exc}")
-        rows = search(db, text, vector, active[0] if active else None, filters,
-                      page=args.page, page_size=args.page_size)
+        try:
+            rows = search(db, text, vector, active[0] if active else None, filters,
+                          page=args.page, page_size=args.page_size)
+        except psycopg.errors.InvalidParameterValue as exc:  # search_jobs refused a page or size
+            return fail(2, redact.error(exc, with_type=False))
     if args.json:
         print(json.dumps({"query": args.query, "model": active[0] if active else None,
                           "page": args.page, "page_size": args.page_size, "results": rows},
