@@ -51,6 +51,7 @@ def python_arguments(block: str) -> dict[str, Any]:
 def function_arguments() -> list[str]:
     """search_jobs' argument names, in order, from the last migration that creates it."""
     create = "create or replace function public.search_jobs("
-    [*_, latest] = sorted(p for p in (ROOT / "supabase" / "migrations").glob("*.sql") if create in p.read_text())
+    [*_, latest] = sorted(p for p in (ROOT / "supabase" / "migrations").glob("*.sql")
+                          if create in p.read_text())
     head = latest.read_text().split(create, 1)[1]
     return [line.split()[0] for line in head.split("\n)", 1)[0].strip().splitlines()]
