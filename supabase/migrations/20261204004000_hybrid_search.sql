@@ -179,7 +179,7 @@ begin
     execute pg_catalog.format($q$
       select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
       from (
-        select j.id, pg_catalog.ts_rank(j.search_document, $10) as rank
+        select j.id, pg_catalog.ts_rank_cd(j.search_document, $10) as rank
         from public.jobs j
         where j.search_document operator(pg_catalog.@@) $10 and %1$s
         order by 2 desc, 1

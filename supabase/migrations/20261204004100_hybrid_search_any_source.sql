@@ -4,7 +4,7 @@
 -- public.<source>_search_text(query, depth) is generated with the source's
 -- other objects (create_embedding_source_search calls
 -- create_embedding_source_full_text): security invoker, live rows only,
--- ranked by ts_rank. Labelled columns read as a document weighted by
+-- ranked by ts_rank_cd. Labelled columns read as a document weighted by
 -- their order (the first A, the second B, the third C, the rest D); a text
 -- expression reads as one unweighted document. No index is made on the
 -- app's table (it would run autoembed's expression in every writer's
@@ -69,7 +69,7 @@ begin
       select m.k, m.rank, pg_catalog.to_jsonb(m.autoembed_row) operator(pg_catalog.-)
         array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']
       from (
-        select autoembed_row.%2$I::text as k, pg_catalog.ts_rank(%3$s, $1) as rank, autoembed_row
+        select autoembed_row.%2$I::text as k, pg_catalog.ts_rank_cd(%3$s, $1) as rank, autoembed_row
         from (select * from %4$s as autoembed_row where (%5$s)) as autoembed_row
         where (%3$s) operator(pg_catalog.@@) $1
         order by 2 desc, 1
@@ -84,7 +84,7 @@ begin
     'to anon, authenticated, service_role', s.name || '_search_text');
   execute pg_catalog.format('comment on function public.%I(tsquery, integer) is %L', s.name || '_search_text',
     pg_catalog.format('%s_search_text: the live rows of %s (the source %s) matching a full-text query, best '
-      'ts_rank first, at most depth; generated from the source''s text by create_embedding_source_full_text.',
+      'ts_rank_cd first, at most depth; generated from the source''s text by create_embedding_source_full_text.',
       s.name, tbl, s.name));
 end;
 $$;
