@@ -3,7 +3,7 @@
 -- exact filters, pages, RLS and live rows, and full pages for a filter that
 -- keeps 1 % of 100,000 jobs.
 begin;
-select plan(34);
+select plan(36);
 
 delete from public.jobs;
 select public.activate_embedding_model('pgtap-hybrid', 3);
@@ -123,16 +123,20 @@ select results_eq($$select id from public.search_jobs(query_embedding => '[0,0,1
   page_size => 1)$$, array[8::bigint], 'the vector side is filtered by RLS too');
 reset role;
 
--- 100,000 jobs, 1 % of them at "Rare Co"; the HNSW index built after.
+-- 100,000 jobs: 1 % at "Rare Co" (below search_jobs' 2,000 rows, ranked by
+-- an exact scan), 3 % at "Wide Co" (through the HNSW index), both away from
+-- the query [1,0,0], so the index meets the others first. Wide Co's jobs are
+-- the remote ones: remote has no index, so the planner may walk the HNSW one.
 delete from public.jobs;
 do $$ begin execute 'drop index ' || public.embedding_index_name('pgtap-hybrid', 3); end; $$;
 -- Loaded without the queue's triggers (what is searched is the point here).
 set local session_replication_role = replica;
 insert into public.jobs (title, company, location, description, embedding_model, embedding)
-select 'Job ' || g, case when g % 100 = 0 then 'Rare Co' else 'Common Co' end,
-  case when g % 10000 = 0 then 'Faraway' else 'Berlin' end, 'Work.', 'pgtap-hybrid',
-  -- Rare rows away from the query [1,0,0]: the index meets the others first.
-  case when g % 100 = 0
+select 'Job ' || g,
+  case when g % 100 = 0 then 'Rare Co' when g % 100 < 4 then 'Wide Co' else 'Common Co' end,
+  case when g % 10000 = 0 then 'Faraway' when g % 100 between 1 and 3 then 'Remote' else 'Berlin' end,
+  'Work.', 'pgtap-hybrid',
+  case when g % 100 < 4
     then pg_catalog.format('[%s,%s,1]', -random(), random())::extensions.vector
     else pg_catalog.format('[1,%s,%s]', random(), random())::extensions.vector end
 from generate_series(1, 100000) as g;
@@ -154,27 +158,39 @@ select results_eq(
     page_size => 100)$$,
   $$select id from public.jobs where company = 'Rare Co'
     order by embedding::extensions.vector(3) operator(extensions.<=>) '[1,0,0]', id limit 100$$,
-  'the 100 nearest of the filtered rows, as an exact scan finds them');
+  'a 1 % filter: the 100 nearest of its rows, exactly');
 select results_eq(
   $$select id from public.search_jobs(query_embedding => '[1,0,0]', company => 'Rare Co', location => 'Faraway')
     order by id$$,
   $$select id from public.jobs where company = 'Rare Co' and location = 'Faraway' order by id$$,
   'a filter keeping 10 rows returns all 10');
+select is(
+  (select count(*)::int from public.search_jobs(query_embedding => '[1,0,0]', company => 'Wide Co',
+     page_size => 100, page => 3)),
+  100, 'a filter keeping 3 % fills a page of 100 (page 3)');
 
--- The same where the planner walks the HNSW index (here it scans the table
--- for so selective a filter): iterative scans go on past the rows the
--- filter drops, and an answer still short is completed by an exact scan.
+-- Where the planner walks the HNSW index for the 3 % (it may scan the
+-- table instead): iterative scans go on past the rows the filter drops, and
+-- an answer still short (the rows are far from the query) is completed by
+-- an exact scan.
 set local enable_seqscan = off;
 set local enable_bitmapscan = off;
 select is(
-  (select count(*)::int from public.search_jobs(query_embedding => '[1,0,0]', company => 'Rare Co',
+  (select count(*)::int from public.search_jobs(query_embedding => '[1,0,0]', remote => true,
      page_size => 100, page => 3)),
-  100, 'through the index, a 1 % filter fills a page of 100 (page 3)');
-select results_eq(
-  $$select id from public.search_jobs(query_embedding => '[1,0,0]', company => 'Rare Co', location => 'Faraway')
-    order by id$$,
-  $$select id from public.jobs where company = 'Rare Co' and location = 'Faraway' order by id$$,
-  'through the index, a filter keeping 10 rows far from the query returns all 10');
+  100, 'through the index, a 3 % filter far from the query fills a page of 100 (page 3)');
+select is_empty(
+  $$select 1 from public.search_jobs(query_embedding => '[1,0,0]', remote => true, page_size => 100)
+    where location <> 'Remote'$$,
+  'through the index, no row outside the filter');
+-- An index that gives up early (pgvector's scan limit; before 0.8, ef_search
+-- rows at most): the exact scan completes the answer.
+set local hnsw.max_scan_tuples = 1000;
+select is(
+  (select count(*)::int from public.search_jobs(query_embedding => '[1,0,0]', remote => true,
+     page_size => 100, page => 3)),
+  100, 'an index answer cut short is completed: the page is still full');
+reset hnsw.max_scan_tuples;
 reset enable_seqscan;
 reset enable_bitmapscan;
 
