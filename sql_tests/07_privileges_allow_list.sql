@@ -50,6 +50,8 @@ select set_eq(
     ('authenticated', 'search_jobs(query_text text, query_embedding vector, location text, remote boolean, company text, tags_any text[], tags_all text[], posted_since timestamp with time zone, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
     ('anon', 'search_embedding_source(source_name text, query_text text, query_embedding vector, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
     ('authenticated', 'search_embedding_source(source_name text, query_text text, query_embedding vector, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
+    ('anon', 'hybrid_search_depth(caller text, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer)', 'EXECUTE'),
+    ('authenticated', 'hybrid_search_depth(caller text, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer)', 'EXECUTE'),
     ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('anon', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE'),

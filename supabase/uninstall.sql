@@ -78,6 +78,7 @@ drop function if exists public.search_embedding_source;
 drop function if exists public.create_embedding_source_full_text;
 drop function if exists public.search_jobs;
 drop type if exists public.job_search_result;
+drop function if exists public.hybrid_search_depth;
 drop function if exists public.embedding_model_for_query;
 drop function if exists public.embedding_queue_status cascade;
 drop function if exists public.embedding_queue_status_online;

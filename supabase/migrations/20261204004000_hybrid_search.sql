@@ -39,6 +39,49 @@ revoke all on function public.embedding_model_for_query(extensions.vector, text)
 grant execute on function public.embedding_model_for_query(extensions.vector, text)
 to anon, authenticated, service_role;
 
+-- The bounds of a search page and its weights, and the rows each side ranks
+-- before fusing, for search_jobs and search_embedding_source alike.
+create or replace function public.hybrid_search_depth(
+  caller text,
+  page_size integer,
+  page integer,
+  full_text_weight double precision,
+  semantic_weight double precision,
+  rrf_k integer
+)
+returns integer
+language plpgsql
+immutable
+security invoker
+set search_path = ''
+as $$
+begin
+  if page_size is null or page_size not between 1 and 100 then
+    raise exception '%: page_size must be between 1 and 100, not %', caller, page_size
+      using errcode = '22023';
+  end if;
+  if page is null or page < 1 or page * page_size > 1000 then
+    raise exception '%: page must be at least 1, and page * page_size at most 1000 (page %, page_size %)',
+      caller, page, page_size using errcode = '22023';
+  end if;
+  if full_text_weight is null or semantic_weight is null or rrf_k is null
+    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0 then
+    raise exception '%: full_text_weight, semantic_weight and rrf_k must be 0 or more', caller
+      using errcode = '22023';
+  end if;
+  -- More when a page reaches further: bench/relevance.py met issue 28's
+  -- test at 20, 40 and 100 rows a side.
+  return greatest(40, page * page_size);
+end;
+$$;
+
+comment on function public.hybrid_search_depth(text, integer, integer, double precision, double precision, integer) is
+'hybrid_search_depth: the rows each side of a hybrid search ranks before fusing (40, or as far as the page reaches); refuses a page, page size or weight out of bounds, naming the caller.';
+revoke all on function public.hybrid_search_depth(text, integer, integer, double precision, double precision, integer)
+from public;
+grant execute on function public.hybrid_search_depth(text, integer, integer, double precision, double precision, integer)
+to anon, authenticated, service_role;
+
 -- A composite type, not `returns table`: its columns may share the names of
 -- the filters (location, company) that an app passes by name.
 create type public.job_search_result as (
@@ -80,9 +123,8 @@ security invoker
 set search_path = ''
 as $$
 declare
-  -- Rows each side ranks before fusing (more when a page reaches further):
-  -- bench/relevance.py met issue 28's test at 20, 40 and 100.
-  depth constant integer := greatest(40, page * page_size);
+  depth constant integer := public.hybrid_search_depth(
+    'search_jobs', page_size, page, full_text_weight, semantic_weight, rrf_k);
   -- The filters, the same on both sides and on a listing; $4 .. $9 below.
   filters constant text := $f$
     j.is_active
@@ -111,20 +153,6 @@ declare
   filtered integer;
   firm text := nullif(pg_catalog.btrim(company), '');
 begin
-  if page_size is null or page_size not between 1 and 100 then
-    raise exception 'search_jobs: page_size must be between 1 and 100, not %', page_size
-      using errcode = '22023';
-  end if;
-  if page is null or page < 1 or page * page_size > 1000 then
-    raise exception 'search_jobs: page must be at least 1, and page * page_size at most 1000 (page %, page_size %)',
-      page, page_size using errcode = '22023';
-  end if;
-  if full_text_weight is null or semantic_weight is null or rrf_k is null
-    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0 then
-    raise exception 'search_jobs: full_text_weight, semantic_weight and rrf_k must be 0 or more'
-      using errcode = '22023';
-  end if;
-
   if nullif(pg_catalog.btrim(query_text), '') is not null and full_text_weight > 0 then
     text_query := pg_catalog.websearch_to_tsquery('pg_catalog.english', query_text);
   end if;

@@ -123,7 +123,7 @@ security invoker
 set search_path = ''
 as $$
 declare
-  depth constant integer := greatest(100, page * page_size);
+  depth integer;
   text_query tsquery;
 begin
   if source_name = 'jobs' then
@@ -136,20 +136,8 @@ begin
       model => model) as j;
     return;
   end if;
-  -- The same bounds as search_jobs, in the same words.
-  if page_size is null or page_size not between 1 and 100 then
-    raise exception 'search_embedding_source: page_size must be between 1 and 100, not %', page_size
-      using errcode = '22023';
-  end if;
-  if page is null or page < 1 or page * page_size > 1000 then
-    raise exception 'search_embedding_source: page must be at least 1, and page * page_size at most 1000 (page %, page_size %)',
-      page, page_size using errcode = '22023';
-  end if;
-  if full_text_weight is null or semantic_weight is null or rrf_k is null
-    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0 then
-    raise exception 'search_embedding_source: full_text_weight, semantic_weight and rrf_k must be 0 or more'
-      using errcode = '22023';
-  end if;
+  depth := public.hybrid_search_depth(
+    'search_embedding_source', page_size, page, full_text_weight, semantic_weight, rrf_k);
   if pg_catalog.to_regprocedure(pg_catalog.format('public.%I(tsquery, integer)', source_name || '_search_text'))
     is null then
     raise exception 'autoembed: no source %', coalesce(source_name, 'null') using errcode = '42704';
