@@ -168,9 +168,17 @@ def db(database_url: str, fake: FakeOpenAI) -> Iterator[psycopg.Connection[Any]]
         CAPTURED.extend(row[0] for row in conn.execute(
             "select error_message from public.embedding_queue where error_message is not null "
             "union all select setup_error from public.embedding_runs where setup_error is not null"))
-        conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
-                     "public.embedding_runs, public.embedding_dispatches, public.embedding_batches "
-                     "restart identity cascade")
+        # A previous test's background run may still hold these tables in
+        # another order: a deadlock rolls the truncate back, so try again.
+        for attempt in range(5):
+            try:
+                conn.execute("truncate public.jobs, public.embedding_queue, public.embedding_models, "
+                             "public.embedding_runs, public.embedding_dispatches, public.embedding_batches "
+                             "restart identity cascade")
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
         yield conn
 
 
