@@ -27,6 +27,7 @@ from bench import (
     relevance,
     scaling,
     search_speed,
+    search_write_cost,
     source_fairness,
     trigger_overhead,
 )
@@ -49,6 +50,7 @@ BENCHMARKS = {
     "freshness": freshness.run,
     "relevance": relevance.run,
     "search_speed": search_speed.run,
+    "search_write_cost": search_write_cost.run,
     "source_fairness": source_fairness.run,
 }
 
@@ -420,6 +422,7 @@ def write_docs(latest: dict[str, Any]) -> None:
     if results.get("relevance"):
         lines += relevance.docs_lines(results["relevance"])
     lines += search_speed.doc_lines(results.get("search_speed"))
+    lines += search_write_cost.doc_lines(results.get("search_write_cost"))
     lines += ["", "## Rerun", "",
               "<!-- not run by the tests: benchmarks are not tests; `make bench` runs them -->",
               "```bash", "make bench                       # every benchmark",
