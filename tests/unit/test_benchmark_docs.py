@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import run_all
+from bench import benchmarks_page, page_operations
 
 ROOT = Path(__file__).resolve().parents[2]
 LATEST = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
@@ -20,9 +20,9 @@ LATEST = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())
 def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[Any]]:
     """The page write_docs makes from the recorded results, and what it gave the chart."""
     charted: list[Any] = []
-    monkeypatch.setattr(run_all, "DOCS", tmp_path)
-    monkeypatch.setattr(run_all, "_chart", lambda bare, indexed: charted.append((bare, indexed)))
-    run_all.write_docs(LATEST)
+    monkeypatch.setattr(benchmarks_page, "DOCS", tmp_path)
+    monkeypatch.setattr(page_operations, "chart", lambda bare, indexed, docs: charted.append((bare, indexed)))
+    benchmarks_page.write_docs(LATEST)
     return (tmp_path / "benchmarks.md").read_text(), charted
 
 
