@@ -3,7 +3,7 @@
 -- exact filters, pages, RLS and live rows, and full pages for a filter that
 -- keeps 1 % of 100,000 jobs.
 begin;
-select plan(36);
+select plan(37);
 
 delete from public.jobs;
 select public.activate_embedding_model('pgtap-hybrid', 3);
@@ -112,6 +112,17 @@ select throws_ok($$select * from public.search_jobs('x', '[1,0,0]', model => 'no
   'an unknown model is an error');
 select is((select count(*)::int from public.search_jobs('the')), 0,
   'a query of stop words only finds nothing, without an error');
+
+-- A selective filter: full text ranks all of its rows, the one not embedded
+-- yet too; vectors rank the embedded ones.
+insert into public.jobs (id, title, company, location, tags, description, is_active)
+values (9, 'Rust Developer', 'ACME', 'Hamburg', '{rust}', 'Not embedded yet.', true);
+select results_eq(
+  $$select id, full_text_rank is not null, semantic_rank is not null
+    from public.search_jobs('rust', '[1,0,0]', company => 'Acme') order by id$$,
+  $$values (1::bigint, true, true), (3, false, true), (9, true, false)$$,
+  'a selective filter: full text ranks its rows not embedded yet, vectors the embedded ones');
+delete from public.jobs where id = 9;
 
 -- Security invoker: the caller's RLS decides.
 create policy "pgtap hides a company" on public.jobs as restrictive for select to anon

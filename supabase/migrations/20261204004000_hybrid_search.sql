@@ -142,6 +142,7 @@ declare
   chosen public.embedding_models;
   ft_ids bigint[] := '{}';
   sem_ids bigint[] := '{}';
+  kept_ids bigint[];  -- the rows of a selective filter (null: not read, or too many)
   sem_distances double precision[] := '{}';
   old_ef text;
   old_iterative text;
@@ -168,34 +169,28 @@ begin
     if old_iterative is not null then
       perform pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
     end if;
-    -- A filter keeping few rows (found through the filter columns' indexes)
-    -- is ranked exactly: the index would walk past nearly all of its rows
-    -- (117 ms for 757 of 100,000 jobs at 1536 dimensions). One pass reads
-    -- the filtered rows, up to exact_below of them, and ranks them only when
-    -- they are all there (their vectors are read only then). The cast to the
-    -- model's dimension is literal SQL, to match the model's partial HNSW
-    -- index; `+ 0` in an exact query keeps it off the index.
+    -- A filter keeping few rows is ranked exactly (the index would walk past
+    -- nearly all of its rows: 117 ms for 757 of 100,000 jobs). One pass reads
+    -- its rows (up to exact_below, through the filter indexes) and ranks them
+    -- when all are there; full text then ranks the same rows. The cast to the
+    -- model's dimension matches its partial HNSW index; `+ 0` avoids it.
     if coalesce(place, firm, remote::text, tags_any::text, tags_all::text, posted_since::text) is not null then
       execute pg_catalog.format($q$
-        with kept as materialized (
-          select j.id from public.jobs j
-          where j.embedding_model = $2 and %2$s
-          limit $10
-        ),
+        with kept as materialized (select j.id from public.jobs j where %2$s limit $10),
         counted as (select pg_catalog.count(*)::integer as n from kept),
         ranked as (
           select j.id, j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
           from kept k join public.jobs j on j.id = k.id
-          where (select c.n from counted c) operator(pg_catalog.<) $10
-          order by 2, 1
-          limit $3
+          where (select c.n from counted c) operator(pg_catalog.<) $10 and j.embedding_model = $2
+          order by 2, 1 limit $3
         )
         select coalesce(pg_catalog.array_agg(r.id order by r.distance, r.id), '{}'),
                coalesce(pg_catalog.array_agg(r.distance order by r.distance, r.id), '{}'),
-               (select c.n from counted c)
+               (select c.n from counted c),
+               (select pg_catalog.array_agg(k.id) from kept k where (select c.n from counted c) operator(pg_catalog.<) $10)
         from ranked r
         $q$, chosen.dimensions, filters)
-      into sem_ids, sem_distances, filtered
+      into sem_ids, sem_distances, filtered, kept_ids
       using query_embedding::extensions.vector, chosen.model, depth,
         place, remote, firm, tags_any, tags_all, posted_since, exact_below;
     end if;
@@ -225,7 +220,17 @@ begin
     end if;
   end if;
 
-  if text_query is not null then
+  if text_query is not null and kept_ids is not null then
+    -- The filter's rows, all of them, read above.
+    select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}') into ft_ids
+    from (
+      select j.id, pg_catalog.ts_rank_cd(j.search_document, text_query) as rank
+      from public.jobs j
+      where j.id operator(pg_catalog.=) any (kept_ids) and j.search_document operator(pg_catalog.@@) text_query
+      order by 2 desc, 1
+      limit depth
+    ) s;
+  elsif text_query is not null then
     execute pg_catalog.format($q$
       select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
       from (
