@@ -108,6 +108,12 @@ drop function if exists public.activate_embedding_model;
 drop function if exists public.embedding_index_state;
 drop function if exists public.embedding_index_ddl;
 drop function if exists public.embedding_index_name;
+drop function if exists public.embedding_index_states;
+drop function if exists public.embedding_source_index_state;
+drop function if exists public.embedding_source_index_ddl;
+drop function if exists public.embedding_source_index_name;
+drop function if exists public.embedding_source_vector_count;
+drop function if exists public.embedding_source_vectors_at;
 drop function if exists public.register_embedding_model;
 drop function if exists public.job_embedding_is_current;
 drop function if exists public.active_embedding_model;
@@ -196,7 +202,7 @@ where version in (
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
-  '20261204001000', '20261204001100', '20261204001200', '20261204001300', '20261204001400',
+  '20261204001000', '20261204001100', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204001900', '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204004000',

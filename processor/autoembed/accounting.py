@@ -44,7 +44,7 @@ class RunReport:
     wait_seconds: float = 0.0
     api_seconds: float = 0.0
     remaining: int | None = None
-    # What the run did to the model's search index, if anything (search_index.py).
+    # What the run did to the sources' search indexes, if anything (search_index.py).
     search_index: str | None = None
     # What the run did with Batch API batches, if anything (provider_batches/).
     batches: str | None = None

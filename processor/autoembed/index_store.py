@@ -1,7 +1,9 @@
-"""The search index's SQL: its state, its DDL, and a connection for DDL that refuses transactions.
+"""The search indexes' SQL: their state, their DDL, and a connection for DDL that refuses transactions.
 
 Beside ``db`` (the queue's SQL) and ``provider_batches.store`` (the Batch API's):
-search_index.py decides when to drop and build the index; this module only asks.
+search_index.py decides when to drop and build an index; this module only asks.
+Every source has its own HNSW index of a model, where its vectors are
+(20261204001250_source_indexes.sql names and defines it; jobs' is 0.3.0's).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from autoembed.db import Database
 
 log = logging.getLogger(__name__)
 
-INDEX_STATE = "select public.embedding_index_state(%s)"
-INDEX_DDL = "select public.embedding_index_ddl(%s, %s, true)"
-COUNT_EMBEDDED = "select count(*) from public.jobs where embedding_model = %s"
+INDEX_STATES = "select public.embedding_index_states(%s)"
+INDEX_DDL = "select public.embedding_source_index_ddl(%s, %s, %s, true)"
+COUNT_EMBEDDED = "select public.embedding_source_vector_count(%s, %s)"
 
 
 class IndexStore:
@@ -29,19 +31,26 @@ class IndexStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def state(self, model: str) -> dict[str, Any] | None:
-        """The model's HNSW index and the entries due (public.embedding_index_state)."""
-        state = self.db._call(INDEX_STATE, (model,))[0][0]
-        return dict(state) if state else None
+    def states(self, model: str) -> list[dict[str, Any]]:
+        """Each source's HNSW index of ``model`` and that source's entries
+        (public.embedding_source_index_state), jobs included."""
+        states = self.db._call(INDEX_STATES, (model,))[0][0]
+        return [dict(state) for state in states or ()]
 
-    def count_embedded(self, model: str) -> int:
-        """Jobs holding a vector of ``model`` (one scan of jobs)."""
-        return int(self.db._call(COUNT_EMBEDDED, (model,))[0][0])
+    def count_embedded(self, source: str, model: str) -> int:
+        """Rows of ``source`` holding a vector of ``model`` (one scan of where its vectors are)."""
+        return int(self.db._call(COUNT_EMBEDDED, (source, model))[0][0] or 0)
 
-    def ddl(self, model: str, dimensions: int) -> str | None:
-        """CREATE INDEX CONCURRENTLY for the model's index (embedding_index_ddl)."""
-        ddl = self.db._call(INDEX_DDL, (model, dimensions))[0][0]
+    def ddl(self, source: str, model: str, dimensions: int) -> str | None:
+        """CREATE INDEX CONCURRENTLY for the source's index (embedding_source_index_ddl)."""
+        ddl = self.db._call(INDEX_DDL, (source, model, dimensions))[0][0]
         return str(ddl) if ddl else None
+
+
+def drop_statement(state: Mapping[str, Any]) -> sql.Composed:
+    """DROP INDEX CONCURRENTLY of the index a state names, in its table's schema."""
+    return sql.SQL("drop index concurrently if exists {}").format(
+        sql.Identifier(str(state["schema"]), str(state["index"])))
 
 
 def run_ddl(url: str, statements: Sequence[sql.SQL | sql.Composed],

@@ -179,14 +179,6 @@ begin
     execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
     execute pg_catalog.format('create policy "Readable with its row" on %s for select '
       'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
-    -- The active model's HNSW index, as activate_embedding_model makes for jobs.
-    select m.* into active from public.embedding_models m where m.is_active;
-    if found and active.dimensions <= 2000 then
-      execute pg_catalog.format('create index if not exists %I on %s using hnsw '
-        '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) where embedding_model = %L',
-        source_name || '_hnsw_' || pg_catalog.left(pg_catalog.md5(active.model || ':' || active.dimensions), 12),
-        vector_table, active.dimensions, active.model);
-    end if;
   elsif not exists (select from pg_catalog.pg_attribute a where a.attrelid = source_table
     and a.attname = 'embedding' and not a.attisdropped) then
     execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
@@ -207,6 +199,10 @@ begin
     added_columns = s.added_columns or excluded.added_columns, read_columns = excluded.read_columns,
     blocked_reason = null, blocked_at = null, declared_at = pg_catalog.now();
 
+  select m.* into active from public.embedding_models m where m.is_active;  -- its index (20261204001250):
+  if found and public.embedding_source_index_ddl(source_name, active.model, active.dimensions) is not null then
+    execute public.embedding_source_index_ddl(source_name, active.model, active.dimensions);
+  end if;
   perform public.create_embedding_source_objects(source_name);
   perform public.create_embedding_source_search(source_name);
   -- Declared again: open entries are dropped, and the rows whose text (or
@@ -274,6 +270,11 @@ begin
     execute pg_catalog.format('drop function if exists public.%I()', s.name || part);
   end loop;
   delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
+  for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
+    join pg_catalog.pg_class c on c.oid = i.indexrelid
+    where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop
+    execute pg_catalog.format('drop index %s', part);  -- made on the table's own columns
+  end loop;
   if s.vectors = 'table' and pg_catalog.to_regclass(s.vector_table) is not null then
     -- Kept vectors stay readable by service_role alone until declared again.
     execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', s.vector_table);

@@ -118,12 +118,9 @@ begin
 
   -- Every other source, the same way (enqueue_embedding_source).
   for other in select s.* from public.embedding_sources s where s.name <> 'jobs' order by s.name loop
-    if other.vectors = 'table' and dimensions <= 2000
-      and pg_catalog.to_regclass(other.vector_table) is not null then
-      execute pg_catalog.format('create index if not exists %I on %s using hnsw '
-        '((embedding::extensions.vector(%s)) extensions.vector_cosine_ops) where embedding_model = %L',
-        other.name || '_hnsw_' || pg_catalog.left(pg_catalog.md5(model || ':' || dimensions), 12),
-        other.vector_table, dimensions, model);
+    -- Its HNSW index where its vectors are (embedding_source_index_ddl).
+    if public.embedding_source_index_ddl(other.name, model, dimensions) is not null then
+      execute public.embedding_source_index_ddl(other.name, model, dimensions);
     end if;
     begin
       perform public.enqueue_embedding_source(other.name, false);
@@ -138,7 +135,7 @@ $$;
 
 comment on function public.activate_embedding_model(text, integer) is
 'activate_embedding_model: make `model` the active embedding model, on purpose.
-Creates its HNSW index (on jobs, and on each source''s vector table) and queues every live row of every source without a current vector of it; returns false when it was already active.';
+Creates its HNSW index (on jobs, and where each source''s vectors are) and queues every live row of every source without a current vector of it; returns false when it was already active.';
 revoke all on function public.activate_embedding_model(text, integer) from public, anon, authenticated;
 grant execute on function public.activate_embedding_model(text, integer) to service_role;
 

@@ -182,7 +182,7 @@ def test_a_failed_build_is_not_retried_at_once(
     db: psycopg.Connection[Any], settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A build that fails is reported and left alone for BUILD_BACKOFF_SECONDS; the run stands."""
-    monkeypatch.setattr(search_index, "_failed_at", None)
+    monkeypatch.setattr(search_index, "_failed_at", {})
     s = settings()
     _embed_first(db, s, 5)
     name = db.execute("select public.embedding_index_name(%s, 1536)", (MODEL,)).fetchone()
