@@ -139,6 +139,9 @@ def test_an_invalid_source_index_left_by_a_cut_off_build_is_replaced(
     db.execute("update pg_index set indisvalid = false where indexrelid = %s", (before[0],))
     state = db.execute("select public.embedding_source_index_state('notes') ->> 'state'").fetchone()
     assert state == ("invalid",)
+    states = db.execute("select s ->> 'source', s ->> 'state' "
+                        "from jsonb_array_elements(public.embedding_index_states()) s").fetchall()
+    assert states == [("jobs", "present"), ("notes", "invalid")]
     report = service.run_drain(settings(), index_upkeep="here")  # nothing due: the early return
     after = _index(db, "notes")
     assert report.search_index is not None and "notes_hnsw_" in report.search_index
