@@ -49,6 +49,54 @@ The characters are Unicode White_Space and U+001C..U+001F, as the processor stri
 revoke all on function public.embedding_secret_normalized(text) from public, anon, authenticated;
 grant execute on function public.embedding_secret_normalized(text) to service_role;
 
+-- The one signed request: the dispatch's, and the wake's (20261204003000).
+create or replace function public.post_embedding_request(
+  processor_url text,
+  signing_secret text,
+  body jsonb,
+  timeout_milliseconds integer
+)
+returns bigint
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  target text;
+  sent_at text := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
+begin
+  -- The path with its query, as pg_net (curl) sends it: an empty path is "/".
+  target := coalesce(nullif(pg_catalog.substring(
+    processor_url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
+    || coalesce(pg_catalog.substring(processor_url, '^[^?#]*(\?[^#]*)'), '');
+  -- pg_net sends body::text, so the signature covers exactly those bytes.
+  return net.http_post(
+    url := processor_url,
+    body := body,
+    headers := pg_catalog.jsonb_build_object(
+      'Content-Type', 'application/json',
+      'X-Autoembed-Timestamp', sent_at,
+      'X-Autoembed-Signature', 'v2=' || pg_catalog.encode(
+        extensions.hmac(
+          pg_catalog.convert_to(sent_at || e'\n' || 'POST' || e'\n' || target || e'\n' || body::text, 'UTF8'),
+          pg_catalog.convert_to(signing_secret, 'UTF8'),
+          'sha256'
+        ),
+        'hex'
+      )
+    ),
+    timeout_milliseconds := timeout_milliseconds
+  );
+end;
+$$;
+
+comment on function public.post_embedding_request(text, text, jsonb, integer) is
+'post_embedding_request: queue one signed POST (v2: timestamp, method, path and query, body) to the processor in pg_net; returns its request id.
+The one signing path of dispatch_embedding_processing and wake_embedding_processor (20261204003000); the body should carry a nonce.';
+revoke all on function public.post_embedding_request(text, text, jsonb, integer) from public, anon, authenticated;
+grant execute on function public.post_embedding_request(text, text, jsonb, integer) to service_role;
+
 create or replace function public.dispatch_embedding_processing(
   max_requests integer default 4,
   jobs_per_request integer default 1000,
@@ -65,9 +113,6 @@ declare
   requests integer;
   processor_url text;
   signing_secret text;
-  target text;
-  body jsonb;
-  sent_at text;
   request_ids bigint[] := '{}';
 begin
   select pg_catalog.count(*) into due
@@ -97,40 +142,18 @@ begin
     return 0;
   end if;
 
-  -- The path with its query, as pg_net (curl) sends it: an empty path is "/".
-  target := coalesce(nullif(pg_catalog.substring(
-    processor_url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
-    || coalesce(pg_catalog.substring(processor_url, '^[^?#]*(\?[^#]*)'), '');
-
   -- A large backlog is split over several processor runs in parallel.
   requests := least(greatest(max_requests, 1), ceil(due::numeric / jobs_per_request)::integer);
   for i in 1..requests loop
     -- The nonce makes each request's signature unique: the processor accepts
     -- a signature once, and two dispatches within a second are not replays.
-    body := pg_catalog.jsonb_build_object(
-      'source', 'pg_cron', 'request', i, 'of', requests, 'due', due,
-      'timeout_ms', timeout_milliseconds, 'nonce', pg_catalog.gen_random_uuid()
-    );
-    sent_at := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
-    -- pg_net sends body::text, so the signature covers exactly those bytes.
-    request_ids := request_ids || net.http_post(
-      url := processor_url,
-      body := body,
-      headers := pg_catalog.jsonb_build_object(
-        'Content-Type', 'application/json',
-        'X-Autoembed-Timestamp', sent_at,
-        'X-Autoembed-Signature', 'v2=' || pg_catalog.encode(
-          extensions.hmac(
-            pg_catalog.convert_to(
-              sent_at || e'\n' || 'POST' || e'\n' || target || e'\n' || body::text, 'UTF8'
-            ),
-            pg_catalog.convert_to(signing_secret, 'UTF8'),
-            'sha256'
-          ),
-          'hex'
-        )
+    request_ids := request_ids || public.post_embedding_request(
+      processor_url, signing_secret,
+      pg_catalog.jsonb_build_object(
+        'source', 'pg_cron', 'request', i, 'of', requests, 'due', due,
+        'timeout_ms', timeout_milliseconds, 'nonce', pg_catalog.gen_random_uuid()
       ),
-      timeout_milliseconds := timeout_milliseconds
+      timeout_milliseconds
     );
   end loop;
   insert into public.embedding_dispatches (requests, due, request_ids)
@@ -140,7 +163,7 @@ end;
 $$;
 
 comment on function public.dispatch_embedding_processing(integer, integer, integer) is
-'dispatch_embedding_processing: POST signed requests (v2: method, path and query, timestamp, body) to the processor when queue entries are due.
+'dispatch_embedding_processing: POST signed requests (post_embedding_request) to the processor when queue entries are due.
 Called by pg_cron job process-embedding-queue; one request per jobs_per_request due entries, at most max_requests, none while an earlier one waits unsent in pg_net''s queue; returns how many were sent.';
 revoke all on function public.dispatch_embedding_processing(integer, integer, integer)
 from public, anon, authenticated;

@@ -19,7 +19,8 @@
 -- serverless one that runs synchronously (each wake would be a paid
 -- invocation); `on` always, `off` never (set_embedding_wake). No mode wakes
 -- while the pg_cron job is paused (`autoembed pause` pauses both).
--- The dispatch signs through the same function as the wake now.
+-- The wake signs as the dispatch does, through post_embedding_request
+-- (20261204000100), the one definition of the signed request.
 
 create table public.embedding_wake (
   id boolean primary key default true check (id),
@@ -44,54 +45,6 @@ revoke all on table public.embedding_wake from public, anon, authenticated;
 grant select on table public.embedding_wake to service_role;
 -- The dispatch (security invoker) records what the processor answered.
 grant update (answers_at_once) on table public.embedding_wake to service_role;
-
--- One signing path for the dispatch and the wake (the v2 message of 20261204000100).
-create or replace function public.post_embedding_request(
-  processor_url text,
-  signing_secret text,
-  body jsonb,
-  timeout_milliseconds integer
-)
-returns bigint
-language plpgsql
-volatile
-security invoker
-set search_path = ''
-as $$
-declare
-  target text;
-  sent_at text := pg_catalog.floor(extract(epoch from pg_catalog.clock_timestamp()))::bigint::text;
-begin
-  -- The path with its query, as pg_net (curl) sends it: an empty path is "/".
-  target := coalesce(nullif(pg_catalog.substring(
-    processor_url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)'), ''), '/')
-    || coalesce(pg_catalog.substring(processor_url, '^[^?#]*(\?[^#]*)'), '');
-  -- pg_net sends body::text, so the signature covers exactly those bytes.
-  return net.http_post(
-    url := processor_url,
-    body := body,
-    headers := pg_catalog.jsonb_build_object(
-      'Content-Type', 'application/json',
-      'X-Autoembed-Timestamp', sent_at,
-      'X-Autoembed-Signature', 'v2=' || pg_catalog.encode(
-        extensions.hmac(
-          pg_catalog.convert_to(sent_at || e'\n' || 'POST' || e'\n' || target || e'\n' || body::text, 'UTF8'),
-          pg_catalog.convert_to(signing_secret, 'UTF8'),
-          'sha256'
-        ),
-        'hex'
-      )
-    ),
-    timeout_milliseconds := timeout_milliseconds
-  );
-end;
-$$;
-
-comment on function public.post_embedding_request(text, text, jsonb, integer) is
-'post_embedding_request: queue one signed POST (v2: timestamp, method, path and query, body) to the processor in pg_net; returns its request id.
-The one signing path of dispatch_embedding_processing and wake_embedding_processor; the body should carry a nonce.';
-revoke all on function public.post_embedding_request(text, text, jsonb, integer) from public, anon, authenticated;
-grant execute on function public.post_embedding_request(text, text, jsonb, integer) to service_role;
 
 create or replace function public.dispatch_embedding_processing(
   max_requests integer default 4,
