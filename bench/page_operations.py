@@ -96,6 +96,13 @@ def index_backfill_lines(results: dict[str, Any]) -> list[str]:
         lines += ["", f"At {extra['jobs']} jobs: row by row {extra['row_by_row_seconds']} s, "
                   f"index-aware {extra['index_aware_seconds']} s (build "
                   f"{extra['index_build_seconds']} s), speed-up {extra['speedup']}x."]
+    source = backfill.get("source")
+    if source:
+        lines += ["", f"A declared source ({source['table']}), {source['rows']} rows into its vector "
+                  f"table's HNSW index, the same way: row by row {source['row_by_row_seconds']} s, "
+                  f"index-aware {source['index_aware_seconds']} s (build "
+                  f"{source['index_build_seconds']} s), speed-up {source['speedup']}x; "
+                  f"the jobs index: {source['jobs_index']}."]
     return lines
 
 
