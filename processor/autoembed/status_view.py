@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+
 from autoembed.db import Database
+from autoembed.index_store import IndexStore
 from autoembed.schema import expected_schema_version, mismatch, package_version
 
 STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "processor_version",
@@ -25,7 +28,21 @@ def read(db: Database) -> dict[str, Any]:
     data = db.status()
     data["processor_version"] = package_version()
     data["schema_warning"] = mismatch(data.get("schema_version"))
+    data["search_indexes_away"] = _indexes_away(db, data.get("model"))
     return data
+
+
+def _indexes_away(db: Database, model: Any) -> dict[str, str]:
+    """Each source whose HNSW index of the active model is not in place (dropped for a
+    backlog, being built, left invalid): its search scans exactly meanwhile."""
+    if not isinstance(model, str):
+        return {}
+    try:
+        states = IndexStore(db).states(model)
+    except psycopg.Error:  # a schema older than per-source indexes
+        return {}
+    return {str(s["source"]): f"{s['index']} {s['state']}" for s in states
+            if s["state"] in ("absent", "building", "invalid")}
 
 
 def version() -> str:
@@ -50,6 +67,8 @@ def table(data: dict[str, Any]) -> str:
     sources = data.get("sources") or {}
     if set(sources) - {"jobs"}:
         rows += [(f"source {name}", _source_line(s)) for name, s in sorted(sources.items())]
+    rows += [(f"search index of {name}", f"{away}: searched exactly until it is built again")
+             for name, away in sorted((data.get("search_indexes_away") or {}).items())]
     return _two_columns(str(data.get("message", "")), rows)
 
 

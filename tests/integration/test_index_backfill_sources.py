@@ -4,12 +4,13 @@ the other sources' indexes are left alone."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from autoembed import search_index, service
+from autoembed import search_index, service, status_view
 from autoembed.config import Settings
 from autoembed.db import Database
 from pgvector.psycopg import register_vector
@@ -75,6 +76,8 @@ def test_a_large_backlog_of_a_source_drops_its_index_alone_and_builds_it_again(
     assert before is not None and after is not None
     assert after[0] != before[0] and after[1] and after[2] == before[2]  # new, valid, the same
     assert _index(db, "jobs") == jobs_before
+    with Database(settings().database_url) as database:
+        assert status_view.read(database)["search_indexes_away"] == {}
     # The search goes through it, and finds a new note's own vector first.
     register_vector(db)
     body = "New note 42"
@@ -96,6 +99,12 @@ def test_a_backlog_of_another_source_leaves_the_jobs_index_and_a_jobs_backlog_th
         note = search_index.defer_for_backlog(database, settings(), MODEL)
     assert note is not None and "notes_hnsw_" in note and "jobs_embedding_hnsw" not in note
     assert _index(db, "notes") is None and _index(db, "jobs") == jobs_before
+    with Database(settings().database_url) as database:
+        status = status_view.read(database)
+    name = db.execute("select public.embedding_source_index_name('notes', %s, 1536)", (MODEL,)).fetchone()
+    assert name is not None and status["search_indexes_away"] == {"notes": f"{name[0]} absent"}
+    assert re.search(rf"\n  search index of notes +{name[0]} absent: searched exactly until it is "
+                     "built again", status_view.table(status))
     db.execute("delete from public.embedding_queue where source = 'notes' and processed_at is null")
     insert_jobs(db, 100, prefix="New")
     with Database(settings().database_url) as database:
