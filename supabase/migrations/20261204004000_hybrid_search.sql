@@ -170,18 +170,18 @@ begin
       perform pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
     end if;
     -- A filter keeping few rows is ranked exactly (the index would walk past
-    -- nearly all of its rows: 117 ms for 757 of 100,000 jobs). One pass reads
-    -- its rows (up to exact_below, through the filter indexes) and ranks them
-    -- when all are there; full text then ranks the same rows. The cast to the
-    -- model's dimension matches its partial HNSW index; `+ 0` avoids it.
+    -- nearly all: 117 ms for 757 of 100,000 jobs): one pass reads up to
+    -- exact_below of its rows (vectors only if all are there) for both sides.
+    -- The cast to the model's dimension matches its HNSW index; `+ 0` avoids it.
     if coalesce(place, firm, remote::text, tags_any::text, tags_all::text, posted_since::text) is not null then
       execute pg_catalog.format($q$
-        with kept as materialized (select j.id from public.jobs j where %2$s limit $10),
+        with kept as materialized (
+          select j.id, j.embedding, j.embedding_model from public.jobs j where %2$s limit $10),
         counted as (select pg_catalog.count(*)::integer as n from kept),
         ranked as (
-          select j.id, j.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
-          from kept k join public.jobs j on j.id = k.id
-          where (select c.n from counted c) operator(pg_catalog.<) $10 and j.embedding_model = $2
+          select k.id, k.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
+          from kept k
+          where (select c.n from counted c) operator(pg_catalog.<) $10 and k.embedding_model = $2
           order by 2, 1 limit $3
         )
         select coalesce(pg_catalog.array_agg(r.id order by r.distance, r.id), '{}'),
