@@ -142,7 +142,6 @@ declare
   chosen public.embedding_models;
   ft_ids bigint[] := '{}';
   sem_ids bigint[] := '{}';
-  kept_ids bigint[];  -- the rows of a selective filter (null: not read, or too many)
   sem_distances double precision[] := '{}';
   old_ef text;
   old_iterative text;
@@ -176,23 +175,29 @@ begin
     if coalesce(place, firm, remote::text, tags_any::text, tags_all::text, posted_since::text) is not null then
       execute pg_catalog.format($q$
         with kept as materialized (
-          select j.id, j.embedding, j.embedding_model from public.jobs j where %2$s limit $10),
+          select j.id, j.embedding, j.embedding_model, j.search_document from public.jobs j where %2$s limit $10),
         counted as (select pg_catalog.count(*)::integer as n from kept),
         ranked as (
           select k.id, k.embedding::extensions.vector(%1$s) operator(extensions.<=>) $1 as distance
           from kept k
           where (select c.n from counted c) operator(pg_catalog.<) $10 and k.embedding_model = $2
           order by 2, 1 limit $3
+        ),
+        matched as (
+          select k.id, pg_catalog.ts_rank_cd(k.search_document, $11) as rank
+          from kept k
+          where (select c.n from counted c) operator(pg_catalog.<) $10 and k.search_document operator(pg_catalog.@@) $11
+          order by 2 desc, 1 limit $3
         )
         select coalesce(pg_catalog.array_agg(r.id order by r.distance, r.id), '{}'),
                coalesce(pg_catalog.array_agg(r.distance order by r.distance, r.id), '{}'),
                (select c.n from counted c),
-               (select pg_catalog.array_agg(k.id) from kept k where (select c.n from counted c) operator(pg_catalog.<) $10)
+               (select pg_catalog.array_agg(m.id order by m.rank desc, m.id) from matched m)
         from ranked r
         $q$, chosen.dimensions, filters)
-      into sem_ids, sem_distances, filtered, kept_ids
+      into sem_ids, sem_distances, filtered, ft_ids
       using query_embedding::extensions.vector, chosen.model, depth,
-        place, remote, firm, tags_any, tags_all, posted_since, exact_below;
+        place, remote, firm, tags_any, tags_all, posted_since, exact_below, text_query;
     end if;
     -- Otherwise the index, then (a short answer) an exact completion.
     if filtered is null or filtered >= exact_below then
@@ -220,16 +225,8 @@ begin
     end if;
   end if;
 
-  if text_query is not null and kept_ids is not null then
-    -- The filter's rows, all of them, read above.
-    select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}') into ft_ids
-    from (
-      select j.id, pg_catalog.ts_rank_cd(j.search_document, text_query) as rank
-      from public.jobs j
-      where j.id operator(pg_catalog.=) any (kept_ids) and j.search_document operator(pg_catalog.@@) text_query
-      order by 2 desc, 1
-      limit depth
-    ) s;
+  if filtered < exact_below then
+    ft_ids := coalesce(ft_ids, '{}');  -- ranked with the filter's rows above
   elsif text_query is not null then
     execute pg_catalog.format($q$
       select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
