@@ -3,7 +3,7 @@
 -- vectors are; its state counts that source's entries only; removing the
 -- source takes away the indexes it put on the user's table, and only those.
 begin;
-select plan(23);
+select plan(24);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('pgtap-3d', 3, true)
 on conflict (model) do update set dimensions = 3, is_active = true;
@@ -57,8 +57,12 @@ select is(public.embedding_source_index_ddl('nobody', 'pgtap-3d', 3), null, 'nor
 select is(public.embedding_source_index_state('notes') - 'due' - 'open' - 'leased',
   jsonb_build_object('source', 'notes', 'model', 'pgtap-3d', 'dimensions', 3, 'is_active', true,
     'index', public.embedding_source_index_name('notes', 'pgtap-3d', 3), 'table', 'app.notes', 'schema', 'app',
-    'state', 'present', 'can_build', true),
+    'state', 'present', 'can_build', true, 'before_build', null),
   'the state names the index, the table and schema it is on, and says it is present');
+select is(public.embedding_source_index_state('memos') ->> 'before_build',
+  format('alter table public.memos_embeddings set (parallel_workers = %s)',
+    current_setting('max_parallel_maintenance_workers')),
+  'a vector table is given parallel workers before a build (its vectors are out of line); the user''s table is not');
 select is((select array[(s ->> 'open')::int, (s ->> 'due')::int] from
     (select public.embedding_source_index_state('notes') as s) t), array[4, 4],
   'its open and due entries are the source''s four');

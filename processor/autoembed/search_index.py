@@ -136,6 +136,8 @@ def _build(settings: Settings, state: dict[str, Any], ddl: str, clock: Callable[
     statements: list[sql.SQL | sql.Composed] = []
     if state["state"] == "invalid":  # a build that was cut off
         statements.append(drop_statement(state))
+    if state.get("before_build"):  # parallel workers for a vector table (embedding_source_index_state)
+        statements.append(sql.SQL(state["before_build"]))
     statements.append(sql.SQL(ddl))  # built by embedding_source_index_ddl with %I and %L
     log.info("building search index %s concurrently (maintenance_work_mem %s MB)",
              state["index"], settings.index_build_memory_mb)

@@ -112,6 +112,13 @@ begin
     'table', dest::text,
     'schema', (select n.nspname from pg_catalog.pg_class c
       join pg_catalog.pg_namespace n on n.oid = c.relnamespace where c.oid = dest),
+    -- autoembed's vector table keeps its vectors out of line (TOAST): its heap
+    -- is so small that CREATE INDEX plans no parallel worker for it (jobs,
+    -- whose rows hold the text, gets them). Its reloption parallel_workers
+    -- asks for as many as maintenance may use; null: the table is the user's.
+    'before_build', case when s.vector_table is not null then pg_catalog.format(
+      'alter table %s set (parallel_workers = %s)', dest,
+      pg_catalog.current_setting('max_parallel_maintenance_workers')::integer) end,
     'state', case
       when public.embedding_source_index_ddl(s.name, chosen.model, chosen.dimensions) is null then 'not indexed'
       when found_index.indexrelid is null then 'absent'
@@ -179,7 +186,7 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select public.embedding_source_index_state('jobs', model) - 'source' - 'table' - 'schema'
+  select public.embedding_source_index_state('jobs', model) - 'source' - 'table' - 'schema' - 'before_build'
 $$;
 
 comment on function public.embedding_index_state(text) is

@@ -76,6 +76,12 @@ def test_a_large_backlog_of_a_source_drops_its_index_alone_and_builds_it_again(
     assert before is not None and after is not None
     assert after[0] != before[0] and after[1] and after[2] == before[2]  # new, valid, the same
     assert _index(db, "jobs") == jobs_before
+    # A vector table's heap is tiny (its vectors are in TOAST): it is given parallel workers
+    # for the build; the user's table (vectors => 'columns') is left as it was.
+    options = db.execute("select reloptions, current_setting('max_parallel_maintenance_workers') "
+                         "from pg_class where oid = public.embedding_source_vectors_at('notes')").fetchone()
+    assert options is not None
+    assert options[0] == ([f"parallel_workers={options[1]}"] if notes == "table" else None)
     with Database(settings().database_url) as database:
         assert status_view.read(database)["search_indexes_away"] == {}
     # The search goes through it, and finds a new note's own vector first.
