@@ -95,7 +95,8 @@ def index_backfill_lines(results: dict[str, Any]) -> list[str]:
     for extra in backfill.get("larger", []):
         lines += ["", f"At {extra['jobs']} jobs: row by row {extra['row_by_row_seconds']} s, "
                   f"index-aware {extra['index_aware_seconds']} s (build "
-                  f"{extra['index_build_seconds']} s), speed-up {extra['speedup']}x."]
+                  f"{extra['index_build_seconds']} s), speed-up {extra['speedup']}x"
+                  + (f" ({extra['measured']})." if extra.get("measured") else ".")]
     source = backfill.get("source")
     if source:
         lines += ["", f"A declared source ({source['table']}), {source['rows']} rows into its vector "
