@@ -5,18 +5,19 @@
 --     of each live row (all when keys is null), or the error building it
 --     raised, with the model and text hash of the vector it holds
 --   public.<source>_store_embeddings(...)   compare-and-set of vectors
---   public.<source>_queue_inserted/_queue_updated/_unqueue_deleted()
---   triggers <source>_embedding_insert, _update, _delete and _truncate
+--   public.<source>_queue_updated()        and its trigger <source>_embedding_update
+--   the insert, delete and truncate triggers, by create_embedding_source_writes
+--     (20261204001150)
 --
 -- The source's text and liveness are written into these functions only
 -- after embedding_source_expression_columns proved each is one expression
 -- over the row; every name goes in with %I and every value with %L.
 --
--- Security definer (all five functions): they run as whoever declared the
+-- Security definer (all three functions): they run as whoever declared the
 -- source, its table's owner, so that writers of the table need no privilege
 -- on the queue, the processor's role none on the table, and RLS never hides
 -- a row from being embedded. Only service_role may call the first two; the
--- others are trigger functions.
+-- third is a trigger function.
 --
 -- A row whose text raises an error is not the source's fault: the text
 -- function tries the rows one by one after a failure and reports the error
@@ -151,29 +152,6 @@ begin
       tbl, s.key_column, s.key_type) end,
     tbl, s.key_column, s.key_type);
 
-  -- A liveness that raises for a row never fails the writer's statement:
-  -- the row is queued, and the claim fails it with the error.
-  execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I()
-    returns trigger
-    language plpgsql volatile security definer set search_path = ''
-    as $body$
-    #variable_conflict use_column
-    begin
-      begin
-        insert into public.embedding_queue (source, source_key)
-        select %2$L, t.%3$I::text from autoembed_new_rows as t where (%4$s)
-        on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
-      exception when others then
-        insert into public.embedding_queue (source, source_key)
-        select %2$L, t.%3$I::text from autoembed_new_rows as t
-        on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
-      end;
-      return null;
-    end;
-    $body$
-    $f$, '$body$', tag), s.name || '_queue_inserted', s.name, s.key_column, live);
-
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
     returns trigger
@@ -217,29 +195,6 @@ begin
       'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
       else '' end);
 
-  execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I()
-    returns trigger
-    language plpgsql volatile security definer set search_path = ''
-    as $body$
-    begin
-      if tg_op = 'TRUNCATE' then
-        delete from public.embedding_queue q where q.source = %2$L and q.source_key is not null;
-        %4$s
-      else
-        delete from public.embedding_queue q using autoembed_old_rows as t
-        where q.source = %2$L and q.source_key = t.%3$I::text;
-        %5$s
-      end if;
-      return null;
-    end;
-    $body$
-    $f$, '$body$', tag), s.name || '_unqueue_deleted', s.name, s.key_column,
-    case when s.vectors = 'table' then pg_catalog.format('delete from %s;', dest) else '' end,
-    case when s.vectors = 'table' then pg_catalog.format(
-      'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
-      else '' end);
-
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
@@ -248,10 +203,8 @@ begin
     'from public, anon, authenticated', s.name || '_store_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text) '
     'to service_role', s.name || '_store_embeddings');
-  foreach changed in array array['_queue_inserted', '_queue_updated', '_unqueue_deleted'] loop
-    execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
-      s.name || changed);
-  end loop;
+  execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
+    s.name || '_queue_updated');
   execute pg_catalog.format('comment on function public.%I(text[]) is %L', s.name || '_embedding_texts',
     pg_catalog.format('%s_embedding_texts: the text of each live row of %s (the source %s), or the error building it.',
       s.name, s.table_name, s.name));
@@ -261,10 +214,6 @@ begin
     pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share).',
       s.name, s.name));
 
-  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_insert', tbl);
-  execute pg_catalog.format('create trigger %I after insert on %s referencing new table as autoembed_new_rows '
-    'for each statement execute function public.%I()', s.name || '_embedding_insert', tbl,
-    s.name || '_queue_inserted');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
   -- The columns the text and liveness read, and the key (a row given a new key).
   changed := (select pg_catalog.string_agg(distinct pg_catalog.quote_ident(c), ', ')
@@ -274,13 +223,9 @@ begin
     (select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
       from pg_catalog.unnest(s.read_columns || s.key_column) c),
     s.name || '_queue_updated');
-  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_delete', tbl);
-  execute pg_catalog.format('create trigger %I after delete on %s referencing old table as autoembed_old_rows '
-    'for each statement execute function public.%I()', s.name || '_embedding_delete', tbl,
-    s.name || '_unqueue_deleted');
-  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_truncate', tbl);
-  execute pg_catalog.format('create trigger %I after truncate on %s for each statement execute function public.%I()',
-    s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
+  -- The insert, delete and truncate triggers (20261204001150), last: for
+  -- vectors on the table, it also replaces the update trigger above.
+  perform public.create_embedding_source_writes(source_name);
 end;
 $$;
 

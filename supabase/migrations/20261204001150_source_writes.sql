@@ -1,0 +1,194 @@
+-- autoembed: sources, the write path of a declared source (issue 23, points
+-- 6-7): its insert, delete and truncate triggers and their functions,
+-- public.<source>_queue_inserted and _unqueue_deleted, defined here only
+-- (create_embedding_source_objects, 20261204001200, calls this last).
+--
+-- 1. Its insert trigger has no exception block when the source has no
+--    live_when: nothing but the key is read, so nothing can raise; with a
+--    live_when, one block per statement.
+-- 2. Its delete trigger removes the vector rows before the queue entries:
+--    complete_embedding_batch writes a vector (through the store function)
+--    and then closes the entry, so a delete that took the entry first and
+--    the vector second could deadlock against a running complete (each
+--    holding what the other waits for). Both go vector, then entry.
+-- 3. Embedding columns autoembed adds (vectors => 'columns') are autoembed's
+--    alone, as jobs' are: anon and authenticated cannot write them, whatever
+--    table grants they hold; the store function (the source's owner) can.
+--    The source's own insert and update triggers refuse it (its update
+--    trigger also lists the four columns, and fires for them only when
+--    anon or authenticated write them), so drop_embedding_source removes the
+--    protection with the triggers, before it drops the columns.
+--
+-- Security definer (the generated trigger functions): they run as whoever
+-- declared the source, its table's owner, so that writers of the table need
+-- no privilege on the queue.
+
+create or replace function public.create_embedding_source_writes(source_name text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+set client_min_messages = warning
+as $$
+declare
+  s public.embedding_sources;
+  tbl text;
+  dest text;
+  tag text;
+  queued text;
+begin
+  select * into strict s from public.embedding_sources as e where e.name = source_name;
+  tbl := s.relid::regclass::text;
+  dest := pg_catalog.format('public.%I', s.name || '_embeddings');
+  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(coalesce(s.live_when, '') || e'\n'), 16) || '$';
+  queued := 'on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;';
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    begin
+      %3$s
+      %2$s
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_queue_inserted',
+    case when s.live_when is null then pg_catalog.format(
+      -- Every row is live: only the key is read, nothing can raise.
+      'insert into public.embedding_queue (source, source_key) '
+      || 'select %1$L, t.%2$I::text from autoembed_new_rows as t %3$s', s.name, s.key_column, queued)
+    else pg_catalog.format(
+      -- A liveness that raises for a row never fails the writer's statement:
+      -- the row is queued, and the claim fails it with the error.
+      e'begin\n insert into public.embedding_queue (source, source_key) '
+      || e'select %1$L, t.%2$I::text from autoembed_new_rows as t where (%4$s\n) %3$s\n'
+      || e'exception when others then\n insert into public.embedding_queue (source, source_key) '
+      || e'select %1$L, t.%2$I::text from autoembed_new_rows as t %3$s\nend;',
+      s.name, s.key_column, queued, s.live_when) end,
+    -- Anon and authenticated never write the embedding columns it added.
+    case when s.vectors = 'columns' then pg_catalog.format(
+      'if pg_catalog.current_setting(''role'') in (''anon'', ''authenticated'') and exists ('
+      || 'select from autoembed_new_rows as t where t.embedding is not null or t.embedding_model is not null '
+      || 'or t.embedding_text_hash is not null or t.embedded_at is not null) then '
+      || 'raise exception ''the embedding columns of %% are written by autoembed only'', %L '
+      || 'using errcode = ''42501''; end if;', tbl) else '' end);
+
+  -- The vectors first, then the entries: the order of complete_embedding_batch.
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    begin
+      if tg_op = 'TRUNCATE' then
+        %4$s
+        delete from public.embedding_queue q where q.source = %2$L and q.source_key is not null;
+      else
+        %5$s
+        delete from public.embedding_queue q using autoembed_old_rows as t
+        where q.source = %2$L and q.source_key = t.%3$I::text;
+      end if;
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_unqueue_deleted', s.name, s.key_column,
+    case when s.vectors = 'table' then pg_catalog.format('delete from %s;', dest) else '' end,
+    case when s.vectors = 'table' then pg_catalog.format(
+      'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
+      else '' end);
+
+  foreach queued in array array['_queue_inserted', '_unqueue_deleted'] loop
+    execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
+      s.name || queued);
+  end loop;
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_insert', tbl);
+  execute pg_catalog.format('create trigger %I after insert on %s referencing new table as autoembed_new_rows '
+    'for each statement execute function public.%I()', s.name || '_embedding_insert', tbl,
+    s.name || '_queue_inserted');
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_delete', tbl);
+  execute pg_catalog.format('create trigger %I after delete on %s referencing old table as autoembed_old_rows '
+    'for each statement execute function public.%I()', s.name || '_embedding_delete', tbl,
+    s.name || '_unqueue_deleted');
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_truncate', tbl);
+  execute pg_catalog.format('create trigger %I after truncate on %s for each statement execute function public.%I()',
+    s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
+
+  if s.vectors <> 'columns' then
+    return;
+  end if;
+  -- The update trigger also lists the embedding columns, and fires for them
+  -- only when anon or authenticated write them (its WHEN runs as the
+  -- writer; the function, a definer, reads the writer's role).
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I()
+    returns trigger
+    language plpgsql volatile security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    declare
+      is_live boolean;
+    begin
+      if pg_catalog.current_setting('role') in ('anon', 'authenticated') and (%5$s) then
+        raise exception 'the embedding columns of %% are written by autoembed only', %6$L using errcode = '42501';
+      end if;
+      if old.%3$I is distinct from new.%3$I then
+        -- A new key: the old key's entries go (the vector is on the row).
+        delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+      end if;
+      begin
+        select (%4$s
+        ) into is_live from (select new.*) as t;
+      exception when others then
+        is_live := true;
+      end;
+      if not coalesce(is_live, false) then
+        delete from public.embedding_queue q
+        where q.source = %2$L and q.source_key = new.%3$I::text and q.processed_at is null;
+        return null;
+      end if;
+      insert into public.embedding_queue as q (source, source_key)
+      values (%2$L, new.%3$I::text)
+      on conflict (source, source_key) where processed_at is null and source_key is not null do update
+      set attempts = 0, error_message = null,
+        next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
+        lease_token = case when q.lease_token is distinct from q.batch_lease_token then q.lease_token end,
+        lease_expires_at = case
+          when q.lease_token is distinct from q.batch_lease_token then q.lease_expires_at end,
+        batch_id = null, batch_request = null, batch_position = null, batch_lease_token = null,
+        updated_at = pg_catalog.now();
+      return null;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, coalesce(s.live_when, 'true'),
+    'coalesce(old.embedding operator(extensions.<>) new.embedding, (old.embedding is null) <> (new.embedding is null)) '
+    || 'or old.embedding_model is distinct from new.embedding_model '
+    || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '
+    || 'or old.embedded_at is distinct from new.embedded_at', tbl);
+  execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
+    s.name || '_queue_updated');
+  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
+  execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
+    'execute function public.%I()', s.name || '_embedding_update',
+    (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
+      from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column
+        || array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[]) x) as u (c)),
+    tbl,
+    coalesce((select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
+      from pg_catalog.unnest(s.read_columns || s.key_column) c) || ' or ', '')
+    || '(current_user in (''anon'', ''authenticated'') and (coalesce(old.embedding operator(extensions.<>) new.embedding, '
+    || '(old.embedding is null) <> (new.embedding is null)) or old.embedding_model is distinct from new.embedding_model '
+    || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '
+    || 'or old.embedded_at is distinct from new.embedded_at))',
+    s.name || '_queue_updated');
+end;
+$$;
+
+comment on function public.create_embedding_source_writes(text) is
+'create_embedding_source_writes: (re)generate the insert, delete and truncate triggers of a declared source and their functions, and the protection of the embedding columns it added.
+Called last by create_embedding_source_objects; names go in with %I, values with %L, live_when only after declare_embedding_source checked it.';
+revoke all on function public.create_embedding_source_writes(text) from public, anon, authenticated;
+grant execute on function public.create_embedding_source_writes(text) to service_role;
