@@ -3,7 +3,7 @@
 -- and searched; a row whose text raises fails alone, a source whose column
 -- is gone is blocked alone, a dropped table's entries go.
 begin;
-select plan(30);
+select plan(31);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -50,6 +50,9 @@ select public.declare_embedding_source('postings', 'public.postings',
 delete from public.embedding_queue where job_id is not null;
 insert into public.jobs (id, title, company) overriding system value values (9801, 'Job', 'Co');
 
+select is(public.embedding_queue_status() ->> 'message',
+  '4 rows pending embedding generation (jobs 1, postings 3)',
+  'with rows of another source pending, the message counts rows, per source');
 create temporary table claimed as select * from public.claim_embedding_batch(10);
 select set_eq('select source, source_key, job_id::text, content from claimed where not already_current',
   $$values ('jobs', '9801', '9801', e'Job\nCompany: Co'),

@@ -113,6 +113,12 @@ as $$
     when b.reason is not null and s.status ->> 'health' in ('ok', 'idle') then
       pg_catalog.jsonb_build_object('health', 'blocked', 'health_reason', b.reason)
     else '{}'::jsonb
+  end || case
+    -- Rows of other sources pending: the message counts rows, per source.
+    when p.others > 0 then pg_catalog.jsonb_build_object('message', pg_catalog.format(
+      '%s %s pending embedding generation (%s)', s.status ->> 'pending',
+      case when s.status ->> 'pending' = '1' then 'row' else 'rows' end, p.each))
+    else '{}'::jsonb
   end
   from (select public.embedding_queue_status_of_sources() as status) as s
   cross join (select public.embedding_wake_state() as state) as w
@@ -121,6 +127,13 @@ as $$
     from pg_catalog.jsonb_each(coalesce(s.status -> 'sources', '{}'::jsonb)) as x
     where x.value ->> 'health' = 'blocked'
   ) as b
+  cross join lateral (
+    select
+      pg_catalog.count(*) filter (where x.key <> 'jobs' and (x.value ->> 'pending')::bigint > 0) as others,
+      pg_catalog.string_agg(x.key || ' ' || (x.value ->> 'pending'), ', ' order by x.key)
+        filter (where (x.value ->> 'pending')::bigint > 0) as each
+    from pg_catalog.jsonb_each(coalesce(s.status -> 'sources', '{}'::jsonb)) as x
+  ) as p
   cross join (
     -- Finished entries of the last hour, embedded (or found current), not failed.
     select
