@@ -129,11 +129,28 @@ begin
       -- own, reads its committed text (test_source_write_race). The order
       -- row, vector, entry is the delete trigger's too.
       perform from %4$s as t where t.%5$I = any($1::%6$s []) order by t.%5$I for share of t;
+      -- A row still the version its claim read (recorded in its entry, as
+      -- for jobs: any later update makes another xmin or ctid) still has the
+      -- text the claim hashed: written without building that text again,
+      -- when the hash sent is that one. Every other row's text is built and
+      -- its hash compared. (A new text declared deletes the open entries,
+      -- and the versions recorded under the old one with them.)
       return query
-      with ok as (
-        select i.k, i.h, i.v
+      with input as (
+        select i.k, i.h, i.v, exists (
+          select from public.embedding_queue as q, %4$s as t
+          where q.source = %7$L and q.source_key = i.k and q.processed_at is null
+            and t.%5$I = i.k::%6$s and t.xmin = q.lease_job_xmin and t.ctid = q.lease_job_ctid
+            and q.lease_content_hash = i.h
+        ) as unchanged
         from unnest($1, $2, $3) as i (k, h, v)
-        join public.%2$I($1) as c on c.source_key = i.k
+      ),
+      ok as (
+        select i.k, i.h, i.v from input as i where i.unchanged
+        union all
+        select i.k, i.h, i.v
+        from input as i
+        join public.%2$I(array(select j.k from input as j where not j.unchanged)) as c on c.source_key = i.k
         where c.error is null and pg_catalog.sha256(pg_catalog.convert_to(c.content, 'UTF8')) = i.h
       )
       %3$s;
@@ -150,7 +167,7 @@ begin
       'update %1$s as t set embedding = ok.v, embedding_model = $4, embedding_text_hash = ok.h, '
       'embedded_at = pg_catalog.now() from ok where t.%2$I = ok.k::%3$s returning t.%2$I::text',
       tbl, s.key_column, s.key_type) end,
-    tbl, s.key_column, s.key_type);
+    tbl, s.key_column, s.key_type, s.name);
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
@@ -211,7 +228,7 @@ begin
   execute pg_catalog.format(
     'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
     s.name || '_store_embeddings',
-    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share).',
+    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share); a row still the version its claim read gets no text built again.',
       s.name, s.name));
 
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);

@@ -16,6 +16,9 @@
 --   - a row whose text (or live_when) raised fails for good with the error,
 --     naming which of the two raised;
 --   - a row whose vector of the active model is current is closed unsent;
+--   - a leased row's version (xmin, ctid) is recorded, as a job's is: the
+--     complete writes a row still that version without building its text
+--     again (public.<source>_store_embeddings);
 --   - an error of the source itself (a column it reads dropped or renamed)
 --     blocks that source: embedding_sources.blocked_reason names it and the
 --     column, its entries wait 5 minutes without an attempt counted, and the
@@ -69,6 +72,9 @@ declare
   r_errors text[];
   r_models text[];
   r_hashes bytea[];
+  r_xmins xid[];
+  r_ctids tid[];
+  active_model text;
   missing text;
 begin
   if after_queue_id is not null then
@@ -168,6 +174,7 @@ begin
   if ids is null then
     return;
   end if;
+  active_model := public.active_embedding_model();
   for src in
     select s.* from public.embedding_sources s
     where s.name <> 'jobs' and s.name = any(sources)
@@ -187,11 +194,17 @@ begin
       continue;
     end if;
     begin
+      -- With each text, the version of the row it was built from (the same
+      -- statement, so the same snapshot): the store writes a row still that
+      -- version without building its text again.
       execute pg_catalog.format(
         'select pg_catalog.array_agg(c.source_key), pg_catalog.array_agg(c.content), '
         'pg_catalog.array_agg(c.error), pg_catalog.array_agg(c.stored_model), '
-        'pg_catalog.array_agg(c.stored_hash) from public.%I($1) as c', src.name || '_embedding_texts'
-      ) into r_keys, r_texts, r_errors, r_models, r_hashes using src_keys;
+        'pg_catalog.array_agg(c.stored_hash), pg_catalog.array_agg(r.xmin), pg_catalog.array_agg(r.ctid) '
+        'from public.%I($1) as c left join lateral (select r.xmin, r.ctid from %s as r '
+        'where r.%I = c.source_key::%s offset 0) as r on true',
+        src.name || '_embedding_texts', src.relid::regclass, src.key_column, src.key_type
+      ) into r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids using src_keys;
     exception when others then
       -- The source's own fault: name the columns it reads that are gone.
       select pg_catalog.string_agg(c, ', ') into missing
@@ -219,10 +232,10 @@ begin
     with built as (
       select i.id, r.content, r.error, r.k is null as gone,
         pg_catalog.sha256(pg_catalog.convert_to(r.content, 'UTF8')) as hash,
-        r.stored_model, r.stored_hash
+        r.stored_model, r.stored_hash, r.row_xmin, r.row_ctid
       from unnest(src_ids, src_keys) as i (id, k)
-      left join unnest(r_keys, r_texts, r_errors, r_models, r_hashes)
-        as r (k, content, error, stored_model, stored_hash) on r.k = i.k
+      left join unnest(r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids)
+        as r (k, content, error, stored_model, stored_hash, row_xmin, row_ctid) on r.k = i.k
     ),
     gone as (
       delete from public.embedding_queue q using built b where q.id = b.id and b.gone
@@ -242,18 +255,19 @@ begin
           lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
       from built b
       where q.id = b.id and not b.gone and b.error is null
-        and coalesce(b.stored_model = public.active_embedding_model() and b.stored_hash = b.hash, false)
+        and coalesce(b.stored_model = active_model and b.stored_hash = b.hash, false)
       returning q.id, q.attempts, q.source_key
     ),
     claimed as (
       update public.embedding_queue q
       set lease_token = pg_catalog.gen_random_uuid(),
           lease_expires_at = pg_catalog.clock_timestamp() + lease,
-          lease_job_xmin = null, lease_job_ctid = null, lease_content_hash = b.hash,
+          lease_job_xmin = case when versions_final then b.row_xmin end,
+          lease_job_ctid = case when versions_final then b.row_ctid end, lease_content_hash = b.hash,
           updated_at = pg_catalog.clock_timestamp()
       from built b
       where q.id = b.id and not b.gone and b.error is null
-        and not coalesce(b.stored_model = public.active_embedding_model() and b.stored_hash = b.hash, false)
+        and not coalesce(b.stored_model = active_model and b.stored_hash = b.hash, false)
       returning q.id, q.lease_token, q.attempts, b.content, b.hash, q.source_key
     )
     select c.id, null::bigint, c.lease_token, c.attempts, c.content, c.hash, false, src.name, c.source_key

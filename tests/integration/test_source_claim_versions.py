@@ -1,0 +1,124 @@
+"""A source's claim records the row version it read; the complete trusts only that version
+with the hash it handed out, and builds the text of every other row again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from autoembed.config import Settings
+from autoembed.db import ClaimedItem, Database
+
+from devstack.fake_openai import fake_vector
+from tests.integration.test_source_write_race import COLUMNS
+from tests.integration.test_sources import POSTING_TEXTS, POSTINGS, TABLES, declare_postings, stored_vectors
+from tests.support import run_drain
+
+A1, A2, A3 = sorted(POSTING_TEXTS)
+MODEL = "text-embedding-3-small"
+
+
+@pytest.fixture(params=["table", "columns"])
+def postings(
+    db: psycopg.Connection[Any], request: pytest.FixtureRequest
+) -> Iterator[psycopg.Connection[Any]]:
+    """test_sources' postings, their vectors in a table of autoembed's or in columns of their own
+    (read through a view named like the vector table)."""
+    db.execute(TABLES)
+    db.cursor().executemany(
+        "insert into public.postings (posting_id, job_title, employer, body, skills, status) "
+        "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
+    if request.param == "table":
+        declare_postings(db)
+    else:
+        db.execute("select public.declare_embedding_source('postings', 'public.postings', "
+                   "text_columns => %s, live_when => $$status = 'open'$$, vectors => 'columns')",
+                   (COLUMNS,))
+        db.execute("create view public.postings_embeddings as select posting_id as source_key, "
+                   "embedding from public.postings where embedding is not null")
+    yield db
+    if request.param == "columns":
+        db.execute("drop view public.postings_embeddings")
+    db.execute("select public.drop_embedding_source('postings', drop_vectors => true)")
+    db.execute("drop table if exists public.postings, public.candidates")
+
+
+def claim(url: str) -> dict[str, ClaimedItem]:
+    """One committed claim of every posting, by key, as a run's first step makes it."""
+    with Database(url) as database:
+        database.activate_model(MODEL, 1536)
+        items = database.claim(10, 300)
+    assert sorted(i.source_key or "" for i in items) == [A1, A2, A3]
+    return {i.source_key or "": i for i in items}
+
+
+def complete(url: str, items: list[ClaimedItem]) -> dict[str, str]:
+    """Write each item's vector of the text it was handed; the outcome by key."""
+    vectors = np.stack([fake_vector(i.content, 1536) for i in items])
+    with Database(url) as database:
+        outcomes = database.complete(items, vectors, MODEL)
+    return {i.source_key or "": outcomes[i.queue_id] for i in items}
+
+
+def assert_embedded_from_current_texts(db: psycopg.Connection[Any], texts: dict[str, str]) -> None:
+    stored = stored_vectors(db, "postings_embeddings")
+    assert set(stored) == set(texts)
+    for key, text in texts.items():
+        np.testing.assert_allclose(stored[key], fake_vector(text, 1536), rtol=0, atol=1e-7)
+
+
+def test_the_claim_records_each_rows_version_and_the_hash_it_handed_out(
+    postings: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """Each leased posting's entry holds the xmin and ctid of the row the claim read, and the hash
+    of the text it handed out."""
+    claimed = claim(base_settings.database_url)
+    recorded = postings.execute(
+        "select q.source_key, q.lease_content_hash from public.embedding_queue q "
+        "join public.postings p on p.posting_id = q.source_key::uuid "
+        "where q.source = 'postings' and q.processed_at is null "
+        "and q.lease_job_xmin = p.xmin and q.lease_job_ctid = p.ctid").fetchall()
+    assert dict(recorded) == {key: item.content_hash for key, item in claimed.items()}
+
+
+def test_a_row_edited_after_its_claim_never_gets_the_old_texts_vector(
+    postings: psycopg.Connection[Any], base_settings: Settings, settings: Callable[..., Settings]
+) -> None:
+    """A posting whose text an edit committed after the claim changed is stale, its old vector never
+    written; one only touched (a view counted) is compared by its text and written; a hash the
+    claim did not hand out is stale even for an untouched row."""
+    url = base_settings.database_url
+    claimed = claim(url)
+    postings.execute("update public.postings set job_title = 'Go developer (senior)' "
+                     "where posting_id = %s", (A1,))
+    postings.execute("update public.postings set views = views + 1 where posting_id = %s", (A2,))
+    forged = replace(claimed[A3], content_hash=bytes(32))
+    outcomes = complete(url, [claimed[A1], claimed[A2], forged])
+    assert outcomes == {A1: "stale", A2: "embedded", A3: "stale"}
+    assert set(stored_vectors(postings, "postings_embeddings")) == {A2}
+    run_drain(settings())
+    assert_embedded_from_current_texts(
+        postings, {**POSTING_TEXTS, A1: POSTING_TEXTS[A1].replace("Go developer", "Go developer (senior)")})
+
+
+def test_a_new_text_declared_after_the_claim_is_the_one_embedded(
+    postings: psycopg.Connection[Any], base_settings: Settings, settings: Callable[..., Settings]
+) -> None:
+    """Declaring the source again with another text between claim and complete leaves no vector of
+    the old text, although the rows are still the versions the claim read."""
+    url = base_settings.database_url
+    claimed = claim(url)
+    postings.execute("select public.declare_embedding_source('postings', 'public.postings', "
+                     "text_columns => %s, live_when => $$status = 'open'$$, "
+                     "vectors => (select vectors from public.embedding_sources where name = 'postings'))",
+                     (COLUMNS.replace('"Skills"', '"Stack"'),))
+    outcomes = complete(url, list(claimed.values()))
+    assert "embedded" not in (outcomes[A1], outcomes[A3])  # A2 shows no skills: its text is the same
+    assert set(stored_vectors(postings, "postings_embeddings")) <= {A2}
+    run_drain(settings())
+    assert_embedded_from_current_texts(
+        postings, {key: text.replace("Skills: ", "Stack: ") for key, text in POSTING_TEXTS.items()})
