@@ -1,17 +1,21 @@
 -- autoembed: sources, the write path of a declared source (issue 23, points
--- 6-7): its insert, delete and truncate triggers and their functions,
--- public.<source>_queue_inserted and _unqueue_deleted, defined here only
+-- 6-7): its insert, update, delete and truncate triggers and their
+-- functions, public.<source>_queue_inserted, _queue_updated and
+-- _unqueue_deleted, defined here only, for either place of its vectors
 -- (create_embedding_source_objects, 20261204001200, calls this last).
 --
 -- 1. Its insert trigger has no exception block when the source has no
 --    live_when: nothing but the key is read, so nothing can raise; with a
 --    live_when, one block per statement.
--- 2. Its delete trigger removes the vector rows before the queue entries:
+-- 2. Its update trigger fires only for the columns its text and liveness
+--    read and its key: an update of any other column (a view counter) calls
+--    nothing. A new key takes the row's vector along (vectors => 'table').
+-- 3. Its delete trigger removes the vector rows before the queue entries:
 --    complete_embedding_batch writes a vector (through the store function)
 --    and then closes the entry, so a delete that took the entry first and
 --    the vector second could deadlock against a running complete (each
 --    holding what the other waits for). Both go vector, then entry.
--- 3. Embedding columns autoembed adds (vectors => 'columns') are autoembed's
+-- 4. Embedding columns autoembed adds (vectors => 'columns') are autoembed's
 --    alone, as jobs' are: anon and authenticated cannot write them, whatever
 --    table grants they hold; the store function (the source's owner) can.
 --    The source's own insert and update triggers refuse it (its update
@@ -37,6 +41,7 @@ declare
   dest text;
   tag text;
   queued text;
+  protected text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
@@ -117,12 +122,16 @@ begin
   execute pg_catalog.format('create trigger %I after truncate on %s for each statement execute function public.%I()',
     s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
 
-  if s.vectors <> 'columns' then
-    return;
-  end if;
-  -- The update trigger also lists the embedding columns, and fires for them
-  -- only when anon or authenticated write them (its WHEN runs as the
-  -- writer; the function, a definer, reads the writer's role).
+  -- The update trigger: the columns the text and liveness read and the key
+  -- (a row given a new key); for vectors on the table, also the embedding
+  -- columns, and fires for them only when anon or authenticated write them
+  -- (its WHEN runs as the writer; the function, a definer, reads the
+  -- writer's role).
+  protected := 'coalesce(old.embedding operator(extensions.<>) new.embedding, '
+    || '(old.embedding is null) <> (new.embedding is null)) '
+    || 'or old.embedding_model is distinct from new.embedding_model '
+    || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '
+    || 'or old.embedded_at is distinct from new.embedded_at';
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
     returns trigger
@@ -132,11 +141,10 @@ begin
     declare
       is_live boolean;
     begin
-      if pg_catalog.current_setting('role') in ('anon', 'authenticated') and (%5$s) then
-        raise exception 'the embedding columns of %% are written by autoembed only', %6$L using errcode = '42501';
-      end if;
+      %5$s
       if old.%3$I is distinct from new.%3$I then
-        -- A new key: the old key's entries go (the vector is on the row).
+        -- A new key: the old key's entries go, its vector follows the row.
+        %6$s
         delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
       end if;
       begin
@@ -164,10 +172,14 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, coalesce(s.live_when, 'true'),
-    'coalesce(old.embedding operator(extensions.<>) new.embedding, (old.embedding is null) <> (new.embedding is null)) '
-    || 'or old.embedding_model is distinct from new.embedding_model '
-    || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '
-    || 'or old.embedded_at is distinct from new.embedded_at', tbl);
+    case when s.vectors = 'columns' then pg_catalog.format(
+      'if pg_catalog.current_setting(''role'') in (''anon'', ''authenticated'') and (%s) then '
+      || 'raise exception ''the embedding columns of %% are written by autoembed only'', %L '
+      || 'using errcode = ''42501''; end if;', protected, tbl) else '' end,
+    case when s.vectors = 'table' then pg_catalog.format(
+      'delete from %1$s as v where v.source_key = new.%2$I; '
+      'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
+      else '' end);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
@@ -175,20 +187,19 @@ begin
     'execute function public.%I()', s.name || '_embedding_update',
     (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
       from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column
-        || array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[]) x) as u (c)),
+        || case when s.vectors = 'columns'
+          then array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[] end) x) as u (c)),
     tbl,
-    coalesce((select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
-      from pg_catalog.unnest(s.read_columns || s.key_column) c) || ' or ', '')
-    || '(current_user in (''anon'', ''authenticated'') and (coalesce(old.embedding operator(extensions.<>) new.embedding, '
-    || '(old.embedding is null) <> (new.embedding is null)) or old.embedding_model is distinct from new.embedding_model '
-    || 'or old.embedding_text_hash is distinct from new.embedding_text_hash '
-    || 'or old.embedded_at is distinct from new.embedded_at))',
+    (select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
+      from pg_catalog.unnest(s.read_columns || s.key_column) c)
+    || case when s.vectors = 'columns'
+      then pg_catalog.format(' or (current_user in (''anon'', ''authenticated'') and (%s))', protected) else '' end,
     s.name || '_queue_updated');
 end;
 $$;
 
 comment on function public.create_embedding_source_writes(text) is
-'create_embedding_source_writes: (re)generate the insert, delete and truncate triggers of a declared source and their functions, and the protection of the embedding columns it added.
+'create_embedding_source_writes: (re)generate the insert, update, delete and truncate triggers of a declared source and their functions, and the protection of the embedding columns it added.
 Called last by create_embedding_source_objects; names go in with %I, values with %L, live_when only after declare_embedding_source checked it.';
 revoke all on function public.create_embedding_source_writes(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_writes(text) to service_role;

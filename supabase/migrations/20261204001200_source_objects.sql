@@ -5,19 +5,17 @@
 --     of each live row (all when keys is null), or the error building it
 --     raised, with the model and text hash of the vector it holds
 --   public.<source>_store_embeddings(...)   compare-and-set of vectors
---   public.<source>_queue_updated()        and its trigger <source>_embedding_update
---   the insert, delete and truncate triggers, by create_embedding_source_writes
---     (20261204001150)
+--   its write triggers (insert, update, delete, truncate) and their
+--     functions, by create_embedding_source_writes (20261204001150)
 --
 -- The source's text and liveness are written into these functions only
 -- after embedding_source_expression_columns proved each is one expression
 -- over the row; every name goes in with %I and every value with %L.
 --
--- Security definer (all three functions): they run as whoever declared the
+-- Security definer (both functions): they run as whoever declared the
 -- source, its table's owner, so that writers of the table need no privilege
 -- on the queue, the processor's role none on the table, and RLS never hides
--- a row from being embedded. Only service_role may call the first two; the
--- third is a trigger function.
+-- a row from being embedded. Only service_role may call them.
 --
 -- A row whose text raises an error is not the source's fault: the text
 -- function tries the rows one by one after a failure and reports the error
@@ -42,7 +40,6 @@ declare
   dest text;
   stored text;
   tag text;
-  changed text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
@@ -144,6 +141,7 @@ begin
             and q.lease_content_hash = i.h
         ) as unchanged
         from unnest($1, $2, $3) as i (k, h, v)
+        where i.k is not null
       ),
       ok as (
         select i.k, i.h, i.v from input as i where i.unchanged
@@ -169,49 +167,6 @@ begin
       tbl, s.key_column, s.key_type) end,
     tbl, s.key_column, s.key_type, s.name);
 
-  execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I()
-    returns trigger
-    language plpgsql volatile security definer set search_path = ''
-    as $body$
-    #variable_conflict use_column
-    declare
-      is_live boolean;
-    begin
-      if old.%3$I is distinct from new.%3$I then
-        -- A new key: the old key's entries go, its vector follows the row.
-        %5$s
-        delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
-      end if;
-      begin
-        select (%4$s) into is_live from (select new.*) as t;
-      exception when others then
-        is_live := true;
-      end;
-      if not coalesce(is_live, false) then
-        delete from public.embedding_queue q
-        where q.source = %2$L and q.source_key = new.%3$I::text and q.processed_at is null;
-        return null;
-      end if;
-      insert into public.embedding_queue as q (source, source_key)
-      values (%2$L, new.%3$I::text)
-      on conflict (source, source_key) where processed_at is null and source_key is not null do update
-      set attempts = 0, error_message = null,
-        next_attempt_at = least(q.next_attempt_at, pg_catalog.now()),
-        lease_token = case when q.lease_token is distinct from q.batch_lease_token then q.lease_token end,
-        lease_expires_at = case
-          when q.lease_token is distinct from q.batch_lease_token then q.lease_expires_at end,
-        batch_id = null, batch_request = null, batch_position = null, batch_lease_token = null,
-        updated_at = pg_catalog.now();
-      return null;
-    end;
-    $body$
-    $f$, '$body$', tag), s.name || '_queue_updated', s.name, s.key_column, live,
-    case when s.vectors = 'table' then pg_catalog.format(
-      'delete from %1$s as v where v.source_key = new.%2$I; '
-      'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
-      else '' end);
-
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
@@ -220,28 +175,17 @@ begin
     'from public, anon, authenticated', s.name || '_store_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text) '
     'to service_role', s.name || '_store_embeddings');
-  execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
-    s.name || '_queue_updated');
   execute pg_catalog.format('comment on function public.%I(text[]) is %L', s.name || '_embedding_texts',
     pg_catalog.format('%s_embedding_texts: the text of each live row of %s (the source %s), or the error building it.',
       s.name, s.table_name, s.name));
   execute pg_catalog.format(
     'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
     s.name || '_store_embeddings',
-    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share); a row still the version its claim read gets no text built again.',
+    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share); a row still the version its claim read gets no text built again.
+keys, hashes and vectors are aligned; a null key is skipped (an entry of another source in the batch).',
       s.name, s.name));
 
-  execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
-  -- The columns the text and liveness read, and the key (a row given a new key).
-  changed := (select pg_catalog.string_agg(distinct pg_catalog.quote_ident(c), ', ')
-    from pg_catalog.unnest(s.read_columns || s.key_column) c);
-  execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
-    'execute function public.%I()', s.name || '_embedding_update', changed, tbl,
-    (select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
-      from pg_catalog.unnest(s.read_columns || s.key_column) c),
-    s.name || '_queue_updated');
-  -- The insert, delete and truncate triggers (20261204001150), last: for
-  -- vectors on the table, it also replaces the update trigger above.
+  -- The write triggers (20261204001150), last.
   perform public.create_embedding_source_writes(source_name);
 end;
 $$;
