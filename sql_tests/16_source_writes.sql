@@ -33,14 +33,15 @@ select is((select count(*) from public.cands where embedding is not null and emb
 
 -- Anon and authenticated, with every table grant, cannot write them.
 set local role anon;
-select throws_ok($$update public.cands set embedding = '[0,0,1]' where id = 1$$, '42501', null,
-  'anon cannot write a vector');
+select throws_ok($$update public.cands set embedding = '[0,0,1]' where id = 1$$, '42501',
+  'the embedding columns of public.cands are written by autoembed only', 'anon cannot write a vector');
 select throws_ok($$update public.cands set embedding_model = null where id = 1$$, '42501', null,
   'nor the model');
 select throws_ok($$update public.cands set name = 'Ada L.', embedding_text_hash = null where id = 1$$,
   '42501', null, 'nor the hash beside a text edit');
 select throws_ok($$insert into public.cands (id, name, embedding, embedding_model)
-  values (3, 'Eve', '[0,0,1]', 'test-3d')$$, '42501', null, 'nor insert a row with a vector');
+  values (3, 'Eve', '[0,0,1]', 'test-3d')$$, '42501',
+  'the embedding columns of public.cands are written by autoembed only', 'nor insert a row with a vector');
 select lives_ok($$update public.cands set views = views + 1 where id = 1$$, 'anon updates other columns');
 select lives_ok($$insert into public.cands (id, name) values (4, 'Linus')$$, 'and inserts rows without vectors');
 reset role;
