@@ -47,7 +47,8 @@ class OneStatementAtATime(Database):
     """The 0.4.0 call: each statement of the transaction waits for its answer."""
 
     def _call(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = (), *,
-              binary: bool = False) -> list[Any]:
+              binary: bool = False, flush: bool = True) -> list[Any]:
+        # `flush` is ignored: 0.4.0 waited for the disk at every commit.
         with self._conn.transaction():
             self._conn.execute("select set_config('statement_timeout', %s, true)", (self._timeout,))
             cur = self._conn.cursor(binary=binary)

@@ -26,10 +26,7 @@ declare
   written bigint[];
   released bigint[];
   src_name text;
-  src_ids bigint[];
   src_keys text[];
-  src_hashes bytea[];
-  src_vectors extensions.vector[];
   stored text[];
 begin
   if not exists (
@@ -82,25 +79,27 @@ begin
     where exists (select from public.embedding_sources s where s.name <> 'jobs')
       and q.id = any(queue_ids) and q.source <> 'jobs'
   loop
-    select pg_catalog.array_agg(q.id), pg_catalog.array_agg(q.source_key),
-      pg_catalog.array_agg(i.content_hash), pg_catalog.array_agg(i.embedding)
-    into src_ids, src_keys, src_hashes, src_vectors
-    from unnest(queue_ids, lease_tokens, content_hashes, embeddings)
-      as i (queue_id, lease_token, content_hash, embedding)
-    join public.embedding_queue q
-      on q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
-    where q.id = any(queue_ids) and q.source = src_name;
+    -- Each entry's key where it is this source's and still leased, null
+    -- elsewhere: the store takes the batch's own hashes and vectors as they
+    -- came (no copy of a vector) and skips the null keys.
+    select pg_catalog.array_agg((
+        select q.source_key from public.embedding_queue as q
+        where q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
+          and q.source = src_name
+      ) order by i.n)
+    into src_keys
+    from unnest(queue_ids, lease_tokens) with ordinality as i (queue_id, lease_token, n);
     begin
       execute pg_catalog.format('select coalesce(pg_catalog.array_agg(k), ''{}'') from public.%I($1, $2, $3, $4) as k',
         src_name || '_store_embeddings')
-      into stored using src_keys, src_hashes, src_vectors, complete_embedding_batch.model;
+      into stored using src_keys, content_hashes, embeddings, complete_embedding_batch.model;
     exception when syntax_error_or_access_rule_violation or object_not_in_prerequisite_state then
       -- The source cannot take vectors now: its entries are released, and
       -- the next claim says why (blocked) or cleans them up.
       stored := '{}';
     end;
     written := written || array(
-      select i.id from unnest(src_ids, src_keys) as i (id, k) where i.k = any(stored)
+      select i.id from unnest(queue_ids, src_keys) as i (id, k) where i.k = any(stored)
     );
   end loop;
 

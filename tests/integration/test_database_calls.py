@@ -70,6 +70,32 @@ def test_a_call_is_one_transaction_under_its_own_timeout(
             db.execute("drop table public.call_probe")
 
 
+def test_only_a_claim_commits_without_waiting_for_the_disk(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim (leases only) commits without waiting for the WAL flush; a complete waits, and the
+    setting never outlives the claim's transaction."""
+    insert_jobs(db, 2)
+    run_drain(settings())  # the model is registered and active
+    insert_jobs(db, 1)
+    with Database(settings().database_url) as database:
+        database._conn.execute("set synchronous_commit = on")  # as on a durable server (tests' is not)
+        assert database._call("select current_setting('synchronous_commit')", flush=False) == [("off",)]
+        assert database._call("select current_setting('synchronous_commit')") == [("on",)]
+        flushes: list[tuple[str, bool]] = []
+        call = database._call
+
+        def spy(sql: str, params: Any = (), *, binary: bool = False, flush: bool = True) -> list[Any]:
+            flushes.append((sql.split("(")[0].split(".")[-1], flush))
+            return call(sql, params, binary=binary, flush=flush)
+
+        monkeypatch.setattr(database, "_call", spy)
+        [item] = database.claim(10, 300)
+        database.complete([item], np.ones((1, 1536), dtype=np.float32), MODEL)
+    assert flushes[0] == ("claim_embedding_batch", False)
+    assert ("complete_embedding_batch", True) in flushes
+
+
 def test_a_schema_without_batches_has_none_submitted(
     db: psycopg.Connection[Any], settings: Callable[..., Settings]
 ) -> None:
