@@ -9,6 +9,8 @@ the model's HNSW index (built after the load, with the DDL autoembed uses) and t
 GIN index on jobs.search_document. Every query text of bench/relevance_set, alone
 and with a few words a job seeker adds, is one round: each mode runs it once, in
 an order that rotates, so every mode sees the same queries and the same machine.
+At this size a broad query is one search_jobs caps (its newest 500 matches ranked):
+full text's nDCG@10 for the judged queries is compared with ranking every match.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 from bench.harness import MODEL, RESULTS, bench_stack, cli, drop_search_index, emit, size
-from bench.relevance_set import QUERIES, postings
+from bench.relevance_set import QUERIES, grade, postings
+from bench.relevance_set.metrics import ndcg_at, summarise
 from devstack.fake_openai import fake_vector
 
 SIZES = {"quick": 10_000, "default": 100_000, "full": 100_000}
@@ -44,6 +47,11 @@ MODES: dict[str, str] = {
     "hybrid_filtered_1pct": "select id, company, tags from public.search_jobs(query_text => %(t)s, "
                             "query_embedding => %(v)s, company => %(company)s, tags_any => %(tags)s)",
 }
+
+# Full text as search_jobs ranked before it capped a broad query: every match.
+EVERY_MATCH = ("select j.id from public.jobs j, websearch_to_tsquery('english', %(t)s) q "
+               "where j.is_active and j.search_document @@ q "
+               "order by ts_rank_cd(j.search_document, q) desc, j.id limit 10")
 
 
 def load(conn: psycopg.Connection[Any], count: int) -> float:
@@ -126,6 +134,21 @@ def measure(conn: psycopg.Connection[Any], filtered: dict[str, Any]) -> dict[str
     return result
 
 
+def broad_query_relevance(conn: psycopg.Connection[Any], count: int) -> dict[str, Any]:
+    """Full text's nDCG@10 for bench/relevance_set's judged queries at this size: search_jobs
+    (the newest matches of a broad query ranked) against ranking every match."""
+    jobs = dict(zip([r[0] for r in conn.execute("select id from public.jobs order by id")],
+                    postings(count), strict=True))
+    scores: dict[str, list[tuple[str, float, float]]] = {"search_jobs": [], "every_match": []}
+    for query in QUERIES:
+        judged = {i: grade(query.intent, p) for i, p in jobs.items()}
+        for name, sql in (("search_jobs", "select id from public.search_jobs(query_text => %(t)s)"),
+                          ("every_match", EVERY_MATCH)):
+            ranked = [judged[r[0]] for r in conn.execute(sql, {"t": query.text})]
+            scores[name].append((query.kind, ndcg_at(ranked, judged.values()), 0.0))
+    return {name: {kind: v["ndcg"] for kind, v in summarise(s).items()} for name, s in scores.items()}
+
+
 def ratios(modes: dict[str, dict[str, float]]) -> dict[str, float]:
     """hybrid and filtered against vector only (match_jobs), at p50 and p95."""
     base = modes["vector_match_jobs"]
@@ -164,6 +187,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         result["filter"] = filtered = one_percent_filter(conn, count)
         result.update(measure(conn, filtered))
         result.update(ratios(result["modes"]))
+        result["full_text_ndcg_at_10"] = broad_query_relevance(conn, count)
         missed = [k for k, v in result.items() if k.endswith(("_p50", "_p95")) and v > TARGET]
         result["targets_missed"] = missed
         if missed:  # the plans behind a missed target, for whoever reads the figures next
@@ -201,6 +225,13 @@ def doc_lines(result: dict[str, Any] | None) -> list[str]:
               f"{result['hybrid_over_vector_p95']}; filtered to 1 % / vector only: p50 "
               f"{result['filtered_over_vector_p50']}, p95 {result['filtered_over_vector_p95']} "
               f"(target <= {TARGET:g} each)."]
+    ndcg = result.get("full_text_ndcg_at_10")
+    if ndcg:
+        ours, every = ndcg["search_jobs"], ndcg["every_match"]
+        lines += ["", "Full text's nDCG@10 for bench/relevance_set's judged queries over these "
+                  f"postings: `search_jobs` (a broad query's newest 500 matches ranked) {ours['mean']:.3f}, "
+                  f"ranking every match {every['mean']:.3f}; by kind, "
+                  + ", ".join(f"{k} {ours[k]:.3f} / {every[k]:.3f}" for k in ours if k != "mean") + "."]
     return lines
 
 

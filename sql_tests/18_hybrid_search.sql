@@ -1,9 +1,9 @@
 -- Hybrid search: full text weighted title > tags > description with
 -- websearch_to_tsquery, reciprocal rank fusion with the documented formula,
--- exact filters, pages, RLS and live rows, and full pages for a filter that
--- keeps 1 % of 100,000 jobs.
+-- exact filters, pages, RLS and live rows, full pages for a filter that
+-- keeps 1 % of 100,000 jobs, and the newest 500 matches of a broad query.
 begin;
-select plan(37);
+select plan(40);
 
 delete from public.jobs;
 select public.activate_embedding_model('pgtap-hybrid', 3);
@@ -179,6 +179,21 @@ select is(
   (select count(*)::int from public.search_jobs(query_embedding => '[1,0,0]', company => 'Wide Co',
      page_size => 100, page => 3)),
   100, 'a filter keeping 3 % fills a page of 100 (page 3)');
+
+-- A query every job matches (all rank alike, ties by id): full text ranks
+-- the newest 500 matches, or as many as the page reaches.
+select results_eq(
+  $$select id from public.search_jobs('job', page_size => 3)$$,
+  $$select id from (select id from public.jobs order by id desc limit 500) n order by id limit 3$$,
+  'a query matching 100,000 jobs: full text ranks the newest 500 of them');
+select is(
+  (select pg_catalog.array_agg(full_text_rank order by full_text_rank)
+   from public.search_jobs('job', page_size => 100, page => 10) where full_text_rank in (901, 1000)),
+  array[901::bigint, 1000], 'a broad query fills the deepest page: full text ranks as far as it reaches');
+select is(
+  (select id from public.search_jobs('job', '[1,0,0]', company => 'Rare Co') where full_text_rank = 1),
+  (select min(id) from (select id from public.jobs where company = 'Rare Co' order by id desc limit 500) n),
+  'a selective filter: full text ranks the newest 500 of its matches too');
 
 -- Where the planner walks the HNSW index for the 3 % (it may scan the
 -- table instead): iterative scans go on past the rows the filter drops, and

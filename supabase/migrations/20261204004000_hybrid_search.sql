@@ -125,6 +125,9 @@ as $$
 declare
   depth constant integer := public.hybrid_search_depth(
     'search_jobs', page_size, page, full_text_weight, semantic_weight, rrf_k);
+  -- Full text ranks the newest this many matches (all when fewer): ranking every
+  -- match of a common word read tens of thousands of documents (docs/search.md).
+  candidates constant integer := greatest(500, depth);
   -- The filters, the same on both sides and on a listing; $4 .. $9 below.
   filters constant text := $f$
     j.is_active
@@ -184,9 +187,9 @@ begin
           order by 2, 1 limit $3
         ),
         matched as (
-          select k.id, pg_catalog.ts_rank_cd(k.search_document, $11) as rank
-          from kept k
-          where (select c.n from counted c) operator(pg_catalog.<) $10 and k.search_document operator(pg_catalog.@@) $11
+          select m.id, pg_catalog.ts_rank_cd(m.search_document, $11) as rank
+          from (select k.id, k.search_document from kept k where (select c.n from counted c) operator(pg_catalog.<) $10
+            and k.search_document operator(pg_catalog.@@) $11 order by k.id desc limit $12) m
           order by 2 desc, 1 limit $3
         )
         select coalesce(pg_catalog.array_agg(r.id order by r.distance, r.id), '{}'),
@@ -197,7 +200,7 @@ begin
         $q$, chosen.dimensions, filters)
       into sem_ids, sem_distances, filtered, ft_ids
       using query_embedding::extensions.vector, chosen.model, depth,
-        place, remote, firm, tags_any, tags_all, posted_since, exact_below, text_query;
+        place, remote, firm, tags_any, tags_all, posted_since, exact_below, text_query, candidates;
     end if;
     -- Otherwise the index, then (a short answer) an exact completion.
     if filtered is null or filtered >= exact_below then
@@ -231,16 +234,16 @@ begin
     execute pg_catalog.format($q$
       select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
       from (
-        select j.id, pg_catalog.ts_rank_cd(j.search_document, $10) as rank
-        from public.jobs j
-        where j.search_document operator(pg_catalog.@@) $10 and %1$s
+        select c.id, pg_catalog.ts_rank_cd(c.search_document, $10) as rank
+        from (select j.id, j.search_document from public.jobs j
+          where j.search_document operator(pg_catalog.@@) $10 and %1$s order by j.id desc limit $11) c
         order by 2 desc, 1
         limit $3
       ) s
       $q$, filters)
     into ft_ids
     using null::extensions.vector, null::text, depth,
-      place, remote, firm, tags_any, tags_all, posted_since, text_query;
+      place, remote, firm, tags_any, tags_all, posted_since, text_query, candidates;
   end if;
 
   if text_query is null and chosen.model is null then
@@ -286,7 +289,7 @@ comment on function public.search_jobs(
   integer, integer, double precision, double precision, integer, text
 ) is
 'search_jobs: active jobs ranked by reciprocal rank fusion of full text (websearch_to_tsquery over search_document) and cosine similarity to query_embedding, filtered exactly; see docs/search.md.
-score = full_text_weight / (rrf_k + full_text_rank) + semantic_weight / (rrf_k + semantic_rank), each side''s best 40 rows (more for deep pages). Filters: location (case-insensitive; "Berlin" matches "Berlin, Germany" and "Berlin (Hybrid)"), remote (the word remote in location or a tag), company (case-insensitive), tags_any, tags_all, posted_since. Only a text: full text only; only an embedding: vectors only; neither: the filtered jobs newest first. security invoker: RLS applies.';
+score = full_text_weight / (rrf_k + full_text_rank) + semantic_weight / (rrf_k + semantic_rank), each side''s best 40 rows (more for deep pages), full text among its newest 500 matches. Filters: location (case-insensitive; "Berlin" matches "Berlin, Germany" and "Berlin (Hybrid)"), remote (the word remote in location or a tag), company (case-insensitive), tags_any, tags_all, posted_since. Only a text: full text only; only an embedding: vectors only; neither: the filtered jobs newest first. security invoker: RLS applies.';
 revoke all on function public.search_jobs(
   text, extensions.vector, text, boolean, text, text[], text[], timestamptz,
   integer, integer, double precision, double precision, integer, text
