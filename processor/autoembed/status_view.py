@@ -52,13 +52,13 @@ def version() -> str:
 
 def table(data: dict[str, Any]) -> str:
     """The status as its message over a readable two-column table."""
-    rows = [(k, data.get(k)) for k in STATUS_ROWS if k in data]
+    rows = [(_label(k), data.get(k)) for k in STATUS_ROWS if k in data]
     wake = data.get("wake")
     if isinstance(wake, dict):
         rows.append(("wake after commit", f"{wake.get('mode')}, {wake.get('window_seconds')} s window, "
                      f"last {wake.get('last_woken_at') or '-'}{', failing' if wake.get('failing') else ''}"))
     last = data.get("last_run") or {}
-    rows += [(f"last run {k}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
+    rows += [(f"last run {_label(k)}", last.get(k)) for k in LAST_RUN_ROWS if k in last]
     rows += [(f"batch {b.get('id')}", f"{b.get('state')} ({b.get('provider_status') or '-'}), "
               f"{plural(int(b.get('entries') or 0), 'entry', 'entries')}, {b.get('age_seconds')} s old, "
               f"estimated ${float(b.get('estimated_cost_usd') or 0):.6f}")
@@ -75,7 +75,7 @@ def table(data: dict[str, Any]) -> str:
 def source_table(data: dict[str, Any]) -> str:
     """One source's status (a row of embedding_source_status), as a title over a two-column table."""
     title = f"source {data.get('source')} ({data.get('table_name')}): {_source_line(data)}"
-    return _two_columns(title, [(k, data.get(k)) for k in SOURCE_ROWS])
+    return _two_columns(title, [(_label(k), data.get(k)) for k in SOURCE_ROWS])
 
 
 def _source_line(source: dict[str, Any]) -> str:
@@ -86,9 +86,15 @@ def _source_line(source: dict[str, Any]) -> str:
             + (f" ({source['health_reason']})" if source.get("health_reason") else ""))
 
 
+def _label(key: str) -> str:
+    """A field's label: ``oldest_pending_seconds`` reads ``oldest pending seconds``. Names (a source's,
+    a batch's) are shown as they are typed, for ``--source``."""
+    return key.replace("_", " ")
+
+
 def _two_columns(title: str, rows: list[tuple[str, Any]]) -> str:
     width = max(len(k) for k, _ in rows)
-    lines = [f"  {k.replace('_', ' '):<{width}}  {v if v is not None else '-'}" for k, v in rows]
+    lines = [f"  {k:<{width}}  {v if v is not None else '-'}" for k, v in rows]
     return "\n".join([title, *lines])
 
 

@@ -45,12 +45,6 @@ begin
   if expression is null or pg_catalog.btrim(expression) = '' then
     raise exception 'autoembed: the expression is empty' using errcode = '22023';
   end if;
-  -- A parameter ($1) would mean a column here and another value where the
-  -- expression is used: columns are named.
-  if expression ~ '\$[0-9]' then
-    raise exception 'autoembed: the expression % holds a parameter ($n): name the columns instead',
-      pg_catalog.quote_literal(expression) using errcode = '42P02';
-  end if;
   select
     pg_catalog.string_agg(pg_catalog.format('null::%s as %I',
       pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname), ', ' order by a.attnum),
@@ -67,7 +61,12 @@ begin
       'select (%s' || e'\n' || ') from (select %s) as t', expression, columns_sql
     );
     close probe;
-  exception when others then
+  exception when undefined_parameter then
+    -- A parameter ($1) would mean a column in 2. and another value where the
+    -- expression is used: columns are named. (A literal's '$5' is text.)
+    raise exception 'autoembed: the expression % holds a parameter ($n): name the columns instead',
+      pg_catalog.quote_literal(expression) using errcode = '42P02';
+  when others then
     raise exception 'autoembed: the expression % is not one expression over the columns of %: %',
       pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
   end;

@@ -195,3 +195,92 @@ comment on function public.create_embedding_source_objects(text) is
 Called by declare_embedding_source; names go in with %I, values with %L, and the expressions only after embedding_source_expression_columns checked them.';
 revoke all on function public.create_embedding_source_objects(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_objects(text) to service_role;
+
+-- Where a source's vectors go, made ready by declare_embedding_source before
+-- its functions are generated. vectors => 'table': public.<source>_embeddings,
+-- made, or kept from an earlier declaration (its vectors are reused when
+-- their text hashes still match; those of rows deleted while the source was
+-- away go, and a table kept for another key type is refused, not misread).
+-- vectors => 'columns': the four columns added to the table, or the table's
+-- own when it has all four with their types; a table with only some of them
+-- is refused (they are the app's, never written over). Returns whether it
+-- added the columns.
+create or replace function public.create_embedding_source_vectors(
+  source_name text, source_table regclass, key_column name, key_type text, vectors text
+)
+returns boolean
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  vector_table text := pg_catalog.format('public.%I', source_name || '_embeddings');
+  visible text := source_name || '_embedding_visible';
+  kept_type text;
+  own_columns text;
+begin
+  if vectors = 'columns' then
+    select pg_catalog.string_agg(a.attname, ', ' order by a.attname) into own_columns
+    from pg_catalog.pg_attribute a
+    where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
+      and a.attname in ('embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at');
+    if own_columns is null then
+      execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
+        'add column embedding_model text references public.embedding_models (model) on update cascade, '
+        'add column embedding_text_hash bytea, add column embedded_at timestamptz', source_table);
+      return true;
+    elsif (select pg_catalog.count(*) from pg_catalog.pg_attribute a
+      where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
+        and (a.attname, pg_catalog.format_type(a.atttypid, null)) in (('embedding', 'extensions.vector'),
+          ('embedding', 'vector'), ('embedding_model', 'text'), ('embedding_text_hash', 'bytea'),
+          ('embedded_at', 'timestamp with time zone'))) < 4 then
+      raise exception 'autoembed: % has columns of its own named % (vectors => ''columns'' writes embedding vector, embedding_model text, embedding_text_hash bytea, embedded_at timestamptz): declare it with vectors => ''table''',
+        source_table, own_columns using errcode = '42701';
+    end if;
+    return false;
+  end if;
+  select pg_catalog.format_type(a.atttypid, null) into kept_type
+  from pg_catalog.pg_attribute a
+  where a.attrelid = pg_catalog.to_regclass(vector_table) and a.attname = 'source_key';
+  if kept_type is distinct from key_type and kept_type is not null then
+    raise exception 'autoembed: % holds vectors kept for keys of type %, and % is keyed by %: drop that table (drop table %) or name the source otherwise',
+      vector_table, kept_type, source_table, key_type, vector_table using errcode = '42804';
+  end if;
+  execute pg_catalog.format(
+    'create table if not exists %s (source_key %s primary key, embedding extensions.vector, '
+    'embedding_model text references public.embedding_models (model) on update cascade, '
+    'embedding_text_hash bytea, embedded_at timestamptz, '
+    'check ((embedding is null) = (embedding_model is null)))', vector_table, key_type);
+  execute pg_catalog.format('comment on table %s is %L', vector_table, pg_catalog.format(
+    'Vectors of the source %s (%s), by its key; written by autoembed only.', source_name, source_table));
+  execute pg_catalog.format('alter table %s enable row level security', vector_table);
+  execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
+  execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
+  -- A vector is readable by whoever can read its row (the table's RLS),
+  -- through a function: a policy naming the table would keep it from being
+  -- dropped. Its body is one literal (%L), names in it quoted with %I.
+  execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
+    'language sql stable security invoker set search_path = '''' as %L', visible, key_type,
+    pg_catalog.format('select exists (select from %s as r where r.%I = $1)', source_table, key_column));
+  execute pg_catalog.format('comment on function public.%I(%s) is %L', visible, key_type, pg_catalog.format(
+    '%s: whether the caller can read the row of a vector of the source %s.', visible, source_name));
+  execute pg_catalog.format('revoke all on function public.%I(%s) from public', visible, key_type);
+  execute pg_catalog.format('grant execute on function public.%I(%s) to anon, authenticated, service_role',
+    visible, key_type);
+  execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
+  execute pg_catalog.format('create policy "Readable with its row" on %s for select '
+    'to anon, authenticated using (public.%I(source_key))', vector_table, visible);
+  -- Kept vectors of rows deleted while the source was away (no trigger saw them go).
+  execute pg_catalog.format('delete from %s as v where not exists (select from %s as r where r.%I = v.source_key)',
+    vector_table, source_table, key_column);
+  return false;
+end;
+$$;
+
+comment on function public.create_embedding_source_vectors(text, regclass, name, text, text) is
+'create_embedding_source_vectors: make ready where a declared source''s vectors go: its vector table (made or kept, readable with its row) or four columns on its table; returns whether it added them.
+Refuses a kept table of another key type and a table with only some of the four columns. Called by declare_embedding_source.';
+revoke all on function public.create_embedding_source_vectors(text, regclass, name, text, text)
+from public, anon, authenticated;
+grant execute on function public.create_embedding_source_vectors(text, regclass, name, text, text) to service_role;

@@ -123,9 +123,12 @@ begin
   cross join lateral pg_catalog.unnest(i.indkey) with ordinality as k (attnum, n)
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
   where i.indrelid = source_table and i.indisprimary;
-  if key_columns is null then
-    raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)',
-      source_table using errcode = '42P10';
+  if key_columns is null then  -- a unique index on one column needs only to become the key
+    raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)%',
+      source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key using index %I',
+          source_table, c.relname) from pg_catalog.pg_index i join pg_catalog.pg_class c on c.oid = i.indexrelid
+        where i.indrelid = source_table and i.indisunique and i.indnkeyatts = 1 and i.indexprs is null
+          and i.indpred is null limit 1), '') using errcode = '42P10';
   elsif pg_catalog.cardinality(key_columns) > 1 then
     raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, uuid or text) and make it the primary key',
       source_table, pg_catalog.array_to_string(key_columns, ', ') using errcode = '42P10';
@@ -149,42 +152,10 @@ begin
       source_name, existing.table_name using errcode = '42710';
   end if;
 
-  -- Where the vectors go.
+  -- Where the vectors go (create_embedding_source_vectors).
+  added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors);
   if vectors = 'table' then
     vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
-    execute pg_catalog.format(
-      'create table if not exists %s (source_key %s primary key, embedding extensions.vector, '
-      'embedding_model text references public.embedding_models (model) on update cascade, '
-      'embedding_text_hash bytea, embedded_at timestamptz, '
-      'check ((embedding is null) = (embedding_model is null)))', vector_table, key_type);
-    execute pg_catalog.format('comment on table %s is %L', vector_table, pg_catalog.format(
-      'Vectors of the source %s (%s), by its key; written by autoembed only.', source_name, source_table));
-    execute pg_catalog.format('alter table %s enable row level security', vector_table);
-    execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
-    execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
-    -- A vector is readable by whoever can read its row (the table's RLS),
-    -- through a function: a policy naming the table would keep it from
-    -- being dropped.
-    execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
-      'language sql stable security invoker set search_path = '''' '
-      'as ''select exists (select from %s as r where r.%I = $1)''', source_name || '_embedding_visible',
-      key_type, pg_catalog.replace(source_table::text, '''', ''''''), key_columns[1]);
-    execute pg_catalog.format('comment on function public.%I(%s) is %L', source_name || '_embedding_visible',
-      key_type, pg_catalog.format('%s_embedding_visible: whether the caller can read the row of a vector of the source %s.',
-        source_name, source_name));
-    execute pg_catalog.format('revoke all on function public.%I(%s) from public', source_name || '_embedding_visible',
-      key_type);
-    execute pg_catalog.format('grant execute on function public.%I(%s) to anon, authenticated, service_role',
-      source_name || '_embedding_visible', key_type);
-    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
-    execute pg_catalog.format('create policy "Readable with its row" on %s for select '
-      'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
-  elsif not exists (select from pg_catalog.pg_attribute a where a.attrelid = source_table
-    and a.attname = 'embedding' and not a.attisdropped) then
-    execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
-      'add column embedding_model text references public.embedding_models (model) on update cascade, '
-      'add column embedding_text_hash bytea, add column embedded_at timestamptz', source_table);
-    added := true;
   end if;
 
   insert into public.embedding_sources as s (name, relid, table_name, key_column, key_type,
@@ -236,6 +207,7 @@ declare
   s public.embedding_sources;
   tbl text;
   part text;
+  vector_table text;
 begin
   select * into s from public.embedding_sources e where e.name = source_name;
   if not found then
@@ -275,14 +247,17 @@ begin
     where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop
     execute pg_catalog.format('drop index %s', part);  -- made on the table's own columns
   end loop;
-  if s.vectors = 'table' and pg_catalog.to_regclass(s.vector_table) is not null then
+  -- Its vector table, also when declared again with columns since (as autoembed's, by its comment).
+  vector_table := pg_catalog.format('public.%I', s.name || '_embeddings');
+  if coalesce(pg_catalog.obj_description(pg_catalog.to_regclass(vector_table), 'pg_class'), '')
+    like 'Vectors of the source%' then
     -- Kept vectors stay readable by service_role alone until declared again.
-    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', s.vector_table);
+    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
+    if drop_vectors then
+      execute pg_catalog.format('drop table %s', vector_table);
+    end if;
   end if;
-  execute pg_catalog.format('drop function if exists public.%I(%s)', s.name || '_embedding_visible', s.key_type);
-  if drop_vectors and s.vectors = 'table' then
-    execute pg_catalog.format('drop table if exists %s', s.vector_table);
-  end if;  -- and the columns it added, if declared again with a vector table since:
+  execute pg_catalog.format('drop function if exists public.%I(%s)', s.name || '_embedding_visible', s.key_type);  -- and the columns it added, if declared again with a vector table since:
   if drop_vectors and s.added_columns and tbl is not null then
     execute pg_catalog.format('alter table %s drop column if exists embedding, '
       'drop column if exists embedding_model, drop column if exists embedding_text_hash, '

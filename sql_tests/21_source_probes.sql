@@ -1,0 +1,125 @@
+-- Sources as a team adopting autoembed declares them: its own schema, quoted
+-- and mixed-case names, a key column with a quote, a literal holding a
+-- dollar, vectors moved from a table to columns, a table with an embedding
+-- column of its own, vectors kept by a removal and declared again.
+begin;
+select plan(21);
+
+update public.embedding_models set is_active = false where model <> 'test-3d';
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+
+create schema "HR Dept";
+create table "HR Dept"."Candidates" (
+  "it's id" bigint primary key,
+  "Full Name" text,
+  "order" integer,
+  "select" text,
+  owner_name text
+);
+alter table "HR Dept"."Candidates" enable row level security;
+create policy "own rows" on "HR Dept"."Candidates" for select to authenticated
+using (owner_name = current_setting('request.jwt.claim.sub', true));
+grant usage on schema "HR Dept" to authenticated, anon;
+grant select on "HR Dept"."Candidates" to authenticated, anon;
+insert into "HR Dept"."Candidates" values (1, 'Ada', 3, 'sel', 'ada'), (2, 'Bob', 0, null, 'bob');
+
+-- The catalog of the table: triggers, columns, constraints, indexes, policies, grants, RLS.
+create temporary view candidates_catalog as
+select (select array_agg(t.tgname order by t.tgname) from pg_trigger t
+        where t.tgrelid = '"HR Dept"."Candidates"'::regclass) as triggers,
+  (select array_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) order by a.attnum)
+   from pg_attribute a where a.attrelid = '"HR Dept"."Candidates"'::regclass and a.attnum > 0
+     and not a.attisdropped) as columns,
+  (select array_agg(n.conname || ' ' || pg_get_constraintdef(n.oid) order by n.conname)
+   from pg_constraint n where n.conrelid = '"HR Dept"."Candidates"'::regclass) as constraints,
+  (select array_agg(pg_get_indexdef(i.indexrelid) order by 1)
+   from pg_index i where i.indrelid = '"HR Dept"."Candidates"'::regclass) as indexes,
+  (select array_agg(p.polname || ' ' || pg_get_expr(p.polqual, p.polrelid) order by p.polname)
+   from pg_policy p where p.polrelid = '"HR Dept"."Candidates"'::regclass) as policies,
+  c.relacl::text as grants, c.relrowsecurity, c.relforcerowsecurity, c.relowner
+from pg_class c where c.oid = '"HR Dept"."Candidates"'::regclass;
+create temporary table before_declare as select * from candidates_catalog;
+
+-- A key column whose name holds a quote, in a schema and table of mixed case.
+select lives_ok($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
+  text_columns => '["Full Name", {"column": "order", "label": "Order"}, {"column": "select", "label": "It''s"}]')$$,
+  'a table whose key column holds a quote is declared, with its vectors in a table');
+select is((select array_agg(content order by source_key) from public.candidates_embedding_texts(null)),
+  array[e'Ada\nOrder: 3\nIt''s: sel', e'Bob\nOrder: 0'], 'its rows have their text, keyword columns included');
+insert into public.candidates_embeddings (source_key, embedding, embedding_model, embedding_text_hash)
+values (1, '[1,0,0]', 'test-3d', '\x00'), (2, '[0,1,0]', 'test-3d', '\x00');
+set local role authenticated;
+set local request.jwt.claim.sub = 'ada';
+select is((select array_agg(source_key) from public.candidates_embeddings), array[1::bigint],
+  'authenticated reads the vectors of the rows its policy shows');
+select is((select array_agg(source_key) from public.match_embedding_source('candidates', '[1,1,0]', 5)),
+  array['1'], 'and finds those rows alone');
+set local role anon;
+select is((select count(*) from public.match_embedding_source('candidates', '[1,1,0]', 5)), 0::bigint,
+  'anon, with no policy, finds nothing');
+reset role;
+
+-- A literal holding a dollar and a digit is text, not a parameter.
+select lives_ok($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
+  text_expression => $e$"Full Name" || ' asks US$5 an hour'$e$)$$,
+  'a text expression whose literal holds $5 is declared');
+select is((select content from public.candidates_embedding_texts(array['1'])), 'Ada asks US$5 an hour',
+  'and its text holds the literal');
+select throws_like($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
+  text_expression => $e$"Full Name" || $1$e$)$$, '%holds a parameter ($n): name the columns instead%',
+  'a parameter is still refused in one line');
+
+-- From a vector table to the table's own columns, then removed with its vectors.
+select lives_ok($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
+  text_expression => '"Full Name"', vectors => 'columns')$$, 'the source is declared again with columns');
+select lives_ok($$select public.drop_embedding_source('candidates', drop_vectors => true)$$,
+  'a source moved from a vector table to columns is removed with its vectors');
+select is(to_regclass('public.candidates_embeddings'), null, 'its former vector table is gone too');
+select is((select count(*) from pg_proc where proname like 'candidates\_%'), 0::bigint,
+  'and every function of the source');
+select set_eq('select * from candidates_catalog', 'select * from before_declare',
+  'the table''s triggers, columns, constraints, indexes, policies, grants and RLS are as before');
+
+-- Vectors kept by a removal: declared again, those of rows deleted meanwhile go.
+select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"');
+insert into public.candidates_embeddings (source_key, embedding, embedding_model, embedding_text_hash)
+select "it's id", '[1,0,0]', 'test-3d', sha256(convert_to("Full Name", 'UTF8')) from "HR Dept"."Candidates";
+select public.drop_embedding_source('candidates');
+delete from "HR Dept"."Candidates" where "it's id" = 2;
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('candidates',
+  '"HR Dept"."Candidates"', text_expression => '"Full Name"') as r), 0,
+  'declared again with the kept vectors, nothing is queued');
+select is((select embedded from public.embedding_source_status() where source = 'candidates'), 1::bigint,
+  'the vector of the row deleted while the source was away is gone, not counted as embedded');
+
+-- Kept vectors keyed otherwise than the table the name is declared on now.
+select public.drop_embedding_source('candidates');
+create table public.candidate_notes (id uuid primary key, body text);
+select throws_like($$select public.declare_embedding_source('candidates', 'public.candidate_notes',
+  text_expression => 'body')$$,
+  '%public.candidates_embeddings holds vectors kept for keys of type bigint, and public.candidate_notes is keyed by uuid%',
+  'a kept vector table of another key type is named in one line, with the way out');
+select isnt(to_regclass('public.candidates_embeddings'), null, 'and the kept vectors are still there');
+
+-- A unique column but no primary key: the error gives the statement that makes it the key.
+create table "HR Dept".slugs (slug text not null unique, body text);
+select throws_like($$select public.declare_embedding_source('slugs', '"HR Dept".slugs', text_expression => 'body')$$,
+  '%has no primary key: add one%, e.g. alter table "HR Dept".slugs add primary key using index slugs_slug_key',
+  'a table with a unique column and no key is told how to make it the key');
+
+-- A table with an embedding column of its own: vectors => 'columns' says so in one line.
+create table public.own_embedding (id bigint primary key, body text, embedding text);
+select throws_like($$select public.declare_embedding_source('own', 'public.own_embedding',
+  text_expression => 'body', vectors => 'columns')$$,
+  '%public.own_embedding has columns of its own named embedding%vectors => ''table''%',
+  'a column of the table named like autoembed''s is never written over');
+create table public.adopted (id bigint primary key, body text, embedding extensions.vector,
+  embedding_model text, embedding_text_hash bytea, embedded_at timestamptz);
+select lives_ok($$select public.declare_embedding_source('adopted', 'public.adopted',
+  text_expression => 'body', vectors => 'columns')$$, 'a table with all four columns of their types is adopted');
+select is((select added_columns from public.embedding_sources where name = 'adopted'), false,
+  'and its columns are its own: removing the source with its vectors leaves them');
+
+select * from finish();
+rollback;
