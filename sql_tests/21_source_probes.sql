@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(21);
+select plan(24);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -101,6 +101,18 @@ select throws_like($$select public.declare_embedding_source('candidates', 'publi
   '%public.candidates_embeddings holds vectors kept for keys of type bigint, and public.candidate_notes is keyed by uuid%',
   'a kept vector table of another key type is named in one line, with the way out');
 select isnt(to_regclass('public.candidates_embeddings'), null, 'and the kept vectors are still there');
+
+-- A renamed table: said at once, with the way out; declared again on its new name, it flows.
+select public.declare_embedding_source('slugs_renamed', '"HR Dept"."Candidates"', text_expression => '"Full Name"');
+alter table "HR Dept"."Candidates" rename to "People";
+select is((select health || ': ' || health_reason from public.embedding_source_status() where source = 'slugs_renamed'),
+  'blocked: source slugs_renamed: its table "HR Dept"."Candidates" was renamed "HR Dept"."People": declare the source again on "HR Dept"."People", with its text',
+  'a renamed table blocks its source at once, naming the new name');
+select lives_ok($$select public.declare_embedding_source('slugs_renamed', '"HR Dept"."People"',
+  text_expression => '"Full Name"')$$, 'the source is declared again on the new name');
+select is((select health from public.embedding_source_status() where source = 'slugs_renamed'), 'ok',
+  'and flows again');
+select public.drop_embedding_source('slugs_renamed', true);
 
 -- A unique column but no primary key: the error gives the statement that makes it the key.
 create table "HR Dept".slugs (slug text not null unique, body text);

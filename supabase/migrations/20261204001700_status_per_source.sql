@@ -36,6 +36,12 @@ begin
         'source %s: its table %s was dropped: select public.drop_embedding_source(%L)',
         s.name, s.table_name, s.name));
     else
+      -- A renamed table (or schema): its generated functions name it as declared.
+      if s.relid::pg_catalog.regclass::text <> s.table_name then
+        s.blocked_reason := pg_catalog.format(
+          'source %s: its table %s was renamed %s: declare the source again on %s, with its text',
+          s.name, s.table_name, s.relid::pg_catalog.regclass, s.relid::pg_catalog.regclass);
+      end if;
       begin
         execute pg_catalog.format('select pg_catalog.count(*) from %s where embedding_model = $1',
           coalesce(s.vector_table, s.relid::regclass::text))
