@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(24);
+select plan(28);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -117,8 +117,25 @@ select public.drop_embedding_source('slugs_renamed', true);
 -- A unique column but no primary key: the error gives the statement that makes it the key.
 create table "HR Dept".slugs (slug text not null unique, body text);
 select throws_like($$select public.declare_embedding_source('slugs', '"HR Dept".slugs', text_expression => 'body')$$,
-  '%has no primary key: add one%, e.g. alter table "HR Dept".slugs add primary key using index slugs_slug_key',
+  '%has no primary key: add one%, e.g. alter table "HR Dept".slugs add primary key (slug)',
   'a table with a unique column and no key is told how to make it the key');
+
+-- A function of the app's own: named with its schema, and immutable when it reads only its arguments.
+alter table "HR Dept".slugs add primary key (slug);  -- as the error said
+create function public.shout(t text) returns text language sql as $f$ select upper(t) $f$;
+select throws_like($$select public.declare_embedding_source('shout', '"HR Dept".slugs', text_expression => 'shout(body)')$$,
+  '%function shout(text) does not exist (names are looked up with an empty search_path: write your own functions, types and operators with their schema, as public.my_function(...))',
+  'an unqualified function of the app is refused with how to name it');
+select throws_like($$select public.declare_embedding_source('shout', '"HR Dept".slugs',
+  text_expression => 'public.shout(body)')$$,
+  '%calls the volatile public.shout(text)%if it reads only its arguments, declare it so: alter function public.shout(text) immutable)',
+  'a function the app left volatile by default is refused with how to declare it');
+alter function public.shout(text) immutable;
+insert into "HR Dept".slugs values ('a', 'quiet');
+select lives_ok($$select public.declare_embedding_source('shout', '"HR Dept".slugs', text_expression => 'public.shout(body)')$$,
+  'then it is declared');
+select is((select content from public.shout_embedding_texts(null)), 'QUIET', 'and builds the text');
+select public.drop_embedding_source('shout', true);
 
 -- A table with an embedding column of its own: vectors => 'columns' says so in one line.
 create table public.own_embedding (id bigint primary key, body text, embedding text);

@@ -36,6 +36,7 @@ declare
   body text;
   probe refcursor;
   volatile_calls text;
+  own_calls text;  -- volatile functions of the app's, maybe volatile only by default
   used name[];
   found_type text;
 begin
@@ -66,9 +67,11 @@ begin
     -- expression is used: columns are named. (A literal's '$5' is text.)
     raise exception 'autoembed: the expression % holds a parameter ($n): name the columns instead',
       pg_catalog.quote_literal(expression) using errcode = '42P02';
-  when others then
+  when others then  -- an unknown function or type: the app's own are found by their schema only
     raise exception 'autoembed: the expression % is not one expression over the columns of %: %',
-      pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
+      pg_catalog.quote_literal(expression), source_table, sqlerrm || case when sqlstate in ('42883', '42704')
+        then ' (names are looked up with an empty search_path: write your own functions, types and operators '
+          'with their schema, as public.my_function(...))' else '' end using errcode = '42601';
   end;
 
   -- Its parentheses pair up (embedding_source_parentheses_balanced): one like
@@ -118,8 +121,10 @@ begin
     raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function',
       pg_catalog.quote_literal(expression) using errcode = '42P20';
   end if;
-  select pg_catalog.string_agg(distinct p.oid::regprocedure::text, ', ')
-  into volatile_calls
+  select pg_catalog.string_agg(distinct p.oid::regprocedure::text, ', '),
+    pg_catalog.string_agg(distinct pg_catalog.format('alter function %s immutable', p.oid::regprocedure), '; ')
+      filter (where p.pronamespace <> 'pg_catalog'::regnamespace)
+  into volatile_calls, own_calls
   from (
     select m[1]::oid as fn from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
     union all
@@ -130,8 +135,9 @@ begin
   join pg_catalog.pg_proc p on p.oid = calls.fn
   where p.provolatile = 'v';
   if volatile_calls is not null then
-    raise exception 'autoembed: the expression % calls the volatile %: a row''s text must be the same each time it is built',
-      pg_catalog.quote_literal(expression), volatile_calls using errcode = '42P13';
+    raise exception 'autoembed: the expression % calls the volatile %: a row''s text must be the same each time it is built%',
+      pg_catalog.quote_literal(expression), volatile_calls, coalesce(' (if it reads only its arguments, declare it so: '
+        || own_calls || ')', '') using errcode = '42P13';
   end if;
   -- Stable, but not the same from one transaction to the next: the clock, the
   -- transaction, the session. A text built from them would never match the

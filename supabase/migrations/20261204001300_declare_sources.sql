@@ -123,12 +123,13 @@ begin
   cross join lateral pg_catalog.unnest(i.indkey) with ordinality as k (attnum, n)
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
   where i.indrelid = source_table and i.indisprimary;
-  if key_columns is null then  -- a unique index on one column needs only to become the key
+  if key_columns is null then  -- a column already unique needs only to become the key
     raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)%',
-      source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key using index %I',
-          source_table, c.relname) from pg_catalog.pg_index i join pg_catalog.pg_class c on c.oid = i.indexrelid
+      source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key (%I)',
+          source_table, a.attname) from pg_catalog.pg_index i join pg_catalog.pg_attribute a
+          on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
         where i.indrelid = source_table and i.indisunique and i.indnkeyatts = 1 and i.indexprs is null
-          and i.indpred is null limit 1), '') using errcode = '42P10';
+          and i.indpred is null order by a.attnum limit 1), '') using errcode = '42P10';
   elsif pg_catalog.cardinality(key_columns) > 1 then
     raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, uuid or text) and make it the primary key',
       source_table, pg_catalog.array_to_string(key_columns, ', ') using errcode = '42P10';
