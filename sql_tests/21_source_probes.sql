@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(28);
+select plan(30);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -136,6 +136,21 @@ select lives_ok($$select public.declare_embedding_source('shout', '"HR Dept".slu
   'then it is declared');
 select is((select content from public.shout_embedding_texts(null)), 'QUIET', 'and builds the text');
 select public.drop_embedding_source('shout', true);
+
+-- A temporary table would be gone with its session: refused in one line.
+create temporary table scratch (id bigint primary key, body text);
+select throws_like($$select public.declare_embedding_source('scratch', 'scratch', text_expression => 'body')$$,
+  '%is a temporary table%', 'a temporary table is refused');
+
+-- Vectors in a table of autoembed's: the row's own columns named like autoembed's are its data.
+create table public.notes_own (id bigint primary key, body text, embedding text, embedded_at date);
+insert into public.notes_own values (1, 'hello', 'mine', '2020-01-02');
+select public.declare_embedding_source('notes_own', 'public.notes_own', text_expression => 'body');
+insert into public.notes_own_embeddings values (1, '[1,0,0]', 'test-3d', '\x00', now());
+select is((select row_data from public.match_embedding_source('notes_own', '[1,0,0]', 1)),
+  '{"id": 1, "body": "hello", "embedding": "mine", "embedded_at": "2020-01-02"}'::jsonb,
+  'the search returns the row with its own embedding and embedded_at columns');
+select public.drop_embedding_source('notes_own', true);
 
 -- A table with an embedding column of its own: vectors => 'columns' says so in one line.
 create table public.own_embedding (id bigint primary key, body text, embedding text);

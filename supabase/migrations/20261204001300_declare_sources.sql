@@ -93,6 +93,9 @@ begin
       source_table using errcode = '42809';
   elsif rel.relkind <> 'r' then
     raise exception 'autoembed: % is not a table', source_table using errcode = '42809';
+  elsif rel.relpersistence = 't' then
+    raise exception 'autoembed: % is a temporary table: it goes with its session; declare a table of a schema',
+      source_table using errcode = '42809';
   end if;
   select * into existing from public.embedding_sources e
   where e.relid = source_table and e.name <> source_name;

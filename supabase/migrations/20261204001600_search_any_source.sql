@@ -71,8 +71,7 @@ begin
       from (
         select autoembed_row.%1$I::text as k,
           1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
-          pg_catalog.to_jsonb(autoembed_row) - array['embedding', 'embedding_model', 'embedding_text_hash',
-            'embedded_at'] as r
+          pg_catalog.to_jsonb(autoembed_row)%7$s as r
         from %2$s as v
         join (select * from %3$s as autoembed_row where (%4$s)) as autoembed_row
           on autoembed_row.%1$I = v.%5$I
@@ -81,7 +80,10 @@ begin
         limit $3
       ) s
       where s.similarity >= $4
-    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions'),
+    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions',
+      -- autoembed's columns on the table are left out; a vector table leaves the row as it is.
+      case when s.vectors = 'columns'
+        then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end),
       -- Each % of a name or of the liveness stays a %; the dimension's place
       -- (a token no expression holds, see tag) becomes the one placeholder.
       '%', '%%'), tag || 'dimensions', '%1$s'));
