@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(30);
+select plan(31);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -136,6 +136,17 @@ select lives_ok($$select public.declare_embedding_source('shout', '"HR Dept".slu
   'then it is declared');
 select is((select content from public.shout_embedding_texts(null)), 'QUIET', 'and builds the text');
 select public.drop_embedding_source('shout', true);
+
+-- The table's owner, but not the role that installed autoembed: told so in one line.
+create role autoembed_test_app_owner;
+grant service_role to autoembed_test_app_owner;
+create table public.owned_elsewhere (id bigint primary key, body text);
+alter table public.owned_elsewhere owner to autoembed_test_app_owner;
+set local role autoembed_test_app_owner;
+select throws_like($$select public.declare_embedding_source('elsewhere', 'public.owned_elsewhere',
+  text_expression => 'body')$$, '%declaring a source needs the role that owns autoembed''s catalog (postgres)%',
+  'a table owner that cannot write autoembed''s catalog is told which role declares');
+reset role;
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);

@@ -113,6 +113,11 @@ begin
   if not pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') then
     raise exception 'autoembed: declaring a source on % needs its ownership (it is %''s)',
       source_table, rel.relowner::regrole using errcode = '42501';
+  elsif not exists (select from pg_catalog.pg_class c where c.oid = 'public.embedding_sources'::pg_catalog.regclass
+    and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then  -- it writes the catalog, makes functions
+    raise exception 'autoembed: declaring a source needs the role that owns autoembed''s catalog (%), not %',
+      (select c.relowner::regrole from pg_catalog.pg_class c
+        where c.oid = 'public.embedding_sources'::pg_catalog.regclass), current_user using errcode = '42501';
   end if;
   if vectors is null or vectors not in ('table', 'columns') then
     raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
