@@ -107,69 +107,72 @@ begin
     ) as c;
   end if;
 
-  -- jobs: 0.6.0's statement (over the entries locked above, when other sources exist).
-  return query
-  with candidate as (
-    select q.id, q.job_id
-    from public.embedding_entries_due q
-    where ids is null
-      and q.source = 'jobs'
-      and exists (select from public.jobs j where j.id = q.job_id offset 0)
-      and (after_attempt_at is null
-        or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
-    order by q.next_attempt_at, q.id
-    limit batch_size
-    for update skip locked
-  ),
-  chosen as (
-    select c.id, c.job_id from candidate c
+  -- jobs: 0.6.0's statement (over the entries locked above, when other sources exist;
+  -- not even planned for a claim of other sources' entries only).
+  if ids is null or 'jobs' = any(sources) then
+    return query
+    with candidate as (
+      select q.id, q.job_id
+      from public.embedding_entries_due q
+      where ids is null
+        and q.source = 'jobs'
+        and exists (select from public.jobs j where j.id = q.job_id offset 0)
+        and (after_attempt_at is null
+          or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
+      order by q.next_attempt_at, q.id
+      limit batch_size
+      for update skip locked
+    ),
+    chosen as (
+      select c.id, c.job_id from candidate c
+      union all
+      select q.id, q.job_id from public.embedding_queue q
+      where ids is not null and q.id = any(ids) and q.job_id is not null
+    ),
+    texts as (
+      select c.id, t.content, t.hash,
+        coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
+          and j.embedding_text_hash = t.hash, false) as current,
+        case when versions_final then j.xmin end as job_xmin,
+        case when versions_final then j.ctid end as job_ctid
+      from chosen c
+      join public.jobs j on j.id = c.job_id
+      cross join lateral (
+        select x.content, pg_catalog.sha256(pg_catalog.convert_to(x.content, 'UTF8')) as hash
+        from (
+          select public.job_embedding_text_from_fields(
+            j.title, j.company, j.location, j.tags, j.description
+          ) as content offset 0
+        ) as x
+      ) t
+    ),
+    closed as (
+      update public.embedding_queue q
+      set processed_at = pg_catalog.clock_timestamp(), error_message = null,
+          lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
+      from texts t
+      where q.id = t.id and t.current
+      returning q.id, q.job_id, q.attempts
+    ),
+    claimed as (
+      update public.embedding_queue q
+      set lease_token = pg_catalog.gen_random_uuid(),
+          lease_expires_at = pg_catalog.clock_timestamp() + lease,
+          lease_job_xmin = t.job_xmin,
+          lease_job_ctid = t.job_ctid,
+          lease_content_hash = t.hash,
+          updated_at = pg_catalog.clock_timestamp()
+      from texts t
+      where q.id = t.id and not t.current
+      returning q.id, q.job_id, q.lease_token, q.attempts, t.content, t.hash
+    )
+    select c.id, c.job_id, c.lease_token, c.attempts, c.content, c.hash, false, 'jobs'::text, c.job_id::text
+    from claimed c
     union all
-    select q.id, q.job_id from public.embedding_queue q
-    where ids is not null and q.id = any(ids) and q.job_id is not null
-  ),
-  texts as (
-    select c.id, t.content, t.hash,
-      coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
-        and j.embedding_text_hash = t.hash, false) as current,
-      case when versions_final then j.xmin end as job_xmin,
-      case when versions_final then j.ctid end as job_ctid
-    from chosen c
-    join public.jobs j on j.id = c.job_id
-    cross join lateral (
-      select x.content, pg_catalog.sha256(pg_catalog.convert_to(x.content, 'UTF8')) as hash
-      from (
-        select public.job_embedding_text_from_fields(
-          j.title, j.company, j.location, j.tags, j.description
-        ) as content offset 0
-      ) as x
-    ) t
-  ),
-  closed as (
-    update public.embedding_queue q
-    set processed_at = pg_catalog.clock_timestamp(), error_message = null,
-        lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
-    from texts t
-    where q.id = t.id and t.current
-    returning q.id, q.job_id, q.attempts
-  ),
-  claimed as (
-    update public.embedding_queue q
-    set lease_token = pg_catalog.gen_random_uuid(),
-        lease_expires_at = pg_catalog.clock_timestamp() + lease,
-        lease_job_xmin = t.job_xmin,
-        lease_job_ctid = t.job_ctid,
-        lease_content_hash = t.hash,
-        updated_at = pg_catalog.clock_timestamp()
-    from texts t
-    where q.id = t.id and not t.current
-    returning q.id, q.job_id, q.lease_token, q.attempts, t.content, t.hash
-  )
-  select c.id, c.job_id, c.lease_token, c.attempts, c.content, c.hash, false, 'jobs'::text, c.job_id::text
-  from claimed c
-  union all
-  select c.id, c.job_id, null::uuid, c.attempts, null::text, null::bytea, true, 'jobs'::text, c.job_id::text
-  from closed c
-  order by 1;
+    select c.id, c.job_id, null::uuid, c.attempts, null::text, null::bytea, true, 'jobs'::text, c.job_id::text
+    from closed c
+    order by 1;
+  end if;
 
   if ids is null then
     return;
