@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(31);
+select plan(34);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -136,6 +136,26 @@ select lives_ok($$select public.declare_embedding_source('shout', '"HR Dept".slu
   'then it is declared');
 select is((select content from public.shout_embedding_texts(null)), 'QUIET', 'and builds the text');
 select public.drop_embedding_source('shout', true);
+
+-- A failed row retried by its key as the app writes it: an upper-case uuid, an integer with a zero.
+create table public.uuid_keyed (id uuid primary key, body text);
+insert into public.uuid_keyed values ('3f2a0000-0000-0000-0000-00000000000a', 'x');
+select public.declare_embedding_source('uuid_keyed', 'public.uuid_keyed', text_expression => 'body');
+update public.embedding_queue set processed_at = now(), error_message = 'source uuid_keyed: failed', attempts = 1
+where source = 'uuid_keyed';
+select is(public.retry_failed_source_embeddings('uuid_keyed', array['3F2A0000-0000-0000-0000-00000000000A']), 1,
+  'an upper-case uuid names the row its lower-case key does');
+select throws_like($$select public.retry_failed_source_embeddings('uuid_keyed', array['3f2a'])$$,
+  '%''3f2a'' is not a key of the source uuid_keyed (its keys are uuid)%', 'a malformed key is refused in one line');
+select public.drop_embedding_source('uuid_keyed', true);
+create table public.int_keyed (id integer primary key, body text);
+insert into public.int_keyed values (1, 'x');
+select public.declare_embedding_source('int_keyed', 'public.int_keyed', text_expression => 'body');
+update public.embedding_queue set processed_at = now(), error_message = 'source int_keyed: failed', attempts = 1
+where source = 'int_keyed';
+select is(public.retry_failed_source_embeddings('int_keyed', array['01']), 1,
+  'an integer key written with a leading zero names its row');
+select public.drop_embedding_source('int_keyed', true);
 
 -- The table's owner, but not the role that installed autoembed: told so in one line.
 create role autoembed_test_app_owner;

@@ -52,10 +52,25 @@ set search_path = ''
 as $$
 declare
   reopened integer;
+  key_type text;
+  one_key text;
+  keys text[] := '{}';
 begin
-  if not exists (select from public.embedding_sources s where s.name = source_name) then
+  select s.key_type into key_type from public.embedding_sources s where s.name = source_name;
+  if not found then
     raise exception 'autoembed: no source %', source_name using errcode = '42704';
   end if;
+  -- Each key as the queue writes it (its type's text): an upper-case uuid or
+  -- an integer with a leading zero names the same row.
+  foreach one_key in array coalesce(source_keys, '{}') loop
+    begin
+      execute pg_catalog.format('select ($1::%s)::text', key_type) into one_key using one_key;
+    exception when data_exception then
+      raise exception 'autoembed: % is not a key of the source % (its keys are %)',
+        pg_catalog.quote_literal(one_key), source_name, key_type using errcode = '22P02';
+    end;
+    keys := keys || one_key;
+  end loop;
   -- A job must still be active; another source's row that is gone or no
   -- longer live loses its entry at the next claim.
   update public.embedding_queue q
@@ -63,7 +78,7 @@ begin
   where q.source = source_name
     and q.processed_at is not null
     and q.error_message is not null
-    and (source_keys is null or coalesce(q.source_key, q.job_id::text) = any(source_keys))
+    and (source_keys is null or coalesce(q.source_key, q.job_id::text) = any(keys))
     and (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id and j.is_active))
     and not exists (
       select from public.embedding_queue later
