@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(34);
+select plan(36);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -167,6 +167,24 @@ select throws_like($$select public.declare_embedding_source('elsewhere', 'public
   text_expression => 'body')$$, '%declaring a source needs the role that owns autoembed''s catalog (postgres)%',
   'a table owner that cannot write autoembed''s catalog is told which role declares');
 reset role;
+
+-- A text and a liveness read from generated columns: a write to their base columns queues the row.
+create table public.people (id bigint primary key, first text, last text,
+  full_label text generated always as (coalesce(first, '') || ' ' || coalesce(last, '')) stored,
+  listed boolean generated always as (first is not null) stored);
+insert into public.people (id, first, last) values (1, 'Ada', 'L'), (2, null, 'X');
+select public.declare_embedding_source('people', 'public.people', text_columns => '["full_label"]',
+  live_when => 'listed');
+delete from public.embedding_queue where source = 'people';
+update public.people set first = 'Grace' where id = 1;
+select is((select array_agg(source_key) from public.embedding_queue where source = 'people' and processed_at is null),
+  array['1'], 'an edit of a generated text''s base column queues its row');
+update public.people set first = 'Bob' where id = 2;
+select is((select array_agg(q.source_key || ': ' || c.content order by q.source_key) from public.embedding_queue q
+    join public.people_embedding_texts(null) c on c.source_key = q.source_key
+    where q.source = 'people' and q.processed_at is null),
+  array['1: Grace L', '2: Bob X'], 'a row made live through a generated column is queued with its text');
+select public.drop_embedding_source('people', true);
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);
