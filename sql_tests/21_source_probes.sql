@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(36);
+select plan(38);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -185,6 +185,15 @@ select is((select array_agg(q.source_key || ': ' || c.content order by q.source_
     where q.source = 'people' and q.processed_at is null),
   array['1: Grace L', '2: Bob X'], 'a row made live through a generated column is queued with its text');
 select public.drop_embedding_source('people', true);
+
+-- A text of another string type (varchar, char) is a text; a number is still refused.
+create table public.short_texts (id bigint primary key, title varchar(20), code char(4), n integer);
+insert into public.short_texts values (1, 'Go dev', 'GO', 3);
+select lives_ok($$select public.declare_embedding_source('short_texts', 'public.short_texts',
+  text_expression => $e$coalesce(title, code)$e$)$$, 'a varchar expression is declared as the text');
+select throws_like($$select public.declare_embedding_source('short_texts', 'public.short_texts',
+  text_expression => 'n')$$, '%is of type integer, not text%', 'an integer is still not a text');
+select public.drop_embedding_source('short_texts', true);
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);

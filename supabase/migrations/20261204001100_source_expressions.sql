@@ -39,6 +39,7 @@ declare
   own_calls text;  -- volatile functions of the app's, maybe volatile only by default
   used name[];
   found_type text;
+  is_string boolean;
 begin
   if result_type not in ('text', 'boolean') then
     raise exception 'autoembed: result_type must be text or boolean' using errcode = '22023';
@@ -106,11 +107,12 @@ begin
     'create temporary view autoembed_expression_type as select (%s' || e'\n' || ') as v from (select %s) as t',
     expression, columns_sql
   );
-  select pg_catalog.format_type(a.atttypid, null) into found_type
-  from pg_catalog.pg_attribute a
+  -- A text may be of any string type (varchar, char, citext...): it is used as ::text.
+  select pg_catalog.format_type(a.atttypid, null), t.typcategory = 'S' into found_type, is_string
+  from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
   where a.attrelid = pg_catalog.to_regclass('pg_temp.autoembed_expression_type') and a.attname = 'v';
   drop view pg_temp.autoembed_expression_type;
-  if found_type is distinct from result_type then
+  if found_type is distinct from result_type and not (result_type = 'text' and is_string) then
     raise exception 'autoembed: the expression % is of type %, not %: cast it, (...)::%',
       pg_catalog.quote_literal(expression), found_type, result_type, result_type
       using errcode = '42804';
