@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(38);
+select plan(40);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -209,6 +209,19 @@ select is((select row_data from public.match_embedding_source('notes_own', '[1,0
   '{"id": 1, "body": "hello", "embedding": "mine", "embedded_at": "2020-01-02"}'::jsonb,
   'the search returns the row with its own embedding and embedded_at columns');
 select public.drop_embedding_source('notes_own', true);
+
+-- The key's type changed while the source was away (integer to bigint): its kept vectors follow.
+create table public.grown (id integer primary key, body text);
+insert into public.grown values (1, 'a'), (2, 'b');
+select public.declare_embedding_source('grown', 'public.grown', text_expression => 'body');
+insert into public.grown_embeddings
+select id, '[1,0,0]', 'test-3d', sha256(convert_to(body, 'UTF8')), now() from public.grown;
+select public.drop_embedding_source('grown');
+alter table public.grown alter column id type bigint;
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('grown', 'public.grown',
+  text_expression => 'body') as r), 0, 'declared again on the bigint key, nothing is queued');
+select is((select count(*) from public.match_embedding_source('grown', '[1,0,0]', 5)), 2::bigint,
+  'and the kept vectors answer under the new key type');
 
 -- A table with an embedding column of its own: vectors => 'columns' says so in one line.
 create table public.own_embedding (id bigint primary key, body text, embedding text);

@@ -244,8 +244,13 @@ begin
   from pg_catalog.pg_attribute a
   where a.attrelid = pg_catalog.to_regclass(vector_table) and a.attname = 'source_key';
   if kept_type is distinct from key_type and kept_type is not null then
-    raise exception 'autoembed: % holds vectors kept for keys of type %, and % is keyed by %: drop that table (drop table %) or name the source otherwise',
-      vector_table, kept_type, source_table, key_type, vector_table using errcode = '42804';
+    begin  -- the key's type changed (integer to bigint): the kept vectors follow when their keys do
+      execute pg_catalog.format('alter table %s alter column source_key type %s using source_key::text::%s',
+        vector_table, key_type, key_type);
+    exception when others then
+      raise exception 'autoembed: % holds vectors kept for keys of type %, and % is keyed by %: drop that table (drop table %) or name the source otherwise',
+        vector_table, kept_type, source_table, key_type, vector_table using errcode = '42804';
+    end;
   end if;
   execute pg_catalog.format(
     'create table if not exists %s (source_key %s primary key, embedding extensions.vector, '
