@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(40);
+select plan(41);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -194,6 +194,14 @@ select lives_ok($$select public.declare_embedding_source('short_texts', 'public.
 select throws_like($$select public.declare_embedding_source('short_texts', 'public.short_texts',
   text_expression => 'n')$$, '%is of type integer, not text%', 'an integer is still not a text');
 select public.drop_embedding_source('short_texts', true);
+
+-- A partition: rows written through its parent fire none of its statement triggers
+-- (an insert was never queued, a delete left its vector): refused in one line.
+create table public.regions (id bigint primary key, body text) partition by range (id);
+create table public.regions_low partition of public.regions for values from (0) to (100);
+select throws_like($$select public.declare_embedding_source('regions_low', 'public.regions_low',
+  text_expression => 'body')$$, '%public.regions_low is a partition of public.regions: partitioned tables are not supported yet%',
+  'a partition is refused, saying why');
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);

@@ -88,9 +88,12 @@ begin
       using errcode = '22023';
   end if;
   select * into strict rel from pg_catalog.pg_class c where c.oid = source_table;
-  if rel.relkind = 'p' then  -- its triggers would not see rows written to a partition
-    raise exception 'autoembed: % is partitioned: declare each partition as a source of its own',
-      source_table using errcode = '42809';
+  -- Statement triggers fire for the table a statement names: a parent's miss
+  -- rows written to a partition, a partition's those written through its parent.
+  if rel.relkind = 'p' or rel.relispartition then
+    raise exception 'autoembed: % is %: partitioned tables are not supported yet (statement triggers miss rows written through the parent or to a partition)',
+      source_table, case when rel.relispartition then 'a partition of ' || (select i.inhparent::pg_catalog.regclass::text
+        from pg_catalog.pg_inherits i where i.inhrelid = source_table) else 'partitioned' end using errcode = '0A000';
   elsif rel.relkind <> 'r' then
     raise exception 'autoembed: % is not a table', source_table using errcode = '42809';
   elsif rel.relpersistence = 't' then
