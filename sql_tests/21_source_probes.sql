@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(41);
+select plan(42);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -202,6 +202,12 @@ create table public.regions_low partition of public.regions for values from (0) 
 select throws_like($$select public.declare_embedding_source('regions_low', 'public.regions_low',
   text_expression => 'body')$$, '%public.regions_low is a partition of public.regions: partitioned tables are not supported yet%',
   'a partition is refused, saying why');
+
+create table public.animals (id bigint primary key, body text);
+create table public.cats () inherits (public.animals);
+select throws_like($$select public.declare_embedding_source('animals', 'public.animals',
+  text_expression => 'body')$$, '%public.animals inherits from a table or has tables inheriting from it: not supported%',
+  'a table with inheritance children is refused, as its reads would return their rows');
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);

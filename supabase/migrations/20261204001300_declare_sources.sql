@@ -96,6 +96,10 @@ begin
         from pg_catalog.pg_inherits i where i.inhrelid = source_table) else 'partitioned' end using errcode = '0A000';
   elsif rel.relkind <> 'r' then
     raise exception 'autoembed: % is not a table', source_table using errcode = '42809';
+  elsif exists (select from pg_catalog.pg_inherits i where source_table in (i.inhrelid, i.inhparent)) then
+    -- The same with inheritance, and a parent's reads would return its children's rows too.
+    raise exception 'autoembed: % inherits from a table or has tables inheriting from it: not supported (statement triggers miss rows written to the others)',
+      source_table using errcode = '0A000';
   elsif rel.relpersistence = 't' then
     raise exception 'autoembed: % is a temporary table: it goes with its session; declare a table of a schema',
       source_table using errcode = '42809';
