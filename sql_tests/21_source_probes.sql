@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(42);
+select plan(44);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -208,6 +208,22 @@ create table public.cats () inherits (public.animals);
 select throws_like($$select public.declare_embedding_source('animals', 'public.animals',
   text_expression => 'body')$$, '%public.animals inherits from a table or has tables inheriting from it: not supported%',
   'a table with inheritance children is refused, as its reads would return their rows');
+
+-- Column grants: the search returns the columns the caller may read, and no other.
+create table public.members (id bigint primary key, bio text, email text, status text);
+insert into public.members values (1, 'likes go', 'a@example.com', 'open');
+revoke all on public.members from anon;
+grant select (id, bio, status) on public.members to anon;
+select public.declare_embedding_source('members', 'public.members', text_expression => 'bio',
+  live_when => $$status = 'open'$$);
+insert into public.members_embeddings values (1, '[1,0,0]', 'test-3d', '\x00', now());
+set local role anon;
+select is((select row_data from public.match_embedding_source('members', '[1,0,0]', 5)),
+  '{"id": 1, "bio": "likes go", "status": "open"}'::jsonb, 'anon finds the row with the columns granted to it');
+reset role;
+select is((select row_data ->> 'email' from public.match_embedding_source('members', '[1,0,0]', 5)),
+  'a@example.com', 'and its owner with every column');
+select public.drop_embedding_source('members', true);
 
 -- A temporary table would be gone with its session: refused in one line.
 create temporary table scratch (id bigint primary key, body text);

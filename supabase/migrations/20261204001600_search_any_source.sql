@@ -60,33 +60,45 @@ begin
     returns table (source_key text, similarity double precision, row_data jsonb)
     language plpgsql stable security invoker set search_path = ''
     as $body$
+    declare
+      readable text := '*';
     begin
-      return query execute pg_catalog.format(%2$L, dimensions)
+      -- The row as the caller may read it: every column with the table's
+      -- privilege, else its key and the columns granted to it.
+      if not pg_catalog.has_table_privilege(%3$L::pg_catalog.oid, 'SELECT') then
+        select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum) into readable
+        from pg_catalog.pg_attribute as a
+        where a.attrelid = %3$L::pg_catalog.oid and a.attnum > 0 and not a.attisdropped
+          and (a.attname = %4$L or pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT'));
+      end if;
+      return query execute pg_catalog.format(%2$L, dimensions, readable)
       using query_embedding, model, match_count, min_similarity;
     end;
     $body$
-    $f$, '$body$', tag), s.name || '_search_embeddings', pg_catalog.replace(pg_catalog.replace(
+    $f$, '$body$', tag), s.name || '_search_embeddings', pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
       pg_catalog.format($q$
       select s.k, s.similarity, s.r
       from (
         select autoembed_row.%1$I::text as k,
           1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
-          pg_catalog.to_jsonb(autoembed_row)%7$s as r
+          pg_catalog.to_jsonb(autoembed_row)%8$s as r
         from %2$s as v
-        join (select * from %3$s as autoembed_row where (%4$s)) as autoembed_row
+        join (select %7$s from %3$s as autoembed_row where (%4$s)) as autoembed_row
           on autoembed_row.%1$I = v.%5$I
         where v.embedding_model = $2
         order by v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1
         limit $3
       ) s
       where s.similarity >= $4
-    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions',
+    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions', tag || 'columns',
       -- autoembed's columns on the table are left out; a vector table leaves the row as it is.
       case when s.vectors = 'columns'
         then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end),
-      -- Each % of a name or of the liveness stays a %; the dimension's place
-      -- (a token no expression holds, see tag) becomes the one placeholder.
-      '%', '%%'), tag || 'dimensions', '%1$s'));
+      -- Each % of a name or of the liveness stays a %; the places of the
+      -- dimension and the columns (tokens no expression holds, see tag)
+      -- become the placeholders.
+      '%', '%%'), tag || 'dimensions', '%1$s'), tag || 'columns', '%2$s'),
+    s.relid, s.key_column);
   execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '
