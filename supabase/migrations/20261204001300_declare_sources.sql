@@ -218,6 +218,8 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
+-- No notice for each drop ... if exists of an object this source never had.
+set client_min_messages = warning
 as $$
 declare
   s public.embedding_sources;
