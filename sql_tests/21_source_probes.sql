@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(44);
+select plan(46);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -80,6 +80,16 @@ select is((select count(*) from pg_proc where proname like 'candidates\_%'), 0::
   'and every function of the source');
 select set_eq('select * from candidates_catalog', 'select * from before_declare',
   'the table''s triggers, columns, constraints, indexes, policies, grants and RLS are as before');
+
+-- Columns kept by a removal, declared again, then removed with the vectors: the table as before.
+select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"',
+  vectors => 'columns');
+select public.drop_embedding_source('candidates');
+select lives_ok($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
+  text_expression => '"Full Name"', vectors => 'columns')$$, 'a source is declared again on the columns it kept');
+select public.drop_embedding_source('candidates', drop_vectors => true);
+select set_eq('select * from candidates_catalog', 'select * from before_declare',
+  'removed with its vectors, the columns autoembed added first are gone, the table as before');
 
 -- Vectors kept by a removal: declared again, those of rows deleted meanwhile go.
 select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"');

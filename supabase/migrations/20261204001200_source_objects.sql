@@ -229,6 +229,10 @@ begin
       execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
         'add column embedding_model text references public.embedding_models (model) on update cascade, '
         'add column embedding_text_hash bytea, add column embedded_at timestamptz', source_table);
+      -- Said on the column, so that kept by a removal and declared again
+      -- they are still autoembed's to remove with the vectors.
+      execute pg_catalog.format('comment on column %s.embedding is %L', source_table,
+        'Added by autoembed (declare_embedding_source): removed with drop_embedding_source(drop_vectors => true).');
       return true;
     elsif (select pg_catalog.count(*) from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
@@ -238,7 +242,8 @@ begin
       raise exception 'autoembed: % has columns of its own named % (vectors => ''columns'' writes embedding vector, embedding_model text, embedding_text_hash bytea, embedded_at timestamptz): declare it with vectors => ''table''',
         source_table, own_columns using errcode = '42701';
     end if;
-    return false;
+    return coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
+      where a.attrelid = source_table and a.attname = 'embedding')), '') like 'Added by autoembed%';
   end if;
   select pg_catalog.format_type(a.atttypid, null) into kept_type
   from pg_catalog.pg_attribute a
