@@ -20,12 +20,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -37,6 +40,7 @@ from bench.harness import (
     Bench,
     bench_stack,
     cli,
+    cpu_seconds,
     drop_search_index,
     emit,
     load_jobs,
@@ -122,6 +126,7 @@ def _rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
     env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")  # no index: the run must not build one
     subprocess.run(COMMAND, env=env, capture_output=True, check=True)  # warms the cache
     pairs: list[tuple[float, float, float]] = []
+    cpu: list[tuple[float, ...]] = []
     for _ in range(rounds):
         # Both sides start from a checkpoint: otherwise the second pays for
         # the checkpoint the first one's WAL set off.
@@ -131,22 +136,35 @@ def _rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
         reset(conn)
         conn.execute("checkpoint")
         pending_before = pending(conn)
-        started, busy = time.perf_counter(), machine_busy_seconds()
+        before, started, busy = _own_cpu(bench), time.perf_counter(), machine_busy_seconds()
         proc = subprocess.run(COMMAND, env=env, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
-        busy = machine_busy_seconds() - busy
+        seconds, busy = time.perf_counter() - started, machine_busy_seconds() - busy
+        cpu.append(tuple(a - b for a, b in zip(_own_cpu(bench), before, strict=True)))
         assert proc.returncode == 0 and pending(conn) == 0, proc.stderr
         pairs.append((baseline, seconds, busy))
     return {**_figures(pending_before, pairs), "summary": proc.stdout.strip(),
+            # The run's own processes' CPU: it stays put when the ratio swings with the machine's load.
+            "run_cpu_seconds_by_process": {name: round(statistics.median(c[i] for c in cpu), 2)
+                                           for i, name in enumerate(("processor", "fake_api", "postgresql"))},
             "database_ms_by_function_untimed_run": _function_times(conn, env, reset)}
+
+
+def _own_cpu(bench: Bench) -> tuple[float, ...]:
+    """CPU so far of the runs, the fake API and the cluster (postmaster, reaped and live children)."""
+    postmaster, ticks = (bench.cluster.data / "postmaster.pid").read_text().split("\n", 1)[0], 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):  # a process gone meanwhile
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(f) for f in fields[11:15]) if stat.parent.name == postmaster else (
+                int(fields[11]) + int(fields[12]) if fields[1] == postmaster else 0)
+    runs = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])  # user and system time
+    return (runs, cpu_seconds(bench.api.pid), ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def _function_times(conn: psycopg.Connection[Any], env: dict[str, str],
                     reset: Callable[[psycopg.Connection[Any]], None]) -> dict[str, float]:
-    """One more run, untimed, with PostgreSQL timing every function: where its database time goes.
-
-    track_functions costs time on every call, so the rounds above run without it.
-    """
+    """One more run, untimed, with PostgreSQL timing every function (which costs time on every
+    call, so the rounds above run without it): where its database time goes."""
     conn.execute("alter system set track_functions = 'all'")
     conn.execute("select pg_reload_conf()")
     try:
