@@ -1,18 +1,17 @@
 """The whole `autoembed process` at its default settings against the write limit, no HNSW index.
 
-What users run: a fresh process (start-up included), default claim size and
-concurrency, 1-3 KB postings, 1536-d vectors, fsync on, the fake API without
-latency in its own process, answering from a cache warmed by an untimed first
-run (a real provider's work happens on its machines, not on these 2 cores).
-The write limit is a binary COPY into a temp table and one UPDATE ... FROM of
-the embedding columns. Neither side has the HNSW
-index (its per-row insert cost would hide the pipeline; see scaling for that).
+What users run: a fresh process (start-up included), default claim size and concurrency, 1-3 KB
+postings, 1536-d vectors, fsync on, the fake API without latency in its own process, answering from
+a cache warmed by an untimed first run (a provider's work happens on its machines, not these 2 cores).
+The write limit is a binary COPY into a temp table and one UPDATE ... FROM of the
+embedding columns. Neither side has the HNSW index (its per-row insert cost
+would hide the pipeline; see scaling for that).
 
 The same in the same run for a source of one's own (issue 23): a uuid-keyed
 table with the same postings and the same text, declared with
 ``vectors => 'table'``, against its own write limit: a binary COPY and one
-INSERT into its vector table. ``jobs`` is measured first, before the source
-is declared, so its claims take the path they take on a job board alone.
+INSERT into its vector table. ``jobs`` is measured first, before the source is
+declared, so its claims take the path they take on a job board alone.
 """
 
 from __future__ import annotations
@@ -104,13 +103,14 @@ def source_write_limit(conn: psycopg.Connection[Any]) -> float:
 
 
 def declare_source(conn: psycopg.Connection[Any], jobs: int) -> None:
-    """The uuid-keyed table, its postings (the jobs' own), declared with a vector table."""
+    """The uuid-keyed table, its postings (the jobs' own), declared with a vector table and no index
+    (as jobs), vacuumed as reset_embeddings vacuums jobs: no autovacuum of fresh rows mid-round."""
     conn.execute("truncate public.embedding_queue, public.embedding_runs")
     conn.execute(SOURCE_TABLE)
     load_jobs(conn, jobs, table="public.bench_postings")
+    conn.execute("vacuum analyze public.bench_postings")
     conn.execute("select public.declare_embedding_source('bench_postings', 'public.bench_postings', "
                  "text_columns => %s::jsonb, vectors => 'table')", (SOURCE_TEXT,))
-    # No index on either side, as for jobs.
     for (name,) in conn.execute("select indexrelid::regclass::text from pg_index "
                                 "where indrelid = 'public.bench_postings_embeddings'::regclass "
                                 "and not indisprimary").fetchall():
