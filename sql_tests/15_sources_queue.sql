@@ -3,7 +3,7 @@
 -- and searched; a row whose text raises fails alone, a source whose column
 -- is gone is blocked alone, a dropped table's entries go.
 begin;
-select plan(31);
+select plan(32);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -54,6 +54,10 @@ select is(public.embedding_queue_status() ->> 'message',
   '4 rows pending embedding generation (jobs 1, postings 3)',
   'with rows of another source pending, the message counts rows, per source');
 create temporary table claimed as select * from public.claim_embedding_batch(10);
+select is((select array_agg(source_key || ': ' || content) from claimed where lease_token is null and not already_current),
+  array['00000000-0000-0000-0000-000000000002: source postings: the text of this row raised 22012 division by zero'],
+  'the claim returns the row it failed for good, unleased, its error as its content (the run counts it)');
+delete from claimed where lease_token is null and not already_current;
 select set_eq('select source, source_key, job_id::text, content from claimed where not already_current',
   $$values ('jobs', '9801', '9801', e'Job\nCompany: Co'),
     ('postings', '00000000-0000-0000-0000-000000000001', null, 'Go dev at Acme, 5 years: Build.'),
@@ -151,7 +155,8 @@ insert into public.memos values (1, 'kept', 1), (2, 'odd', 0);
 select public.declare_embedding_source('memos', 'public.memos', text_expression => 'body',
   live_when => '10 / weight > 0');
 update public.embedding_queue set next_attempt_at = now() where source = 'memos';
-select is((select array_agg(source_key) from public.claim_embedding_batch(10) where source = 'memos'),
+select is((select array_agg(source_key) from public.claim_embedding_batch(10)
+    where source = 'memos' and lease_token is not null),
   array['1'], 'the row whose liveness holds is claimed');
 select is((select error_message from public.embedding_queue where source = 'memos' and source_key = '2'),
   'source memos: the live_when of this row raised 22012 division by zero',

@@ -100,7 +100,7 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
         report.embedded += embedded
         report.stale += stale
         report.lost += lost
-        report.failed += failed
+        report.failed += failed + unit.failed_by_claim
         report.retried += retried
         report.released += released
         report.tokens += unit.tokens

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from autoembed.db import ClaimedItem
+from autoembed.claimed import ClaimedItem
 from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.errors import (
     BadVectorsError,
@@ -81,6 +81,10 @@ class ClaimEmbedder:
         for item in items:
             if item.already_current:
                 result.skipped_current += 1
+                continue
+            if item.failed_by_claim:  # its text raised: the claim failed it for good
+                result.failed_by_claim += 1
+                log.warning("%s: failed for good: %s", item.row, item.content)
                 continue
             if not (item.content or "").strip():
                 result.failures.append(Failure(item, NO_TEXT, True))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ import psycopg
 from psycopg.types import TypeInfo
 
 from autoembed import redact, vector_array
+from autoembed.claimed import ClaimedItem, claimed_items
 from autoembed.vector_array import VectorArray
 
 if TYPE_CHECKING:
@@ -63,26 +63,6 @@ values (%(started_at)s, %(model)s, %(claimed)s, %(embedded)s, %(failed)s, %(retr
 # Deadlocks and serialization failures are safe to repeat: every call is one
 # idempotent, state-checked transaction.
 _TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
-
-
-@dataclass(frozen=True)
-class ClaimedItem:
-    """One leased queue entry of any source (``job_id`` for jobs only), and the text to embed."""
-
-    queue_id: int
-    job_id: int | None
-    lease_token: Any
-    attempts: int
-    content: str
-    content_hash: bytes
-    already_current: bool = False
-    source: str = "jobs"
-    source_key: str | None = None
-
-    @property
-    def row(self) -> str:
-        """The entry's row as logs and messages name it: ``job 42``, ``postings 3f2a...``."""
-        return f"job {self.job_id}" if self.source == "jobs" else f"{self.source} {self.source_key}"
 
 
 class Database:
@@ -162,11 +142,11 @@ class Database:
         if after is not None and self._claims_after:
             try:
                 rows = self._call(CLAIM_AFTER, (batch_size, lease_seconds, after), flush=False)
-                return [ClaimedItem(*row) for row in rows]
+                return claimed_items(rows)
             except psycopg.errors.UndefinedFunction:
                 self._claims_after = False
         rows = self._call(CLAIM, (batch_size, lease_seconds), flush=False)
-        return [ClaimedItem(*row) for row in rows]
+        return claimed_items(rows)
 
     def complete(self, items: Sequence[ClaimedItem], vectors: Vectors,
                  model: str) -> dict[int, str]:

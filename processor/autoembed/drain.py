@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 
 from autoembed.accounting import RunReport, record_claim
 from autoembed.claim_embedder import ClaimEmbedder
+from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
-from autoembed.db import ClaimedItem, Database
+from autoembed.db import Database
 from autoembed.embedders import Embedder, model_mismatch
 from autoembed.pricing import estimated_cost
 from autoembed.results import ClaimResult

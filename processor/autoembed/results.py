@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from autoembed.db import ClaimedItem
+from autoembed.claimed import ClaimedItem
 from autoembed.vectors import Vectors
 
 
@@ -27,6 +27,7 @@ class ClaimResult:
     failures: list[Failure] = field(default_factory=list)
     released: list[ClaimedItem] = field(default_factory=list)
     skipped_current: int = 0
+    failed_by_claim: int = 0  # entries the claim failed for good: counted, nothing to write
     tokens: int = 0
     requests: int = 0
     provider_retries: int = 0
@@ -41,7 +42,7 @@ class ClaimResult:
         """The items neither embedded, failed nor released yet."""
         settled = ({i.queue_id for i in self.embedded} | {f.item.queue_id for f in self.failures}
                    | {i.queue_id for i in self.released})
-        return [i for i in items if i.queue_id not in settled]
+        return [i for i in items if i.queue_id not in settled and not i.failed_by_claim]
 
     def in_slices(self, size: int) -> list[ClaimResult]:
         """This result as writes of at most ``size`` vectors each, in order: the first
@@ -57,7 +58,8 @@ class ClaimResult:
                  for start in range(0, len(self.embedded), size)]
         first = parts[0]
         rest = {name: getattr(self, name) for name in (
-            "failures", "released", "skipped_current", "tokens", "requests", "provider_retries",
-            "paced_seconds", "api_seconds", "truncated", "truncated_job_ids", "come_back_after")}
+            "failures", "released", "skipped_current", "failed_by_claim", "tokens", "requests",
+            "provider_retries", "paced_seconds", "api_seconds", "truncated", "truncated_job_ids",
+            "come_back_after")}
         parts[0] = replace(first, **rest)
         return parts

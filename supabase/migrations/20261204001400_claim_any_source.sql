@@ -14,7 +14,8 @@
 -- calls its text function once (public.<source>_embedding_texts):
 --   - rows deleted or no longer live lose their entry;
 --   - a row whose text (or live_when) raised fails for good with the error,
---     naming which of the two raised;
+--     naming which of the two raised, and is returned without a lease, its
+--     error as its content, so that the run counts it among its failures;
 --   - a row whose vector of the active model is current is closed unsent;
 --   - a leased row's version (xmin, ctid) is recorded, as a job's is: the
 --     complete writes a row still that version without building its text
@@ -76,6 +77,7 @@ declare
   r_ctids tid[];
   active_model text;
   missing text;
+  missing_count integer;
 begin
   if after_queue_id is not null then
     select q.next_attempt_at into after_attempt_at
@@ -210,14 +212,15 @@ begin
       ) into r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids using src_keys;
     exception when others then
       -- The source's own fault: name the columns it reads that are gone.
-      select pg_catalog.string_agg(c, ', ') into missing
+      select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', '), pg_catalog.count(*) into missing, missing_count
       from pg_catalog.unnest(src.read_columns) as c
       where not exists (select from pg_catalog.pg_attribute a
         where a.attrelid = src.relid and a.attname = c and a.attnum > 0 and not a.attisdropped);
       update public.embedding_sources s
       set blocked_reason = pg_catalog.left(case when missing is not null then pg_catalog.format(
-            'source %s: the column %s of %s that its text reads is gone (dropped or renamed): '
-            'declare the source again', src.name, missing, src.relid::regclass)
+            'source %s: the %s %s of %s that its text reads %s gone (dropped or renamed): '
+            'declare the source again', src.name, case when missing_count > 1 then 'columns' else 'column' end,
+            missing, src.relid::regclass, case when missing_count > 1 then 'are' else 'is' end)
           else pg_catalog.format('source %s: its text cannot be built: %s', src.name, sqlerrm) end, 2000),
           blocked_at = coalesce(s.blocked_at, pg_catalog.now())
       where s.name = src.name;
@@ -251,6 +254,7 @@ begin
           lease_token = null, lease_expires_at = null, updated_at = pg_catalog.clock_timestamp()
       from built b
       where q.id = b.id and not b.gone and b.error is not null
+      returning q.id, q.attempts, q.source_key, q.error_message
     ),
     closed as (
       update public.embedding_queue q
@@ -278,6 +282,10 @@ begin
     union all
     select c.id, null::bigint, null::uuid, c.attempts, null::text, null::bytea, true, src.name, c.source_key
     from closed c
+    union all
+    -- Failed for good here: no lease, not current, the error as its content (the run counts it).
+    select c.id, null::bigint, null::uuid, c.attempts, c.error_message, null::bytea, false, src.name, c.source_key
+    from failed c
     order by 1;
   end loop;
 end;
@@ -285,7 +293,7 @@ $$;
 
 comment on function public.claim_embedding_batch(integer, interval, bigint) is
 'claim_embedding_batch: lease up to batch_size due entries of any source, round-robin between sources (each one''s oldest first), with their text, source and key.
-FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry.';
+FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good, returned without a lease, its error as content; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry.';
 revoke all on function public.claim_embedding_batch(integer, interval, bigint)
 from public, anon, authenticated;
 grant execute on function public.claim_embedding_batch(integer, interval, bigint) to service_role;

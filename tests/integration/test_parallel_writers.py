@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
-from autoembed.db import ClaimedItem, Database
+from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import create_embedder
 

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
-from autoembed.db import ClaimedItem, Database
+from autoembed.db import Database
 
 from devstack.fake_openai import fake_vector
 from tests.integration.test_source_write_race import COLUMNS

@@ -96,9 +96,6 @@ def test_a_source_name_with_underscores_is_shown_as_it_is_typed(
     assert shown.returncode == 0 and "health reason" in shown.stdout, shown.stdout
 
 
-@pytest.mark.xfail(reason="the claim (20261204001400) fails a row whose text raises in SQL and does not "
-                          "tell the processor, so the run's report says failed 0 (lead/H2's migration)",
-                   strict=True)
 def test_a_row_whose_text_raises_is_counted_as_failed_by_its_run(
     candidates: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import orjson
 import pytest
+from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
-from autoembed.db import ClaimedItem
 from autoembed.embedders.openai import OpenAIEmbedder
 from autoembed.limits import OPENAI_BATCH_LIMITS, OPENAI_LIMITS
 from autoembed.provider_batches.input_file import InputFile, input_file

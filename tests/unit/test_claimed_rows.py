@@ -6,7 +6,7 @@ import logging
 
 import pytest
 from autoembed.claim_embedder import ClaimEmbedder
-from autoembed.db import ClaimedItem
+from autoembed.claimed import ClaimedItem
 from autoembed.retry import RetryPolicy
 from autoembed.tokens import Prepared
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from autoembed.db import ClaimedItem
+from autoembed.claimed import ClaimedItem
 from autoembed.results import ClaimResult, Failure
 
 

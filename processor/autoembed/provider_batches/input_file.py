@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from autoembed.db import ClaimedItem
+from autoembed.claimed import ClaimedItem
 from autoembed.embedders.base import BatchAPI
 from autoembed.limits import Limits
 from autoembed.request_packing import pack

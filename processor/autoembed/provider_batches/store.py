@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoembed import redact
-from autoembed.db import ClaimedItem, Database
+from autoembed.claimed import ClaimedItem
+from autoembed.db import Database
 
 # Each entry's source and key (they never change) name it in logs: `postings 3f2a...`.
 RESERVE = """

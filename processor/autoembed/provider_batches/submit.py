@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from autoembed import redact
 from autoembed.claim_embedder import NO_TEXT
+from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
-from autoembed.db import ClaimedItem, Database
+from autoembed.db import Database
 from autoembed.embedders.base import BatchAPI, Embedder
 from autoembed.errors import EmbeddingError, MalformedResponseError, SetupError
 from autoembed.limits import BATCH_ENTRIES
