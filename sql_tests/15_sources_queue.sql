@@ -3,7 +3,7 @@
 -- and searched; a row whose text raises fails alone, a source whose column
 -- is gone is blocked alone, a dropped table's entries go.
 begin;
-select plan(32);
+select plan(34);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -139,6 +139,13 @@ select is((select health from public.embedding_source_overview where source = 'j
   'and jobs flowing');
 select ok((select bool_and(next_attempt_at > now() and attempts = 0 and processed_at is null)
   from public.embedding_queue where source = 'postings'), 'its entries wait, no attempt counted');
+alter table public.postings rename column job_title to "Job Title";
+update public.embedding_queue set next_attempt_at = now() where source = 'postings';
+select is((select count(*) from public.claim_embedding_batch(10) where source = 'postings'), 0::bigint,
+  'with a second column gone nothing of postings is claimed');
+select is((select blocked_reason from public.embedding_sources where name = 'postings'),
+  'source postings: the columns employer, job_title of public.postings that its text reads are gone (dropped or renamed): declare the source again',
+  'and every column gone is named');
 
 -- The table is dropped: its entries go at the next claim.
 drop table public.postings;

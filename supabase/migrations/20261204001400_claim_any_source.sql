@@ -212,7 +212,8 @@ begin
       ) into r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids using src_keys;
     exception when others then
       -- The source's own fault: name the columns it reads that are gone.
-      select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', '), pg_catalog.count(*) into missing, missing_count
+      select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' order by c), pg_catalog.count(*)
+      into missing, missing_count
       from pg_catalog.unnest(src.read_columns) as c
       where not exists (select from pg_catalog.pg_attribute a
         where a.attrelid = src.relid and a.attname = c and a.attnum > 0 and not a.attisdropped);
