@@ -176,6 +176,9 @@ grant execute on function public.embedding_source_expression_columns(regclass, t
 
 -- An array field: each element trimmed as job_text_field does, those that
 -- show something joined with ', ' (the jobs text's tags); NULL when none does.
+-- An element whose first and last characters are printable ASCII is used as
+-- it is, with no call of job_text_field (which returns it unchanged), as the
+-- jobs text does for its tags (sql_tests/15_sources_queue.sql: the same text).
 create or replace function public.embedding_text_list(value text[])
 returns text
 language plpgsql
@@ -189,7 +192,10 @@ declare
   joined text;
 begin
   foreach element in array coalesce(value, '{}') loop
-    element := public.job_text_field(element);
+    if not (pg_catalog.ascii(element) between 33 and 126
+      and pg_catalog.ascii(pg_catalog.right(element, 1)) between 33 and 126) then
+      element := public.job_text_field(element);
+    end if;
     if element is not null then
       joined := case when joined is null then element else joined || ', ' || element end;
     end if;
@@ -242,7 +248,15 @@ begin
         using errcode = '42703';
     end if;
     field := case when is_array then pg_catalog.format('public.embedding_text_list(%I::text[])', col)
-      else pg_catalog.format('public.job_text_field(%I::text)', col) end;
+      -- Nothing to trim when both ends are printable ASCII (every blank is a
+      -- control character, a space or above U+007F), as the jobs text does:
+      -- most fields then cost no function call. The last byte is read, not
+      -- the last character (which walks the whole field); the inner case
+      -- keeps get_byte from an empty field.
+      else pg_catalog.format('case when (case when pg_catalog.ascii(%1$I::text) between 33 and 126 '
+        'then pg_catalog.get_byte(pg_catalog.convert_to(%1$I::text, ''UTF8''), '
+        'pg_catalog.octet_length(%1$I::text) - 1) between 33 and 126 else false end) then %1$I::text '
+        'else public.job_text_field(%1$I::text) end', col) end;
     parts := parts || case when label is null then field
       else pg_catalog.format('%L || %s', label || ': ', field) end;
   end loop;

@@ -1,9 +1,8 @@
 -- autoembed: sources, part 3 of 5: the objects generated for a source, from
 -- one template (pgai's create_vectorizer, pgmq's create), named after it:
 --
---   public.<source>_embedding_texts(keys)   its one text function: the text
---     of each live row (all when keys is null), or the error building it
---     raised, with the model and text hash of the vector it holds
+--   public.<source>_embedding_texts(keys)   its one text function, by
+--     create_embedding_source_texts (20261204001190)
 --   public.<source>_store_embeddings(...)   compare-and-set of vectors
 --   its write triggers (insert, update, delete, truncate) and their
 --     functions, by create_embedding_source_writes (20261204001150)
@@ -12,16 +11,10 @@
 -- after embedding_source_expression_columns proved each is one expression
 -- over the row; every name goes in with %I and every value with %L.
 --
--- Security definer (both functions): they run as whoever declared the
--- source, its table's owner, so that writers of the table need no privilege
--- on the queue, the processor's role none on the table, and RLS never hides
--- a row from being embedded. Only service_role may call them.
---
--- A row whose text raises an error is not the source's fault: the text
--- function tries the rows one by one after a failure and reports the error
--- of each bad row, which the claim then fails for good. An error of class
--- 42 (a column or table gone or renamed, a type changed, a privilege taken
--- away) is the source's: it propagates, and the claim blocks the source.
+-- Security definer (the store function): it runs as whoever declared the
+-- source, its table's owner, so that the processor's role needs no privilege
+-- on the table and RLS never hides a row from being embedded. Only
+-- service_role may call it.
 
 create or replace function public.create_embedding_source_objects(source_name text)
 returns void
@@ -38,7 +31,6 @@ declare
   expr text;
   live text;
   dest text;
-  stored text;
   tag text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
@@ -49,68 +41,11 @@ begin
   -- The generated bodies are quoted with a tag the expressions cannot hold
   -- (it is made from their own hash), so no expression ends a body early.
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
-  -- Where the vectors are, and the key's column there.
-  if s.vectors = 'table' then
-    dest := pg_catalog.format('public.%I', s.name || '_embeddings');
-    stored := 'source_key';
-  else
-    dest := tbl;
-    stored := s.key_column;
-  end if;
+  -- Where the vectors are.
+  dest := case when s.vectors = 'table' then pg_catalog.format('public.%I', s.name || '_embeddings') else tbl end;
 
-  execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I(keys text[])
-    returns table (source_key text, content text, error text, stored_model text, stored_hash bytea)
-    language plpgsql stable security definer set search_path = ''
-    as $body$
-    #variable_conflict use_column
-    declare
-      found_keys text[];
-      found_texts text[];
-      found_errors text[];
-      one_key text;
-      one_text text;
-      one_live boolean;
-    begin
-      begin
-        select coalesce(pg_catalog.array_agg(t.%3$I::text), '{}'),
-          coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
-        into found_keys, found_texts
-        from %2$s as t
-        where ($1 is null or t.%3$I = any($1::%5$s [])) and (%6$s);
-        found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
-      exception when syntax_error_or_access_rule_violation then
-        raise;
-      when others then
-        -- One row's text (or liveness) raised: find which, row by row.
-        found_keys := '{}'; found_texts := '{}'; found_errors := '{}';
-        for one_key in
-          select t.%3$I::text from %2$s as t where $1 is null or t.%3$I = any($1::%5$s [])
-        loop
-          begin
-            select (%4$s)::text, (%6$s) into one_text, one_live from %2$s as t
-            where t.%3$I = one_key::%5$s;
-            if one_live then
-              found_keys := found_keys || one_key;
-              found_texts := pg_catalog.array_append(found_texts, one_text);
-              found_errors := pg_catalog.array_append(found_errors, null::text);
-            end if;
-          exception when syntax_error_or_access_rule_violation then
-            raise;
-          when others then
-            found_keys := found_keys || one_key;
-            found_texts := pg_catalog.array_append(found_texts, null::text);
-            found_errors := found_errors || (sqlstate || ' ' || sqlerrm);
-          end;
-        end loop;
-      end;
-      return query
-      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash
-      from unnest(found_keys, found_texts, found_errors) as f (k, c, e)
-      left join %7$s as v on v.%8$I = f.k::%5$s;
-    end;
-    $body$
-    $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored);
+  -- Its text function (20261204001190) first: the store calls it.
+  perform public.create_embedding_source_texts(source_name);
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(
@@ -167,17 +102,10 @@ begin
       tbl, s.key_column, s.key_type) end,
     tbl, s.key_column, s.key_type, s.name);
 
-  execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
-    s.name || '_embedding_texts');
-  execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
-    s.name || '_embedding_texts');
   execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text) '
     'from public, anon, authenticated', s.name || '_store_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text) '
     'to service_role', s.name || '_store_embeddings');
-  execute pg_catalog.format('comment on function public.%I(text[]) is %L', s.name || '_embedding_texts',
-    pg_catalog.format('%s_embedding_texts: the text of each live row of %s (the source %s), or the error building it.',
-      s.name, s.table_name, s.name));
   execute pg_catalog.format(
     'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
     s.name || '_store_embeddings',

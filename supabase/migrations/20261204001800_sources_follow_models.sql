@@ -1,4 +1,4 @@
--- autoembed: sources follow model switches, and labelled texts cost less.
+-- autoembed: sources follow model switches.
 --
 -- 1. activate_embedding_model queued the jobs without a current vector of
 --    the new model; now every source's live rows without one too (a row
@@ -6,14 +6,6 @@
 --    source whose vectors live in a table of autoembed's gets the model's
 --    HNSW index there. A source that cannot build its text now (blocked) is
 --    left to the claim, which says why.
--- 2. A labelled field whose first and last characters are printable ASCII
---    is used as it is, with no call of job_text_field (which would return it
---    unchanged: every blank is a control character, a space or above
---    U+007F), as job_embedding_text_from_fields does for jobs. The same
---    text: sql_tests/15_sources_queue.sql compares the jobs source's
---    labelled text with job_embedding_text. Sources declared from now on
---    get it; one declared before gets it when declared again (its texts do
---    not change, so nothing is embedded again).
 
 -- 0. Backfilling a source may leave out the rows whose latest entry failed
 -- for good (a model switch, as `autoembed backfill` for jobs); declaring one
@@ -138,57 +130,3 @@ comment on function public.activate_embedding_model(text, integer) is
 Creates its HNSW index (on jobs, and where each source''s vectors are) and queues every live row of every source without a current vector of it; returns false when it was already active.';
 revoke all on function public.activate_embedding_model(text, integer) from public, anon, authenticated;
 grant execute on function public.activate_embedding_model(text, integer) to service_role;
-
--- 2. Labelled fields with nothing to trim cost no call.
-create or replace function public.embedding_source_columns_expression(
-  source_table regclass, text_columns jsonb
-)
-returns text
-language plpgsql
-stable
-security invoker
-set search_path = ''
-as $$
-declare
-  item jsonb;
-  col name;
-  label text;
-  is_array boolean;
-  field text;
-  parts text[] := '{}';
-begin
-  if pg_catalog.jsonb_typeof(text_columns) is distinct from 'array'
-    or pg_catalog.jsonb_array_length(text_columns) = 0 then
-    raise exception 'autoembed: text_columns must be a non-empty json array of column names or {"column": ..., "label": ...}'
-      using errcode = '22023';
-  end if;
-  for item in select e from pg_catalog.jsonb_array_elements(text_columns) as e loop
-    col := case pg_catalog.jsonb_typeof(item) when 'string' then item #>> '{}' else item ->> 'column' end;
-    label := case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end;
-    select t.typcategory = 'A' into is_array
-    from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
-    where a.attrelid = source_table and a.attname = col and a.attnum > 0 and not a.attisdropped;
-    if not found then
-      raise exception 'autoembed: % has no column %', source_table, coalesce(col, '(none given)')
-        using errcode = '42703';
-    end if;
-    field := case when is_array then pg_catalog.format('public.embedding_text_list(%I::text[])', col)
-      -- Nothing to trim when both ends are printable ASCII (every blank is a
-      -- control character, a space or above U+007F), as the jobs text does:
-      -- most fields then cost no function call.
-      else pg_catalog.format('case when pg_catalog.ascii(%1$I::text) between 33 and 126 '
-        'and pg_catalog.ascii(pg_catalog.right(%1$I::text, 1)) between 33 and 126 then %1$I::text '
-        'else public.job_text_field(%1$I::text) end', col) end;
-    parts := parts || case when label is null then field
-      else pg_catalog.format('%L || %s', label || ': ', field) end;
-  end loop;
-  return pg_catalog.format('pg_catalog.concat_ws(e''\n'', %s)', pg_catalog.array_to_string(parts, ', '));
-end;
-$$;
-
-comment on function public.embedding_source_columns_expression(regclass, jsonb) is
-'embedding_source_columns_expression: the SQL expression of a text made of labelled columns, in the jobs text''s format.
-Each field trimmed (job_text_field), arrays joined with '', '', ''Label: '' before a field that shows something, fields joined by newlines.';
-revoke all on function public.embedding_source_columns_expression(regclass, jsonb)
-from public, anon, authenticated;
-grant execute on function public.embedding_source_columns_expression(regclass, jsonb) to service_role;

@@ -1,0 +1,148 @@
+-- autoembed: sources, the text function of a declared source,
+-- public.<source>_embedding_texts(keys), generated here only
+-- (create_embedding_source_objects, 20261204001200, calls this first).
+--
+-- It returns the text of each live row (all when keys is null; given keys
+-- through the key's index: one statement for each case, since PL/pgSQL plans
+-- a statement once after its fifth call and `keys is null or key = any(keys)`
+-- cannot use the index), or the error building it raised, with the model and
+-- text hash of the vector the row holds (found by key, never by hashing the
+-- whole vector table).
+--
+-- A row whose text raises an error is not the source's fault: the function
+-- tries the rows one by one after a failure and reports the error of each
+-- bad row (naming the live_when or the text), which the claim then fails for
+-- good. An error of class 42 (a column or table gone or renamed, a type
+-- changed, a privilege taken away) is the source's: it propagates, and the
+-- claim blocks the source.
+--
+-- Security definer (the generated function): it runs as whoever declared the
+-- source, its table's owner, so that RLS never hides a row from being
+-- embedded; only service_role may call it. The text and liveness are written
+-- in only after embedding_source_expression_columns proved each is one
+-- expression over the row; every name goes in with %I and every value with %L.
+
+create or replace function public.create_embedding_source_texts(source_name text)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  s public.embedding_sources;
+  tbl text;
+  expr text;
+  live text;
+  dest text;
+  stored text;
+  tag text;
+begin
+  select * into strict s from public.embedding_sources as e where e.name = source_name;
+  tbl := s.relid::regclass::text;
+  expr := coalesce(s.text_expression,
+    public.embedding_source_columns_expression(s.relid::regclass, s.text_columns)) || e'\n';
+  live := coalesce(s.live_when, 'true') || e'\n';
+  -- The body is quoted with a tag the expressions cannot hold (it is made
+  -- from their own hash), so no expression ends it early.
+  -- The row's alias is autoembed_row, a name no column is likely to have: as
+  -- `t`, a column t renamed away would have read as the whole row's text.
+  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
+  if s.vectors = 'table' then
+    dest := s.vector_table;
+    stored := 'source_key';
+  else
+    dest := tbl;
+    stored := s.key_column;
+  end if;
+
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I(keys text[])
+    returns table (source_key text, content text, error text, stored_model text, stored_hash bytea)
+    language plpgsql stable security definer set search_path = ''
+    as $body$
+    #variable_conflict use_column
+    declare
+      found_keys text[];
+      found_texts text[];
+      found_errors text[];
+      one_key text;
+      one_text text;
+      one_live boolean;
+      one_error text;
+    begin
+      begin
+        -- Two statements, so that the keyed one's plan probes the key's index.
+        if $1 is null then
+          select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
+            coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
+          into found_keys, found_texts
+          from %2$s as autoembed_row
+          where (%6$s);
+        else
+          select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
+            coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
+          into found_keys, found_texts
+          from %2$s as autoembed_row
+          where autoembed_row.%3$I = any($1::%5$s[]) and (%6$s);
+        end if;
+        found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
+      exception when syntax_error_or_access_rule_violation then
+        raise;
+      when others then
+        -- One row's text (or liveness) raised: find which, row by row.
+        found_keys := '{}'; found_texts := '{}'; found_errors := '{}';
+        for one_key in
+          select autoembed_row.%3$I::text from %2$s as autoembed_row where $1 is null
+          union all
+          select k from pg_catalog.unnest($1) as k
+        loop
+          -- The liveness first, then the text of a live row: the error names which raised.
+          one_error := null;
+          begin
+            one_error := 'the live_when of this row raised ';
+            select (%6$s) into one_live from %2$s as autoembed_row
+            where autoembed_row.%3$I = one_key::%5$s;
+            one_error := 'the text of this row raised ';
+            if one_live then
+              select (%4$s)::text into one_text from %2$s as autoembed_row
+              where autoembed_row.%3$I = one_key::%5$s;
+              found_keys := found_keys || one_key;
+              found_texts := pg_catalog.array_append(found_texts, one_text);
+              found_errors := pg_catalog.array_append(found_errors, null::text);
+            end if;
+          exception when syntax_error_or_access_rule_violation then
+            raise;
+          when others then
+            found_keys := found_keys || one_key;
+            found_texts := pg_catalog.array_append(found_texts, null::text);
+            found_errors := found_errors || (one_error || sqlstate || ' ' || sqlerrm);
+          end;
+        end loop;
+      end;
+      -- Each row's vector by its key (offset 0: never a hash of the whole
+      -- vector table, whose rows a claim of 250 would all read).
+      return query
+      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash
+      from unnest(found_keys, found_texts, found_errors) as f (k, c, e)
+      left join lateral (
+        select v.embedding_model, v.embedding_text_hash from %7$s as v where v.%8$I = f.k::%5$s offset 0
+      ) as v on true;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored);
+  execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
+    s.name || '_embedding_texts');
+  execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
+    s.name || '_embedding_texts');
+  execute pg_catalog.format('comment on function public.%I(text[]) is %L', s.name || '_embedding_texts',
+    pg_catalog.format('%s_embedding_texts: the text of each live row of %s (the source %s), or the error building it.',
+      s.name, s.table_name, s.name));
+end;
+$$;
+
+comment on function public.create_embedding_source_texts(text) is
+'create_embedding_source_texts: (re)generate public.<source>_embedding_texts, the one text function of a declared source.
+Its rows by key through the primary key''s index, a row whose text raises reported with its error.';
+revoke all on function public.create_embedding_source_texts(text) from public, anon, authenticated;
+grant execute on function public.create_embedding_source_texts(text) to service_role;
