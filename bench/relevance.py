@@ -30,8 +30,8 @@ from bench.relevance_set.metrics import MODES, acceptance, ndcg_at, recall_at, s
 from bench.relevance_set.postings import Posting
 
 LOCAL_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-# search_jobs' own defaults: the weights this benchmark found to pass issue 28's test with
-# the local model and with the fake vectors at every candidate depth tried (20-100).
+# search_jobs' own defaults; each side's vote is weighted by how strongly it matched
+# (public.hybrid_search_score), which is what lets them pass issue 28's test with both embedders.
 DEFAULTS = relevance_search.Weights(1.0, 0.6, 20)
 # Hybrid at other weights and RRF constants (only the ratio of the two weights matters).
 SWEEP = [relevance_search.Weights(1.0, s, k) for s in (1.0, 0.75, 0.6, 0.5) for k in (20, 60)]

@@ -63,24 +63,27 @@ class SearchJobs:
 
 # The stand-in: websearch_to_tsquery over title (A), tags, company and location (B) and
 # description (C); cosine distance over the active model's vectors; each side's best
-# 100 rows (search_jobs' planned candidate lists) fused by weight / (k + rank).
+# 100 rows fused as public.hybrid_search_score does: weight * strength / (k + rank), the
+# strength least(ts_rank_cd, 1) for full text, similarity - 4 / sqrt(dims) (at least 0) for vectors.
 STAND_IN = """
 with ft as (
-  select f.id, row_number() over (order by ts_rank_cd(f.doc, q) desc, f.id) as r
+  select f.id, ts_rank_cd(f.doc, q) as m, row_number() over (order by ts_rank_cd(f.doc, q) desc, f.id) as r
   from public.relevance_fts f, websearch_to_tsquery('english', %(text)s) q
   where f.doc @@ q order by r limit {depth}
 ), sem as (
-  select j.id, row_number() over (
-    order by j.embedding::extensions.vector({dims}) <=> %(vector)s::extensions.vector({dims}), j.id
-  ) as r
+  select j.id, 1 - (j.embedding::extensions.vector({dims}) <=> %(vector)s::extensions.vector({dims})) as m,
+    row_number() over (
+      order by j.embedding::extensions.vector({dims}) <=> %(vector)s::extensions.vector({dims}), j.id
+    ) as r
   from public.jobs j
   where j.is_active and j.embedding_model = public.active_embedding_model()
   order by r limit {depth}
 )
 select coalesce(ft.id, sem.id) as id, ft.r as full_text_rank, sem.r as semantic_rank,
-  coalesce(%(wf)s / (%(k)s + ft.r), 0) + coalesce(%(ws)s / (%(k)s + sem.r), 0) as score
+  coalesce(%(wf)s * least(ft.m, 1) / (%(k)s + ft.r), 0)
+    + coalesce(%(ws)s * greatest(sem.m - 4 / sqrt({dims}), 0) / (%(k)s + sem.r), 0) as score
 from ft full join sem on ft.id = sem.id
-order by score desc, 1 limit {page}
+order by score desc, semantic_rank nulls last, full_text_rank nulls last, 1 limit {page}
 """
 
 

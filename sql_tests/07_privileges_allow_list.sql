@@ -52,6 +52,8 @@ select set_eq(
     ('authenticated', 'search_embedding_source(source_name text, query_text text, query_embedding vector, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer, model text)', 'EXECUTE'),
     ('anon', 'hybrid_search_depth(caller text, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer)', 'EXECUTE'),
     ('authenticated', 'hybrid_search_depth(caller text, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer)', 'EXECUTE'),
+    ('anon', 'hybrid_search_score(full_text_weight double precision, semantic_weight double precision, rrf_k integer, full_text_rank bigint, text_match double precision, semantic_rank bigint, similarity double precision, dimensions integer)', 'EXECUTE'),
+    ('authenticated', 'hybrid_search_score(full_text_weight double precision, semantic_weight double precision, rrf_k integer, full_text_rank bigint, text_match double precision, semantic_rank bigint, similarity double precision, dimensions integer)', 'EXECUTE'),
     ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('anon', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE'),

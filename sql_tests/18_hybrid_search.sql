@@ -3,7 +3,7 @@
 -- exact filters, pages, RLS and live rows, full pages for a filter that
 -- keeps 1 % of 100,000 jobs, and the newest 500 matches of a broad query.
 begin;
-select plan(40);
+select plan(44);
 
 delete from public.jobs;
 select public.activate_embedding_model('pgtap-hybrid', 3);
@@ -55,15 +55,36 @@ select is(
    where full_text_rank is not null), 0,
   'with full_text_weight 0 the full-text side is not ranked');
 
--- Fusion: score is the documented formula over both ranks.
+-- Fusion (20261204003950): each side's vote weighted by how strongly it matched.
+select is(round(public.hybrid_search_score(1, 0.6, 20, 2, 0.5, 3, 0.9, 384)::numeric, 9), 0.040880556,
+  'score = full_text_weight * least(ts_rank_cd, 1) / (rrf_k + full_text_rank) '
+  '+ semantic_weight * (similarity - 4 / sqrt(dimensions)) / (rrf_k + semantic_rank)');
+select is(public.hybrid_search_score(1, 0.6, 20, 1, 3.5, null, null, 1536), 1.0::double precision / 21,
+  'a full-text match counts at most 1 (every word in the title); a side that did not rank the row adds 0');
+select is(public.hybrid_search_score(1, 0.6, 20, null, null, 1, 0.1, 1536), 0::double precision,
+  'a similarity within chance of unrelated vectors (4 / sqrt(1536) = 0.102) is no vote');
 select is_empty(
-  $$select 1 from public.search_jobs('rust', '[0,1,0]', full_text_weight => 2, semantic_weight => 0.5, rrf_k => 7)
-    where abs(score - coalesce(2.0 / (7 + full_text_rank), 0) - coalesce(0.5 / (7 + semantic_rank), 0)) > 1e-12$$,
-  'score = full_text_weight / (rrf_k + full_text_rank) + semantic_weight / (rrf_k + semantic_rank)');
+  $$select 1 from public.search_jobs('rust', '[0,1,0]', full_text_weight => 2, semantic_weight => 0.5, rrf_k => 7) s
+    join public.jobs j on j.id = s.id
+    where abs(s.score - public.hybrid_search_score(2, 0.5, 7, s.full_text_rank,
+      ts_rank_cd(j.search_document, websearch_to_tsquery('english', 'rust')), s.semantic_rank, s.similarity, 3))
+      > 1e-12$$,
+  'search_jobs scores each row by hybrid_search_score of its ranks, its ts_rank_cd and its similarity');
+-- The same vectors in 64 dimensions (zeros appended: the same cosines), where a
+-- similarity above 4 / 8 = 0.5 is a vote; 3 dimensions leave none.
+select public.register_embedding_model('pgtap-hybrid-64', 64);
+update public.jobs set embedding_model = 'pgtap-hybrid-64',
+  embedding = (embedding::real[] || array_fill(0::real, array[61]))::extensions.vector;
+select results_eq(
+  $$select id from public.search_jobs('rust', (array[0, 1, 0]::real[] || array_fill(0::real, array[61]))::extensions.vector,
+    page_size => 5, model => 'pgtap-hybrid-64')$$,
+  array[1::bigint, 5, 8, 3, 4],
+  'hybrid (defaults 1, 0.6, 20): both sides count; the best vector matches, not full-text matches, are in');
+update public.jobs set embedding_model = 'pgtap-hybrid', embedding = (embedding::real[])[1:3]::extensions.vector;
 select results_eq(
   $$select id from public.search_jobs('rust', '[0,1,0]', page_size => 5)$$,
-  array[1::bigint, 5, 2, 8, 3],
-  'hybrid (defaults 1, 0.6, 20): both sides count; the best vector match, not a full-text match, is in');
+  array[1::bigint, 5, 8, 2, 3],
+  'with 3 dimensions no similarity is above chance: full text''s order (1, 5, 8, 2), then the vector side''s (3)');
 select results_eq(
   $$select full_text_rank, semantic_rank from public.search_jobs('rust', '[0,1,0]') where id in (3, 5)
     order by id$$,

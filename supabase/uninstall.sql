@@ -79,6 +79,7 @@ drop function if exists public.create_embedding_source_full_text;
 drop function if exists public.search_jobs;
 drop type if exists public.job_search_result;
 drop function if exists public.hybrid_search_depth;
+drop function if exists public.hybrid_search_score;
 drop function if exists public.embedding_model_for_query;
 drop function if exists public.embedding_queue_status cascade;
 drop function if exists public.embedding_queue_status_online;
@@ -205,7 +206,7 @@ where version in (
   '20261204001000', '20261204001100', '20261204001150', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
-  '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204004000',
+  '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
   '20261204004100'
 );
 

@@ -1,6 +1,5 @@
--- autoembed hybrid search, part 2 of 2: search_jobs, full text (jobs.search_document,
--- 20261204003900) and vectors fused by reciprocal rank fusion, with exact
--- filters and pages (docs/search.md).
+-- autoembed hybrid search: search_jobs, full text (jobs.search_document, 20261204003900) and
+-- vectors fused (20261204003950), with exact filters and pages (docs/search.md).
 
 -- The model a query embedding searches: the one named, else the active one;
 -- a query of another dimension is an error, never a silent mismatch.
@@ -69,8 +68,7 @@ begin
     raise exception '%: full_text_weight, semantic_weight and rrf_k must be 0 or more', caller
       using errcode = '22023';
   end if;
-  -- More when a page reaches further: bench/relevance.py met issue 28's
-  -- test at 20, 40 and 100 rows a side.
+  -- More when a page reaches further (bench/relevance.py: issue 28's test met at 40 a side).
   return greatest(40, page * page_size);
 end;
 $$;
@@ -82,8 +80,7 @@ from public;
 grant execute on function public.hybrid_search_depth(text, integer, integer, double precision, double precision, integer)
 to anon, authenticated, service_role;
 
--- A composite type, not `returns table`: its columns may share the names of
--- the filters (location, company) that an app passes by name.
+-- A composite type, not `returns table`: its columns may share the filters' names (location).
 create type public.job_search_result as (
   id bigint,
   title text,
@@ -125,8 +122,7 @@ as $$
 declare
   depth constant integer := public.hybrid_search_depth(
     'search_jobs', page_size, page, full_text_weight, semantic_weight, rrf_k);
-  -- Full text ranks the newest this many matches (all when fewer): ranking every
-  -- match of a common word read tens of thousands of documents (docs/search.md).
+  -- Full text ranks the newest this many matches (all when fewer): docs/search.md.
   candidates constant integer := greatest(500, depth);
   -- The filters, the same on both sides and on a listing; $4 .. $9 below.
   filters constant text := $f$
@@ -144,6 +140,7 @@ declare
   text_query tsquery;
   chosen public.embedding_models;
   ft_ids bigint[] := '{}';
+  ft_matches double precision[] := '{}';  -- each ranked row's ts_rank_cd
   sem_ids bigint[] := '{}';
   sem_distances double precision[] := '{}';
   old_ef text;
@@ -164,16 +161,14 @@ begin
     chosen := public.embedding_model_for_query(query_embedding, search_jobs.model);
     old_ef := pg_catalog.current_setting('hnsw.ef_search', true);
     old_iterative := pg_catalog.current_setting('hnsw.iterative_scan', true);
-    -- The index returns up to ef_search rows, and with pgvector 0.8's
-    -- iterative scans goes on past rows the filters drop. Older pgvector has
-    -- no iterative scans: a short answer is completed exactly below.
+    -- The index returns up to ef_search rows, and with pgvector 0.8's iterative scans goes on
+    -- past rows the filters drop (older pgvector: a short answer is completed exactly below).
     perform pg_catalog.set_config('hnsw.ef_search', greatest(depth, coalesce(old_ef, '40')::integer)::text, true);
     if old_iterative is not null then
       perform pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
     end if;
-    -- A filter keeping few rows is ranked exactly (the index would walk past
-    -- nearly all: 117 ms for 757 of 100,000 jobs): one pass reads up to
-    -- exact_below of its rows (vectors only if all are there) for both sides.
+    -- A filter keeping few rows is ranked exactly (the index would walk past nearly all: 117 ms
+    -- for 757 of 100,000 jobs): one pass reads up to exact_below of its rows for both sides.
     -- The cast to the model's dimension matches its HNSW index; `+ 0` avoids it.
     if coalesce(place, firm, remote::text, tags_any::text, tags_all::text, posted_since::text) is not null then
       execute pg_catalog.format($q$
@@ -195,10 +190,11 @@ begin
         select coalesce(pg_catalog.array_agg(r.id order by r.distance, r.id), '{}'),
                coalesce(pg_catalog.array_agg(r.distance order by r.distance, r.id), '{}'),
                (select c.n from counted c),
-               (select pg_catalog.array_agg(m.id order by m.rank desc, m.id) from matched m)
+               (select pg_catalog.array_agg(m.id order by m.rank desc, m.id) from matched m),
+               (select pg_catalog.array_agg(m.rank order by m.rank desc, m.id) from matched m)
         from ranked r
         $q$, chosen.dimensions, filters)
-      into sem_ids, sem_distances, filtered, ft_ids
+      into sem_ids, sem_distances, filtered, ft_ids, ft_matches
       using query_embedding::extensions.vector, chosen.model, depth,
         place, remote, firm, tags_any, tags_all, posted_since, exact_below, text_query, candidates;
     end if;
@@ -230,9 +226,11 @@ begin
 
   if filtered < exact_below then
     ft_ids := coalesce(ft_ids, '{}');  -- ranked with the filter's rows above
+    ft_matches := coalesce(ft_matches, '{}');
   elsif text_query is not null then
     execute pg_catalog.format($q$
-      select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}')
+      select coalesce(pg_catalog.array_agg(s.id order by s.rank desc, s.id), '{}'),
+        coalesce(pg_catalog.array_agg(s.rank order by s.rank desc, s.id), '{}')
       from (
         select c.id, pg_catalog.ts_rank_cd(c.search_document, $10) as rank
         from (select j.id, j.search_document from public.jobs j
@@ -241,7 +239,7 @@ begin
         limit $3
       ) s
       $q$, filters)
-    into ft_ids
+    into ft_ids, ft_matches
     using null::extensions.vector, null::text, depth,
       place, remote, firm, tags_any, tags_all, posted_since, text_query, candidates;
   end if;
@@ -263,7 +261,8 @@ begin
 
   return query
   with ft as (
-    select f.id, f.r from pg_catalog.unnest(ft_ids) with ordinality as f (id, r)
+    select f.id, f.match, f.r
+    from rows from (pg_catalog.unnest(ft_ids), pg_catalog.unnest(ft_matches)) with ordinality as f (id, match, r)
   ),
   sem as (
     select s.id, s.distance, s.r
@@ -272,14 +271,15 @@ begin
   ),
   fused as (
     select coalesce(ft.id, sem.id) as id, ft.r as ft_r, sem.r as sem_r, sem.distance,
-      coalesce(full_text_weight / (rrf_k + ft.r), 0) + coalesce(semantic_weight / (rrf_k + sem.r), 0) as score
+      public.hybrid_search_score(full_text_weight, semantic_weight, rrf_k, ft.r, ft.match, sem.r,
+        1 - sem.distance, chosen.dimensions) as score
     from ft full join sem on ft.id = sem.id
   )
   select j.id, j.title, j.company, j.location, j.tags, j.created_at,
     f.score, f.ft_r, f.sem_r, 1 - f.distance
   from fused f
   join public.jobs j on j.id = f.id
-  order by f.score desc, f.id
+  order by f.score desc, f.sem_r nulls last, f.ft_r nulls last, f.id  -- ties (a weak vote is 0)
   limit page_size offset (page - 1) * page_size;
 end;
 $$;
@@ -289,7 +289,7 @@ comment on function public.search_jobs(
   integer, integer, double precision, double precision, integer, text
 ) is
 'search_jobs: active jobs ranked by reciprocal rank fusion of full text (websearch_to_tsquery over search_document) and cosine similarity to query_embedding, filtered exactly; see docs/search.md.
-score = full_text_weight / (rrf_k + full_text_rank) + semantic_weight / (rrf_k + semantic_rank), each side''s best 40 rows (more for deep pages), full text among its newest 500 matches. Filters: location (case-insensitive; "Berlin" matches "Berlin, Germany" and "Berlin (Hybrid)"), remote (the word remote in location or a tag), company (case-insensitive), tags_any, tags_all, posted_since. Only a text: full text only; only an embedding: vectors only; neither: the filtered jobs newest first. security invoker: RLS applies.';
+score: public.hybrid_search_score (each side''s vote weighted by ts_rank_cd, and by similarity above chance), each side''s best 40 rows (more for deep pages), full text among its newest 500 matches. Filters: location (case-insensitive; "Berlin" matches "Berlin, Germany" and "Berlin (Hybrid)"), remote (the word remote in location or a tag), company (case-insensitive), tags_any, tags_all, posted_since. Only a text: full text only; only an embedding: vectors only; neither: the filtered jobs newest first. security invoker: RLS applies.';
 revoke all on function public.search_jobs(
   text, extensions.vector, text, boolean, text, text[], text[], timestamptz,
   integer, integer, double precision, double precision, integer, text
