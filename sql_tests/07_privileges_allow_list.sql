@@ -56,6 +56,8 @@ select set_eq(
     ('authenticated', 'hybrid_search_score(full_text_weight double precision, semantic_weight double precision, rrf_k integer, full_text_rank bigint, text_match double precision, semantic_rank bigint, similarity double precision, dimensions integer)', 'EXECUTE'),
     ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
+    ('anon', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),
+    ('authenticated', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),
     ('anon', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE'),
     ('authenticated', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE')
   $$,

@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(46);
+select plan(48);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -233,6 +233,11 @@ select is((select row_data from public.match_embedding_source('members', '[1,0,0
 reset role;
 select is((select row_data ->> 'email' from public.match_embedding_source('members', '[1,0,0]', 5)),
   'a@example.com', 'and its owner with every column');
+set local role anon;
+select is((select row_data from public.search_embedding_source('members', 'go', null)),
+  '{"id": 1, "bio": "likes go", "status": "open"}'::jsonb,
+  'full text finds it too, with the columns granted to anon');
+reset role;
 select public.drop_embedding_source('members', true);
 
 -- A temporary table would be gone with its session: refused in one line.
@@ -248,6 +253,9 @@ insert into public.notes_own_embeddings values (1, '[1,0,0]', 'test-3d', '\x00',
 select is((select row_data from public.match_embedding_source('notes_own', '[1,0,0]', 1)),
   '{"id": 1, "body": "hello", "embedding": "mine", "embedded_at": "2020-01-02"}'::jsonb,
   'the search returns the row with its own embedding and embedded_at columns');
+select is((select row_data from public.search_embedding_source('notes_own', 'hello', null)),
+  '{"id": 1, "body": "hello", "embedding": "mine", "embedded_at": "2020-01-02"}'::jsonb,
+  'and so does full text');
 select public.drop_embedding_source('notes_own', true);
 
 -- The key's type changed while the source was away (integer to bigint): its kept vectors follow.

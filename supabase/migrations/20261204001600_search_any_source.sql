@@ -23,6 +23,30 @@ values (
 )
 on conflict (name) do nothing;
 
+-- The row of a source's table as the caller may read it, as a select list:
+-- every column with the table's SELECT, else its key and the columns granted
+-- to it (Supabase's column-level security). Both sides of a source's search
+-- (<source>_search_embeddings, <source>_search_text) read rows through it.
+create or replace function public.embedding_source_readable_columns(source_table oid, key_column name)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select case when pg_catalog.has_table_privilege(source_table, 'SELECT') then '*'
+    else (select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum)
+      from pg_catalog.pg_attribute as a
+      where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
+        and (a.attname = key_column or pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')))
+  end
+$$;
+
+comment on function public.embedding_source_readable_columns(oid, name) is
+'embedding_source_readable_columns: the columns of source_table the caller may read, as a select list: * with the table''s SELECT, else its key and the columns granted to it.';
+revoke all on function public.embedding_source_readable_columns(oid, name) from public;
+grant execute on function public.embedding_source_readable_columns(oid, name) to anon, authenticated, service_role;
+
 -- A source's own search, generated as its other objects are: the table,
 -- its key, its vectors and its liveness are written into it.
 create or replace function public.create_embedding_source_search(source_name text)
@@ -60,18 +84,10 @@ begin
     returns table (source_key text, similarity double precision, row_data jsonb)
     language plpgsql stable security invoker set search_path = ''
     as $body$
-    declare
-      readable text := '*';
     begin
-      -- The row as the caller may read it: every column with the table's
-      -- privilege, else its key and the columns granted to it.
-      if not pg_catalog.has_table_privilege(%3$L::pg_catalog.oid, 'SELECT') then
-        select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum) into readable
-        from pg_catalog.pg_attribute as a
-        where a.attrelid = %3$L::pg_catalog.oid and a.attnum > 0 and not a.attisdropped
-          and (a.attname = %4$L or pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT'));
-      end if;
-      return query execute pg_catalog.format(%2$L, dimensions, readable)
+      -- The row as the caller may read it.
+      return query execute pg_catalog.format(%2$L, dimensions,
+        public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L))
       using query_embedding, model, match_count, min_similarity;
     end;
     $body$

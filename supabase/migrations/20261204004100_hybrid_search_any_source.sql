@@ -60,24 +60,40 @@ begin
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(doc || live || tbl), 16) || '$';
 
+  -- Ranked by what the text and liveness read; each row returned as the
+  -- caller may read it (embedding_source_readable_columns), without the
+  -- columns autoembed added (vectors => 'columns').
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(query tsquery, depth integer)
     -- $1 and $2 below: a column of the table may be named query or depth.
     returns table (source_key text, rank real, row_data jsonb)
-    language sql stable security invoker set search_path = ''
+    language plpgsql stable security invoker set search_path = ''
     as $body$
-      select m.k, m.rank, pg_catalog.to_jsonb(m.autoembed_row) operator(pg_catalog.-)
-        array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']
-      from (
-        select autoembed_row.%2$I::text as k, pg_catalog.ts_rank_cd(%3$s, $1) as rank, autoembed_row
-        from (select * from %4$s as autoembed_row where (%5$s)) as autoembed_row
-        where (%3$s) operator(pg_catalog.@@) $1
-        order by 2 desc, 1
-        limit $2
-      ) m
-      order by m.rank desc, m.k
+    begin
+      return query execute pg_catalog.format(%2$L,
+        public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L))
+      using $1, $2;
+    end;
     $body$
-    $f$, '$body$', tag), s.name || '_search_text', s.key_column, doc, tbl, live);
+    $f$, '$body$', tag), s.name || '_search_text', pg_catalog.replace(pg_catalog.replace(pg_catalog.format($q$
+      select m.k, m.rank, pg_catalog.to_jsonb(r)%6$s
+      from (
+        select autoembed_row.%1$I as key, autoembed_row.%1$I::text as k, pg_catalog.ts_rank_cd(%2$s, $1) as rank
+        from %3$s as autoembed_row
+        where (%4$s) and (%2$s) operator(pg_catalog.@@) $1
+        order by 3 desc, 2
+        limit $2
+      ) as m
+      cross join lateral (select %5$s from %3$s as autoembed_row where autoembed_row.%1$I = m.key) as r
+      order by m.rank desc, m.k
+    $q$, s.key_column, doc, tbl, live, tag || 'columns',
+      case when s.vectors = 'columns'
+        then ' operator(pg_catalog.-) array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']'
+        else '' end),
+      -- Each % of a name or of the text stays a %; the place of the columns
+      -- (a token no expression holds, see tag) becomes the placeholder.
+      '%', '%%'), tag || 'columns', '%1$s'),
+    s.relid, s.key_column);
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '
