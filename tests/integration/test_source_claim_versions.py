@@ -3,49 +3,25 @@ with the hash it handed out, and builds the text of every other row again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import psycopg
-import pytest
 from autoembed.claimed import ClaimedItem
 from autoembed.config import Settings
 from autoembed.db import Database
 
 from devstack.fake_openai import fake_vector
-from tests.integration.test_source_write_race import COLUMNS
-from tests.integration.test_sources import POSTING_TEXTS, POSTINGS, TABLES, declare_postings, stored_vectors
+from tests.integration.source_layouts import COLUMNS, postings_in_either_layout  # noqa: F401 (the fixture postings)
+from tests.integration.test_sources import POSTING_TEXTS, stored_vectors
 from tests.support import run_drain
 
 A1, A2, A3 = sorted(POSTING_TEXTS)
 MODEL = "text-embedding-3-small"
 
 
-@pytest.fixture(params=["table", "columns"])
-def postings(
-    db: psycopg.Connection[Any], request: pytest.FixtureRequest
-) -> Iterator[psycopg.Connection[Any]]:
-    """test_sources' postings, their vectors in a table of autoembed's or in columns of their own
-    (read through a view named like the vector table)."""
-    db.execute(TABLES)
-    db.cursor().executemany(
-        "insert into public.postings (posting_id, job_title, employer, body, skills, status) "
-        "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
-    if request.param == "table":
-        declare_postings(db)
-    else:
-        db.execute("select public.declare_embedding_source('postings', 'public.postings', "
-                   "text_columns => %s, live_when => $$status = 'open'$$, vectors => 'columns')",
-                   (COLUMNS,))
-        db.execute("create view public.postings_embeddings as select posting_id as source_key, "
-                   "embedding from public.postings where embedding is not null")
-    yield db
-    if request.param == "columns":
-        db.execute("drop view public.postings_embeddings")
-    db.execute("select public.drop_embedding_source('postings', drop_vectors => true)")
-    db.execute("drop table if exists public.postings, public.candidates")
 
 
 def claim(url: str) -> dict[str, ClaimedItem]:

@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import psycopg
-import pytest
 from autoembed.config import Settings
 from autoembed.db import Database
 
 from devstack.fake_openai import fake_vector
-from tests.integration.test_sources import POSTING_TEXTS, POSTINGS, TABLES, declare_postings, stored_vectors
+from tests.integration.source_layouts import postings_in_either_layout  # noqa: F401 (the fixture postings)
+from tests.integration.test_sources import POSTING_TEXTS, POSTINGS, stored_vectors
 from tests.support import run_drain, wait_for
 
 A1 = POSTINGS[0][0]
-COLUMNS = ('[{"column": "job_title"}, {"column": "employer", "label": "Company"}, '
-           '{"column": "skills", "label": "Skills"}, "body"]')
 EDITED = POSTING_TEXTS[A1].replace("Go developer", "Go developer (senior)")
 
 
-@pytest.fixture(params=["table", "columns"])
-def postings(
-    db: psycopg.Connection[Any], request: pytest.FixtureRequest
-) -> Iterator[psycopg.Connection[Any]]:
-    """The postings of test_sources, declared with their vectors in a table of autoembed's or in
-    columns of their own."""
-    db.execute(TABLES)
-    db.cursor().executemany(
-        "insert into public.postings (posting_id, job_title, employer, body, skills, status) "
-        "values (%s, %s, %s, %s, %s, %s)", POSTINGS)
-    if request.param == "table":
-        declare_postings(db)
-    else:
-        db.execute("select public.declare_embedding_source('postings', 'public.postings', "
-                   "text_columns => %s, live_when => $$status = 'open'$$, vectors => 'columns')",
-                   (COLUMNS,))
-        # Read like the vector table of the other case.
-        db.execute("create view public.postings_embeddings as select posting_id as source_key, "
-                   "embedding from public.postings where embedding is not null")
-    yield db
-    if request.param == "columns":
-        db.execute("drop view public.postings_embeddings")
-    db.execute("select public.drop_embedding_source('postings', drop_vectors => true)")
-    db.execute("drop table if exists public.postings, public.candidates")
 
 
 def test_an_edit_committed_during_complete_is_embedded_not_lost(
