@@ -28,19 +28,15 @@ as $$
 declare
   s public.embedding_sources;
   tbl text;
-  expr text;
-  live text;
   dest text;
   tag text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
-  expr := coalesce(s.text_expression,
-    public.embedding_source_columns_expression(s.relid::regclass, s.text_columns)) || e'\n';
-  live := coalesce(s.live_when, 'true') || e'\n';
-  -- The generated bodies are quoted with a tag the expressions cannot hold
-  -- (it is made from their own hash), so no expression ends a body early.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
+  -- The store's body holds names only (no expression: the text function
+  -- has them); it is quoted with a tag made from their hash, so no name ends
+  -- it early.
+  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(tbl || s.key_column || s.name), 16) || '$';
   -- Where the vectors are.
   dest := case when s.vectors = 'table' then pg_catalog.format('public.%I', s.name || '_embeddings') else tbl end;
 
