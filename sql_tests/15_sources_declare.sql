@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(49);
+select plan(51);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -138,6 +138,9 @@ select is((select count(*) from public.embedding_queue where source = 'postings'
 insert into public.postings (job_title, employer, body, status)
 select 'Bulk ' || g, 'Co', 'Body', case when g % 2 = 0 then 'open' else 'draft' end
 from generate_series(1, 10) g;
+select is((select array[count(*), sum(cardinality(keys))] from public.embedding_intake where source = 'postings'),
+  array[1, 5]::bigint[], 'a bulk insert writes its live rows'' keys, in one row of the intake');
+select is(public.expand_embedding_intake(), 5::bigint, 'which the claim turns into their entries');
 select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
   5::bigint, 'a bulk insert queues its live rows');
 delete from public.postings where job_title like 'Bulk%';

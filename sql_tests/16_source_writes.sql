@@ -3,7 +3,7 @@
 -- an insert trigger without live_when holds no exception block; a delete
 -- removes vectors before queue entries (complete_embedding_batch's order).
 begin;
-select plan(22);
+select plan(23);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -52,6 +52,7 @@ select lives_ok($$update public.cands set name = 'Grace H.' where id = 2$$, 'but
 reset role;
 select is((select embedding::text || ' ' || embedding_model from public.cands where id = 1),
   '[1,0,0] test-3d', 'the vector autoembed wrote is untouched');
+select is(public.expand_embedding_intake(), 1::bigint, 'the new row''s key waits in the intake');
 select is((select array_agg(source_key order by source_key) from public.embedding_queue
   where source = 'cands' and processed_at is null), array['2', '4'],
   'the edited row and the new row are queued, the counted view is not');
@@ -64,7 +65,7 @@ select public.declare_embedding_source('notes', 'public.notes', text_columns => 
 select unalike((select prosrc from pg_proc where proname = 'notes_queue_inserted'), '%exception%',
   'an insert trigger without live_when has no exception block');
 insert into public.notes (body) select 'note ' || g from generate_series(1, 3) as g;
-select is((select count(*) from public.embedding_queue where source = 'notes' and processed_at is null),
+select is((select sum(cardinality(keys)) from public.embedding_intake where source = 'notes'),
   3::bigint, 'and queues every inserted row');
 
 -- Deletes take the vector before the entry, as complete does.

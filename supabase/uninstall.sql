@@ -142,6 +142,8 @@ drop view if exists public.embedding_source_overview;
 drop function if exists public.embedding_source_status;
 drop function if exists public.embedding_queue_status_of_all_sources;
 drop function if exists public.embedding_queue_status_of_sources;
+drop function if exists public.expand_embedding_intake;
+drop function if exists public.embedding_intake_pending;
 drop function if exists public.embedding_wake_state;
 drop function if exists public.set_embedding_wake;
 drop function if exists public.wake_embedding_processor_after_insert cascade;
@@ -152,6 +154,7 @@ drop table if exists public.embedding_wake;
 drop view if exists public.embedding_queue_overview;
 drop view if exists public.embedding_entries_due;
 drop table if exists public.embedding_queue;
+drop table if exists public.embedding_intake;
 drop table if exists public.embedding_runs;
 drop table if exists public.embedding_dispatches;
 drop table if exists public.embedding_batches;
@@ -204,7 +207,7 @@ where version in (
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
-  '20261204001000', '20261204001100', '20261204001150', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
+  '20261204001000', '20261204001100', '20261204001120', '20261204001150', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',

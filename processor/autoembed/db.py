@@ -48,6 +48,11 @@ ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_a
 REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
 HAS_DUE = "select exists (select from public.embedding_entries_due)"
 DUE_COUNT = "select count(*) from public.embedding_entries_due"
+# The keys inserted into declared sources since the last claim (public.embedding_intake, from
+# 0.7.0) are open and due too: the claim turns them into entries.
+_PLUS_INTAKE = "select (%s) + (select coalesce(sum(pending), 0) from public.embedding_intake_pending())"
+INTAKE = {REMAINING: _PLUS_INTAKE, DUE_COUNT: _PLUS_INTAKE,
+          HAS_DUE: "select (%s) or exists (select from public.embedding_intake)"}
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
 FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
@@ -78,6 +83,7 @@ class Database:
         self._timeout = str(statement_timeout_ms)
         self._vector_type = False
         self._claims_after = True
+        self._intake = True
 
     def close(self) -> None:
         self._conn.close()
@@ -215,16 +221,25 @@ class Database:
         keys = ("job_id", "title", "error_message", "attempts", "failed_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def _queue_count(self, sql: str) -> Any:
+        """``sql`` over the queue, with the intake's keys where the schema has an intake."""
+        if self._intake:
+            try:
+                return self._call(INTAKE[sql] % sql)[0][0]
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction):
+                self._intake = False  # a schema before 0.7.0
+        return self._call(sql)[0][0]
+
     def has_due(self) -> bool:
         """Whether any entry is due now (one index probe)."""
-        return bool(self._call(HAS_DUE)[0][0])
+        return bool(self._queue_count(HAS_DUE))
 
     def due_count(self) -> int:
-        return int(self._call(DUE_COUNT)[0][0])
+        return int(self._queue_count(DUE_COUNT))
 
     def remaining(self) -> int:
         """Open entries left: a cheap count for the end of a run."""
-        return int(self._call(REMAINING)[0][0])
+        return int(self._queue_count(REMAINING))
 
     def enqueue_missing(self, include_failed: bool = False) -> int:
         return int(self._call(ENQUEUE_MISSING, (include_failed,))[0][0])

@@ -4,9 +4,11 @@
 -- _unqueue_deleted, defined here only, for either place of its vectors
 -- (create_embedding_source_objects, 20261204001200, calls this last).
 --
--- 1. Its insert trigger has no exception block when the source has no
---    live_when: nothing but the key is read, so nothing can raise; with a
---    live_when, one block per statement.
+-- 1. Its insert trigger writes one row of public.embedding_intake per
+--    statement (20261204001120), the keys of the live rows it inserted; it
+--    has no exception block when the source has no live_when: nothing but
+--    the key is read, so nothing can raise; with a live_when, one block per
+--    statement. Its truncate trigger empties the source's intake too.
 -- 2. Its update trigger fires only for the columns its text and liveness
 --    read and its key: an update of any other column (a view counter) calls
 --    nothing. A new key takes the row's vector along (vectors => 'table').
@@ -47,7 +49,7 @@ begin
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(coalesce(s.live_when, '') || e'\n'), 16) || '$';
-  queued := 'on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;';
+  queued := 'having pg_catalog.count(*) > 0;';
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
@@ -64,15 +66,16 @@ begin
     $f$, '$body$', tag), s.name || '_queue_inserted',
     case when s.live_when is null then pg_catalog.format(
       -- Every row is live: only the key is read, nothing can raise.
-      'insert into public.embedding_queue (source, source_key) '
-      || 'select %1$L, t.%2$I::text from autoembed_new_rows as t %3$s', s.name, s.key_column, queued)
+      'insert into public.embedding_intake (source, keys) '
+      || 'select %1$L, pg_catalog.array_agg(t.%2$I::text) from autoembed_new_rows as t %3$s',
+      s.name, s.key_column, queued)
     else pg_catalog.format(
       -- A liveness that raises for a row never fails the writer's statement:
       -- the row is queued, and the claim fails it with the error.
-      e'begin\n insert into public.embedding_queue (source, source_key) '
-      || e'select %1$L, t.%2$I::text from autoembed_new_rows as t where (%4$s\n) %3$s\n'
-      || e'exception when others then\n insert into public.embedding_queue (source, source_key) '
-      || e'select %1$L, t.%2$I::text from autoembed_new_rows as t %3$s\nend;',
+      e'begin\n insert into public.embedding_intake (source, keys) '
+      || e'select %1$L, pg_catalog.array_agg(t.%2$I::text) from autoembed_new_rows as t where (%4$s\n) %3$s\n'
+      || e'exception when others then\n insert into public.embedding_intake (source, keys) '
+      || e'select %1$L, pg_catalog.array_agg(t.%2$I::text) from autoembed_new_rows as t %3$s\nend;',
       s.name, s.key_column, queued, s.live_when) end,
     -- Anon and authenticated never write the embedding columns it added.
     case when s.vectors = 'columns' then pg_catalog.format(
@@ -92,6 +95,7 @@ begin
       if tg_op = 'TRUNCATE' then
         %4$s
         delete from public.embedding_queue q where q.source = %2$L and q.source_key is not null;
+        delete from public.embedding_intake i where i.source = %2$L;
       else
         %5$s
         delete from public.embedding_queue q using autoembed_old_rows as t

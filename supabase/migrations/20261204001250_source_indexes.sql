@@ -89,6 +89,7 @@ declare
   dest regclass;
   index_name text;
   found_index pg_catalog.pg_index;
+  inserted bigint;
 begin
   select m.* into chosen
   from public.embedding_models m
@@ -103,6 +104,9 @@ begin
   from pg_catalog.pg_index i
   join pg_catalog.pg_class c on c.oid = i.indexrelid
   where i.indrelid = dest and c.relname = index_name;
+  -- The keys inserted since the last claim (20261204001120) are open and due too.
+  select coalesce(pg_catalog.sum(p.pending), 0) into inserted
+  from public.embedding_intake_pending() as p where p.source = s.name;
   return pg_catalog.jsonb_build_object(
     'source', s.name,
     'model', chosen.model,
@@ -134,11 +138,12 @@ begin
       else 'invalid'
     end,
     -- This source's entries only: another source's backlog is not its own.
-    'due', (select pg_catalog.count(*) from public.embedding_entries_due d where d.source = s.name),
+    'due', (select pg_catalog.count(*) from public.embedding_entries_due d where d.source = s.name)
+      + inserted,
     'open', (
       select pg_catalog.count(*) from public.embedding_queue q
       where q.processed_at is null and q.source = s.name
-    ),
+    ) + inserted,
     'leased', (
       select pg_catalog.count(*) from public.embedding_queue q
       where q.processed_at is null and q.source = s.name and q.lease_expires_at > pg_catalog.now()

@@ -260,6 +260,7 @@ begin
     execute pg_catalog.format('drop function if exists public.%I()', s.name || part);
   end loop;
   delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
+  delete from public.embedding_intake i where i.source = s.name;
   for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
     join pg_catalog.pg_class c on c.oid = i.indexrelid
     where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop

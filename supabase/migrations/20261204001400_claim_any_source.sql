@@ -10,8 +10,7 @@
 -- round-robin (each source's oldest, then each one's second, ...), so a
 -- 100,000-row backfill of one source never holds back another's new rows:
 -- they are in the next claim. It runs that statement on those of jobs, and
--- for each other source among them
--- calls its text function once (public.<source>_embedding_texts):
+-- for each other source among them calls its text function once:
 --   - rows deleted or no longer live lose their entry;
 --   - a row whose text (or live_when) raised fails for good with the error,
 --     naming which of the two raised, and is returned without a lease, its
@@ -85,6 +84,7 @@ begin
     where q.id = after_queue_id;
   end if;
   if exists (select from public.embedding_sources s where s.name <> 'jobs') then
+    perform public.expand_embedding_intake();  -- the keys inserted since (20261204001120)
     select coalesce(pg_catalog.array_agg(c.id), '{}'), pg_catalog.array_agg(c.source),
       pg_catalog.array_agg(c.source_key)
     into ids, sources, keys

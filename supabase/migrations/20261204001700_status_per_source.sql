@@ -58,6 +58,11 @@ begin
       from public.embedding_queue q
       where q.processed_at is null and q.source = s.name
     ),
+    -- Keys inserted since the last claim (20261204001120) are pending too.
+    intake as (
+      select coalesce(pg_catalog.sum(i.pending), 0)::bigint as p
+      from public.embedding_intake_pending() as i where i.source = s.name
+    ),
     failed_entries as (
       select pg_catalog.count(*) as f
       from public.embedding_queue q
@@ -70,9 +75,9 @@ begin
     )
     select s.name, s.table_name,
       case when s.blocked_reason is not null then 'blocked'
-        when o.p + o.l = 0 then 'idle' else 'ok' end,
-      s.blocked_reason, o.p, o.l, f.f, stored
-    from open_entries o cross join failed_entries f;
+        when o.p + o.l + i.p = 0 then 'idle' else 'ok' end,
+      s.blocked_reason, o.p + i.p, o.l, f.f, stored
+    from open_entries o cross join intake i cross join failed_entries f;
   end loop;
 end;
 $$;
@@ -115,12 +120,24 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select public.embedding_queue_status_of_all_sources() || pg_catalog.jsonb_build_object(
+  select a.status || pg_catalog.jsonb_build_object(
     'sources', coalesce((
       select pg_catalog.jsonb_object_agg(s.source, pg_catalog.to_jsonb(s) - 'source')
       from public.embedding_source_status() as s
     ), '{}'::jsonb)
-  )
+  ) || case when i.n > 0 then pg_catalog.jsonb_build_object(
+    -- Keys inserted since the last claim (20261204001120): pending, due, waiting.
+    'pending', (a.status ->> 'pending')::bigint + i.n, 'due', (a.status ->> 'due')::bigint + i.n,
+    'oldest_pending_seconds', greatest((a.status ->> 'oldest_pending_seconds')::bigint,
+      pg_catalog.floor(extract(epoch from pg_catalog.now() - i.oldest))::bigint)
+  ) || case when a.status ->> 'health' = 'idle' then
+    pg_catalog.jsonb_build_object('health', 'ok', 'health_reason', null) else '{}'::jsonb end
+  else '{}'::jsonb end
+  from (select public.embedding_queue_status_of_all_sources() as status) as a
+  cross join (
+    select coalesce(pg_catalog.sum(p.pending), 0) as n, pg_catalog.min(p.oldest) as oldest
+    from public.embedding_intake_pending() as p
+  ) as i
 $$;
 
 comment on function public.embedding_queue_status() is

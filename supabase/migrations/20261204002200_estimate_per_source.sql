@@ -39,11 +39,14 @@ begin
     return;  -- its table was dropped: nothing will be embedded
   end if;
   if for_model is null then
-    -- Rows whose text raises are failed by the claim, never sent.
+    -- Rows whose text raises are failed by the claim, never sent. The keys
+    -- inserted since the last claim (20261204001120) wait too.
     return query execute pg_catalog.format(
       'select c.source_key, c.content from public.%I(array(select q.source_key from '
       'public.embedding_queue q where q.source = $1 and q.source_key is not null '
-      'and q.processed_at is null)) as c where c.error is null', s.name || '_embedding_texts'
+      'and q.processed_at is null union select k.key from public.embedding_intake i '
+      'cross join lateral pg_catalog.unnest(i.keys) as k (key) where i.source = $1)) as c '
+      'where c.error is null', s.name || '_embedding_texts'
     ) using s.name;
   else
     return query execute pg_catalog.format(

@@ -1,8 +1,9 @@
 -- autoembed: a committed row is embedded within seconds (issue 24): a wake
 -- after commit, debounced, with pg_cron's */5 job as the safety net.
 --
--- Every enqueue inserts into public.embedding_queue, whichever source, so one
--- statement-level trigger there serves them all. It reads one row
+-- Every enqueue inserts into public.embedding_queue, or (a declared source's
+-- inserts) public.embedding_intake: one statement-level trigger on each
+-- serves them all. It reads one row
 -- (public.embedding_wake) without locking; only when the window (2 s) has
 -- passed, entries are due and a wake is to be sent does it take that row
 -- with `for update skip locked` (a writer that finds it taken goes on at
@@ -69,6 +70,9 @@ begin
     select from public.embedding_entries_due q
     limit greatest(max_requests, 1) * jobs_per_request
   ) as d;
+  -- With the keys of declared sources inserted since the last claim (20261204001120).
+  due := least(due + coalesce((select pg_catalog.sum(p.pending) from public.embedding_intake_pending() as p), 0),
+    greatest(max_requests, 1) * jobs_per_request);
   if due = 0 then
     return 0;  -- nothing due: no request, no log line
   end if;
@@ -149,7 +153,7 @@ begin
   end if;
   -- Paused (autoembed pause) or missing: the pg_cron job decides for both.
   if not exists (select from cron.job j where j.jobname = 'process-embedding-queue' and j.active)
-    or not exists (select from public.embedding_entries_due) then
+    or not (exists (select from public.embedding_entries_due) or exists (select from public.embedding_intake)) then
     return null;
   end if;
   -- What the processor answered last (a wake or a dispatch): 202 is `autoembed serve`.
@@ -214,7 +218,7 @@ $$;
 
 comment on function public.wake_embedding_processor() is
 'wake_embedding_processor: POST one signed wake to the processor (pg_net sends it after commit) if the window has passed, the pg_cron job is active, entries are due, the mode allows it (auto: the processor answered 202 last), none waits in pg_net''s queue, and no other writer took the window (skip locked).
-Returns the request id, or null when it sent nothing; a window begins only with a wake sent. Called by the queue''s insert trigger.';
+Returns the request id, or null when it sent nothing; a window begins only with a wake sent. Called by the insert triggers of the queue and of the intake.';
 revoke all on function public.wake_embedding_processor() from public, anon, authenticated;
 grant execute on function public.wake_embedding_processor() to service_role;
 
@@ -242,10 +246,15 @@ end;
 $$;
 
 comment on function public.wake_embedding_processor_after_insert() is
-'wake_embedding_processor_after_insert: the queue''s statement-level insert trigger: wake_embedding_processor() once the debounce window has passed.
+'wake_embedding_processor_after_insert: the statement-level insert trigger of the queue and of the intake: wake_embedding_processor() once the debounce window has passed.
 One unlocked read of public.embedding_wake otherwise; writers never wait on each other.';
 revoke all on function public.wake_embedding_processor_after_insert() from public, anon, authenticated;
 
 create trigger wake_embedding_processor_after_insert
 after insert on public.embedding_queue
+for each statement execute function public.wake_embedding_processor_after_insert();
+
+-- A declared source's inserts write the intake (20261204001120), not the queue.
+create trigger wake_embedding_processor_after_intake
+after insert on public.embedding_intake
 for each statement execute function public.wake_embedding_processor_after_insert();

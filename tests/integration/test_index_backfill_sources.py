@@ -111,7 +111,9 @@ def test_a_backlog_of_another_source_leaves_the_jobs_index_and_a_jobs_backlog_th
     assert name is not None and status["search_indexes_away"] == {"notes": f"{name[0]} absent"}
     assert re.search(rf"\n  search index of notes +{name[0]} absent: searched exactly until it is "
                      "built again", status_view.table(status))
+    # The notes' rows stop being pending: their entries, and their keys not claimed yet.
     db.execute("delete from public.embedding_queue where source = 'notes' and processed_at is null")
+    db.execute("delete from public.embedding_intake where source = 'notes'")
     insert_jobs(db, 100, prefix="New")
     with Database(settings().database_url) as database:
         build_and_drop = (search_index.build_when_drained(database, settings(), MODEL),
@@ -136,6 +138,7 @@ def test_an_index_is_built_when_its_own_source_is_done_and_not_before(
         insert_jobs(db, 5, prefix="Due")  # jobs due from now on
         assert search_index.build_when_drained(database, settings(), MODEL) is None
         assert _index(db, "notes") is None and _index(db, "jobs") is None
+        db.execute("select public.expand_embedding_intake()")  # as a claim does first
         db.execute("update public.embedding_queue set processed_at = now() "
                    "where source = 'notes' and processed_at is null")
         note = search_index.build_when_drained(database, settings(), MODEL)
@@ -180,6 +183,7 @@ def test_turned_off_or_as_another_role_a_source_index_is_kept(
         assert search_index.defer_for_backlog(database, settings(), MODEL) is None
         assert _index(db, "notes") == before
         db.execute(f"drop index {_qualified(db, 'notes')}")
+        db.execute("select public.expand_embedding_intake()")  # as a claim does first
         db.execute("update public.embedding_queue set processed_at = now() where processed_at is null")
         note = search_index.build_when_drained(database, settings(), MODEL)
     where = "public.notes_embeddings" if notes == "table" else "app.notes"

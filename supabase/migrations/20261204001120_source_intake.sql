@@ -1,0 +1,90 @@
+-- autoembed: sources, the intake (issue 23, point 7): what an insert into a
+-- declared source costs its writer.
+--
+-- A source's insert trigger (create_embedding_source_writes, 20261204001150)
+-- writes one row here per statement, holding the keys of the live rows it
+-- inserted, instead of one queue entry per row: an entry is a row of
+-- embedding_queue and six index entries, which cost a table with only a key
+-- (about 6 microseconds a row in bulk) twice its own insert, and a bulk
+-- insert three times its time. The keys are stored uncompressed: compressing
+-- them cost the writer more than writing them.
+--
+-- The claim turns the intake into queue entries before it looks for due
+-- ones (expand_embedding_intake), so a row is embedded as soon as before.
+-- Until then its key counts as pending, due and waiting wherever the queue's
+-- entries are counted: the status (overall and per source), the index-aware
+-- backfill, the estimate, the dispatch and the wake
+-- (embedding_intake_pending). A key is counted once, and not at all when
+-- its row already has an open entry. Truncating the table or removing the
+-- source removes its keys; a row deleted, or no longer live, before the
+-- claim loses its entry there, as any entry of a row gone. The job board
+-- (jobs) keeps 0.6.0's queue entries: its writes cost what they did.
+
+create table public.embedding_intake (
+  source text not null,
+  keys text[] not null,
+  created_at timestamptz not null default now()
+);
+
+alter table public.embedding_intake alter column keys set storage external;
+
+comment on table public.embedding_intake is
+'Keys of rows inserted into declared sources (not jobs) by statements not yet seen by a claim: one row per statement, the keys as text. claim_embedding_batch turns them into queue entries (expand_embedding_intake); the status counts them as pending (embedding_intake_pending).';
+
+alter table public.embedding_intake enable row level security;
+revoke all on table public.embedding_intake from public, anon, authenticated;
+grant select, delete on table public.embedding_intake to service_role;
+
+create or replace function public.expand_embedding_intake()
+returns bigint
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  -- Rows another claim is expanding are skipped, never waited for.
+  with taken as (
+    delete from public.embedding_intake as i
+    where i.ctid = any(array(select l.ctid from public.embedding_intake as l for update skip locked))
+    returning i.source, i.keys, i.created_at
+  ),
+  added as (
+    insert into public.embedding_queue as q (source, source_key, created_at)
+    select t.source, k.key, t.created_at
+    from taken as t
+    cross join lateral pg_catalog.unnest(t.keys) as k (key)
+    where exists (select from public.embedding_sources as s where s.name = t.source)
+    on conflict (source, source_key) where processed_at is null and source_key is not null do nothing
+    returning 1
+  )
+  select pg_catalog.count(*) from added
+$$;
+
+comment on function public.expand_embedding_intake() is
+'expand_embedding_intake: turn the keys in public.embedding_intake into queue entries (one per row; a row with an open entry keeps it), due now, created when their rows were written. Returns the entries added.
+Called by claim_embedding_batch before it claims; rows another claim holds are skipped.';
+revoke all on function public.expand_embedding_intake() from public, anon, authenticated;
+grant execute on function public.expand_embedding_intake() to service_role;
+
+create or replace function public.embedding_intake_pending()
+returns table (source text, pending bigint, oldest timestamptz)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select i.source, pg_catalog.count(distinct k.key), pg_catalog.min(i.created_at)
+  from public.embedding_intake as i
+  cross join lateral pg_catalog.unnest(i.keys) as k (key)
+  where not exists (
+    select from public.embedding_queue as q
+    where q.source = i.source and q.source_key = k.key and q.processed_at is null
+  )
+  group by i.source
+$$;
+
+comment on function public.embedding_intake_pending() is
+'embedding_intake_pending: per source, the rows in public.embedding_intake that have no open queue entry (pending and due, as an entry would be), and when the oldest was written.
+Added to the queue''s counts by the status, the index-aware backfill, the estimate, the dispatch and the wake.';
+revoke all on function public.embedding_intake_pending() from public, anon, authenticated;
+grant execute on function public.embedding_intake_pending() to service_role;
