@@ -115,6 +115,32 @@ def test_a_committed_posting_is_embedded_within_seconds_by_the_wake(
     assert re.search(r"^  wake after commit +on, 2 s window, last 20\d\d-", table, re.M), table
 
 
+def test_a_row_of_a_declared_source_is_embedded_within_seconds_by_the_wake(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, wake: CountingProcessor
+) -> None:
+    """A source's insert writes the intake, not the queue: its commit wakes the processor all the
+    same, and the woken drain embeds the row from the intake, within the deadline."""
+    db.execute("create table public.notes (note_id uuid primary key default gen_random_uuid(), "
+               "body text not null)")
+    try:
+        db.execute("select public.declare_embedding_source('notes', 'public.notes', "
+                   "text_columns => '[\"body\"]')")
+        committed = time.monotonic()
+        db.execute("insert into public.notes (body) values ('A fresh note'), ('Another one')")
+        wait_for(lambda: db.execute("select count(*) from public.notes_embeddings").fetchone() == (2,),
+                 timeout=DEADLINE, what="the wake's drain of the source")
+        assert time.monotonic() - committed < DEADLINE
+        assert [w["window_ms"] for w in wake.wakes()] == [2000]
+        assert db.execute("select count(*) from public.embedding_dispatches").fetchone() == (0,)
+        assert db.execute("select count(*) from public.embedding_intake").fetchone() == (0,)
+        assert db.execute("select count(*) from public.embedding_queue where source = 'notes' "
+                          "and processed_at is null").fetchone() == (0,)
+        assert sorted(fake.texts.elements()) == ["A fresh note", "Another one"]
+    finally:
+        db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
+        db.execute("drop table public.notes")
+
+
 def test_a_rolled_back_insert_sends_no_wake(
     database_url: str, db: psycopg.Connection[Any], fake: FakeOpenAI, wake: CountingProcessor
 ) -> None:
