@@ -3,7 +3,7 @@
 -- counted, turned into entries by the claim; rows deleted or no longer live
 -- meanwhile are never leased; truncate and removal empty it.
 begin;
-select plan(27);
+select plan(35);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -84,6 +84,13 @@ select is((select pending from public.embedding_intake_pending() where source = 
 select is(public.expand_embedding_intake(), 1::bigint, 'and becomes one entry');
 select is(public.expand_embedding_intake(), 0::bigint, 'an empty intake adds nothing');
 
+-- A call does a bounded amount of work; the rest waits, as old as it was.
+insert into public.tags select 'k' || g, 'K' from generate_series(1, 5) as g;
+select is(public.expand_embedding_intake(2), 2::bigint, 'a call turns at most max_keys keys into entries');
+select is((select array_agg(k.key) from public.embedding_intake as i, unnest(i.keys) with ordinality as k (key, n)
+  where i.created_at = now()), array['k3', 'k4', 'k5'], 'the rest waits in the intake, written when its rows were');
+select is(public.expand_embedding_intake(), 3::bigint, 'and the next call takes it');
+
 -- Truncate and removal empty the source's intake, not the others'.
 insert into public.tags values ('rust', 'Rust');
 insert into public.postings (job_title, body) values ('Later', 'Body');
@@ -103,6 +110,25 @@ select lives_ok($$insert into public.ratios values (1, 1, 1), (2, 1, 0), (3, 0, 
   'an insert whose liveness raises for one row succeeds');
 select is((select keys from public.embedding_intake where source = 'ratios'), array['1', '2', '3'],
   'and keeps every key: the claim decides, and fails the row that raises');
+
+-- Keys no claim took for 10 minutes: stalled; each dispatch turns them into entries.
+delete from public.embedding_intake;
+delete from public.embedding_queue;
+delete from vault.secrets where name in ('autoembed_processor_url', 'autoembed_signing_secret');
+select vault.create_secret('http://127.0.0.1:9/api/process-embedding-queue', 'autoembed_processor_url');
+select vault.create_secret('pgtap-signing-secret', 'autoembed_signing_secret');
+insert into public.embedding_intake (source, keys, created_at)
+values ('ratios', array['1', '3'], now() - interval '11 minutes');
+select is((select s ->> 'health' from public.embedding_queue_status() s), 'stalled',
+  'rows inserted over 10 minutes ago and not claimed make the health stalled');
+select matches((select s ->> 'health_reason' from public.embedding_queue_status() s),
+  '^2 rows inserted over 10 minutes ago are not queued yet .*process-embedding-queue active\?$',
+  'saying how many and what to check');
+select is(public.dispatch_embedding_processing(), 1, 'a dispatch sees them due and sends a request');
+select is((select array_agg(source_key order by source_key) from public.embedding_queue
+  where source = 'ratios' and processed_at is null and created_at < now() - interval '10 minutes'),
+  array['1', '3'], 'having turned them into entries created when their rows were written');
+select is((select count(*) from public.embedding_intake), 0::bigint, 'the intake is empty');
 
 -- Service_role may read and expand the intake, nobody else may touch it.
 select ok(has_table_privilege('service_role', 'public.embedding_intake', 'select, delete'),

@@ -10,12 +10,14 @@
 -- them cost the writer more than writing them.
 --
 -- The claim turns the intake into queue entries before it looks for due
--- ones (expand_embedding_intake), so a row is embedded as soon as before.
--- Until then its key counts as pending, due and waiting wherever the queue's
--- entries are counted: the status (overall and per source), the index-aware
--- backfill, the estimate, the dispatch and the wake
--- (embedding_intake_pending). A key is counted once, and not at all when
--- its row already has an open entry. Truncating the table or removing the
+-- ones (expand_embedding_intake), so a row is embedded as soon as before; so
+-- does each dispatch of the pg_cron job, so that with no processor claiming
+-- the keys wait as entries, as they did. Until then a key counts as pending,
+-- due and waiting wherever the queue's entries are counted: the status
+-- (overall and per source; stalled when the oldest waits over 10 minutes),
+-- the index-aware backfill, the estimate, the wake and the processor
+-- (embedding_intake_pending). A key is counted once, and not at all when its
+-- row already has an open entry. Truncating the table or removing the
 -- source removes its keys; a row deleted, or no longer live, before the
 -- claim loses its entry there, as any entry of a row gone. The job board
 -- (jobs) keeps 0.6.0's queue entries: its writes cost what they did.
@@ -35,36 +37,53 @@ alter table public.embedding_intake enable row level security;
 revoke all on table public.embedding_intake from public, anon, authenticated;
 grant select, delete on table public.embedding_intake to service_role;
 
-create or replace function public.expand_embedding_intake()
+create or replace function public.expand_embedding_intake(max_keys integer default 50000)
 returns bigint
-language sql
+language plpgsql
 volatile
 security invoker
 set search_path = ''
 as $$
-  -- Rows another claim is expanding are skipped, never waited for.
-  with taken as (
-    delete from public.embedding_intake as i
-    where i.ctid = any(array(select l.ctid from public.embedding_intake as l for update skip locked))
-    returning i.source, i.keys, i.created_at
-  ),
-  added as (
+declare
+  r record;
+  taken integer := 0;
+  added bigint := 0;
+  n bigint;
+begin
+  -- Oldest first; rows another caller is expanding are skipped, never waited for.
+  for r in
+    select i.ctid as at, i.source, i.keys, i.created_at from public.embedding_intake as i
+    order by i.created_at
+    for update skip locked
+  loop
+    exit when taken >= max_keys;
+    delete from public.embedding_intake as i where i.ctid = r.at;
+    if pg_catalog.cardinality(r.keys) > max_keys - taken then
+      -- A call does a bounded amount of work (a claim has a statement timeout,
+      -- and a million rows inserted at once would exceed it every time): the
+      -- rest waits as a row of its own, written when its rows were.
+      insert into public.embedding_intake (source, keys, created_at)
+      values (r.source, r.keys[max_keys - taken + 1:], r.created_at);
+      r.keys := r.keys[:max_keys - taken];
+    end if;
     insert into public.embedding_queue as q (source, source_key, created_at)
-    select t.source, k.key, t.created_at
-    from taken as t
-    cross join lateral pg_catalog.unnest(t.keys) as k (key)
-    where exists (select from public.embedding_sources as s where s.name = t.source)
-    on conflict (source, source_key) where processed_at is null and source_key is not null do nothing
-    returning 1
-  )
-  select pg_catalog.count(*) from added
+    select r.source, k.key, r.created_at
+    from pg_catalog.unnest(r.keys) as k (key)
+    where exists (select from public.embedding_sources as s where s.name = r.source)
+    on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+    get diagnostics n = row_count;
+    added := added + n;
+    taken := taken + pg_catalog.cardinality(r.keys);
+  end loop;
+  return added;
+end;
 $$;
 
-comment on function public.expand_embedding_intake() is
-'expand_embedding_intake: turn the keys in public.embedding_intake into queue entries (one per row; a row with an open entry keeps it), due now, created when their rows were written. Returns the entries added.
-Called by claim_embedding_batch before it claims; rows another claim holds are skipped.';
-revoke all on function public.expand_embedding_intake() from public, anon, authenticated;
-grant execute on function public.expand_embedding_intake() to service_role;
+comment on function public.expand_embedding_intake(integer) is
+'expand_embedding_intake: turn up to max_keys keys in public.embedding_intake, oldest first, into queue entries (one per row; a row with an open entry keeps it), due now, created when their rows were written. Returns the entries added.
+Called by claim_embedding_batch before it claims and by dispatch_embedding_processing; rows another caller holds are skipped, the keys past max_keys wait for the next call.';
+revoke all on function public.expand_embedding_intake(integer) from public, anon, authenticated;
+grant execute on function public.expand_embedding_intake(integer) to service_role;
 
 create or replace function public.embedding_intake_pending()
 returns table (source text, pending bigint, oldest timestamptz)
@@ -85,6 +104,6 @@ $$;
 
 comment on function public.embedding_intake_pending() is
 'embedding_intake_pending: per source, the rows in public.embedding_intake that have no open queue entry (pending and due, as an entry would be), and when the oldest was written.
-Added to the queue''s counts by the status, the index-aware backfill, the estimate, the dispatch and the wake.';
+Added to the queue''s counts by the status, the index-aware backfill, the estimate and the processor.';
 revoke all on function public.embedding_intake_pending() from public, anon, authenticated;
 grant execute on function public.embedding_intake_pending() to service_role;

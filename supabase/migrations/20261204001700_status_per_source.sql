@@ -130,8 +130,16 @@ as $$
     'pending', (a.status ->> 'pending')::bigint + i.n, 'due', (a.status ->> 'due')::bigint + i.n,
     'oldest_pending_seconds', greatest((a.status ->> 'oldest_pending_seconds')::bigint,
       pg_catalog.floor(extract(epoch from pg_catalog.now() - i.oldest))::bigint)
-  ) || case when a.status ->> 'health' = 'idle' then
-    pg_catalog.jsonb_build_object('health', 'ok', 'health_reason', null) else '{}'::jsonb end
+  ) || case
+    -- The claim and each dispatch take them: none for 10 minutes means neither runs.
+    when a.status ->> 'health' in ('ok', 'idle') and i.oldest < pg_catalog.now() - interval '10 minutes' then
+      pg_catalog.jsonb_build_object('health', 'stalled', 'health_reason', pg_catalog.format(
+        '%s rows inserted over 10 minutes ago are not queued yet (public.embedding_intake): neither a '
+        'processor''s claim nor a dispatch ran since; is the pg_cron job process-embedding-queue active?',
+        i.n))
+    when a.status ->> 'health' = 'idle' then
+      pg_catalog.jsonb_build_object('health', 'ok', 'health_reason', null)
+    else '{}'::jsonb end
   else '{}'::jsonb end
   from (select public.embedding_queue_status_of_all_sources() as status) as a
   cross join (

@@ -65,14 +65,15 @@ declare
   signing_secret text;
   request_ids bigint[] := '{}'::bigint[];
 begin
+  -- The keys of declared sources inserted since the last claim become entries
+  -- (20261204001120): with no processor claiming, they wait as entries, and
+  -- the status's stalled rule sees them.
+  perform public.expand_embedding_intake();
   select pg_catalog.count(*) into due
   from (
     select from public.embedding_entries_due q
     limit greatest(max_requests, 1) * jobs_per_request
   ) as d;
-  -- With the keys of declared sources inserted since the last claim (20261204001120).
-  due := least(due + coalesce((select pg_catalog.sum(p.pending) from public.embedding_intake_pending() as p), 0),
-    greatest(max_requests, 1) * jobs_per_request);
   if due = 0 then
     return 0;  -- nothing due: no request, no log line
   end if;
@@ -123,7 +124,7 @@ end;
 $$;
 
 comment on function public.dispatch_embedding_processing(integer, integer, integer) is
-'dispatch_embedding_processing: POST signed requests (post_embedding_request) to the processor when queue entries are due.
+'dispatch_embedding_processing: POST signed requests (post_embedding_request) to the processor when queue entries are due, after turning the keys of declared sources'' inserts into entries (expand_embedding_intake).
 Called by pg_cron job process-embedding-queue; one request per jobs_per_request due entries, at most max_requests, none while an earlier one waits unsent in pg_net''s queue; returns how many were sent.';
 revoke all on function public.dispatch_embedding_processing(integer, integer, integer)
 from public, anon, authenticated;
