@@ -3,7 +3,7 @@
 -- counted, turned into entries by the claim; rows deleted or no longer live
 -- meanwhile are never leased; truncate and removal empty it.
 begin;
-select plan(35);
+select plan(37);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -99,6 +99,12 @@ select is((select array_agg(source) from public.embedding_intake), array['postin
   'truncating a table empties its intake only');
 select is((select count(*) from public.embedding_queue where source = 'tags'), 0::bigint,
   'and its entries');
+insert into public.tags values ('go', 'Go');
+select public.declare_embedding_source('tags', 'public.tags', text_columns => '["body"]');
+select is((select array[count(*) filter (where i.source = 'tags'), count(*)] from public.embedding_intake i),
+  array[0, 1]::bigint[], 'declaring a source again empties its intake only');
+select is((select array_agg(source_key) from public.embedding_queue where source = 'tags' and processed_at is null),
+  array['go'], 'and queues its rows without a current vector, as before');
 select ok(public.drop_embedding_source('postings', drop_vectors => true), 'a source is removed');
 select is((select count(*) from public.embedding_intake), 0::bigint, 'with its intake');
 

@@ -196,6 +196,7 @@ begin
   -- liveness) changed are queued again with the rest.
   delete from public.embedding_queue q
   where q.source = source_name and q.source_key is not null and q.processed_at is null;
+  delete from public.embedding_intake i where i.source = source_name;  -- (20261204001120)
   queued := public.enqueue_embedding_source(source_name);
   return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text,
     'key', key_columns[1], 'vectors', coalesce(vector_table, source_table::text),
