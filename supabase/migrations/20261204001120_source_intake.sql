@@ -31,7 +31,7 @@ create table public.embedding_intake (
 alter table public.embedding_intake alter column keys set storage external;
 
 comment on table public.embedding_intake is
-'Keys of rows inserted into declared sources (not jobs) by statements not yet seen by a claim: one row per statement, the keys as text. claim_embedding_batch turns them into queue entries (expand_embedding_intake); the status counts them as pending (embedding_intake_pending).';
+'Keys of rows inserted into declared sources (not jobs) by statements not yet seen by a claim: one row per statement (or the part of one a claim left), the keys as text. claim_embedding_batch turns them into queue entries (expand_embedding_intake); the status counts them as pending (embedding_intake_pending).';
 
 alter table public.embedding_intake enable row level security;
 revoke all on table public.embedding_intake from public, anon, authenticated;
@@ -58,6 +58,8 @@ begin
   loop
     exit when taken >= max_keys;
     delete from public.embedding_intake as i where i.ctid = r.at;
+    -- A source removed meanwhile: its keys go with it.
+    continue when not exists (select from public.embedding_sources as s where s.name = r.source);
     if pg_catalog.cardinality(r.keys) > max_keys - taken then
       -- A call does a bounded amount of work (a claim has a statement timeout,
       -- and a million rows inserted at once would exceed it every time): the
@@ -69,7 +71,6 @@ begin
     insert into public.embedding_queue as q (source, source_key, created_at)
     select r.source, k.key, r.created_at
     from pg_catalog.unnest(r.keys) as k (key)
-    where exists (select from public.embedding_sources as s where s.name = r.source)
     on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
     get diagnostics n = row_count;
     added := added + n;
