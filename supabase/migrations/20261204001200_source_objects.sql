@@ -45,7 +45,7 @@ begin
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(
-      keys text[], hashes bytea[], vectors extensions.vector [], model text
+      keys text[], hashes bytea[], vectors extensions.vector [], model text, xmins xid [], ctids tid []
     )
     returns setof text
     language plpgsql volatile security definer set search_path = ''
@@ -57,21 +57,19 @@ begin
       -- own, reads its committed text (test_source_write_race). The order
       -- row, vector, entry is the delete trigger's too.
       perform from %4$s as t where t.%5$I = any($1::%6$s []) order by t.%5$I for share of t;
-      -- A row still the version its claim read (recorded in its entry, as
-      -- for jobs: any later update makes another xmin or ctid) still has the
-      -- text the claim hashed: written without building that text again,
-      -- when the hash sent is that one. Every other row's text is built and
-      -- its hash compared. (A new text declared deletes the open entries,
-      -- and the versions recorded under the old one with them.)
+      -- A row still the version its claim read (xmins and ctids: recorded
+      -- in its entry, as for jobs, and given by complete_embedding_batch when
+      -- the hash sent is the one the claim handed out; any later update makes
+      -- another xmin or ctid) still has the text the claim hashed: written
+      -- without building that text again. Every other row's text is built
+      -- and its hash compared. (A new text declared deletes the open
+      -- entries, and the versions recorded under the old one with them.)
       return query
       with input as (
         select i.k, i.h, i.v, exists (
-          select from public.embedding_queue as q, %4$s as t
-          where q.source = %7$L and q.source_key = i.k and q.processed_at is null
-            and t.%5$I = i.k::%6$s and t.xmin = q.lease_job_xmin and t.ctid = q.lease_job_ctid
-            and q.lease_content_hash = i.h
+          select from %4$s as t where t.ctid = i.c and t.xmin = i.x and t.%5$I = i.k::%6$s
         ) as unchanged
-        from unnest($1, $2, $3) as i (k, h, v)
+        from unnest($1, $2, $3, $5, $6) as i (k, h, v, x, c)
         where i.k is not null
       ),
       ok as (
@@ -96,17 +94,17 @@ begin
       'update %1$s as t set embedding = ok.v, embedding_model = $4, embedding_text_hash = ok.h, '
       'embedded_at = pg_catalog.now() from ok where t.%2$I = ok.k::%3$s returning t.%2$I::text',
       tbl, s.key_column, s.key_type) end,
-    tbl, s.key_column, s.key_type, s.name);
+    tbl, s.key_column, s.key_type);
 
-  execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text) '
+  execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
     'from public, anon, authenticated', s.name || '_store_embeddings');
-  execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text) '
+  execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
     'to service_role', s.name || '_store_embeddings');
   execute pg_catalog.format(
-    'comment on function public.%I(text[], bytea[], extensions.vector [], text) is %L',
+    'comment on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) is %L',
     s.name || '_store_embeddings',
     pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share); a row still the version its claim read gets no text built again.
-keys, hashes and vectors are aligned; a null key is skipped (an entry of another source in the batch).',
+keys, hashes, vectors, xmins and ctids are aligned; a null key is skipped (an entry of another source in the batch); xmins and ctids are the versions the claims read (complete_embedding_batch gives them).',
       s.name, s.name));
 
   -- The write triggers (20261204001150), last.

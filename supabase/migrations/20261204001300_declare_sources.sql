@@ -251,7 +251,7 @@ begin
   end if;
   execute pg_catalog.format('drop function if exists public.%I(text[])', s.name || '_embedding_texts');
   execute pg_catalog.format(
-    'drop function if exists public.%I(text[], bytea[], extensions.vector [], text)',
+    'drop function if exists public.%I(text[], bytea[], extensions.vector [], text, xid [], tid [])',
     s.name || '_store_embeddings');
   execute pg_catalog.format(
     'drop function if exists public.%I(extensions.vector, integer, text, integer, double precision)',

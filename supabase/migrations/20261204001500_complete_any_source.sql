@@ -1,11 +1,13 @@
 -- autoembed: complete for any source.
 --
--- complete_embedding_batch writes the vectors of jobs as 0.4.0 did, then
--- hands each other source's entries in the batch to that source's store
--- function (public.<source>_store_embeddings), which writes a vector only
--- while the row's text still hashes to what was embedded (compare-and-set),
--- into its vector table or its columns. Outcomes are the same for every
--- source: embedded, stale (released at once for the new text) or lost.
+-- complete_embedding_batch reads the batch's entries once (those the caller
+-- still leases), writes the vectors of jobs as 0.4.0 did, then hands each
+-- other source's entries in the batch to that source's store function
+-- (public.<source>_store_embeddings) with the row versions their claims
+-- read; it writes a vector only while the row's text still hashes to what
+-- was embedded (compare-and-set), into its vector table or its columns.
+-- Outcomes are the same for every source: embedded, stale (released at once
+-- for the new text) or lost.
 -- fail_embedding_batch and release_embedding_batch work by entry and lease
 -- only, so they serve every source as they are.
 
@@ -23,10 +25,21 @@ security invoker
 set search_path = ''
 as $$
 declare
-  written bigint[];
+  -- Per position of queue_ids: the entry's source, job or key, and the row
+  -- version its claim read, where the caller still holds its lease (null
+  -- elsewhere). The version is kept only when the hash sent is the one the
+  -- claim handed out.
+  e_sources text[];
+  e_jobs bigint[];
+  e_keys text[];
+  e_xmins xid[];
+  e_ctids tid[];
+  written bigint[] := '{}';
   released bigint[];
   src_name text;
   src_keys text[];
+  src_xmins xid[];
+  src_ctids tid[];
   stored text[];
 begin
   if not exists (
@@ -36,6 +49,16 @@ begin
     raise exception 'embedding model % is not the active model', model using errcode = '22023';
   end if;
 
+  -- The batch's entries, read once.
+  select pg_catalog.array_agg(q.source order by i.n), pg_catalog.array_agg(q.job_id order by i.n),
+    pg_catalog.array_agg(q.source_key order by i.n),
+    pg_catalog.array_agg(case when i.h = q.lease_content_hash then q.lease_job_xmin end order by i.n),
+    pg_catalog.array_agg(case when i.h = q.lease_content_hash then q.lease_job_ctid end order by i.n)
+  into e_sources, e_jobs, e_keys, e_xmins, e_ctids
+  from unnest(queue_ids, lease_tokens, content_hashes) with ordinality as i (id, token, h, n)
+  left join public.embedding_queue as q
+    on q.id = i.id and q.lease_token = i.token and q.processed_at is null and q.id = any(queue_ids);
+
   -- Compare-and-set: write a vector only while the job's text still hashes to
   -- what was embedded. A job row still the version the claim read has that
   -- text without re-hashing it (when the hash sent is the one the claim
@@ -43,63 +66,45 @@ begin
   -- another xmin (another transaction) or another ctid (the same one).
   -- Jobs are locked before queue rows, the same order as writers (whose
   -- trigger touches the queue after the job), so no deadlock.
-  with input as (
-    select i.queue_id, i.lease_token, i.content_hash, i.embedding
-    from unnest(queue_ids, lease_tokens, content_hashes, embeddings)
-      as i (queue_id, lease_token, content_hash, embedding)
-  ),
-  owned as (
-    select i.*, q.job_id, q.lease_job_xmin, q.lease_job_ctid, q.lease_content_hash
-    from input i
-    join public.embedding_queue q
-      on q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
-    where q.id = any(queue_ids)
-  ),
-  updated as (
-    update public.jobs j
-    set embedding = o.embedding,
-        embedding_model = complete_embedding_batch.model,
-        embedding_text_hash = o.content_hash,
-        embedded_at = pg_catalog.now()
-    from owned o
-    where j.id = o.job_id
-      and (
-        (j.xmin = o.lease_job_xmin and j.ctid = o.lease_job_ctid
-          and o.content_hash = o.lease_content_hash)
-        or public.job_embedding_text_hash(j) = o.content_hash
-      )
-    returning o.queue_id
-  )
-  select coalesce(pg_catalog.array_agg(u.queue_id), '{}') into written from updated u;
+  if 'jobs' = any(e_sources) then
+    with updated as (
+      update public.jobs j
+      set embedding = o.v,
+          embedding_model = complete_embedding_batch.model,
+          embedding_text_hash = o.h,
+          embedded_at = pg_catalog.now()
+      from unnest(queue_ids, e_jobs, e_xmins, e_ctids, content_hashes, embeddings)
+        as o (queue_id, job_id, x, c, h, v)
+      where o.job_id is not null and j.id = o.job_id
+        and ((j.xmin = o.x and j.ctid = o.c) or public.job_embedding_text_hash(j) = o.h)
+      returning o.queue_id
+    )
+    select coalesce(pg_catalog.array_agg(u.queue_id), '{}') into written from updated u;
+  end if;
 
   -- Other sources: each one's store function writes with compare-and-set.
-  -- While jobs is the only source, nothing more is read.
   for src_name in
-    select distinct q.source from public.embedding_queue q
-    where exists (select from public.embedding_sources s where s.name <> 'jobs')
-      and q.id = any(queue_ids) and q.source <> 'jobs'
+    select distinct s from pg_catalog.unnest(e_sources) as s where s <> 'jobs'
   loop
-    -- Each entry's key where it is this source's and still leased, null
-    -- elsewhere: the store takes the batch's own hashes and vectors as they
-    -- came (no copy of a vector) and skips the null keys.
-    select pg_catalog.array_agg((
-        select q.source_key from public.embedding_queue as q
-        where q.id = i.queue_id and q.lease_token = i.lease_token and q.processed_at is null
-          and q.source = src_name
-      ) order by i.n)
-    into src_keys
-    from unnest(queue_ids, lease_tokens) with ordinality as i (queue_id, lease_token, n);
+    -- Aligned with the batch, null where an entry is not this source's: the
+    -- store takes the batch's own hashes and vectors as they came (no copy
+    -- of a vector) and skips the null keys.
+    select pg_catalog.array_agg(case when e.s = src_name then e.k end order by e.n),
+      pg_catalog.array_agg(case when e.s = src_name then e.x end order by e.n),
+      pg_catalog.array_agg(case when e.s = src_name then e.c end order by e.n)
+    into src_keys, src_xmins, src_ctids
+    from unnest(e_sources, e_keys, e_xmins, e_ctids) with ordinality as e (s, k, x, c, n);
     begin
-      execute pg_catalog.format('select coalesce(pg_catalog.array_agg(k), ''{}'') from public.%I($1, $2, $3, $4) as k',
+      execute pg_catalog.format('select coalesce(pg_catalog.array_agg(k), ''{}'') from public.%I($1, $2, $3, $4, $5, $6) as k',
         src_name || '_store_embeddings')
-      into stored using src_keys, content_hashes, embeddings, complete_embedding_batch.model;
+      into stored using src_keys, content_hashes, embeddings, complete_embedding_batch.model, src_xmins, src_ctids;
     exception when syntax_error_or_access_rule_violation or object_not_in_prerequisite_state then
       -- The source cannot take vectors now: its entries are released, and
       -- the next claim says why (blocked) or cleans them up.
       stored := '{}';
     end;
     written := written || array(
-      select i.id from unnest(queue_ids, src_keys) as i (id, k) where i.k = any(stored)
+      select i.id from unnest(queue_ids, src_keys) as i (id, k) join pg_catalog.unnest(stored) as w (k) on w.k = i.k
     );
   end loop;
 
@@ -116,7 +121,7 @@ begin
         next_attempt_at = pg_catalog.now(), updated_at = pg_catalog.now()
     from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
     where q.id = any(queue_ids) and q.id = i.queue_id and q.lease_token = i.lease_token
-      and q.processed_at is null and q.id <> all(written)
+      and q.processed_at is null
     returning q.id
   )
   select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
