@@ -7,7 +7,9 @@
 -- a statement once after its fifth call and `keys is null or key = any(keys)`
 -- cannot use the index), or the error building it raised, with the model and
 -- text hash of the vector the row holds (found by key, never by hashing the
--- whole vector table).
+-- whole vector table) and the version of the row the text was built from
+-- (xmin, ctid: the claim records it, and the complete writes a row still
+-- that version without building its text again).
 --
 -- A row whose text raises an error is not the source's fault: the function
 -- tries the rows one by one after a failure and reports the error of each
@@ -56,9 +58,14 @@ begin
     stored := s.key_column;
   end if;
 
+  -- Dropped first: a declaration made before its result had the row
+  -- version had another result type, which create or replace cannot change.
+  execute pg_catalog.format('drop function if exists public.%I(text[])', s.name || '_embedding_texts');
   execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I(keys text[])
-    returns table (source_key text, content text, error text, stored_model text, stored_hash bytea)
+    create function public.%1$I(keys text[])
+    returns table (
+      source_key text, content text, error text, stored_model text, stored_hash bytea, row_xmin xid, row_ctid tid
+    )
     language plpgsql stable security definer set search_path = ''
     as $body$
     #variable_conflict use_column
@@ -66,8 +73,12 @@ begin
       found_keys text[];
       found_texts text[];
       found_errors text[];
+      found_xmins xid[];
+      found_ctids tid[];
       one_key text;
       one_text text;
+      one_xmin xid;
+      one_ctid tid;
       one_live boolean;
       one_error text;
     begin
@@ -75,14 +86,16 @@ begin
         -- Two statements, so that the keyed one's plan probes the key's index.
         if $1 is null then
           select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
-            coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
-          into found_keys, found_texts
+            coalesce(pg_catalog.array_agg((%4$s)::text), '{}'),
+            coalesce(pg_catalog.array_agg(autoembed_row.xmin), '{}'), coalesce(pg_catalog.array_agg(autoembed_row.ctid), '{}')
+          into found_keys, found_texts, found_xmins, found_ctids
           from %2$s as autoembed_row
           where (%6$s);
         else
           select coalesce(pg_catalog.array_agg(autoembed_row.%3$I::text), '{}'),
-            coalesce(pg_catalog.array_agg((%4$s)::text), '{}')
-          into found_keys, found_texts
+            coalesce(pg_catalog.array_agg((%4$s)::text), '{}'),
+            coalesce(pg_catalog.array_agg(autoembed_row.xmin), '{}'), coalesce(pg_catalog.array_agg(autoembed_row.ctid), '{}')
+          into found_keys, found_texts, found_xmins, found_ctids
           from %2$s as autoembed_row
           where autoembed_row.%3$I = any($1::%5$s[]) and (%6$s);
         end if;
@@ -91,7 +104,7 @@ begin
         raise;
       when others then
         -- One row's text (or liveness) raised: find which, row by row.
-        found_keys := '{}'; found_texts := '{}'; found_errors := '{}';
+        found_keys := '{}'; found_texts := '{}'; found_errors := '{}'; found_xmins := '{}'; found_ctids := '{}';
         for one_key in
           select autoembed_row.%3$I::text from %2$s as autoembed_row where $1 is null
           union all
@@ -105,11 +118,14 @@ begin
             where autoembed_row.%3$I = one_key::%5$s;
             one_error := 'the text of this row raised ';
             if one_live then
-              select (%4$s)::text into one_text from %2$s as autoembed_row
+              select (%4$s)::text, autoembed_row.xmin, autoembed_row.ctid into one_text, one_xmin, one_ctid
+              from %2$s as autoembed_row
               where autoembed_row.%3$I = one_key::%5$s;
               found_keys := found_keys || one_key;
               found_texts := pg_catalog.array_append(found_texts, one_text);
               found_errors := pg_catalog.array_append(found_errors, null::text);
+              found_xmins := pg_catalog.array_append(found_xmins, one_xmin);
+              found_ctids := pg_catalog.array_append(found_ctids, one_ctid);
             end if;
           exception when syntax_error_or_access_rule_violation then
             raise;
@@ -117,14 +133,16 @@ begin
             found_keys := found_keys || one_key;
             found_texts := pg_catalog.array_append(found_texts, null::text);
             found_errors := found_errors || (one_error || sqlstate || ' ' || sqlerrm);
+            found_xmins := pg_catalog.array_append(found_xmins, null::xid);
+            found_ctids := pg_catalog.array_append(found_ctids, null::tid);
           end;
         end loop;
       end;
       -- Each row's vector by its key (offset 0: never a hash of the whole
       -- vector table, whose rows a claim of 250 would all read).
       return query
-      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash
-      from unnest(found_keys, found_texts, found_errors) as f (k, c, e)
+      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash, f.x, f.t
+      from unnest(found_keys, found_texts, found_errors, found_xmins, found_ctids) as f (k, c, e, x, t)
       left join lateral (
         select v.embedding_model, v.embedding_text_hash from %7$s as v where v.%8$I = f.k::%5$s offset 0
       ) as v on true;

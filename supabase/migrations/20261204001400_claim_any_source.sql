@@ -199,16 +199,13 @@ begin
       continue;
     end if;
     begin
-      -- With each text, the version of the row it was built from (the same
-      -- statement, so the same snapshot): the store writes a row still that
-      -- version without building its text again.
+      -- With each text, the version of the row it was built from: the store
+      -- writes a row still that version without building its text again.
       execute pg_catalog.format(
         'select pg_catalog.array_agg(c.source_key), pg_catalog.array_agg(c.content), '
         'pg_catalog.array_agg(c.error), pg_catalog.array_agg(c.stored_model), '
-        'pg_catalog.array_agg(c.stored_hash), pg_catalog.array_agg(r.xmin), pg_catalog.array_agg(r.ctid) '
-        'from public.%I($1) as c left join lateral (select r.xmin, r.ctid from %s as r '
-        'where r.%I = c.source_key::%s offset 0) as r on true',
-        src.name || '_embedding_texts', src.relid::regclass, src.key_column, src.key_type
+        'pg_catalog.array_agg(c.stored_hash), pg_catalog.array_agg(c.row_xmin), pg_catalog.array_agg(c.row_ctid) '
+        'from public.%I($1) as c', src.name || '_embedding_texts'
       ) into r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids using src_keys;
     exception when others then
       -- The source's own fault: name the columns it reads that are gone.

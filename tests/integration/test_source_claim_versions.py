@@ -99,3 +99,38 @@ def test_a_new_text_declared_after_the_claim_is_the_one_embedded(
     run_drain(settings())
     assert_embedded_from_current_texts(
         postings, {key: text.replace("Skills: ", "Stack: ") for key, text in POSTING_TEXTS.items()})
+
+
+def test_rows_still_the_versions_their_claims_read_are_written_without_building_their_text(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """The complete builds again only the text of a row edited since its claim: each other row is
+    written on the version its claim read (building every text twice would double the claims' work).
+    The text here counts its own builds."""
+    url = base_settings.database_url
+    db.execute("create sequence public.note_text_builds")
+    db.execute("create function public.counted(value text) returns text language plpgsql immutable "
+               "as $$ begin perform nextval('public.note_text_builds'); return value; end $$")
+    db.execute("create table public.notes (note_id uuid primary key default gen_random_uuid(), "
+               "body text not null, views integer not null default 0)")
+    try:
+        db.execute("insert into public.notes (body) select 'note ' || i from generate_series(1, 5) as i")
+        db.execute("select public.declare_embedding_source('notes', 'public.notes', "
+                   "text_expression => 'public.counted(body)')")
+        with Database(url) as database:
+            database.activate_model(MODEL, 1536)
+            items = database.claim(10, 300)
+        assert sorted(i.content for i in items) == [f"note {n}" for n in range(1, 6)]
+        builds = db.execute("select last_value from public.note_text_builds").fetchone()
+        db.execute("update public.notes set views = views + 1 where body = 'note 3'")  # a new version
+        vectors = np.stack([fake_vector(i.content, 1536) for i in items])
+        with Database(url) as database:
+            outcomes = database.complete(items, vectors, MODEL)
+        assert set(outcomes.values()) == {"embedded"} and len(outcomes) == 5
+        assert db.execute("select last_value - 1 from public.note_text_builds").fetchone() == builds
+        assert db.execute("select count(*) from public.notes_embeddings").fetchone() == (5,)
+    finally:
+        db.execute("select public.drop_embedding_source('notes', drop_vectors => true)")
+        db.execute("drop table public.notes")
+        db.execute("drop function public.counted(text)")
+        db.execute("drop sequence public.note_text_builds")
