@@ -26,7 +26,7 @@ def process_lines(results: dict[str, Any], latest: dict[str, Any]) -> list[str]:
               + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
                         f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{rounds(x)}."
                         for x in defaults.get("larger", [])), "",
-              *_source_process(defaults),
+              *_source_process(defaults, int(latest['machine']['cores'])),
               "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
               f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
               f"within the 8,192-token limit (0.3.0, exact only past it) "
@@ -49,7 +49,7 @@ def process_lines(results: dict[str, Any], latest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _source_process(defaults: dict[str, Any]) -> list[str]:
+def _source_process(defaults: dict[str, Any], cores: int) -> list[str]:
     """The process figures of a uuid-keyed source with a vector table, measured in the same run."""
     source = defaults.get("uuid_source_vector_table")
     if not source:
@@ -60,7 +60,30 @@ def _source_process(defaults: dict[str, Any]) -> list[str]:
             f"INSERT into its vector table), ratio {source['ratio']}{rounds(source)}; a run cost "
             f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine."
             + _database_time(source.get("database_ms_by_function_untimed_run") or {},
-                             defaults.get("database_ms_by_function_untimed_run") or {}), ""]
+                             defaults.get("database_ms_by_function_untimed_run") or {}), "",
+            *_source_cpu(source, cores)]
+
+
+def _source_cpu(source: dict[str, Any], cores: int) -> list[str]:
+    """Why the source's ratio stays under 0.5, in CPU per row: what the run cost against what the
+    ratio allows on these cores."""
+    by_process = source.get("run_cpu_seconds_by_process")
+    if source["ratio"] >= 0.5 or not by_process:
+        return []
+    rows, limit_us = source["jobs"], 1e6 / source["write_limit_jobs_per_second"]
+
+    def per_row(seconds: float) -> str:
+        return f"{seconds * 1e6 / rows:.0f} µs"
+
+    return [f"Its ratio stays under 0.5. The write limit costs {limit_us:.0f} µs of one core per "
+            f"row; a run cost {per_row(source['process_cpu_seconds_all_processes'])} of CPU per "
+            f"row on the machine: the processor {per_row(by_process['processor'])} (its start-up "
+            f"and the openai SDK's import included), the fake provider "
+            f"{per_row(by_process['fake_api'])}, PostgreSQL {per_row(by_process['postgresql'])}, "
+            "where each claim builds and hashes its texts and leases its entries and each "
+            "complete inserts the vectors (the write limit's own work), then closes the entries. "
+            f"On {cores} cores a ratio of 0.5 needs the run's CPU at or under "
+            f"{2 * cores * limit_us:.0f} µs per row even with every core busy all the time.", ""]
 
 
 def _database_time(source: dict[str, float], jobs: dict[str, float]) -> str:
