@@ -58,11 +58,17 @@ begin
     stored := s.key_column;
   end if;
 
-  -- Dropped first: a declaration made before its result had the row
-  -- version had another result type, which create or replace cannot change.
-  execute pg_catalog.format('drop function if exists public.%I(text[])', s.name || '_embedding_texts');
+  -- A declaration made before its result had the row version has another
+  -- result type, which create or replace cannot change: that one is dropped.
+  if exists (
+    select from pg_catalog.pg_proc as p
+    where p.oid = pg_catalog.to_regprocedure(pg_catalog.format('public.%I(text[])', s.name || '_embedding_texts'))
+      and not 'row_xmin' = any(p.proargnames)
+  ) then
+    execute pg_catalog.format('drop function public.%I(text[])', s.name || '_embedding_texts');
+  end if;
   execute pg_catalog.format(pg_catalog.replace($f$
-    create function public.%1$I(keys text[])
+    create or replace function public.%1$I(keys text[])
     returns table (
       source_key text, content text, error text, stored_model text, stored_hash bytea, row_xmin xid, row_ctid tid
     )
