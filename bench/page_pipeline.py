@@ -26,7 +26,7 @@ def process_lines(results: dict[str, Any], latest: dict[str, Any]) -> list[str]:
               + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
                         f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{rounds(x)}."
                         for x in defaults.get("larger", [])), "",
-              *_source_process(defaults, int(latest['machine']['cores'])),
+              *_source_process(defaults, int(latest["machine"]["cores"])),
               "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
               f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
               f"within the 8,192-token limit (0.3.0, exact only past it) "

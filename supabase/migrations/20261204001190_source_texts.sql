@@ -58,15 +58,6 @@ begin
     stored := s.key_column;
   end if;
 
-  -- A declaration made before its result had the row version has another
-  -- result type, which create or replace cannot change: that one is dropped.
-  if exists (
-    select from pg_catalog.pg_proc as p
-    where p.oid = pg_catalog.to_regprocedure(pg_catalog.format('public.%I(text[])', s.name || '_embedding_texts'))
-      and not 'row_xmin' = any(p.proargnames)
-  ) then
-    execute pg_catalog.format('drop function public.%I(text[])', s.name || '_embedding_texts');
-  end if;
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(keys text[])
     returns table (
