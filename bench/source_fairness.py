@@ -77,7 +77,8 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
     oldest_first = [drained - t for k, t in committed.items() if k in embedded]
     return {
         "backlog_jobs": backlog,
-        "index": "as deployed: present, dropped by the run's index-aware backfill, built again after",
+        "index": ("as deployed: present, dropped by the run's index-aware backfill, built again "
+                  "after while the run drains what arrives meanwhile"),
         "drain_seconds": round(drained - started, 1),
         "jobs_left_unembedded": jobs_left[0] if jobs_left else None,
         "second_source_rows": len(committed), "embedded_in_the_run": len(waits),

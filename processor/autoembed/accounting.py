@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 
@@ -9,6 +10,10 @@ from autoembed.db import Database
 from autoembed.results import ClaimResult
 
 TIMINGS = ("claim_seconds", "write_seconds", "wait_seconds", "api_seconds")
+# What a later drain of the same run adds to its report (RunReport.add).
+SUMMED = ("claimed", "embedded", "failed", "retried", "released", "stale", "skipped_current",
+          "lost", "tokens", "requests", "provider_retries", "paced_seconds", "truncated",
+          "estimated_cost_usd", "seconds", *TIMINGS)
 
 
 @dataclass
@@ -57,6 +62,21 @@ class RunReport:
                 data.pop(name)
         return data
 
+    def add(self, later: RunReport) -> None:
+        """Count in a later drain of the same run: ``autoembed process`` drains what
+        arrives while it waits for a search index build (service.py)."""
+        for name in SUMMED:
+            setattr(self, name, getattr(self, name) + getattr(later, name))
+        self.estimated_cost_usd = round(self.estimated_cost_usd, 6)
+        self.seconds = round(self.seconds, 3)
+        self.truncated_job_ids = self.truncated_job_ids + later.truncated_job_ids
+        self.setup_error = later.setup_error or self.setup_error
+        self.model_mismatch = later.model_mismatch or self.model_mismatch
+        self.come_back_after_seconds = later.come_back_after_seconds or self.come_back_after_seconds
+        self.remaining = later.remaining
+        self.search_index = joined_notes((self.search_index, later.search_index))
+        self.batches = joined_notes((self.batches, later.batches))
+
     def summary(self) -> str:
         """The counts that say what happened, in one line (a log line, the CLI's last line)."""
         return (f"claimed {self.claimed}, embedded {self.embedded}, failed {self.failed}, "
@@ -67,6 +87,11 @@ class RunReport:
                 f"{self.seconds:.1f}s, {self.remaining} pending"
                 + (f"; {self.search_index}" if self.search_index else "")
                 + (f"; {self.batches}" if self.batches else ""))
+
+
+def joined_notes(notes: Iterable[str | None]) -> str | None:
+    """A report's notes (``search_index``, ``batches``) in one: the given ones, in order."""
+    return "; ".join(note for note in notes if note) or None
 
 
 def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,

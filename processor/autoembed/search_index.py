@@ -14,8 +14,8 @@ CONCURRENTLY: writers of the table are never blocked. Each source is weighed
 on its own entries, so one source's backfill leaves the others' indexes
 alone. Meanwhile its search (``match_jobs``, ``match_embedding_source``)
 answers from an exact scan: slower, never wrong. Only runs that may take
-minutes do this (``autoembed process``; ``autoembed serve`` builds in a thread
-of its own, so drains go on meanwhile), only with the table owner's rights,
+minutes do this (``autoembed process`` and ``autoembed serve``, each building in
+a thread of its own so drains go on meanwhile), only with the table owner's rights,
 and never at the cost of a run: whatever goes wrong here is logged and the
 next run tries again. ``EMBEDDING_DEFER_INDEX=false`` turns it off for every
 source.
@@ -26,13 +26,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from autoembed import redact
+from autoembed.accounting import joined_notes
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.index_store import IndexStore, drop_statement, run_ddl
@@ -58,7 +59,7 @@ def defer_for_backlog(db: Database, settings: Settings, model: str) -> str | Non
     except psycopg.Error as exc:  # keep the indexes, insert row by row
         log.warning("kept the search indexes: %s", redact.error(exc))
         return None
-    return _joined(_defer_one(db, settings, state) for state in states)
+    return joined_notes(_defer_one(db, settings, state) for state in states)
 
 
 def _defer_one(db: Database, settings: Settings, state: dict[str, Any]) -> str | None:
@@ -82,9 +83,14 @@ def _defer_one(db: Database, settings: Settings, state: dict[str, Any]) -> str |
 
 def build_when_drained(db: Database, settings: Settings, model: str, *,
                        background: bool = False,
+                       on_built: Callable[[str], None] | None = None,
                        clock: Callable[[], float] = time.monotonic) -> str | None:
     """Build each source's missing (or invalid) index once nothing of that source
-    is due or leased; what was done, or None. ``background``: in a thread of its own."""
+    is due or leased; what was done, or None.
+
+    ``background``: in a thread of its own (``wait_for_builds`` waits for it),
+    each build's outcome logged and handed to ``on_built``. Without ``on_built``
+    the note says which builds started; with it, the caller reports them."""
     if not settings.defer_index or not _building.acquire(blocking=False):
         return None
     started_thread = False
@@ -105,14 +111,15 @@ def build_when_drained(db: Database, settings: Settings, model: str, *,
             if ddl is not None:
                 builds.append((state, ddl))
         if builds and background:
-            threading.Thread(target=_build_all, args=(settings, builds, clock),
+            threading.Thread(target=_build_all, args=(settings, builds, clock, on_built),
                              name="search-index", daemon=True).start()
             started_thread = True
-            notes += [f"search index {state['index']} is being built in the background"
-                      for state, _ in builds]
+            if on_built is None:
+                notes += [f"search index {state['index']} is being built in the background"
+                          for state, _ in builds]
         else:
             notes += [_build(settings, state, ddl, clock) for state, ddl in builds]
-        return _joined(notes)
+        return joined_notes(notes)
     except psycopg.Error as exc:
         log.warning("search indexes not checked: %s", redact.error(exc))
         return None
@@ -121,12 +128,22 @@ def build_when_drained(db: Database, settings: Settings, model: str, *,
             _building.release()
 
 
+def wait_for_builds(timeout: float) -> bool:
+    """Whether no build of this process runs, waiting up to ``timeout`` seconds for one to end."""
+    if not _building.acquire(timeout=timeout):
+        return False
+    _building.release()
+    return True
+
+
 def _build_all(settings: Settings, builds: Sequence[tuple[dict[str, Any], str]],
-               clock: Callable[[], float]) -> None:
+               clock: Callable[[], float], on_built: Callable[[str], None] | None) -> None:
     """The background thread: each build in turn, then the build lock released."""
     try:
         for state, ddl in builds:
-            _build(settings, state, ddl, clock)
+            note = _build(settings, state, ddl, clock)
+            if on_built is not None:
+                on_built(note)
     finally:
         _building.release()
 
@@ -161,6 +178,3 @@ def _backing_off(state: dict[str, Any], clock: Callable[[], float]) -> bool:
     failed = _failed_at.get(state["index"])
     return failed is not None and clock() - failed < BUILD_BACKOFF_SECONDS
 
-
-def _joined(notes: Iterable[str | None]) -> str | None:
-    return "; ".join(note for note in notes if note) or None

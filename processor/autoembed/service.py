@@ -10,26 +10,34 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
-from autoembed.accounting import RunReport
+from autoembed.accounting import RunReport, joined_notes
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.drain import drain
 from autoembed.embedders import Embedder, check_model, create_embedder
 from autoembed.errors import SetupError
 from autoembed.provider_batches import before_online, has_open_batches
-from autoembed.search_index import build_when_drained, defer_for_backlog
+from autoembed.search_index import build_when_drained, defer_for_backlog, wait_for_builds
 
 IndexUpkeep = Literal["none", "here", "background"]
+EmbedderSource = Embedder | Callable[[], Embedder] | None
+
+# While `autoembed process` waits for a search index build, it looks at the
+# queue this often and drains what is due, each drain given the rest of the
+# run's budget, and at least FOLLOW_UP_SECONDS once that is spent.
+WATCH_SECONDS = 0.5
+FOLLOW_UP_SECONDS = 5.0
 
 
-def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | None = None, *,
+def run_drain(settings: Settings, embedder: EmbedderSource = None, *,
               budget_seconds: float | None = None, stop: threading.Event | None = None,
               on_progress: Callable[[RunReport], None] | None = None,
               index_upkeep: IndexUpkeep = "none") -> RunReport:
-    """Drain once: one connection claims, another writes (the writer thread's).
+    """Drain once: one connection claims, others write (the writer threads').
 
     With nothing due, no embedder is built (the provider's SDK and tokenizer
     cost most of a cold start) and the run ends at once: a cron tick or a
@@ -38,21 +46,79 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
 
     ``index_upkeep``: a run that may take minutes drops the search index
     before a large backlog, and a run that finds the backlog done builds it
-    (processor/autoembed/search_index.py): ``here`` (the CLI waits for the
-    build) or ``background`` (``serve`` builds in a thread of its own, so its
-    drains go on). The synchronous paths leave the index alone (``none``).
+    (processor/autoembed/search_index.py) in a thread of its own: ``here``
+    (the CLI waits for the build, and drains what arrives meanwhile, so rows
+    committed during a build of minutes do not wait for the next run) or
+    ``background`` (``serve`` returns, and its next drains go on meanwhile).
+    The synchronous paths leave the index alone (``none``).
     """
     if embedder is None:
         check_model(settings)
+    budget = budget_seconds or settings.time_budget_seconds
+    deadline = time.monotonic() + budget
+    if index_upkeep != "here":
+        return _run(settings, embedder, budget, stop, on_progress, index_upkeep)
+    made: list[Embedder] = []
+
+    def once() -> Embedder:  # one embedder for every drain of this run, made when first due
+        if not made:
+            made.append(embedder if isinstance(embedder, Embedder)
+                        else embedder() if embedder is not None else create_embedder(settings))
+        return made[0]
+
+    built: list[str] = []
+    first = embedder if isinstance(embedder, Embedder) else once
+    report = _run(settings, first, budget, stop, on_progress, "here", on_built=built.append)
+    if not wait_for_builds(0):
+        _drain_while_building(settings, once, deadline, stop, on_progress, report)
+    report.search_index = joined_notes((report.search_index, *built))
+    return report
+
+
+def _drain_while_building(settings: Settings, embedder: Callable[[], Embedder], deadline: float,
+                          stop: threading.Event | None,
+                          on_progress: Callable[[RunReport], None] | None,
+                          report: RunReport) -> None:
+    """Until this process's index builds end, drain what is due (another source's
+    new rows, edits), then look once more; each drain is added to ``report``, and
+    leaves Batch API batches to the next run (the first drain carried them). A
+    stop, or a drain the provider stopped, ends the draining, never the wait: the
+    build is what the CLI waits for."""
+    def progress(later: RunReport) -> None:
+        so_far = replace(report)
+        so_far.add(later)
+        if on_progress is not None:
+            on_progress(so_far)
+
+    with Database(settings.database_url) as watch:
+        while True:
+            ended = wait_for_builds(WATCH_SECONDS)
+            if (not ((stop and stop.is_set()) or report.setup_error or report.model_mismatch)
+                    and watch.has_due()):
+                budget = max(deadline - time.monotonic(), FOLLOW_UP_SECONDS)
+                report.add(_run(settings, embedder, budget, stop, progress, "none",
+                                carry_batches=False))
+            if ended:
+                return
+
+
+def _run(settings: Settings, embedder: EmbedderSource, budget_seconds: float,
+         stop: threading.Event | None, on_progress: Callable[[RunReport], None] | None,
+         index_upkeep: IndexUpkeep, on_built: Callable[[str], None] | None = None,
+         carry_batches: bool = True) -> RunReport:
+    """One drain within ``budget_seconds``; a build it starts hands its outcome
+    to ``on_built``. Without ``carry_batches`` open Batch API batches are left alone."""
+    def build(db: Database, model: str) -> str | None:
+        return build_when_drained(db, settings, model, background=True, on_built=on_built)
+
     with Database(settings.database_url) as db:
-        batches = has_open_batches(db, settings)
+        batches = carry_batches and has_open_batches(db, settings)
         if not isinstance(embedder, Embedder) and not batches and not db.has_due():
             report = RunReport(remaining=db.remaining())
             if index_upkeep != "none" and settings.defer_index:
                 # A run cut off before its build leaves the index to the next one.
                 model = db.active_model()
-                report.search_index = build_when_drained(
-                    db, settings, model[0], background=index_upkeep == "background") if model else None
+                report.search_index = build(db, model[0]) if model else None
             return report
         if embedder is None:
             ready = create_embedder(settings)
@@ -63,9 +129,9 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
         # Something is due: the provider's SDK (0.6 s of CPU for OpenAI's) loads
         # while the run opens its connections and makes its first claims.
         ready.warm_up()
-        # The run's budget covers carrying batches forward and the online drain.
-        deadline = time.monotonic() + (budget_seconds or settings.time_budget_seconds)
+        deadline = time.monotonic() + budget_seconds
         try:
+            # The run's budget covers carrying batches forward and the online drain.
             batch_note = before_online(db, settings, ready, open_batches=batches,
                                        long_run=index_upkeep != "none", deadline=deadline)
         except SetupError as exc:
@@ -84,8 +150,6 @@ def run_drain(settings: Settings, embedder: Embedder | Callable[[], Embedder] | 
                            if index_upkeep != "none" else None)
         if (index_upkeep != "none" and not report.setup_error and not report.model_mismatch
                 and not (stop and stop.is_set())):
-            built = build_when_drained(db, settings, ready.model,
-                                       background=index_upkeep == "background")
-            report.search_index = "; ".join(n for n in (report.search_index, built) if n) or None
+            report.search_index = joined_notes((report.search_index, build(db, ready.model)))
         report.batches = batch_note
         return report
