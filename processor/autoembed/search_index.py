@@ -177,4 +177,3 @@ def _build(settings: Settings, state: dict[str, Any], ddl: str, clock: Callable[
 def _backing_off(state: dict[str, Any], clock: Callable[[], float]) -> bool:
     failed = _failed_at.get(state["index"])
     return failed is not None and clock() - failed < BUILD_BACKOFF_SECONDS
-
