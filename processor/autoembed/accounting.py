@@ -53,6 +53,10 @@ class RunReport:
     search_index: str | None = None
     # What the run did with Batch API batches, if anything (provider_batches/).
     batches: str | None = None
+    # Why the draining while `autoembed process` waited for an index build
+    # stopped early (service.py): a later drain's setup error or model switch,
+    # a lost connection. The build went on; the run's own stop is setup_error.
+    stopped_while_building: str | None = None
 
     def as_dict(self, *, timings: bool = False) -> dict[str, object]:
         """The report as a dict; the thread timings (benchmarks' business) only if asked."""
@@ -70,8 +74,9 @@ class RunReport:
         self.estimated_cost_usd = round(self.estimated_cost_usd, 6)
         self.seconds = round(self.seconds, 3)
         self.truncated_job_ids = self.truncated_job_ids + later.truncated_job_ids
-        self.setup_error = later.setup_error or self.setup_error
-        self.model_mismatch = later.model_mismatch or self.model_mismatch
+        # A later drain's stop is not the run's: the first drain's work stands.
+        if stop := later.setup_error or later.model_mismatch:
+            self.stopped_while_building = stop
         self.come_back_after_seconds = later.come_back_after_seconds or self.come_back_after_seconds
         self.remaining = later.remaining
         self.search_index = joined_notes((self.search_index, later.search_index))
@@ -86,7 +91,9 @@ class RunReport:
                 f"requests {self.requests}, truncated {self.truncated}, "
                 f"{self.seconds:.1f}s, {self.remaining} pending"
                 + (f"; {self.search_index}" if self.search_index else "")
-                + (f"; {self.batches}" if self.batches else ""))
+                + (f"; {self.batches}" if self.batches else "")
+                + (f"; draining during the index build stopped: {self.stopped_while_building}"
+                   if self.stopped_while_building else ""))
 
 
 def joined_notes(notes: Iterable[str | None]) -> str | None:

@@ -6,6 +6,7 @@ here, so opening a run is written once.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from autoembed import redact
 from autoembed.accounting import RunReport, joined_notes
 from autoembed.config import Settings
 from autoembed.db import Database
@@ -22,6 +24,8 @@ from autoembed.embedders import Embedder, check_model, create_embedder
 from autoembed.errors import SetupError
 from autoembed.provider_batches import before_online, has_open_batches
 from autoembed.search_index import build_when_drained, defer_for_backlog, wait_for_builds
+
+log = logging.getLogger(__name__)
 
 IndexUpkeep = Literal["none", "here", "background"]
 EmbedderSource = Embedder | Callable[[], Embedder] | None
@@ -82,24 +86,35 @@ def _drain_while_building(settings: Settings, embedder: Callable[[], Embedder], 
     """Until this process's index builds end, drain what is due (another source's
     new rows, edits), then look once more; each drain is added to ``report``, and
     leaves Batch API batches to the next run (the first drain carried them). A
-    stop, or a drain the provider stopped, ends the draining, never the wait: the
-    build is what the CLI waits for."""
+    stop, a drain the provider stopped, or an error ends the draining, never the
+    wait: the build is what the CLI waits for, and a build cut off by the process
+    exiting would leave an invalid index."""
     def progress(later: RunReport) -> None:
         so_far = replace(report)
         so_far.add(later)
         if on_progress is not None:
             on_progress(so_far)
 
-    with Database(settings.database_url) as watch:
-        while True:
-            ended = wait_for_builds(WATCH_SECONDS)
-            if (not ((stop and stop.is_set()) or report.setup_error or report.model_mismatch)
-                    and watch.has_due()):
-                budget = max(deadline - time.monotonic(), FOLLOW_UP_SECONDS)
-                report.add(_run(settings, embedder, budget, stop, progress, "none",
-                                carry_batches=False))
-            if ended:
-                return
+    def draining() -> bool:
+        return not ((stop and stop.is_set()) or report.setup_error or report.model_mismatch
+                    or report.stopped_while_building)
+
+    try:
+        with Database(settings.database_url) as watch:
+            while True:
+                ended = wait_for_builds(WATCH_SECONDS)
+                if draining() and watch.has_due():
+                    budget = max(deadline - time.monotonic(), FOLLOW_UP_SECONDS)
+                    report.add(_run(settings, embedder, budget, stop, progress, "none",
+                                    carry_batches=False))
+                if ended:
+                    report.remaining = watch.remaining()
+                    return
+    except Exception as exc:  # the build goes on whatever a follow-up drain raised
+        report.stopped_while_building = redact.error(exc)
+        log.warning("draining during the index build stopped: %s", report.stopped_while_building)
+    while not wait_for_builds(WATCH_SECONDS):
+        pass
 
 
 def _run(settings: Settings, embedder: EmbedderSource, budget_seconds: float,

@@ -13,6 +13,7 @@ from autoembed import search_index, service
 from autoembed.accounting import RunReport
 from autoembed.config import Settings
 from autoembed.db import Database
+from psycopg.conninfo import make_conninfo
 
 from tests.support import insert_jobs, open_entries, wait_for
 
@@ -125,8 +126,50 @@ def test_a_stop_during_the_build_ends_the_draining_not_the_wait(
         build.released.set()
         run.join(120)
     assert not run.is_alive() and len(reports) == 1
-    assert reports[0].embedded == 200 and reports[0].search_index is not None
+    assert reports[0].embedded == 200 and reports[0].remaining == 1
+    assert reports[0].search_index is not None
     assert "built in" in reports[0].search_index and _jobs_index_valid(db)
     assert not _embedded_note(db, "Committed after the stop")
+    with Database(settings().database_url) as left:
+        assert left.remaining() == 1 and left.has_due()  # the note, for the next run
+
+
+def test_a_connection_lost_while_draining_ends_the_draining_not_the_build(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings], notes: None,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's connections are cut during the build: the run still waits for it,
+    the index ends valid, and the report (with the first drain's work) comes back."""
+    build = HeldBuild(monkeypatch)
+    insert_jobs(db, 200, prefix="New")
+    named = settings(database_url=make_conninfo(
+        settings().database_url, application_name="drains_while_building"))
+    run, reports = _start(named)
+    try:
+        assert build.started.wait(60), "the run never started building the jobs index"
+        # The run's look at the queue (its last query asks what is due), then the cut.
+        wait_for(lambda: db.execute("select count(*) from pg_stat_activity where application_name = "
+                                    "'drains_while_building' and query like '%embedding_entries_due%'"
+                                    ).fetchone() == (1,),
+                 timeout=30, what="the run looking at the queue during the build")
+        db.execute("select pg_terminate_backend(pid) from pg_stat_activity "
+                   "where application_name = 'drains_while_building'")
+        wait_for(lambda: db.execute("select count(*) from pg_stat_activity "
+                                    "where application_name = 'drains_while_building'").fetchone() == (0,),
+                 timeout=30, what="the run's connections gone")
+        db.execute("insert into public.notes (body) values ('Committed after the cut')")
+        run.join(3 * service.WATCH_SECONDS)
+        assert run.is_alive(), "the run returned before its build was done"
+    finally:
+        build.released.set()
+        run.join(120)
+    assert not run.is_alive() and len(reports) == 1, "the run raised instead of waiting for its build"
+    report = reports[0]
+    assert report.embedded == 200 and report.setup_error is None
+    assert report.stopped_while_building is not None
+    assert report.stopped_while_building.startswith("OperationalError")
+    assert report.search_index is not None and "built in" in report.search_index
+    assert _jobs_index_valid(db)
+    assert not _embedded_note(db, "Committed after the cut")
     with Database(settings().database_url) as left:
         assert left.remaining() == 1 and left.has_due()  # the note, for the next run
