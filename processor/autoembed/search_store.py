@@ -1,4 +1,5 @@
-"""The hybrid search's SQL: one call of public.search_jobs, every argument passed by name.
+"""The hybrid search's SQL: one call of public.search_jobs (or, for another source,
+public.search_embedding_source), every argument passed by name.
 
 Beside ``db`` (the queue's SQL): ``autoembed search`` asks through here, in
 ``db``'s one-round-trip transaction. The argument names are the function's
@@ -25,6 +26,12 @@ _CASTS = {"query_embedding": "::extensions.vector", "remote": "::boolean", "tags
           "tags_all": "::text[]", "posted_since": "::timestamptz"}
 SEARCH = (f"select {', '.join(COLUMNS)} from public.search_jobs("
           + ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in ARGUMENTS) + ")")
+# A declared source's search: the same ranking, without the job board's filters.
+SOURCE_ARGUMENTS = ("source_name", "query_text", "query_embedding", "page_size", "page", "model")
+SOURCE_COLUMNS = ("source_key", "score", "full_text_rank", "semantic_rank", "similarity", "row_data")
+SEARCH_SOURCE = (f"select {', '.join(SOURCE_COLUMNS)} from public.search_embedding_source("
+                 + ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in SOURCE_ARGUMENTS)
+                 + ")")
 
 
 @dataclass(frozen=True)
@@ -55,3 +62,15 @@ def search(db: Database, query_text: str | None, query_embedding: Sequence[float
         "posted_since": filters.posted_since,
     }
     return [dict(zip(COLUMNS, row, strict=True)) for row in db._call(SEARCH, params)]
+
+
+def search_source(db: Database, source: str, query_text: str | None,
+                  query_embedding: Sequence[float] | None, model: str | None, *,
+                  page: int, page_size: int) -> list[dict[str, Any]]:
+    """One page of public.search_embedding_source: each row's key, score, ranks and columns."""
+    params = {
+        "source_name": source, "query_text": query_text, "model": model, "page": page,
+        "page_size": page_size,
+        "query_embedding": None if query_embedding is None else vector_literal(query_embedding),
+    }
+    return [dict(zip(SOURCE_COLUMNS, row, strict=True)) for row in db._call(SEARCH_SOURCE, params)]

@@ -2,8 +2,10 @@
 
 The query is embedded with the active model, by the configured provider (which
 must make that model), and public.search_jobs ranks full text and vectors
-together with the filters given. Before anything is embedded there is no
-active model: the search is full text alone, and says so.
+together with the filters given; ``--source NAME`` searches a declared source
+with public.search_embedding_source instead (the same ranking, no job filters).
+Before anything is embedded there is no active model: the search is full text
+alone, and says so.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import psycopg
 
 from autoembed import redact
 from autoembed.cli_commands.base import Needs, command, fail
-from autoembed.search_store import Filters, search
+from autoembed.search_store import Filters, search, search_source
 
 _DAYS_AGO = re.compile(r"(\d+)d")
 
@@ -58,17 +60,33 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--page", type=_positive, default=1, help="the page, from 1 (default 1)")
     parser.add_argument("--page-size", type=_positive, default=10, help="jobs a page, 1-100 (default 10)")
     parser.add_argument("--json", action="store_true", help="print the page as JSON, every column")
+    parser.add_argument("--source", metavar="NAME",
+                        help="search this declared source (search_embedding_source) instead of jobs; "
+                             "the job filters do not apply")
 
 
-@command("search", "search active jobs: full text and the active model's vectors, fused", _search_arguments)
+# The filters only search_jobs takes, as the command line spells them.
+_JOB_FILTERS = {"location": "--location", "remote": "--remote", "company": "--company", "tag": "--tag",
+                "all_tags": "--all-tags", "since": "--since"}
+
+
+@command("search", "search active jobs (or a declared source: --source): full text and the active "
+         "model's vectors, fused", _search_arguments)
 def search_command(args: argparse.Namespace, needs: Needs) -> int:
     from autoembed.embedders import create_embedder, model_mismatch
     from autoembed.errors import EmbeddingError, SetupError
+    from autoembed.source_store import SourceStore
 
+    source = None if args.source == "jobs" else args.source
+    if source is not None and (given := [flag for name, flag in _JOB_FILTERS.items()
+                                         if getattr(args, name) not in (None, [])]):
+        return fail(2, f"{', '.join(given)} filter jobs; a source's search takes the query, "
+                       "--page and --page-size")
     filters = Filters(location=args.location, remote=args.remote, company=args.company,
                       tags_any=args.tag, tags_all=args.all_tags, posted_since=args.since)
     text = args.query.strip() or None
     with needs.database() as db:
+        SourceStore(db).check(source)  # a typo is told before the provider is paid
         active = db.active_model()
         vector = None
         if active is None:
@@ -83,17 +101,20 @@ def search_command(args: argparse.Namespace, needs: Needs) -> int:
             except EmbeddingError as exc:
                 return fail(2 if isinstance(exc, SetupError) else 1,
                             f"the provider did not embed the query with {active[0]}: {exc}")
+        model = active[0] if active else None
         try:
-            rows = search(db, text, vector, active[0] if active else None, filters,
-                          page=args.page, page_size=args.page_size)
-        except psycopg.errors.InvalidParameterValue as exc:  # search_jobs refused a page or size
+            rows = (search(db, text, vector, model, filters, page=args.page, page_size=args.page_size)
+                    if source is None else
+                    search_source(db, source, text, vector, model, page=args.page, page_size=args.page_size))
+        except psycopg.errors.InvalidParameterValue as exc:  # the search refused a page or size
             return fail(2, redact.error(exc, with_type=False))
+    first = (args.page - 1) * args.page_size + 1
     if args.json:
-        print(json.dumps({"query": args.query, "model": active[0] if active else None,
+        print(json.dumps({"query": args.query, "source": source or "jobs", "model": model,
                           "page": args.page, "page_size": args.page_size, "results": rows},
                          indent=2, default=_json_value))
     else:
-        print(table(rows, first_rank=(args.page - 1) * args.page_size + 1))
+        print(table(rows, first_rank=first) if source is None else source_table(rows, first_rank=first))
     return 0
 
 
@@ -112,6 +133,28 @@ def table(rows: list[dict[str, Any]], first_rank: int = 1) -> str:
     widths = [max(len(c[i]) for c in cells) for i in range(4)]
     return "\n".join("  ".join([c[0].rjust(widths[0]), c[1].rjust(widths[1]),
                                 *(v.ljust(w) for v, w in zip(c[2:4], widths[2:], strict=True)), c[4]])
+                     for c in cells)
+
+
+# A source's row is shown as its key and the start of its other columns' values.
+PREVIEW_CHARACTERS = 80
+
+
+def source_table(rows: list[dict[str, Any]], first_rank: int = 1) -> str:
+    """Rank, score, key and a preview of the row's columns; a line saying so when nothing matched."""
+    if not rows:
+        return "no live row matches"
+    cells = [("rank", "score", "key", "row")]
+    for n, row in enumerate(rows, start=first_rank):
+        score = "-" if row["score"] is None else f"{row['score']:.4f}"
+        values = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                  for v in (row["row_data"] or {}).values() if v not in (None, row["source_key"])]
+        preview = " | ".join(values).replace("\n", " ")
+        if len(preview) > PREVIEW_CHARACTERS:
+            preview = preview[:PREVIEW_CHARACTERS - 3] + "..."
+        cells.append((str(n), score, row["source_key"], preview))
+    widths = [max(len(c[i]) for c in cells) for i in range(3)]
+    return "\n".join("  ".join([c[0].rjust(widths[0]), c[1].rjust(widths[1]), c[2].ljust(widths[2]), c[3]])
                      for c in cells)
 
 
