@@ -72,6 +72,18 @@ def test_status_estimate_process_retry(
     assert open_entries(db, ids[1]) == 1
 
 
+def test_the_local_model_loads_without_writing_to_stderr(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """`process --no-progress` on the local model (make demo's, cron's): stdout has the summary,
+    stderr nothing (transformers draws a bar of its weights loading unless told not to)."""
+    insert_jobs(db, 3)
+    processed = _autoembed(base_settings, "process", "--no-progress", EMBEDDING_PROVIDER="local",
+                           EMBEDDING_MODEL="<unset>", OPENAI_API_KEY="<unset>")
+    assert processed.returncode == 0, processed.stderr
+    assert "embedded 3, failed 0" in processed.stdout and processed.stderr == ""
+
+
 def test_bad_configuration_is_a_clear_error(base_settings: Settings) -> None:
     """A missing DATABASE_URL exits 2 with a message, not a traceback."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}

