@@ -54,6 +54,9 @@ select set_eq(
     ('authenticated', 'hybrid_search_depth(caller text, page_size integer, page integer, full_text_weight double precision, semantic_weight double precision, rrf_k integer)', 'EXECUTE'),
     ('anon', 'hybrid_search_score(full_text_weight double precision, semantic_weight double precision, rrf_k integer, full_text_rank bigint, text_match double precision, semantic_rank bigint, similarity double precision, dimensions integer)', 'EXECUTE'),
     ('authenticated', 'hybrid_search_score(full_text_weight double precision, semantic_weight double precision, rrf_k integer, full_text_rank bigint, text_match double precision, semantic_rank bigint, similarity double precision, dimensions integer)', 'EXECUTE'),
+    -- The error a search of a source whose table was renamed or dropped raises, as the caller.
+    ('anon', 'raise_embedding_source_search_error(source_name text, message text, code text)', 'EXECUTE'),
+    ('authenticated', 'raise_embedding_source_search_error(source_name text, message text, code text)', 'EXECUTE'),
     ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('anon', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),

@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(48);
+select plan(51);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -118,6 +118,15 @@ alter table "HR Dept"."Candidates" rename to "People";
 select is((select health || ': ' || health_reason from public.embedding_source_status() where source = 'slugs_renamed'),
   'blocked: source slugs_renamed: its table "HR Dept"."Candidates" was renamed "HR Dept"."People": declare the source again on "HR Dept"."People", with its text',
   'a renamed table blocks its source at once, naming the new name');
+select throws_like($$select * from public.match_embedding_source('slugs_renamed', '[1,0,0]')$$,
+  'autoembed: source slugs_renamed cannot be searched: relation "HR Dept.Candidates" does not exist (its table, or a column its text reads, was dropped or renamed after it was declared: embedding_source_status() says what to do)',
+  'a search of it says why it fails and where to look');
+select throws_like($$select * from public.search_embedding_source('slugs_renamed', 'ada')$$,
+  'autoembed: source slugs_renamed cannot be searched: relation "HR Dept.Candidates" does not exist (%',
+  'so does its full-text search');
+select throws_like($$select * from public.search_embedding_source('slugs_renamed', null, '[1,0,0]')$$,
+  'autoembed: source slugs_renamed cannot be searched: relation "HR Dept.Candidates" does not exist (%',
+  'and its vector search, said once');
 select lives_ok($$select public.declare_embedding_source('slugs_renamed', '"HR Dept"."People"',
   text_expression => '"Full Name"')$$, 'the source is declared again on the new name');
 select is((select health from public.embedding_source_status() where source = 'slugs_renamed'), 'ok',

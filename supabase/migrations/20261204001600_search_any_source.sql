@@ -130,6 +130,35 @@ Security invoker, live rows only, nearest first by cosine similarity over the ve
 revoke all on function public.create_embedding_source_search(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_search(text) to service_role;
 
+-- A source's table, or a column its text reads, dropped or renamed after it
+-- was declared: its generated functions name them as declared, so a search
+-- fails. The error says so, once for both searches (match_embedding_source,
+-- search_embedding_source), keeping PostgreSQL's message and code.
+create or replace function public.raise_embedding_source_search_error(
+  source_name text, message text, code text
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if message like 'autoembed: %' then  -- said already, by the search this one called
+    raise exception '%', message using errcode = code;
+  end if;
+  raise exception 'autoembed: source % cannot be searched: % (its table, or a column its text reads, '
+    'was dropped or renamed after it was declared: embedding_source_status() says what to do)',
+    source_name, message using errcode = code;
+end;
+$$;
+
+comment on function public.raise_embedding_source_search_error(text, text, text) is
+'raise_embedding_source_search_error: raise the error of a search of a source whose table or text columns were dropped or renamed since it was declared, with PostgreSQL''s message and code.';
+revoke all on function public.raise_embedding_source_search_error(text, text, text) from public;
+grant execute on function public.raise_embedding_source_search_error(text, text, text)
+to anon, authenticated, service_role;
+
 create or replace function public.match_embedding_source(
   source_name text,
   query_embedding extensions.vector,
@@ -172,6 +201,8 @@ begin
       min_similarity;
   exception when undefined_function then
     raise exception 'autoembed: no source %', coalesce(source_name, 'null') using errcode = '42704';
+  when undefined_table or undefined_column then
+    perform public.raise_embedding_source_search_error(source_name, sqlerrm, sqlstate);
   end;
 end;
 $$;

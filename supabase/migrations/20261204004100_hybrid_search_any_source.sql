@@ -163,33 +163,37 @@ begin
   end if;
 
   -- A side not asked for is not run (an empty list in its place).
-  return query execute pg_catalog.format($q$
-    with ft as (
-      select f.source_key, f.rank, f.row_data, row_number() over (order by f.rank desc, f.source_key) as r
-      from public.%1$I($1, $2) as f
-      where %2$s
-    ),
-    sem as (
-      select m.source_key, m.similarity, m.row_data,
-        row_number() over (order by m.similarity desc, m.source_key) as r
-      from public.match_embedding_source($3, $4, $2, -1, $5) as m
-      where %3$s
-    ),
-    fused as (
-      select coalesce(ft.source_key, sem.source_key) as k, ft.r as ft_r, sem.r as sem_r, sem.similarity,
-        coalesce(ft.row_data, sem.row_data) as row_data,
-        public.hybrid_search_score($7, $6, $8, ft.r, ft.rank, sem.r, sem.similarity,
-          extensions.vector_dims($4)) as score
-      from ft full join sem on ft.source_key = sem.source_key
-    )
-    select f.k, f.score, f.ft_r, f.sem_r, f.similarity, f.row_data
-    from fused f
-    order by f.score desc, f.sem_r nulls last, f.ft_r nulls last, f.k
-    limit $9 offset $10
-    $q$, source_name || '_search_text', (text_query is not null)::text,
-    (query_embedding is not null and semantic_weight > 0)::text)
-  using text_query, depth, source_name, query_embedding, model, semantic_weight, full_text_weight, rrf_k,
-    page_size, (page - 1) * page_size;
+  begin
+    return query execute pg_catalog.format($q$
+      with ft as (
+        select f.source_key, f.rank, f.row_data, row_number() over (order by f.rank desc, f.source_key) as r
+        from public.%1$I($1, $2) as f
+        where %2$s
+      ),
+      sem as (
+        select m.source_key, m.similarity, m.row_data,
+          row_number() over (order by m.similarity desc, m.source_key) as r
+        from public.match_embedding_source($3, $4, $2, -1, $5) as m
+        where %3$s
+      ),
+      fused as (
+        select coalesce(ft.source_key, sem.source_key) as k, ft.r as ft_r, sem.r as sem_r, sem.similarity,
+          coalesce(ft.row_data, sem.row_data) as row_data,
+          public.hybrid_search_score($7, $6, $8, ft.r, ft.rank, sem.r, sem.similarity,
+            extensions.vector_dims($4)) as score
+        from ft full join sem on ft.source_key = sem.source_key
+      )
+      select f.k, f.score, f.ft_r, f.sem_r, f.similarity, f.row_data
+      from fused f
+      order by f.score desc, f.sem_r nulls last, f.ft_r nulls last, f.k
+      limit $9 offset $10
+      $q$, source_name || '_search_text', (text_query is not null)::text,
+      (query_embedding is not null and semantic_weight > 0)::text)
+    using text_query, depth, source_name, query_embedding, model, semantic_weight, full_text_weight, rrf_k,
+      page_size, (page - 1) * page_size;
+  exception when undefined_table or undefined_column then
+    perform public.raise_embedding_source_search_error(source_name, sqlerrm, sqlstate);
+  end;
 end;
 $$;
 

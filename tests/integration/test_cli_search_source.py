@@ -115,3 +115,19 @@ def test_a_typo_or_a_job_filter_is_a_one_line_error_before_the_provider_is_paid(
                                        "--tag", "python"))
     assert filtered.startswith("autoembed: --location, --tag filter jobs;")
     assert fake.requests == []
+
+
+def test_a_source_whose_table_was_renamed_says_so_in_one_line(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings],
+    notes: dict[str, str]
+) -> None:
+    """The source's generated search names its table as declared: the error says what happened
+    and where to look, not that the schema is missing."""
+    db.execute("alter table public.notes rename to notes_renamed")
+    try:
+        said = _one_line_error(_search(settings(), QUERY, "--source", "notes"))
+    finally:
+        db.execute("alter table public.notes_renamed rename to notes")
+    assert said == ('autoembed: source notes cannot be searched: relation "public.notes" does not exist '
+                    "(its table, or a column its text reads, was dropped or renamed after it was declared: "
+                    "embedding_source_status() says what to do)")
