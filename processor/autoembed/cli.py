@@ -69,12 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def database_fault(exc: psycopg.Error, *, connected: bool) -> tuple[int, str]:
     """The exit code and line for a database error: configuration (2) or a fault to retry (1)."""
     said = redact.error(exc, with_type=False)
-    if said.startswith("autoembed: "):  # autoembed's SQL said what is wrong and what to do
-        return 2, said.removeprefix("autoembed: ")
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return 2, (f"the DATABASE_URL role may not do this: {said}; "
                    "use the postgres or service_role connection string")
-    if isinstance(exc, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable):
+    missing = isinstance(exc, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable)
+    if said.startswith("autoembed: "):  # autoembed's SQL said what is wrong and what to do
+        return 2 if missing else 1, said.removeprefix("autoembed: ")
+    if missing:
         return 2, (f"the database at DATABASE_URL has no autoembed schema: {said}; "
                    "run `supabase db push` first")
     if isinstance(exc, TRANSIENT) or (connected and isinstance(exc, psycopg.OperationalError)):
