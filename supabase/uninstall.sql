@@ -130,6 +130,7 @@ drop function if exists public.create_embedding_source_vectors;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.embedding_source_readable_columns;
 drop function if exists public.match_embedding_source;
+drop function if exists public.raise_embedding_source_search_error;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_parentheses_balanced;
 drop function if exists public.embedding_source_columns_expression;
