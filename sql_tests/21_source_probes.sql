@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(51);
+select plan(53);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -87,6 +87,14 @@ select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', t
 select public.drop_embedding_source('candidates');
 select lives_ok($$select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"',
   text_expression => '"Full Name"', vectors => 'columns')$$, 'a source is declared again on the columns it kept');
+-- Declared again without saying where its vectors go (a rename's way out): they stay where they are.
+update "HR Dept"."Candidates" set embedding = '[1,0,0]', embedding_model = 'test-3d',
+  embedding_text_hash = sha256(convert_to("Full Name", 'UTF8'));
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('candidates',
+  '"HR Dept"."Candidates"', text_expression => '"Full Name"') as r), 0,
+  'declared again without vectors, a source keeps its columns: nothing is queued');
+select is((select vectors || ' ' || coalesce(vector_table, '-') from public.embedding_sources where name = 'candidates'),
+  'columns -', 'and its vectors stay on the table');
 select public.drop_embedding_source('candidates', drop_vectors => true);
 select set_eq('select * from candidates_catalog', 'select * from before_declare',
   'removed with its vectors, the columns autoembed added first are gone, the table as before');

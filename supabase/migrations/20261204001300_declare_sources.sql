@@ -56,7 +56,7 @@ create or replace function public.declare_embedding_source(
   text_columns jsonb default null,
   text_expression text default null,
   live_when text default null,
-  vectors text default 'table'
+  vectors text default null
 )
 returns jsonb
 language plpgsql
@@ -110,6 +110,10 @@ begin
     raise exception 'autoembed: % is already the source %: declare % again to change its text, or drop it first (select public.drop_embedding_source(%))',
       source_table, existing.name, existing.name, pg_catalog.quote_literal(existing.name) using errcode = '42710';
   end if;
+  -- Declared again without saying where its vectors go: where they are (a
+  -- first declaration: a table of autoembed's), so nothing is embedded again.
+  vectors := coalesce(vectors, (select e.vectors from public.embedding_sources e where e.name = source_name),
+    'table');
   vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
   if vectors = 'table' and pg_catalog.to_regclass(vector_table) is not null and coalesce(pg_catalog.obj_description(
     pg_catalog.to_regclass(vector_table), 'pg_class'), '') not like 'Vectors of the source%' then
@@ -207,7 +211,7 @@ $$;
 
 comment on function public.declare_embedding_source(text, regclass, jsonb, text, text, text) is
 'declare_embedding_source: make a table a source of embeddings, or change its text; returns what it made and how many rows it queued.
-text_columns (labelled columns) or text_expression (SQL over the row''s columns), live_when (optional), vectors ''table'' (public.<name>_embeddings) or ''columns''. Needs the table''s ownership.';
+text_columns (labelled columns) or text_expression (SQL over the row''s columns), live_when (optional), vectors ''table'' (public.<name>_embeddings) or ''columns'' (default: as declared before, else ''table''). Needs the table''s ownership.';
 revoke all on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
 from public, anon, authenticated;
 grant execute on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
