@@ -24,14 +24,19 @@ COLUMNS = ("id", "title", "company", "location", "tags", "created_at", "score", 
 # Typed where a null would leave the call ambiguous to PostgreSQL; the vector travels as its text form.
 _CASTS = {"query_embedding": "::extensions.vector", "remote": "::boolean", "tags_any": "::text[]",
           "tags_all": "::text[]", "posted_since": "::timestamptz"}
-SEARCH = (f"select {', '.join(COLUMNS)} from public.search_jobs("
-          + ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in ARGUMENTS) + ")")
+
+
+def _call(function: str, columns: Sequence[str], arguments: Sequence[str]) -> str:
+    """``select columns from public.function(...)``, each argument by its name."""
+    named = ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in arguments)
+    return f"select {', '.join(columns)} from public.{function}({named})"
+
+
+SEARCH = _call("search_jobs", COLUMNS, ARGUMENTS)
 # A declared source's search: the same ranking, without the job board's filters.
 SOURCE_ARGUMENTS = ("source_name", "query_text", "query_embedding", "page_size", "page", "model")
 SOURCE_COLUMNS = ("source_key", "score", "full_text_rank", "semantic_rank", "similarity", "row_data")
-SEARCH_SOURCE = (f"select {', '.join(SOURCE_COLUMNS)} from public.search_embedding_source("
-                 + ", ".join(f"{name} => %({name})s{_CASTS.get(name, '')}" for name in SOURCE_ARGUMENTS)
-                 + ")")
+SEARCH_SOURCE = _call("search_embedding_source", SOURCE_COLUMNS, SOURCE_ARGUMENTS)
 
 
 @dataclass(frozen=True)
