@@ -61,6 +61,8 @@ select is(
    where p.pronamespace = 'public'::regnamespace and p.prosecdef),
   array[
     'activate_embedding_model', 'delete_embedding_queue_of_deleted_jobs', 'embedding_dispatch_state',
+    -- the event trigger that makes a renamed source's objects again, as their owner
+    'embedding_sources_follow_renames',
     'queue_embedding_for_inserted_jobs',
     'queue_embedding_for_updated_job', 'register_embedding_model', 'set_embedding_schedule',
     'set_embedding_secret',

@@ -120,9 +120,13 @@ select throws_like($$select public.declare_embedding_source('candidates', 'publi
   'a kept vector table of another key type is named in one line, with the way out');
 select isnt(to_regclass('public.candidates_embeddings'), null, 'and the kept vectors are still there');
 
--- A renamed table: said at once, with the way out; declared again on its new name, it flows.
+-- A renamed table where autoembed could not make its event trigger (the
+-- migrations run by a role that may not; 23_source_renames.sql follows it):
+-- said at once, with the way out; declared again on its new name, it flows.
 select public.declare_embedding_source('slugs_renamed', '"HR Dept"."Candidates"', text_expression => '"Full Name"');
+alter event trigger autoembed_sources_follow_renames disable;
 alter table "HR Dept"."Candidates" rename to "People";
+alter event trigger autoembed_sources_follow_renames enable;
 select is((select health || ': ' || health_reason from public.embedding_source_status() where source = 'slugs_renamed'),
   'blocked: source slugs_renamed: its table "HR Dept"."Candidates" was renamed "HR Dept"."People": declare the source again on "HR Dept"."People", with its text',
   'a renamed table blocks its source at once, naming the new name');

@@ -47,6 +47,10 @@ select cron.unschedule(j.jobid)
 from cron.job as j
 where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 
+-- Renames are no longer followed (20261204004200).
+drop event trigger if exists autoembed_sources_follow_renames;
+drop function if exists public.embedding_sources_follow_renames;
+
 -- Declared sources other than jobs: their triggers leave the app's tables,
 -- their generated functions and their vector tables go (drop_embedding_source).
 do $$
@@ -212,7 +216,7 @@ where version in (
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
-  '20261204004100'
+  '20261204004100', '20261204004200'
 );
 
 commit;

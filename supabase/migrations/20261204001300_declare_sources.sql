@@ -185,8 +185,9 @@ begin
     declare_embedding_source.live_when, declare_embedding_source.vectors, vector_table, added,
     array(select distinct c from pg_catalog.unnest(text_reads || live_reads) as c order by c))
   on conflict (name) do update
-  set table_name = excluded.table_name, text_columns = excluded.text_columns, text_expression = excluded.text_expression,
-    live_when = excluded.live_when, vectors = excluded.vectors, vector_table = excluded.vector_table,
+  set table_name = excluded.table_name, key_column = excluded.key_column, key_type = excluded.key_type,
+    text_columns = excluded.text_columns, text_expression = excluded.text_expression, live_when = excluded.live_when,
+    vectors = excluded.vectors, vector_table = excluded.vector_table,
     added_columns = s.added_columns or excluded.added_columns, read_columns = excluded.read_columns,
     blocked_reason = null, blocked_at = null, declared_at = pg_catalog.now();
 

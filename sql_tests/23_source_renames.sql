@@ -1,0 +1,105 @@
+-- A source follows its table and its key when they are renamed (the event
+-- trigger of 20261204004200): the app's writes go on, its vectors answer
+-- searches under the new names, nothing is queued again; the job board's
+-- names and a key gone for good are refused with the way out.
+begin;
+select plan(27);
+
+update public.embedding_models set is_active = false where model <> 'test-3d';
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+
+create schema crm;
+create table crm.notes (id bigint primary key, body text not null, views integer not null default 0);
+create table public.memos (memo_id uuid primary key, body text not null);
+insert into crm.notes (id, body) values (1, 'one'), (2, 'two');
+insert into public.memos values ('00000000-0000-0000-0000-000000000001', 'first');
+select public.declare_embedding_source('notes', 'crm.notes', text_columns => '["body"]');
+select public.declare_embedding_source('memos', 'public.memos', text_expression => 'body', vectors => 'columns');
+-- Embedded, as the processor would leave them.
+delete from public.embedding_queue where source in ('notes', 'memos');
+insert into public.notes_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+select n.id, '[1,0,0]', 'test-3d', sha256(convert_to(n.body, 'UTF8')), now() from crm.notes n;
+update public.memos set embedding = '[0,1,0]', embedding_model = 'test-3d',
+  embedding_text_hash = sha256(convert_to(body, 'UTF8')), embedded_at = now();
+
+create temporary view notes_catalog as
+select (select array_agg(t.tgname || ' ' || t.tgenabled::text order by t.tgname) from pg_trigger t
+        where t.tgrelid = c.oid) as triggers,
+  (select array_agg(a.attname::text order by a.attnum) from pg_attribute a
+   where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns,
+  c.relacl::text as grants, c.relrowsecurity
+from pg_class c where c.relname in ('notes', 'notes_renamed') and c.relnamespace in
+  (select n.oid from pg_namespace n where n.nspname in ('crm', 'sales'));
+create temporary table before_rename as select * from notes_catalog;
+
+-- The key renamed: every write of the app's goes on, and each is queued under the new name.
+select lives_ok($$alter table crm.notes rename column id to note_id$$, 'the key of a source can be renamed');
+select is((select key_column from public.embedding_sources where name = 'notes'), 'note_id'::name,
+  'the source follows its key');
+select lives_ok($$insert into crm.notes (note_id, body) values (3, 'three')$$, 'an insert goes on');
+select lives_ok($$update crm.notes set body = 'uno' where note_id = 1$$, 'an update of its text goes on');
+select lives_ok($$update crm.notes set note_id = 20 where note_id = 2$$, 'a new key goes on');
+select lives_ok($$delete from crm.notes where note_id = 3$$, 'a delete goes on');
+select is((select array_agg(k order by k) from public.embedding_intake i, unnest(i.keys) k where i.source = 'notes'),
+  '{3}', 'the insert was taken in by its key');
+select is((select array_agg(q.source_key order by q.source_key) from public.embedding_queue q
+  where q.source = 'notes' and q.processed_at is null), '{1,20}', 'the edited row and the new key are queued, the deleted one not');
+select is((select array_agg(v.source_key order by v.source_key) from public.notes_embeddings v), '{1,20}'::bigint[],
+  'the vector followed the new key, and none of the deleted row is left');
+select is((select array_agg(s.source_key order by s.source_key)
+  from public.match_embedding_source('notes', '[1,0,0]') s), '{1,20}', 'the vectors answer searches');
+
+-- The table and its schema renamed: followed, searched, nothing queued again.
+select lives_ok($$alter table crm.notes rename to notes_renamed$$, 'the table of a source can be renamed');
+select lives_ok($$alter schema crm rename to sales$$, 'so can its schema');
+select is((select table_name from public.embedding_sources where name = 'notes'), 'sales.notes_renamed',
+  'the source follows its table');
+select is((select health from public.embedding_source_status() where source = 'notes'), 'ok',
+  'and is not blocked');
+select is((select array_agg(s.source_key order by s.source_key)
+  from public.match_embedding_source('notes', '[1,0,0]') s), '{1,20}', 'its vectors still answer');
+select is((select count(*) from public.embedding_queue q where q.source = 'notes' and q.processed_at is null),
+  2::bigint, 'nothing was queued again');
+select lives_ok($$update sales.notes_renamed set views = views + 1$$, 'an update of another column goes on');
+select is((select triggers || columns || grants || relrowsecurity::text from notes_catalog),
+  (select triggers || array_replace(columns, 'id', 'note_id') || grants || relrowsecurity::text from before_rename),
+  'the table keeps its triggers (enabled), columns, grants and RLS');
+
+-- Vectors on the table: its key renamed, writes go on.
+alter table public.memos rename column memo_id to id;
+select lives_ok($$insert into public.memos values ('00000000-0000-0000-0000-000000000002', 'second');
+  update public.memos set body = 'one' where id = '00000000-0000-0000-0000-000000000001'$$,
+  'a source with its vectors on its table follows its key too');
+select is((select array_agg(s.source_key) from public.match_embedding_source('memos', '[0,1,0]') s),
+  '{00000000-0000-0000-0000-000000000001}', 'and its vectors answer');
+
+-- Where the migrations could not make the event trigger: declaring the
+-- source again takes its new key, and writes go on.
+create table public.drafts (id integer primary key, body text);
+select public.declare_embedding_source('drafts', 'public.drafts', text_columns => '["body"]');
+alter event trigger autoembed_sources_follow_renames disable;
+alter table public.drafts rename column id to draft_id;
+select throws_ok($$insert into public.drafts values (1, 'one')$$, '42703', null,
+  'without it, a renamed key fails the writes');
+select lives_ok($$select public.declare_embedding_source('drafts', 'public.drafts', text_columns => '["body"]')$$,
+  'the source is declared again on its new key');
+select lives_ok($$insert into public.drafts values (1, 'one'); update public.drafts set body = 'uno';
+  delete from public.drafts$$, 'and writes go on');
+alter event trigger autoembed_sources_follow_renames enable;
+
+-- A key gone for good, and the job board's names: refused, nothing changed.
+alter table public.memos drop constraint memos_pkey;
+select throws_ok($$alter table public.memos rename column id to memo_key$$, '55000',
+  'autoembed: the source memos is keyed by public.memos.id (uuid), and public.memos has no single-column primary key now: remove the source first (select public.drop_embedding_source(''memos'')), then declare it again',
+  'renaming a key that is no longer the primary key is refused, with the way out');
+select throws_ok($$alter table public.jobs rename to job_posts$$, '55000',
+  'autoembed: public.jobs and its key id are named by the job board''s functions (match_jobs, its triggers): keep both names',
+  'the job board''s table keeps its name');
+select throws_ok($$alter table public.jobs rename column id to job_id$$, '55000', null,
+  'and its key');
+select is((select array[table_name, key_column] from public.embedding_sources where name = 'jobs'),
+  array['public.jobs', 'id'], 'the job board''s source is unchanged');
+
+select * from finish();
+rollback;
