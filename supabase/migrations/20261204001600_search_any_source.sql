@@ -63,6 +63,8 @@ declare
   dest text;
   stored text;
   tag text;
+  parts text[];
+  n integer;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
@@ -75,25 +77,13 @@ begin
   -- The search, as the caller (security invoker: grants and RLS apply), live
   -- rows only; the dimension is the model's, known at the call. The row's
   -- alias is autoembed_row, not a name a column is likely to have (as `t`, a
-  -- column t was read instead of the row).
-  execute pg_catalog.format(pg_catalog.replace($f$
-    create or replace function public.%1$I(
-      query_embedding extensions.vector, dimensions integer, model text, match_count integer,
-      min_similarity double precision
-    )
-    returns table (source_key text, similarity double precision, row_data jsonb)
-    language plpgsql stable security invoker set search_path = ''
-    as $body$
-    begin
-      -- The row as the caller may read it.
-      return query execute pg_catalog.format(%2$L, dimensions,
-        public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L))
-      using query_embedding, model, match_count, min_similarity;
-    end;
-    $body$
-    $f$, '$body$', tag), s.name || '_search_embeddings', pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-      pg_catalog.format($q$
-      select s.k, s.similarity, s.r
+  -- column t was read instead of the row). Three statements: the search,
+  -- kept whole until it ends (a row whose liveness raises stops it midway);
+  -- then, only if one did, the nearest vectors and each one's row alone, so
+  -- such a row is left out and the others are found.
+  parts := array[pg_catalog.format($q$
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(s.k, s.similarity, s.r)
+        order by s.similarity desc, s.k), '[]')
       from (
         select autoembed_row.%1$I::text as k,
           1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
@@ -110,11 +100,68 @@ begin
       -- autoembed's columns on the table are left out; a vector table leaves the row as it is.
       case when s.vectors = 'columns'
         then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end),
-      -- Each % of a name or of the liveness stays a %; the places of the
-      -- dimension and the columns (tokens no expression holds, see tag)
-      -- become the placeholders.
-      '%', '%%'), tag || 'dimensions', '%1$s'), tag || 'columns', '%2$s'),
-    s.relid, s.key_column);
+    pg_catalog.format($q$
+      select v.%1$I::text, 1 - (v.embedding::extensions.vector(%3$s) operator(extensions.<=>) $1)
+      from %2$s as v where v.embedding_model = $2
+      order by v.embedding::extensions.vector(%3$s) operator(extensions.<=>) $1
+    $q$, stored, dest, tag || 'dimensions'),
+    -- Its key first, whichever plan: the liveness of no other row is read.
+    pg_catalog.format($q$
+      select pg_catalog.to_jsonb(autoembed_row)%6$s
+      from (select %5$s from %2$s as autoembed_row where autoembed_row.%1$I = $1::%3$s
+        and case when autoembed_row.%1$I = $1::%3$s then (%4$s) end) as autoembed_row
+    $q$, s.key_column, tbl, s.key_type, live, tag || 'columns',
+      case when s.vectors = 'columns'
+        then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end)];
+  for n in 1..3 loop
+    -- Each % of a name or of the liveness stays a %; the places of the
+    -- dimension and the columns (tokens no expression holds, see tag)
+    -- become the placeholders.
+    parts[n] := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(parts[n], '%', '%%'),
+      tag || 'dimensions', '%1$s'), tag || 'columns', '%2$s');
+  end loop;
+  execute pg_catalog.format(pg_catalog.replace($f$
+    create or replace function public.%1$I(
+      query_embedding extensions.vector, dimensions integer, model text, match_count integer,
+      min_similarity double precision
+    )
+    returns table (source_key text, similarity double precision, row_data jsonb)
+    language plpgsql stable security invoker set search_path = ''
+    as $body$
+    declare
+      cols text := public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L);
+      found jsonb;
+      k text;
+      d double precision;
+      r jsonb;
+    begin
+      begin
+        execute pg_catalog.format(%2$L, dimensions, cols) into found
+        using query_embedding, model, match_count, min_similarity;
+      exception when others then
+        if pg_catalog.left(sqlstate, 2) = '42' then  -- not a row's: a name gone, a grant missing
+          raise;
+        end if;
+        found := '[]';
+        for k, d in execute pg_catalog.format(%5$L, dimensions, cols) using query_embedding, model loop
+          exit when pg_catalog.jsonb_array_length(found) >= match_count or d < min_similarity;
+          begin
+            r := null;
+            execute pg_catalog.format(%6$L, dimensions, cols) into r using k;
+          exception when others then
+            if pg_catalog.left(sqlstate, 2) = '42' then
+              raise;
+            end if;
+          end;
+          if r is not null then
+            found := found operator(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(k, d, r));
+          end if;
+        end loop;
+      end;
+      return query select e ->> 0, (e ->> 1)::double precision, e -> 2 from pg_catalog.jsonb_array_elements(found) as e;
+    end;
+    $body$
+    $f$, '$body$', tag), s.name || '_search_embeddings', parts[1], s.relid, s.key_column, parts[2], parts[3]);
   execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '

@@ -62,38 +62,82 @@ begin
 
   -- Ranked by what the text and liveness read; each row returned as the
   -- caller may read it (embedding_source_readable_columns), without the
-  -- columns autoembed added (vectors => 'columns').
+  -- columns autoembed added (vectors => 'columns'). Full text reads every
+  -- live row's text: one whose text or liveness raises would stop the
+  -- search, so the search is run again over halves of the keys, and halves
+  -- of the half that raised, until that row alone is left out ($3 and $4 the
+  -- range of keys, each row's read only inside it: the case below).
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(query tsquery, depth integer)
     -- $1 and $2 below: a column of the table may be named query or depth.
     returns table (source_key text, rank real, row_data jsonb)
     language plpgsql stable security invoker set search_path = ''
     as $body$
+    declare
+      statement text := pg_catalog.format(%2$L, public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L));
+      found jsonb;
+      part jsonb;
+      keys text[];
+      todo integer[];
+      lo integer;
+      hi integer;
     begin
-      return query execute pg_catalog.format(%2$L,
-        public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L))
-      using $1, $2;
+      begin
+        execute statement into found using $1, $2, null::text, null::text;
+      exception when others then
+        if pg_catalog.left(sqlstate, 2) = '42' then  -- not a row's: a name gone, a grant missing
+          raise;
+        end if;
+        execute %5$L into keys;
+        found := '[]';
+        todo := array[1, coalesce(pg_catalog.cardinality(keys), 0)];
+        while pg_catalog.cardinality(todo) > 0 loop
+          lo := todo[pg_catalog.cardinality(todo) - 1];
+          hi := todo[pg_catalog.cardinality(todo)];
+          todo := todo[1:pg_catalog.cardinality(todo) - 2];
+          continue when lo > hi;
+          begin
+            execute statement into part using $1, $2, keys[lo], keys[hi];
+            found := found operator(pg_catalog.||) part;
+          exception when others then
+            if pg_catalog.left(sqlstate, 2) = '42' then
+              raise;
+            elsif lo < hi then
+              todo := todo operator(pg_catalog.||) array[lo, (lo + hi) / 2, (lo + hi) / 2 + 1, hi];
+            end if;
+          end;
+        end loop;
+        select coalesce(pg_catalog.jsonb_agg(x.e order by (x.e ->> 1)::real desc, x.e ->> 0), '[]') into found
+        from (select e from pg_catalog.jsonb_array_elements(found) as e
+          order by (e ->> 1)::real desc, e ->> 0 limit $2) as x;
+      end;
+      return query select e ->> 0, (e ->> 1)::real, e -> 2 from pg_catalog.jsonb_array_elements(found) as e;
     end;
     $body$
     $f$, '$body$', tag), s.name || '_search_text', pg_catalog.replace(pg_catalog.replace(pg_catalog.format($q$
-      select m.k, m.rank, pg_catalog.to_jsonb(r)%6$s
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.k, m.rank, pg_catalog.to_jsonb(r)%6$s)
+        order by m.rank desc, m.k), '[]')
       from (
         select autoembed_row.%1$I as key, autoembed_row.%1$I::text as k, pg_catalog.ts_rank_cd(%2$s, $1) as rank
         from %3$s as autoembed_row
-        where (%4$s) and (%2$s) operator(pg_catalog.@@) $1
+        where ($3 is null or autoembed_row.%1$I between $3::%7$s and $4::%7$s)
+          and case when $3 is null or autoembed_row.%1$I between $3::%7$s and $4::%7$s
+            then (%4$s) and (%2$s) operator(pg_catalog.@@) $1 end
         order by 3 desc, 2
         limit $2
       ) as m
       cross join lateral (select %5$s from %3$s as autoembed_row where autoembed_row.%1$I = m.key) as r
-      order by m.rank desc, m.k
     $q$, s.key_column, doc, tbl, live, tag || 'columns',
       case when s.vectors = 'columns'
         then ' operator(pg_catalog.-) array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']'
-        else '' end),
+        else '' end, s.key_type),
       -- Each % of a name or of the text stays a %; the place of the columns
       -- (a token no expression holds, see tag) becomes the placeholder.
       '%', '%%'), tag || 'columns', '%1$s'),
-    s.relid, s.key_column);
+    s.relid, s.key_column,
+    -- The keys the caller may read, in the key's order.
+    pg_catalog.format('select pg_catalog.array_agg(autoembed_row.%1$I::text order by autoembed_row.%1$I) from %2$s as autoembed_row',
+      s.key_column, tbl));
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '
