@@ -3,7 +3,7 @@
 -- vectors are; its state counts that source's entries only; removing the
 -- source takes away the indexes it put on the user's table, and only those.
 begin;
-select plan(24);
+select plan(31);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('pgtap-3d', 3, true)
 on conflict (model) do update set dimensions = 3, is_active = true;
@@ -102,6 +102,34 @@ select is((select count(*) from pg_indexes where tablename = 'memos_embeddings')
   'another source''s indexes stay');
 select public.drop_embedding_source('memos', drop_vectors => true);
 select is(to_regclass('public.memos_embeddings'), null, 'removed with its vectors, its indexes go with its table');
+
+-- Moved between a vector table and the table's columns, both ways: the
+-- vectors follow (nothing is queued), and the index is made where they are
+-- (the active model is pgtap-2d since activate_embedding_model above).
+create table public.moved (id integer primary key, body text not null);
+insert into public.moved select g, 'moved ' || g from generate_series(1, 3) g;
+select public.declare_embedding_source('moved', 'public.moved', text_expression => 'body');
+delete from public.embedding_queue where source = 'moved';
+insert into public.moved_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+select m.id, '[1,0]', 'pgtap-2d', sha256(convert_to(m.body, 'UTF8')), now() from public.moved m;
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('moved', 'public.moved',
+  text_expression => 'body', vectors => 'columns') as r), 0, 'moved to its columns, nothing is queued');
+select is((select array_agg(id order by id) from public.moved
+  where embedding_model = 'pgtap-2d' and embedding_text_hash = sha256(convert_to(body, 'UTF8'))), '{1,2,3}',
+  'its vectors are in its columns');
+select is((select array_agg(i.indrelid::regclass::text) from pg_index i
+  where i.indexrelid::regclass::text = public.embedding_source_index_name('moved', 'pgtap-2d', 2)),
+  '{moved}', 'its index is on its table, and no longer on the vector table');
+update public.moved set embedding = '[0,1]';
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('moved', 'public.moved',
+  text_expression => 'body', vectors => 'table') as r), 0, 'moved back to a vector table, nothing is queued');
+select is((select array_agg(source_key || ' ' || embedding::text order by source_key) from public.moved_embeddings),
+  '{"1 [0,1]","2 [0,1]","3 [0,1]"}', 'the vectors of its columns replace those kept there');
+select is((select array_agg(i.indrelid::regclass::text) from pg_index i
+  where i.indexrelid::regclass::text = public.embedding_source_index_name('moved', 'pgtap-2d', 2)),
+  '{moved_embeddings}', 'and its index is on the vector table again');
+select is((select array_agg(s.source_key order by s.source_key) from public.match_embedding_source('moved', '[0,1]') s),
+  '{1,2,3}', 'which answers searches');
 
 select * from finish();
 rollback;

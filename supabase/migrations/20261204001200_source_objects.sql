@@ -125,8 +125,10 @@ grant execute on function public.create_embedding_source_objects(text) to servic
 -- away go, and a table kept for another key type is refused, not misread).
 -- vectors => 'columns': the four columns added to the table, or the table's
 -- own when it has all four with their types; a table with only some of them
--- is refused (they are the app's, never written over). Returns whether it
--- added the columns.
+-- is refused (they are the app's, never written over). A declared source
+-- moved from one to the other takes its vectors along (nothing is embedded
+-- again), and its HNSW index of the old place goes: the new place's has its
+-- name. Returns whether it added the columns.
 create or replace function public.create_embedding_source_vectors(
   source_name text, source_table regclass, key_column name, key_type text, vectors text
 )
@@ -141,7 +143,18 @@ declare
   visible text := source_name || '_embedding_visible';
   kept_type text;
   own_columns text;
+  moved_from text;
+  added boolean := false;
+  old_index text;
 begin
+  select e.vectors into moved_from from public.embedding_sources e
+  where e.name = source_name and e.relid = source_table and e.vectors <> create_embedding_source_vectors.vectors;
+  for old_index in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
+    join pg_catalog.pg_class c on c.oid = i.indexrelid
+    where moved_from is not null and c.relname ~ ('^' || source_name || '_hnsw_[0-9a-f]{12}$')
+      and i.indrelid = case moved_from when 'table' then pg_catalog.to_regclass(vector_table) else source_table end loop
+    execute pg_catalog.format('drop index %s', old_index);
+  end loop;
   if vectors = 'columns' then
     select pg_catalog.string_agg(a.attname, ', ' order by a.attname) into own_columns
     from pg_catalog.pg_attribute a
@@ -155,7 +168,7 @@ begin
       -- they are still autoembed's to remove with the vectors.
       execute pg_catalog.format('comment on column %s.embedding is %L', source_table,
         'Added by autoembed (declare_embedding_source): removed with drop_embedding_source(drop_vectors => true).');
-      return true;
+      added := true;
     elsif (select pg_catalog.count(*) from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
         and (a.attname, pg_catalog.format_type(a.atttypid, null)) in (('embedding', 'extensions.vector'),
@@ -164,7 +177,12 @@ begin
       raise exception 'autoembed: % has columns of its own named % (vectors => ''columns'' writes embedding vector, embedding_model text, embedding_text_hash bytea, embedded_at timestamptz): declare it with vectors => ''table''',
         source_table, own_columns using errcode = '42701';
     end if;
-    return coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
+    if moved_from = 'table' and pg_catalog.to_regclass(vector_table) is not null then  -- its vectors follow
+      execute pg_catalog.format('update %s as t set embedding = v.embedding, embedding_model = v.embedding_model, '
+        'embedding_text_hash = v.embedding_text_hash, embedded_at = v.embedded_at from %s as v '
+        'where t.%I = v.source_key and v.embedding is not null', source_table, vector_table, key_column);
+    end if;
+    return added or coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attname = 'embedding')), '') like 'Added by autoembed%';
   end if;
   select pg_catalog.format_type(a.atttypid, null) into kept_type
@@ -203,6 +221,13 @@ begin
   execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
   execute pg_catalog.format('create policy "Readable with its row" on %s for select '
     'to anon, authenticated using (public.%I(source_key))', vector_table, visible);
+  if moved_from = 'columns' then  -- its vectors follow, over any kept here before
+    execute pg_catalog.format('insert into %s as v (source_key, embedding, embedding_model, embedding_text_hash, '
+      'embedded_at) select t.%I, t.embedding, t.embedding_model, t.embedding_text_hash, t.embedded_at from %s as t '
+      'where t.embedding is not null on conflict (source_key) do update set embedding = excluded.embedding, '
+      'embedding_model = excluded.embedding_model, embedding_text_hash = excluded.embedding_text_hash, '
+      'embedded_at = excluded.embedded_at', vector_table, key_column, source_table);
+  end if;
   -- Kept vectors of rows deleted while the source was away (no trigger saw them go).
   execute pg_catalog.format('delete from %s as v where not exists (select from %s as r where r.%I = v.source_key)',
     vector_table, source_table, key_column);
