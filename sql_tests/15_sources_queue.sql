@@ -154,7 +154,7 @@ select is((select count(*) from public.claim_embedding_batch(10)), 0::bigint, 'n
 select is((select count(*) from public.embedding_queue where source = 'postings'), 0::bigint,
   'the dropped table''s entries are cleaned up');
 select alike((select blocked_reason from public.embedding_sources where name = 'postings'),
-  '%its table public.postings was dropped', 'and the source says why');
+  '%its table public.postings was dropped: select public.drop_embedding_source(''postings'')', 'and the source says why, with the way out');
 
 -- A live_when that raises for a row fails that row, and the error names the live_when.
 create table public.memos (memo_id integer primary key, body text not null, weight integer not null);

@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(53);
+select plan(57);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -304,6 +304,27 @@ select lives_ok($$select public.declare_embedding_source('adopted', 'public.adop
   text_expression => 'body', vectors => 'columns')$$, 'a table with all four columns of their types is adopted');
 select is((select added_columns from public.embedding_sources where name = 'adopted'), false,
   'and its columns are its own: removing the source with its vectors leaves them');
+
+-- The job board's name, a table owner who does not own autoembed's catalog, a zero query: one line each.
+create table public.boards (id bigint primary key, body text);
+select throws_ok($$select public.declare_embedding_source('jobs', 'public.boards', text_expression => 'body')$$,
+  '22023', 'autoembed: the source jobs is the job board (public.jobs), declared by the migrations: name yours otherwise',
+  'a source named jobs on another table is told the name is taken');
+select throws_ok($$select public.declare_embedding_source('board', 'public.jobs', text_expression => 'title')$$,
+  '22023', 'autoembed: public.jobs is the source jobs, declared by the migrations',
+  'public.jobs under another name is told it is the source jobs');
+create role board_owner;
+alter table public.boards owner to board_owner;
+grant execute on function public.declare_embedding_source(text, regclass, jsonb, text, text, text) to board_owner;
+set local role board_owner;
+select throws_ok($$select public.declare_embedding_source('boards', 'public.boards', text_expression => 'body')$$,
+  '42501', 'autoembed: declaring a source needs the role that owns autoembed''s catalog ('
+    || (select c.relowner::regrole::text from pg_class c where c.oid = 'public.embedding_sources'::regclass)
+    || '), not board_owner',
+  'the owner of a table who does not own autoembed''s catalog is told which role declares');
+reset role;
+select throws_ok($$select * from public.match_embedding_source('jobs', '[0,0,0]')$$, '22000',
+  'query embedding is all zeros: it has no direction to compare', 'a zero query vector is refused, not NaN');
 
 select * from finish();
 rollback;

@@ -84,7 +84,9 @@ begin
       coalesce(pg_catalog.quote_literal(source_name), 'null') using errcode = '22023';
   end if;
   if source_name = 'jobs' or source_table = 'public.jobs'::regclass then
-    raise exception 'autoembed: public.jobs is the source jobs, declared by the migrations'
+    raise exception 'autoembed: %', case when source_table = 'public.jobs'::regclass
+      then 'public.jobs is the source jobs, declared by the migrations'
+      else 'the source jobs is the job board (public.jobs), declared by the migrations: name yours otherwise' end
       using errcode = '22023';
   end if;
   select * into strict rel from pg_catalog.pg_class c where c.oid = source_table;
@@ -103,6 +105,14 @@ begin
   elsif rel.relpersistence = 't' then
     raise exception 'autoembed: % is a temporary table: it goes with its session; declare a table of a schema',
       source_table using errcode = '42809';
+  elsif not pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') then
+    raise exception 'autoembed: declaring a source on % needs its ownership (it is %''s)',
+      source_table, rel.relowner::regrole using errcode = '42501';
+  elsif not exists (select from pg_catalog.pg_class c where c.oid = 'public.embedding_sources'::pg_catalog.regclass
+    and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then  -- it writes the catalog, makes functions
+    raise exception 'autoembed: declaring a source needs the role that owns autoembed''s catalog (%), not %',
+      (select c.relowner::regrole from pg_catalog.pg_class c
+        where c.oid = 'public.embedding_sources'::pg_catalog.regclass), current_user using errcode = '42501';
   end if;
   select * into existing from public.embedding_sources e
   where e.relid = source_table and e.name <> source_name;
@@ -121,15 +131,6 @@ begin
       vector_table using errcode = '42P07';  -- autoembed's says so in its comment
   end if;
   vector_table := null;
-  if not pg_catalog.pg_has_role(current_user, rel.relowner, 'USAGE') then
-    raise exception 'autoembed: declaring a source on % needs its ownership (it is %''s)',
-      source_table, rel.relowner::regrole using errcode = '42501';
-  elsif not exists (select from pg_catalog.pg_class c where c.oid = 'public.embedding_sources'::pg_catalog.regclass
-    and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then  -- it writes the catalog, makes functions
-    raise exception 'autoembed: declaring a source needs the role that owns autoembed''s catalog (%), not %',
-      (select c.relowner::regrole from pg_catalog.pg_class c
-        where c.oid = 'public.embedding_sources'::pg_catalog.regclass), current_user using errcode = '42501';
-  end if;
   if vectors is null or vectors not in ('table', 'columns') then
     raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
       source_table using errcode = '22023';
@@ -174,9 +175,7 @@ begin
 
   -- Where the vectors go (create_embedding_source_vectors).
   added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors);
-  if vectors = 'table' then
-    vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
-  end if;
+  vector_table := case when vectors = 'table' then pg_catalog.format('public.%I', source_name || '_embeddings') end;
 
   insert into public.embedding_sources as s (name, relid, table_name, key_column, key_type,
     text_columns, text_expression, live_when, vectors, vector_table, added_columns, read_columns)

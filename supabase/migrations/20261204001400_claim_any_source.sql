@@ -193,7 +193,8 @@ begin
       -- The table is gone, and its rows with it.
       delete from public.embedding_queue q where q.source = src.name and q.source_key is not null;
       update public.embedding_sources s
-      set blocked_reason = pg_catalog.format('source %s: its table %s was dropped', src.name, src.table_name),
+      set blocked_reason = pg_catalog.format('source %s: its table %s was dropped: select public.drop_embedding_source(%L)',
+            src.name, src.table_name, src.name),
           blocked_at = coalesce(s.blocked_at, pg_catalog.now())
       where s.name = src.name;
       continue;

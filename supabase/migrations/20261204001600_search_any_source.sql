@@ -233,6 +233,8 @@ begin
     raise exception 'query embedding has % dimensions, but model % makes %',
       extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
       using errcode = '22000';
+  elsif extensions.vector_norm(query_embedding) = 0 then  -- its cosine similarity to anything is NaN
+    raise exception 'query embedding is all zeros: it has no direction to compare' using errcode = '22000';
   end if;
   if source_name = 'jobs' then
     return query
