@@ -131,7 +131,7 @@ update public.jobs set title = 'Job 2' where id = 9801;
 create temporary table claimed2 as select * from public.claim_embedding_batch(10);
 select is((select array_agg(source) from claimed2), array['jobs'], 'the job is claimed, the posting is not');
 select is((select blocked_reason from public.embedding_sources where name = 'postings'),
-  'source postings: the column employer of public.postings that its text reads is gone (dropped or renamed): declare the source again',
+  'source postings: the column employer of public.postings that its text or live_when reads is gone (dropped or renamed): declare the source again',
   'the source is blocked, naming itself and the column');
 select is((select public.embedding_queue_status() -> 'sources' -> 'postings' ->> 'health'), 'blocked',
   'the status shows postings blocked');
@@ -144,7 +144,7 @@ update public.embedding_queue set next_attempt_at = now() where source = 'postin
 select is((select count(*) from public.claim_embedding_batch(10) where source = 'postings'), 0::bigint,
   'with a second column gone nothing of postings is claimed');
 select is((select blocked_reason from public.embedding_sources where name = 'postings'),
-  'source postings: the columns employer, job_title of public.postings that its text reads are gone (dropped or renamed): declare the source again',
+  'source postings: the columns employer, job_title of public.postings that its text or live_when reads are gone (dropped or renamed): declare the source again',
   'and every column gone is named');
 
 -- The table is dropped: its entries go at the next claim.

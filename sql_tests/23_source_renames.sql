@@ -3,7 +3,7 @@
 -- searches under the new names, nothing is queued again; the job board's
 -- names and a key gone for good are refused with the way out.
 begin;
-select plan(27);
+select plan(31);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -87,6 +87,21 @@ select lives_ok($$select public.declare_embedding_source('drafts', 'public.draft
 select lives_ok($$insert into public.drafts values (1, 'one'); update public.drafts set body = 'uno';
   delete from public.drafts$$, 'and writes go on');
 alter event trigger autoembed_sources_follow_renames enable;
+
+-- A column the text or live_when reads, renamed: blocked at once, the column named.
+create table public.tasks (id integer primary key, title text, done boolean not null default false);
+select public.declare_embedding_source('tasks', 'public.tasks', text_columns => '["title"]', live_when => 'not done');
+alter table public.tasks rename column done to finished;
+select is((select health || ': ' || health_reason from public.embedding_source_status() where source = 'tasks'),
+  'blocked: source tasks: the column done of public.tasks that its live_when reads is gone (dropped or renamed): declare the source again',
+  'a renamed live_when column blocks its source at once, named as the live_when''s');
+select isnt((select blocked_at from public.embedding_sources where name = 'tasks'), null, 'blocked since the rename');
+alter table public.tasks rename column title to heading;
+select is((select blocked_reason from public.embedding_sources where name = 'tasks'),
+  'source tasks: the columns done, title of public.tasks that its text and live_when read are gone (dropped or renamed): declare the source again',
+  'both columns named, each as whose it is');
+select throws_ok($$alter table public.jobs rename column title to job_title$$, '55000', null,
+  'the job board''s text columns keep their names');
 
 -- A key gone for good, and the job board's names: refused, nothing changed.
 alter table public.memos drop constraint memos_pkey;

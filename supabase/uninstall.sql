@@ -50,6 +50,7 @@ where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 -- Renames are no longer followed (20261204004200).
 drop event trigger if exists autoembed_sources_follow_renames;
 drop function if exists public.embedding_sources_follow_renames;
+drop function if exists public.embedding_source_columns_gone;
 
 -- Declared sources other than jobs: their triggers leave the app's tables,
 -- their generated functions and their vector tables go (drop_embedding_source).

@@ -75,8 +75,6 @@ declare
   r_xmins xid[];
   r_ctids tid[];
   active_model text;
-  missing text;
-  missing_count integer;
 begin
   if after_queue_id is not null then
     select q.next_attempt_at into after_attempt_at
@@ -209,18 +207,10 @@ begin
         'from public.%I($1) as c', src.name || '_embedding_texts'
       ) into r_keys, r_texts, r_errors, r_models, r_hashes, r_xmins, r_ctids using src_keys;
     exception when others then
-      -- The source's own fault: name the columns it reads that are gone.
-      select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' order by c), pg_catalog.count(*)
-      into missing, missing_count
-      from pg_catalog.unnest(src.read_columns) as c
-      where not exists (select from pg_catalog.pg_attribute a
-        where a.attrelid = src.relid and a.attname = c and a.attnum > 0 and not a.attisdropped);
+      -- The source's own fault: name the columns it reads that are gone (20261204004200).
       update public.embedding_sources s
-      set blocked_reason = pg_catalog.left(case when missing is not null then pg_catalog.format(
-            'source %s: the %s %s of %s that its text reads %s gone (dropped or renamed): '
-            'declare the source again', src.name, case when missing_count > 1 then 'columns' else 'column' end,
-            missing, src.relid::regclass, case when missing_count > 1 then 'are' else 'is' end)
-          else pg_catalog.format('source %s: its text cannot be built: %s', src.name, sqlerrm) end, 2000),
+      set blocked_reason = pg_catalog.left(coalesce(public.embedding_source_columns_gone(src.name),
+            pg_catalog.format('source %s: its text cannot be built: %s', src.name, sqlerrm)), 2000),
           blocked_at = coalesce(s.blocked_at, pg_catalog.now())
       where s.name = src.name;
       update public.embedding_queue q

@@ -14,14 +14,49 @@
 -- migrations' own functions (match_jobs, its triggers): renaming them is
 -- refused.
 --
--- Columns the text reads are not followed: renamed, the source is blocked
--- with the column named (the claim), as the issue asks; declaring it again
--- with the new name unblocks it.
+-- Columns the text reads are not followed: renamed, the source is blocked at
+-- once with the column named (as the claim names it), as the issue asks;
+-- declaring it again with the new name unblocks it. Those of public.jobs
+-- are named by the job board's functions: renaming them is refused.
 --
 -- Event triggers need a superuser or Supabase's privileged role (postgres,
 -- through supautils). Where the migration runs as neither it warns, and no
 -- rename is followed: a renamed table blocks its source until declared again,
 -- a renamed key fails the table's writes until then (docs/sources.md).
+
+-- The reason a source whose columns are gone is blocked, said by the claim
+-- (20261204001400) and, at the rename itself, by the event trigger below;
+-- null while every column it reads is there. A column the labelled text does not
+-- list is its live_when's; an expression's may be either's.
+create or replace function public.embedding_source_columns_gone(source_name text)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.format('source %s: the %s %s of %s that its %s %s gone (dropped or renamed): declare the source again',
+    s.name, case when pg_catalog.count(*) > 1 then 'columns' else 'column' end,
+    pg_catalog.string_agg(pg_catalog.quote_ident(g.c), ', ' order by g.c), s.relid::pg_catalog.regclass,
+    case when s.live_when is null or pg_catalog.bool_and(g.listed) then 'text reads'
+      when s.text_columns is null then 'text or live_when reads'
+      when not pg_catalog.bool_or(g.listed) then 'live_when reads' else 'text and live_when read' end,
+    case when pg_catalog.count(*) > 1 then 'are' else 'is' end)
+  from public.embedding_sources as s
+  join pg_catalog.pg_class as r on r.oid = s.relid  -- a dropped table is said otherwise
+  cross join lateral (select u.c, exists (select from pg_catalog.jsonb_array_elements(s.text_columns) as e
+      where coalesce(e.value ->> 'column', e.value #>> '{}') = u.c) as listed
+    from pg_catalog.unnest(s.read_columns) as u (c)
+    where not exists (select from pg_catalog.pg_attribute as a
+      where a.attrelid = s.relid and a.attname = u.c and a.attnum > 0 and not a.attisdropped)) as g
+  where s.name = source_name
+  group by s.name, s.relid, s.live_when, s.text_columns
+$$;
+
+comment on function public.embedding_source_columns_gone(text) is
+'embedding_source_columns_gone: why a source is blocked when columns its text or live_when reads are gone (dropped or renamed), naming them; null when none is.';
+revoke all on function public.embedding_source_columns_gone(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_columns_gone(text) to service_role;
 
 create or replace function public.embedding_sources_follow_renames()
 returns event_trigger
@@ -37,6 +72,10 @@ declare
   key_now name;
   type_now text;
 begin
+  if public.embedding_source_columns_gone('jobs') is not null then
+    raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
+      public.embedding_source_columns_gone('jobs') using errcode = '55000';
+  end if;
   -- Only the sources a rename left behind: their table's name, or their key's, differs.
   for s in
     select e.* from public.embedding_sources as e
@@ -72,6 +111,13 @@ begin
     perform public.create_embedding_source_objects(s.name);
     perform public.create_embedding_source_search(s.name);
   end loop;
+  -- A column the text or live_when reads, renamed: the source is blocked at
+  -- once, the column named as the claim names it; declared again, it flows.
+  update public.embedding_sources as e
+  set blocked_reason = g.reason, blocked_at = coalesce(e.blocked_at, pg_catalog.now())
+  from (select x.name, public.embedding_source_columns_gone(x.name) as reason
+    from public.embedding_sources as x where x.name <> 'jobs') as g
+  where g.name = e.name and g.reason is not null and e.blocked_reason is distinct from g.reason;
 end;
 $$;
 

@@ -195,8 +195,8 @@ def test_bad_rows_fail_alone_and_a_broken_source_blocks_alone(
     assert_embedded_from_current_text(db, job_ids)
     reason = db.execute("select blocked_reason from public.embedding_sources "
                         "where name = 'candidates'").fetchone()
-    assert reason == ("source candidates: the column years of public.candidates that its text reads is "
-                      "gone (dropped or renamed): declare the source again",)
+    assert reason == ("source candidates: the column years of public.candidates that its text or "
+                      "live_when reads is gone (dropped or renamed): declare the source again",)
     waiting = db.execute("select count(*) from public.embedding_queue where source = 'candidates' "
                          "and processed_at is null and attempts = 0").fetchone()
     assert waiting == (1,)
