@@ -2,7 +2,7 @@
 -- its source's searches, and every other row is found: the vector search,
 -- the full-text search (which reads every row's text) and both fused.
 begin;
-select plan(10);
+select plan(11);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -66,6 +66,13 @@ to crates_reader;
 set local role crates_reader;
 select throws_ok($$select * from public.match_embedding_source('crates', '[1,0,0]')$$, '42501', null,
   'a caller without access to the table is told so, not given an empty list');
+reset role;
+revoke all on public.crates from authenticated;
+grant select (id, body) on public.crates to authenticated;
+set local role authenticated;
+select throws_ok($$select * from public.search_embedding_source('crates', 'apples')$$, '42501',
+  'autoembed: the full-text search of the source crates reads body, d, n, which authenticated may not read all of: grant it select on them, or search with full_text_weight => 0',
+  'a caller who may not read the columns the text reads is told which, and the way out');
 reset role;
 
 select * from finish();
