@@ -161,3 +161,44 @@ comment on function public.create_embedding_source_texts(text) is
 Its rows by key through the primary key''s index, a row whose text raises reported with its error.';
 revoke all on function public.create_embedding_source_texts(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_texts(text) to service_role;
+
+-- Queue every live row of a source without a current vector of the active
+-- model (missing, of another model, or of another text), found through its
+-- text function, and the rows whose text raises (the claim fails them with
+-- the error).
+create or replace function public.enqueue_embedding_source(source_name text)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  keys text[];
+  queued integer;
+begin
+  if not exists (select from public.embedding_sources s where s.name = source_name) then
+    raise exception 'autoembed: no source %', source_name using errcode = '42704';
+  end if;
+  if source_name = 'jobs' then
+    return public.enqueue_missing_embeddings();
+  end if;
+  execute pg_catalog.format(
+    'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
+    'where c.error is not null or not coalesce(c.stored_model = $1 '
+    'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+    source_name || '_embedding_texts'
+  ) into keys using public.active_embedding_model();
+  insert into public.embedding_queue (source, source_key)
+  select source_name, k from pg_catalog.unnest(keys) as k
+  on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+  get diagnostics queued = row_count;
+  return queued;
+end;
+$$;
+
+comment on function public.enqueue_embedding_source(text) is
+'enqueue_embedding_source: backfill a source: queue each live row without a current vector of the active model; returns how many.
+For jobs, enqueue_missing_embeddings.';
+revoke all on function public.enqueue_embedding_source(text) from public, anon, authenticated;
+grant execute on function public.enqueue_embedding_source(text) to service_role;

@@ -1,4 +1,5 @@
--- autoembed: sources, part 4 of 5: declaring and removing a source, queueing its rows.
+-- autoembed: sources, part 4 of 5: declaring and removing a source (its rows are
+-- queued by enqueue_embedding_source, 20261204001190).
 --
 --   select public.declare_embedding_source(
 --     'postings', 'public.postings',
@@ -9,46 +10,6 @@
 -- Both are security invoker and need the table's ownership (its triggers).
 -- Declaring again replaces the text or the liveness: only rows whose text
 -- hash changed are queued; their vectors answer searches until replaced.
-
--- Queue every live row of a source without a current vector of the active
--- model (missing, of another model, or of another text), and the rows whose
--- text raises (the claim fails them with the error).
-create or replace function public.enqueue_embedding_source(source_name text)
-returns integer
-language plpgsql
-volatile
-security invoker
-set search_path = ''
-as $$
-declare
-  keys text[];
-  queued integer;
-begin
-  if not exists (select from public.embedding_sources s where s.name = source_name) then
-    raise exception 'autoembed: no source %', source_name using errcode = '42704';
-  end if;
-  if source_name = 'jobs' then
-    return public.enqueue_missing_embeddings();
-  end if;
-  execute pg_catalog.format(
-    'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
-    'where c.error is not null or not coalesce(c.stored_model = $1 '
-    'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
-    source_name || '_embedding_texts'
-  ) into keys using public.active_embedding_model();
-  insert into public.embedding_queue (source, source_key)
-  select source_name, k from pg_catalog.unnest(keys) as k
-  on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
-  get diagnostics queued = row_count;
-  return queued;
-end;
-$$;
-
-comment on function public.enqueue_embedding_source(text) is
-'enqueue_embedding_source: backfill a source: queue each live row without a current vector of the active model; returns how many.
-For jobs, enqueue_missing_embeddings.';
-revoke all on function public.enqueue_embedding_source(text) from public, anon, authenticated;
-grant execute on function public.enqueue_embedding_source(text) to service_role;
 
 create or replace function public.declare_embedding_source(
   source_name text,
@@ -173,6 +134,10 @@ begin
       source_name, existing.table_name using errcode = '42710';
   end if;
 
+  -- Declared again: its open entries go before the table is locked (a claim holding them
+  -- reads the table next: the other way round, the two deadlocked); once more below.
+  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null and q.processed_at is null;
+  delete from public.embedding_intake i where i.source = source_name;
   -- Where the vectors go (create_embedding_source_vectors).
   added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors);
   vector_table := case when vectors = 'table' then pg_catalog.format('public.%I', source_name || '_embeddings') end;
@@ -196,16 +161,13 @@ begin
   end if;
   perform public.create_embedding_source_objects(source_name);
   perform public.create_embedding_source_search(source_name);
-  -- Declared again: open entries are dropped, and the rows whose text (or
-  -- liveness) changed are queued again with the rest.
-  delete from public.embedding_queue q
-  where q.source = source_name and q.source_key is not null and q.processed_at is null;
+  -- Those written meanwhile go too; the rows whose text (or liveness) changed are queued with the rest.
+  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null and q.processed_at is null;
   delete from public.embedding_intake i where i.source = source_name;  -- (20261204001120)
   queued := public.enqueue_embedding_source(source_name);
-  return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text,
-    'key', key_columns[1], 'vectors', coalesce(vector_table, source_table::text),
-    'read_columns', (select s.read_columns from public.embedding_sources s where s.name = source_name),
-    'queued', queued);
+  return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text, 'key', key_columns[1],
+    'vectors', coalesce(vector_table, source_table::text), 'queued', queued,
+    'read_columns', (select s.read_columns from public.embedding_sources s where s.name = source_name));
 end;
 $$;
 
@@ -240,6 +202,12 @@ begin
     raise exception 'autoembed: the source jobs is the migrations'' (supabase/uninstall.sql removes it)'
       using errcode = '22023';
   end if;
+  -- Its entries first, before the table is locked: a claim holding them reads the
+  -- table next (the other way round, the two deadlocked). The claims after this
+  -- skip the source; entries written meanwhile go below, with its triggers gone.
+  delete from public.embedding_sources e where e.name = s.name;
+  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
+  delete from public.embedding_intake i where i.source = s.name;
   -- The table may be gone already (dropped with its triggers).
   select c.oid::regclass::text into tbl from pg_catalog.pg_class c where c.oid = s.relid;
   if tbl is not null then
@@ -287,7 +255,6 @@ begin
       'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
       'drop column if exists embedded_at', tbl);
   end if;
-  delete from public.embedding_sources e where e.name = s.name;
   return true;
 end;
 $$;

@@ -1,0 +1,90 @@
+"""Removing or declaring again a source while a claim holds its entries: neither deadlocks.
+
+A claim takes a source's new keys (its intake rows) and then reads the source's table to
+build their texts. drop_embedding_source and declare_embedding_source lock the table (their
+triggers go or are made again) and delete those entries: taken in that order they waited
+for each other, and PostgreSQL killed one as a deadlock victim (seen with the deletes moved
+back after the triggers). They now delete the entries before touching the table.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support import wait_for
+
+DECLARE = ("select public.declare_embedding_source('locked', 'public.locked', "
+           "text_columns => '[\"body\"]')")
+
+
+@pytest.fixture
+def locked(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    db.execute("create table public.locked (id bigint primary key, body text not null)")
+    db.execute(DECLARE)
+    db.execute("delete from public.embedding_queue where source = 'locked'")
+    db.execute("insert into public.locked values (1, 'one'), (2, 'two')")  # an intake row
+    yield db
+    db.execute("select public.drop_embedding_source('locked', drop_vectors => true)")
+    db.execute("drop table if exists public.locked")
+
+
+def _while_a_claim_holds_the_keys(database_url: str, statement: str) -> list[BaseException]:
+    """Run statement while another transaction holds the source's keys, as a claim does, then
+    reads its table; returns the errors of either side."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("set deadlock_timeout = '100ms'")
+                conn.execute(statement)
+        except BaseException as error:  # reported by the caller's assertion
+            errors.append(error)
+
+    with psycopg.connect(database_url) as claim, psycopg.connect(database_url, autocommit=True) as watcher:
+        claim.execute("set deadlock_timeout = '100ms'")
+        assert claim.execute("select public.expand_embedding_intake()").fetchone() == (2,)
+        other = threading.Thread(target=run)
+        other.start()
+        pid = claim.execute("select pg_backend_pid()").fetchone()
+        wait_for(lambda: watcher.execute(
+            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
+            timeout=30, what="the statement waiting for the claim's keys")
+        try:
+            claim.execute("select count(*) from public.locked").fetchone()  # its texts
+            claim.commit()
+        except BaseException as error:
+            errors.append(error)
+        other.join(timeout=60)
+        assert not other.is_alive()
+    return errors
+
+
+def test_a_source_is_removed_while_a_claim_holds_its_keys(
+    locked: psycopg.Connection[Any], database_url: str
+) -> None:
+    errors = _while_a_claim_holds_the_keys(database_url, "select public.drop_embedding_source('locked')")
+    assert errors == []
+    assert locked.execute("select count(*) from public.embedding_sources "
+                          "where name = 'locked'").fetchone() == (0,)
+    assert locked.execute("select (select count(*) from public.embedding_queue where source = 'locked') "
+                          "+ (select count(*) from public.embedding_intake where source = 'locked')"
+                          ).fetchone() == (0,)  # the entries the claim made went too
+    assert locked.execute("select count(*) from pg_trigger where tgrelid = 'public.locked'::regclass "
+                          "and not tgisinternal").fetchone() == (0,)
+
+
+def test_a_source_is_declared_again_while_a_claim_holds_its_keys(
+    locked: psycopg.Connection[Any], database_url: str
+) -> None:
+    errors = _while_a_claim_holds_the_keys(database_url, DECLARE)
+    assert errors == []
+    # Declared again: both rows are queued once, whatever the claim had made of them.
+    assert locked.execute("select array_agg(source_key order by source_key) from public.embedding_queue "
+                          "where source = 'locked' and processed_at is null").fetchone() == (["1", "2"],)
