@@ -51,6 +51,7 @@ where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 drop event trigger if exists autoembed_sources_follow_renames;
 drop function if exists public.embedding_sources_follow_renames;
 drop function if exists public.embedding_source_columns_gone;
+drop function if exists public.create_embedding_source_visible;
 
 -- Declared sources other than jobs: their triggers leave the app's tables,
 -- their generated functions and their vector tables go (drop_embedding_source).

@@ -118,6 +118,39 @@ Called by declare_embedding_source; names go in with %I, values with %L, and the
 revoke all on function public.create_embedding_source_objects(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_objects(text) to service_role;
 
+-- A vector is readable by whoever can read its row (the table's RLS), through
+-- public.<source>_embedding_visible(key), its vector table's policy: a policy
+-- naming the table would keep it from being dropped. Its body is one literal
+-- (%L), names in it quoted with %I; made again when the table or key is renamed.
+create or replace function public.create_embedding_source_visible(
+  source_name text, source_table regclass, key_column name, key_type text
+)
+returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  visible text := source_name || '_embedding_visible';
+begin
+  execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
+    'language sql stable security invoker set search_path = '''' as %L', visible, key_type,
+    pg_catalog.format('select exists (select from %s as r where r.%I = $1)', source_table, key_column));
+  execute pg_catalog.format('comment on function public.%I(%s) is %L', visible, key_type, pg_catalog.format(
+    '%s: whether the caller can read the row of a vector of the source %s.', visible, source_name));
+  execute pg_catalog.format('revoke all on function public.%I(%s) from public', visible, key_type);
+  execute pg_catalog.format('grant execute on function public.%I(%s) to anon, authenticated, service_role',
+    visible, key_type);
+end;
+$$;
+
+comment on function public.create_embedding_source_visible(text, regclass, name, text) is
+'create_embedding_source_visible: (re)make public.<source>_embedding_visible(key), whether the caller can read the row of a vector of a source kept in a vector table (its policy).';
+revoke all on function public.create_embedding_source_visible(text, regclass, name, text)
+from public, anon, authenticated;
+grant execute on function public.create_embedding_source_visible(text, regclass, name, text) to service_role;
+
 -- Where a source's vectors go, made ready by declare_embedding_source before
 -- its functions are generated. vectors => 'table': public.<source>_embeddings,
 -- made, or kept from an earlier declaration (its vectors are reused when
@@ -140,7 +173,6 @@ set search_path = ''
 as $$
 declare
   vector_table text := pg_catalog.format('public.%I', source_name || '_embeddings');
-  visible text := source_name || '_embedding_visible';
   kept_type text;
   own_columns text;
   moved_from text;
@@ -207,20 +239,10 @@ begin
   execute pg_catalog.format('alter table %s enable row level security', vector_table);
   execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
   execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
-  -- A vector is readable by whoever can read its row (the table's RLS),
-  -- through a function: a policy naming the table would keep it from being
-  -- dropped. Its body is one literal (%L), names in it quoted with %I.
-  execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
-    'language sql stable security invoker set search_path = '''' as %L', visible, key_type,
-    pg_catalog.format('select exists (select from %s as r where r.%I = $1)', source_table, key_column));
-  execute pg_catalog.format('comment on function public.%I(%s) is %L', visible, key_type, pg_catalog.format(
-    '%s: whether the caller can read the row of a vector of the source %s.', visible, source_name));
-  execute pg_catalog.format('revoke all on function public.%I(%s) from public', visible, key_type);
-  execute pg_catalog.format('grant execute on function public.%I(%s) to anon, authenticated, service_role',
-    visible, key_type);
+  perform public.create_embedding_source_visible(source_name, source_table, key_column, key_type);
   execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
   execute pg_catalog.format('create policy "Readable with its row" on %s for select '
-    'to anon, authenticated using (public.%I(source_key))', vector_table, visible);
+    'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
   if moved_from = 'columns' then  -- its vectors follow, over any kept here before
     execute pg_catalog.format('insert into %s as v (source_key, embedding, embedding_model, embedding_text_hash, '
       'embedded_at) select t.%I, t.embedding, t.embedding_model, t.embedding_text_hash, t.embedded_at from %s as t '

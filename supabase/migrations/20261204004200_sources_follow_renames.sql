@@ -104,9 +104,11 @@ begin
     update public.embedding_sources as e
     set table_name = s.relid::pg_catalog.regclass::text, key_column = key_now
     where e.name = s.name;
+    -- Only functions and the table's own triggers are made again: no lock is
+    -- taken on any other table (a claim holding one would wait for the
+    -- renamed table, and this for it).
     if s.vectors = 'table' then  -- its vector table's readability names the table and the key
-      perform public.create_embedding_source_vectors(s.name, s.relid::pg_catalog.regclass, key_now, s.key_type,
-        'table');
+      perform public.create_embedding_source_visible(s.name, s.relid::pg_catalog.regclass, key_now, s.key_type);
     end if;
     perform public.create_embedding_source_objects(s.name);
     perform public.create_embedding_source_search(s.name);

@@ -1,4 +1,4 @@
-"""Removing or declaring again a source while a claim holds its entries: neither deadlocks.
+"""Removing, declaring again or renaming a source while a claim holds its entries: none deadlocks.
 
 A claim takes a source's new keys (its intake rows) and then reads the source's table to
 build their texts. drop_embedding_source and declare_embedding_source lock the table (their
@@ -88,3 +88,39 @@ def test_a_source_is_declared_again_while_a_claim_holds_its_keys(
     # Declared again: both rows are queued once, whatever the claim had made of them.
     assert locked.execute("select array_agg(source_key order by source_key) from public.embedding_queue "
                           "where source = 'locked' and processed_at is null").fetchone() == (["1", "2"],)
+
+
+def test_a_rename_followed_while_a_claim_reads_the_vectors_takes_no_lock_on_them(
+    locked: psycopg.Connection[Any], database_url: str
+) -> None:
+    """Following a renamed table makes functions and the table's own triggers again, nothing
+    else: a claim that read the vector table (and reads the renamed table next) is not waited
+    for, so the two cannot deadlock (the readability function was once made again through the
+    vector table's policy, which locked it)."""
+    errors: list[BaseException] = []
+
+    def rename() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("alter table public.locked rename to locked_renamed")
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    with psycopg.connect(database_url) as claim, psycopg.connect(database_url, autocommit=True) as watcher:
+        claim.execute("select count(*) from public.locked_embeddings").fetchone()
+        pid = claim.execute("select pg_backend_pid()").fetchone()
+        renaming = threading.Thread(target=rename)
+        renaming.start()
+        wait_for(lambda: not renaming.is_alive() or watcher.execute(
+            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
+            timeout=30, what="the rename to end or wait")
+        waited = renaming.is_alive()
+        claim.commit()
+        renaming.join(timeout=60)
+    try:
+        assert not waited and errors == []
+        assert locked.execute("select table_name from public.embedding_sources "
+                              "where name = 'locked'").fetchone() == ("public.locked_renamed",)
+    finally:
+        locked.execute("alter table if exists public.locked_renamed rename to locked")
