@@ -3,7 +3,7 @@
 -- searches under the new names, nothing is queued again; the job board's
 -- names and a key gone for good are refused with the way out.
 begin;
-select plan(31);
+select plan(35);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -102,6 +102,24 @@ select is((select blocked_reason from public.embedding_sources where name = 'tas
   'both columns named, each as whose it is');
 select throws_ok($$alter table public.jobs rename column title to job_title$$, '55000', null,
   'the job board''s text columns keep their names');
+select lives_ok($$alter table public.tasks rename to tasks_renamed$$,
+  'the table of a source blocked for a renamed column can be renamed');
+select is((select health from public.embedding_source_status() where source = 'tasks'), 'blocked',
+  'and the source stays blocked');
+select throws_ok($$alter table public.tasks_renamed rename column id to task_id$$, '55000',
+  'autoembed: the source tasks cannot follow its key renamed: source tasks: the columns done, title of public.tasks_renamed that its text and live_when read are gone (dropped or renamed): declare the source again; declare it again first',
+  'its key cannot be renamed until it is declared again, and it says so');
+
+-- A source left behind while the event trigger was disabled is not another statement's to refuse.
+create table public.orphans (id integer primary key, body text);
+select public.declare_embedding_source('orphans', 'public.orphans', text_columns => '["body"]');
+alter event trigger autoembed_sources_follow_renames disable;
+alter table public.orphans drop constraint orphans_pkey;
+alter table public.orphans rename column id to orphan_id;
+alter event trigger autoembed_sources_follow_renames enable;
+create table public.unrelated (x integer);
+select lives_ok($$alter table public.unrelated add column y integer$$,
+  'an unrelated table is altered as before');
 
 -- A key gone for good, and the job board's names: refused, nothing changed.
 alter table public.memos drop constraint memos_pkey;

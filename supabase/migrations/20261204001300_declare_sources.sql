@@ -202,12 +202,12 @@ begin
     raise exception 'autoembed: the source jobs is the migrations'' (supabase/uninstall.sql removes it)'
       using errcode = '22023';
   end if;
-  -- Its entries first, before the table is locked: a claim holding them reads the
-  -- table next (the other way round, the two deadlocked). The claims after this
-  -- skip the source; entries written meanwhile go below, with its triggers gone.
-  delete from public.embedding_sources e where e.name = s.name;
+  -- Its entries first, then its catalog row, before the table is locked: the claim's
+  -- order (entries, table, catalog; the other way round, the two deadlocked). The
+  -- claims after this skip the source; entries written meanwhile go below.
   delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
   delete from public.embedding_intake i where i.source = s.name;
+  delete from public.embedding_sources e where e.name = s.name;
   -- The table may be gone already (dropped with its triggers).
   select c.oid::regclass::text into tbl from pg_catalog.pg_class c where c.oid = s.relid;
   if tbl is not null then

@@ -71,15 +71,23 @@ declare
   s public.embedding_sources;
   key_now name;
   type_now text;
+  touched oid[];
 begin
-  if public.embedding_source_columns_gone('jobs') is not null then
+  -- The tables this statement altered, or whose schema it renamed: a source
+  -- left behind elsewhere (while this trigger was disabled) is not this
+  -- statement's to refuse.
+  select pg_catalog.array_agg(c.oid) into touched
+  from pg_catalog.pg_event_trigger_ddl_commands() as d
+  join pg_catalog.pg_class as c on (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass and c.oid = d.objid)
+    or (d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and c.relnamespace = d.objid);
+  if pg_catalog.to_regclass('public.jobs') = any(touched) and public.embedding_source_columns_gone('jobs') is not null then
     raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
       public.embedding_source_columns_gone('jobs') using errcode = '55000';
   end if;
   -- Only the sources a rename left behind: their table's name, or their key's, differs.
   for s in
     select e.* from public.embedding_sources as e
-    where exists (select from pg_catalog.pg_class as c where c.oid = e.relid)
+    where e.relid = any(touched)
       and (e.table_name <> e.relid::pg_catalog.regclass::text
         or not exists (select from pg_catalog.pg_attribute as a
           where a.attrelid = e.relid and a.attname = e.key_column and a.attnum > 0 and not a.attisdropped))
@@ -100,6 +108,16 @@ begin
           else pg_catalog.format('the primary key %I (%s)', key_now, type_now) end,
         pg_catalog.quote_literal(s.name) using errcode = '55000';
     end if;
+    -- Blocked for a column of its text renamed: its update trigger cannot be
+    -- made again (it names the column). Its table's rename is said by its
+    -- status; its key's would fail its writes, so is refused.
+    if public.embedding_source_columns_gone(s.name) is not null then
+      if key_now is distinct from s.key_column then
+        raise exception 'autoembed: the source % cannot follow its key renamed: %; declare it again first',
+          s.name, public.embedding_source_columns_gone(s.name) using errcode = '55000';
+      end if;
+      continue;
+    end if;
     -- The catalog first: the DDL below fires this trigger again, and finds nothing left behind.
     update public.embedding_sources as e
     set table_name = s.relid::pg_catalog.regclass::text, key_column = key_now
@@ -118,7 +136,7 @@ begin
   update public.embedding_sources as e
   set blocked_reason = g.reason, blocked_at = coalesce(e.blocked_at, pg_catalog.now())
   from (select x.name, public.embedding_source_columns_gone(x.name) as reason
-    from public.embedding_sources as x where x.name <> 'jobs') as g
+    from public.embedding_sources as x where x.name <> 'jobs' and x.relid = any(touched)) as g
   where g.name = e.name and g.reason is not null and e.blocked_reason is distinct from g.reason;
 end;
 $$;

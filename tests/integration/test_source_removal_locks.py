@@ -35,7 +35,8 @@ def locked(db: psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
 
 def _while_a_claim_holds_the_keys(database_url: str, statement: str) -> list[BaseException]:
     """Run statement while another transaction holds the source's keys, as a claim does, then
-    reads its table; returns the errors of either side."""
+    reads its table and unblocks the source in the catalog (its text built again); returns the
+    errors of either side."""
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -58,6 +59,8 @@ def _while_a_claim_holds_the_keys(database_url: str, statement: str) -> list[Bas
             timeout=30, what="the statement waiting for the claim's keys")
         try:
             claim.execute("select count(*) from public.locked").fetchone()  # its texts
+            claim.execute("update public.embedding_sources set blocked_reason = null, blocked_at = null "
+                          "where name = 'locked' and blocked_reason is not null")
             claim.commit()
         except BaseException as error:
             errors.append(error)
@@ -78,6 +81,19 @@ def test_a_source_is_removed_while_a_claim_holds_its_keys(
                           ).fetchone() == (0,)  # the entries the claim made went too
     assert locked.execute("select count(*) from pg_trigger where tgrelid = 'public.locked'::regclass "
                           "and not tgisinternal").fetchone() == (0,)
+
+
+def test_a_blocked_source_is_removed_while_a_claim_holds_its_keys(
+    locked: psycopg.Connection[Any], database_url: str
+) -> None:
+    """The source its status says to remove: the claim that unblocks it writes its catalog row,
+    which the removal takes only after the entries."""
+    locked.execute("update public.embedding_sources set blocked_reason = 'source locked: blocked', "
+                   "blocked_at = now() where name = 'locked'")
+    errors = _while_a_claim_holds_the_keys(database_url, "select public.drop_embedding_source('locked')")
+    assert errors == []
+    assert locked.execute("select count(*) from public.embedding_sources "
+                          "where name = 'locked'").fetchone() == (0,)
 
 
 def test_a_source_is_declared_again_while_a_claim_holds_its_keys(
