@@ -65,12 +65,16 @@ declare
   tag text;
   parts text[];
   n integer;
+  without_ours text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   live := coalesce(s.live_when, 'true') || e'\n';
   dest := coalesce(s.vector_table, tbl);
   stored := case when s.vectors = 'table' then 'source_key' else s.key_column end;
+  -- autoembed's columns on the table are left out of a row; a vector table leaves it as it is.
+  without_ours := case when s.vectors = 'columns'
+    then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end;
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(live || tbl), 16) || '$';
 
@@ -96,10 +100,7 @@ begin
         limit $3
       ) s
       where s.similarity >= $4
-    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions', tag || 'columns',
-      -- autoembed's columns on the table are left out; a vector table leaves the row as it is.
-      case when s.vectors = 'columns'
-        then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end),
+    $q$, s.key_column, dest, tbl, live, stored, tag || 'dimensions', tag || 'columns', without_ours),
     pg_catalog.format($q$
       select v.%1$I::text, 1 - (v.embedding::extensions.vector(%3$s) operator(extensions.<=>) $1)
       from %2$s as v where v.embedding_model = $2
@@ -110,9 +111,7 @@ begin
       select pg_catalog.to_jsonb(autoembed_row)%6$s
       from (select %5$s from %2$s as autoembed_row where autoembed_row.%1$I = $1::%3$s
         and case when autoembed_row.%1$I = $1::%3$s then (%4$s) end) as autoembed_row
-    $q$, s.key_column, tbl, s.key_type, live, tag || 'columns',
-      case when s.vectors = 'columns'
-        then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end)];
+    $q$, s.key_column, tbl, s.key_type, live, tag || 'columns', without_ours)];
   for n in 1..3 loop
     -- Each % of a name or of the liveness stays a %; the places of the
     -- dimension and the columns (tokens no expression holds, see tag)
