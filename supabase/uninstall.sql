@@ -131,6 +131,7 @@ drop function if exists public.enqueue_embedding_source(text);
 drop function if exists public.enqueue_embedding_source(text, boolean);
 drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_texts;
+drop function if exists public.embedding_row_error_condition;
 drop function if exists public.create_embedding_source_writes;
 drop function if exists public.create_embedding_source_vectors;
 drop function if exists public.create_embedding_source_search;

@@ -14,15 +14,42 @@
 -- A row whose text raises an error is not the source's fault: the function
 -- tries the rows one by one after a failure and reports the error of each
 -- bad row (naming the live_when or the text), which the claim then fails for
--- good. An error of class 42 (a column or table gone or renamed, a type
--- changed, a privilege taken away) is the source's: it propagates, and the
--- claim blocks the source.
+-- good. An error that is not the row's (embedding_row_error_condition: a
+-- column or table gone, a privilege taken away, or a deadlock, a lock
+-- timeout, a lack of memory) propagates, and the claim blocks the source
+-- until a claim builds its texts again (5 minutes later): nothing is failed
+-- for good for it, and the other sources are claimed meanwhile.
 --
 -- Security definer (the generated function): it runs as whoever declared the
 -- source, its table's owner, so that RLS never hides a row from being
 -- embedded; only service_role may call it. The text and liveness are written
 -- in only after embedding_source_expression_columns proved each is one
 -- expression over the row; every name goes in with %I and every value with %L.
+
+-- Whose fault an error raised while reading a source's row is, decided here
+-- once for the text function and both searches (they are generated with this
+-- condition written in): a name gone, a type changed or a grant taken away
+-- (42, 3D, 3F) is the source's; a deadlock, a serialization failure, a lock
+-- not granted in time, a lack of memory or disk, a cancel, a read-only
+-- transaction, an I/O or connection error (08, 25, 40, 53, 55, 57, 58, 72)
+-- is the moment's, and passes. Any other is the row's own (its data raised:
+-- a cast, a division, a raise in a function of the user's): that row is
+-- failed for good with the error, or left out of a search.
+create or replace function public.embedding_row_error_condition()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select 'pg_catalog.left(sqlstate, 2) <> all (''{08,25,3D,3F,40,42,53,55,57,58,72}''::text[])'
+$$;
+
+comment on function public.embedding_row_error_condition() is
+'embedding_row_error_condition: the PL/pgSQL condition, over sqlstate, that an error raised reading a source''s row is the row''s own.
+Not the source''s (42, 3D, 3F: it blocks the source) nor the moment''s (08, 25, 40, 53, 55, 57, 58, 72: it passes).';
+revoke all on function public.embedding_row_error_condition() from public, anon, authenticated;
+grant execute on function public.embedding_row_error_condition() to service_role;
 
 create or replace function public.create_embedding_source_texts(source_name text)
 returns void
@@ -97,9 +124,10 @@ begin
           where autoembed_row.%3$I = any($1::%5$s[]) and (%6$s);
         end if;
         found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
-      exception when syntax_error_or_access_rule_violation then
-        raise;
-      when others then
+      exception when others then
+        if not (%9$s) then
+          raise;
+        end if;
         -- One row's text (or liveness) raised: find which, row by row.
         found_keys := '{}'; found_texts := '{}'; found_errors := '{}'; found_xmins := '{}'; found_ctids := '{}';
         for one_key in
@@ -124,9 +152,10 @@ begin
               found_xmins := pg_catalog.array_append(found_xmins, one_xmin);
               found_ctids := pg_catalog.array_append(found_ctids, one_ctid);
             end if;
-          exception when syntax_error_or_access_rule_violation then
-            raise;
-          when others then
+          exception when others then
+            if not (%9$s) then
+              raise;
+            end if;
             found_keys := found_keys || one_key;
             found_texts := pg_catalog.array_append(found_texts, null::text);
             found_errors := found_errors || (one_error || sqlstate || ' ' || sqlerrm);
@@ -145,7 +174,8 @@ begin
       ) as v on true;
     end;
     $body$
-    $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored);
+    $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored,
+    public.embedding_row_error_condition());
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',

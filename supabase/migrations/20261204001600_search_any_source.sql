@@ -129,38 +129,58 @@ begin
     as $body$
     declare
       cols text := public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L);
-      found jsonb;
+      hits jsonb;
       k text;
       d double precision;
       r jsonb;
+      readable integer := 0;
+      raised integer := 0;
+      first_error text;
+      first_code text;
+      stopped boolean := false;
     begin
       begin
-        execute pg_catalog.format(%2$L, dimensions, cols) into found
+        execute pg_catalog.format(%2$L, dimensions, cols) into hits
         using query_embedding, model, match_count, min_similarity;
       exception when others then
-        if pg_catalog.left(sqlstate, 2) = '42' then  -- not a row's: a name gone, a grant missing
+        if not (%7$s) then  -- not a row's: the source's (a name gone, a grant missing) or the moment's
           raise;
         end if;
-        found := '[]';
+        -- Some row raised: the nearest vectors, each one's row read alone.
+        hits := '[]';
         for k, d in execute pg_catalog.format(%5$L, dimensions, cols) using query_embedding, model loop
-          exit when pg_catalog.jsonb_array_length(found) >= match_count or d < min_similarity;
+          stopped := pg_catalog.jsonb_array_length(hits) >= match_count or d < min_similarity;
+          exit when stopped;
           begin
             r := null;
             execute pg_catalog.format(%6$L, dimensions, cols) into r using k;
+            readable := readable + 1;
           exception when others then
-            if pg_catalog.left(sqlstate, 2) = '42' then
+            if not (%7$s) then
               raise;
             end if;
+            raised := raised + 1;
+            first_error := coalesce(first_error, sqlerrm);
+            first_code := coalesce(first_code, sqlstate);
+            -- A hundred rows raising and none read is the source's fault (a
+            -- live_when that raises for every row): said, not every vector read.
+            exit when raised >= 100 and readable = 0;
           end;
           if r is not null then
-            found := found operator(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(k, d, r));
+            hits := hits operator(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(k, d, r));
           end if;
         end loop;
+        -- As when every row with a vector raised: no row of the source can be read.
+        if readable = 0 and (raised >= 100 or (raised > 0 and not stopped)) then
+          raise exception 'autoembed: source %% cannot be searched: each of the %% nearest rows read raised, the first: %%',
+            %8$L, raised, first_error using errcode = first_code;
+        end if;
       end;
-      return query select e ->> 0, (e ->> 1)::double precision, e -> 2 from pg_catalog.jsonb_array_elements(found) as e;
+      return query select e ->> 0, (e ->> 1)::double precision, e -> 2 from pg_catalog.jsonb_array_elements(hits) as e;
     end;
     $body$
-    $f$, '$body$', tag), s.name || '_search_embeddings', parts[1], s.relid, s.key_column, parts[2], parts[3]);
+    $f$, '$body$', tag), s.name || '_search_embeddings', parts[1], s.relid, s.key_column, parts[2], parts[3],
+    public.embedding_row_error_condition(), s.name);
   execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '

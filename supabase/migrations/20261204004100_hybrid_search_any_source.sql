@@ -75,9 +75,12 @@ begin
     as $body$
     declare
       statement text := pg_catalog.format(%2$L, public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L));
-      found jsonb;
+      hits jsonb;
       part jsonb;
       keys text[];
+      raised integer := 0;
+      first_error text;
+      first_code text;
       todo integer[];
       lo integer;
       hi integer;
@@ -88,13 +91,13 @@ begin
           %7$L, %8$L, current_user using errcode = '42501';
       end if;
       begin
-        execute statement into found using $1, $2, null::text, null::text;
+        execute statement into hits using $1, $2, null::text, null::text;
       exception when others then
-        if pg_catalog.left(sqlstate, 2) = '42' then  -- not a row's: a name gone, a grant missing
+        if not (%9$s) then  -- not a row's: the source's (a name gone, a grant missing) or the moment's
           raise;
         end if;
         execute %5$L into keys;
-        found := '[]';
+        hits := '[]';
         todo := array[1, coalesce(pg_catalog.cardinality(keys), 0)];
         while pg_catalog.cardinality(todo) > 0 loop
           lo := todo[pg_catalog.cardinality(todo) - 1];
@@ -103,20 +106,31 @@ begin
           continue when lo > hi;
           begin
             execute statement into part using $1, $2, keys[lo], keys[hi];
-            found := found operator(pg_catalog.||) part;
+            hits := hits operator(pg_catalog.||) part;
           exception when others then
-            if pg_catalog.left(sqlstate, 2) = '42' then
+            if not (%9$s) then
               raise;
             elsif lo < hi then
               todo := todo operator(pg_catalog.||) array[lo, (lo + hi) / 2, (lo + hi) / 2 + 1, hi];
+            else
+              raised := raised + 1;
+              first_error := coalesce(first_error, sqlerrm);
+              first_code := coalesce(first_code, sqlstate);
             end if;
           end;
+          -- Every row raising, or a hundred (each found by halving the keys
+          -- again), is the source's fault (a live_when or text that cannot
+          -- hold): said, rather than read row by row.
+          if raised >= 100 or raised = pg_catalog.cardinality(keys) then
+            raise exception 'autoembed: source %% cannot be searched by its text: %% of its rows raised reading them, the first: %%',
+              %7$L, raised, first_error using errcode = first_code;
+          end if;
         end loop;
-        select coalesce(pg_catalog.jsonb_agg(x.e order by (x.e ->> 1)::real desc, x.e ->> 0), '[]') into found
-        from (select e from pg_catalog.jsonb_array_elements(found) as e
+        select coalesce(pg_catalog.jsonb_agg(x.e order by (x.e ->> 1)::real desc, x.e ->> 0), '[]') into hits
+        from (select e from pg_catalog.jsonb_array_elements(hits) as e
           order by (e ->> 1)::real desc, e ->> 0 limit $2) as x;
       end;
-      return query select e ->> 0, (e ->> 1)::real, e -> 2 from pg_catalog.jsonb_array_elements(found) as e;
+      return query select e ->> 0, (e ->> 1)::real, e -> 2 from pg_catalog.jsonb_array_elements(hits) as e;
     end;
     $body$
     $f$, '$body$', tag), s.name || '_search_text', pg_catalog.replace(pg_catalog.replace(pg_catalog.format($q$
@@ -145,7 +159,7 @@ begin
       s.key_column, tbl),
     (select pg_catalog.string_agg(pg_catalog.format('pg_catalog.has_column_privilege(%L::pg_catalog.oid, %L, ''SELECT'')',
       s.relid, c), ' and ') from pg_catalog.unnest(s.read_columns || s.key_column) as c),
-    s.name, pg_catalog.array_to_string(s.read_columns, ', '));
+    s.name, pg_catalog.array_to_string(s.read_columns, ', '), public.embedding_row_error_condition());
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '
