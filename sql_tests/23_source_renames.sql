@@ -3,7 +3,7 @@
 -- searches under the new names, nothing is queued again; the job board's
 -- names and a key gone for good are refused with the way out.
 begin;
-select plan(35);
+select plan(37);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -126,6 +126,15 @@ alter table public.memos drop constraint memos_pkey;
 select throws_ok($$alter table public.memos rename column id to memo_key$$, '55000',
   'autoembed: the source memos is keyed by public.memos.id (uuid), and public.memos has no single-column primary key now: remove the source first (select public.drop_embedding_source(''memos'')), then declare it again',
   'renaming a key that is no longer the primary key is refused, with the way out');
+-- A key whose primary key moved to another column of its type: the rename is not taken for the key's.
+create table public.cards (id uuid primary key, other uuid not null unique, body text);
+select public.declare_embedding_source('cards', 'public.cards', text_columns => '["body"]', vectors => 'table');
+alter table public.cards drop constraint cards_pkey, add primary key (other);
+select throws_ok($$alter table public.cards rename column id to old_id$$, '55000',
+  'autoembed: the source cards is keyed by public.cards.id (uuid), and public.cards has the primary key other (uuid) now: remove the source first (select public.drop_embedding_source(''cards'')), then declare it again',
+  'renaming a key no longer the primary key, another column of its type being it, is refused');
+select is((select key_column from public.embedding_sources where name = 'cards'), 'id',
+  'and the source keeps its key');
 select throws_ok($$alter table public.jobs rename to job_posts$$, '55000',
   'autoembed: public.jobs and its key id are named by the job board''s functions (match_jobs, its triggers): keep both names',
   'the job board''s table keeps its name');

@@ -72,6 +72,8 @@ declare
   key_now name;
   type_now text;
   touched oid[];
+  renamed_column integer;
+  key_kept boolean;
 begin
   -- The tables this statement altered, or whose schema it renamed: a source
   -- left behind elsewhere (while this trigger was disabled) is not this
@@ -97,11 +99,23 @@ begin
       raise exception 'autoembed: public.jobs and its key id are named by the job board''s functions (match_jobs, its triggers): keep both names'
         using errcode = '55000';
     end if;
-    select a.attname, pg_catalog.format_type(a.atttypid, null) into key_now, type_now
+    -- The key is the column of its name, or the one this statement renamed
+    -- (RENAME COLUMN names it by number): never another column that became
+    -- the primary key meanwhile.
+    select d.objsubid into renamed_column
+    from pg_catalog.pg_event_trigger_ddl_commands() as d
+    where d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass and d.objid = s.relid and d.objsubid > 0
+    limit 1;
+    key_now := null;
+    select a.attname, pg_catalog.format_type(a.atttypid, null),
+      a.attname = s.key_column or (a.attnum = renamed_column and not exists (
+        select from pg_catalog.pg_attribute as k where k.attrelid = s.relid and k.attname = s.key_column
+          and k.attnum > 0 and not k.attisdropped))
+    into key_now, type_now, key_kept
     from pg_catalog.pg_index as i
     join pg_catalog.pg_attribute as a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
     where i.indrelid = s.relid and i.indisprimary and i.indnkeyatts = 1;
-    if key_now is null or type_now is distinct from s.key_type then
+    if not coalesce(key_kept, false) or type_now is distinct from s.key_type then
       raise exception 'autoembed: the source % is keyed by %.% (%), and % has % now: remove the source first (select public.drop_embedding_source(%)), then declare it again',
         s.name, s.table_name, s.key_column, s.key_type, s.relid::pg_catalog.regclass,
         case when key_now is null then 'no single-column primary key'
