@@ -117,11 +117,11 @@ select throws_like($$select public.declare_embedding_source('mine', 'public.floa
   'a table of the vector table''s name that autoembed did not make is never adopted');
 select is((select count(*) from public.embedding_queue where source = 'postings' and processed_at is null),
   1::bigint, 'the live row already there was queued, the closed one not');
-select is((select array_agg(a.attname::text order by a.attname::text) from pg_trigger t
-  cross join unnest(t.tgattr) as k(n) join pg_attribute a on a.attrelid = t.tgrelid and a.attnum = k.n
+select is((select substring(pg_get_triggerdef(t.oid) from 'WHEN \((.*)\) EXECUTE') from pg_trigger t
   where t.tgname = 'postings_embedding_update'),
-  array['body', 'employer', 'job_title', 'posting_id', 'skills', 'status'],
-  'the update trigger fires only for the columns the text and the liveness read, and the key');
+  'record_image_ne(ROW(old.body, old.employer, old.job_title, old.posting_id, old.skills, old.status), '
+  || 'ROW(new.body, new.employer, new.job_title, new.posting_id, new.skills, new.status))',
+  'the update trigger fires only when the columns the text and the liveness read, or the key, changed');
 
 -- Writes: only what the text reads queues, deletes clean up, non-live rows leave.
 delete from public.embedding_queue where source = 'postings';

@@ -9,9 +9,10 @@
 --    has no exception block when the source has no live_when: nothing but
 --    the key is read, so nothing can raise; with a live_when, one block per
 --    statement. Its truncate trigger empties the source's intake too.
--- 2. Its update trigger fires only for the columns its text and liveness
---    read and its key: an update of any other column (a view counter) calls
---    nothing. A new key takes the row's vector along (vectors => 'table').
+-- 2. Its update trigger fires only when the columns its text and liveness
+--    read or its key changed (its WHEN, compared in C): an update of any
+--    other column (a view counter) calls nothing. A new key takes the row's
+--    vector along (vectors => 'table'), unless keys were exchanged.
 -- 3. Its delete trigger removes the vector rows before the queue entries:
 --    complete_embedding_batch writes a vector (through the store function)
 --    and then closes the entry, so a delete that took the entry first and
@@ -126,11 +127,14 @@ begin
   execute pg_catalog.format('create trigger %I after truncate on %s for each statement execute function public.%I()',
     s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
 
-  -- The update trigger: the columns the text and liveness read and the key
-  -- (a row given a new key); for vectors on the table, also the embedding
-  -- columns, and fires for them only when anon or authenticated write them
-  -- (its WHEN runs as the writer; the function, a definer, reads the
-  -- writer's role).
+  -- The update trigger: fires when the columns the text and liveness read or
+  -- the key (a row given a new key) hold other bytes, whoever changed them:
+  -- the UPDATE's SET list, or a BEFORE trigger of the app's (which `update of`
+  -- would miss). Bytes, not `=`: a json, xml or point column has no equality,
+  -- and a row whose bytes changed but not its text is closed unsent by the
+  -- claim. For vectors on the table, also when anon or authenticated write
+  -- the embedding columns (its WHEN runs as the writer; the function, a
+  -- definer, reads the writer's role).
   protected := 'coalesce(old.embedding operator(extensions.<>) new.embedding, '
     || '(old.embedding is null) <> (new.embedding is null)) '
     || 'or old.embedding_model is distinct from new.embedding_model '
@@ -147,9 +151,18 @@ begin
     begin
       %5$s
       if old.%3$I is distinct from new.%3$I then
-        -- A new key: the old key's entries go, its vector follows the row.
-        %6$s
-        delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+        -- A new key: its vector follows the row, and the old key's entries
+        -- go. Unless the old key is another row's now, or the new one still
+        -- has a vector (keys exchanged in one statement, under a deferrable
+        -- key): then which vector and entry is whose is not known, row by
+        -- row; no vector is moved onto a row not its own, the two keys' vectors
+        -- go (both rows are embedded again) and no entry is taken from a row.
+        if exists (select from %7$s as t where t.%3$I = old.%3$I)%8$s then
+          %9$s
+        else
+          %6$s
+          delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+        end if;
       end if;
       begin
         select (%4$s
@@ -181,21 +194,23 @@ begin
       || 'raise exception ''the embedding columns of %% are written by autoembed only'', %L '
       || 'using errcode = ''42501''; end if;', protected, tbl) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
-      'delete from %1$s as v where v.source_key = new.%2$I; '
       'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
-      else '' end);
+      else '' end,
+    tbl,
+    case when s.vectors = 'table' then pg_catalog.format(
+      ' or exists (select from %1$s as v where v.source_key = new.%2$I)', dest, s.key_column) else '' end,
+    case when s.vectors = 'table' then pg_catalog.format(
+      'delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I);', dest, s.key_column)
+      else 'null;' end);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
-  execute pg_catalog.format('create trigger %I after update of %s on %s for each row when (%s) '
-    'execute function public.%I()', s.name || '_embedding_update',
-    (select pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ')
-      from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column
-        || case when s.vectors = 'columns'
-          then array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[] end) x) as u (c)),
-    tbl,
-    (select pg_catalog.string_agg(distinct pg_catalog.format('old.%1$I is distinct from new.%1$I', c), ' or ')
-      from pg_catalog.unnest(s.read_columns || s.key_column) c)
+  execute pg_catalog.format('create trigger %I after update on %s for each row when (%s) '
+    'execute function public.%I()', s.name || '_embedding_update', tbl,
+    (select pg_catalog.format('pg_catalog.record_image_ne(row(%s), row(%s))',
+        pg_catalog.string_agg('old.' || pg_catalog.quote_ident(c), ', ' order by c),
+        pg_catalog.string_agg('new.' || pg_catalog.quote_ident(c), ', ' order by c))
+      from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column) as x) as u (c))
     || case when s.vectors = 'columns'
       then pg_catalog.format(' or (current_user in (''anon'', ''authenticated'') and (%s))', protected) else '' end,
     s.name || '_queue_updated');

@@ -103,7 +103,8 @@ begin
   from pg_catalog.pg_index i
   cross join lateral pg_catalog.unnest(i.indkey) with ordinality as k (attnum, n)
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-  where i.indrelid = source_table and i.indisprimary;
+  where i.indrelid = source_table and i.indisprimary
+    and k.n <= i.indnkeyatts;  -- not the columns it only includes
   if key_columns is null then  -- a column already unique needs only to become the key
     raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)%',
       source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key (%I)',

@@ -1,0 +1,85 @@
+-- Schemas unlike ours: columns without equality (json, json[], a composite
+-- holding json), a text column the app's own BEFORE trigger fills, keys
+-- exchanged under a deferrable primary key, a primary key with INCLUDE
+-- columns. The app's writes keep working, and every changed row is queued.
+begin;
+select plan(13);
+
+update public.embedding_models set is_active = false where model <> 'test-3d';
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+
+create function pg_temp.open_keys(source_name text) returns text[] language sql as $$
+  select coalesce(array_agg(q.source_key order by q.source_key), '{}') from public.embedding_queue q
+  where q.source = source_name and q.processed_at is null
+$$;
+
+-- json, json[] and a composite holding json: no `=` for any of them.
+create type public.shop_address as (street text, extra json);
+create table public.shops (id bigint primary key, name text, doc json, visits integer not null default 0);
+insert into public.shops values (1, 'Corner', '{"about": "bread"}');
+create table public.stalls (id bigint primary key, name text, extras json[], address public.shop_address,
+  visits integer not null default 0);
+insert into public.stalls values (1, 'Stall', array['{"a": 1}']::json[], row('Main St', '{"x": 1}'));
+select lives_ok($$select public.declare_embedding_source('shops', 'public.shops',
+  text_columns => '["name", {"column": "doc", "label": "About"}]')$$,
+  'a json column is read by a labelled text');
+select is((select content from public.shops_embedding_texts(null)), e'Corner\nAbout: {"about": "bread"}',
+  'as its text');
+select lives_ok($$select public.declare_embedding_source('stalls', 'public.stalls',
+  text_expression => $e$name || ' ' || (extras[1] ->> 'a') || ' ' || (address).street$e$)$$,
+  'and a json[] and a composite holding json by an expression');
+delete from public.embedding_queue;
+select lives_ok($$update public.shops set visits = visits + 1; update public.stalls set visits = visits + 1$$,
+  'a column the texts do not read is updated');
+select is(pg_temp.open_keys('shops') || pg_temp.open_keys('stalls'), '{}'::text[], 'and queues nothing');
+select lives_ok($$update public.shops set doc = '{"about": "cakes"}';
+  update public.stalls set extras = array['{"a": 2}']::json[], address = row('High St', '{"x": 2}')$$,
+  'the json, json[] and composite columns are updated');
+select is(pg_temp.open_keys('shops') || pg_temp.open_keys('stalls'), '{1,1}'::text[],
+  'and each row is queued');
+
+-- A column filled by the app's own BEFORE trigger.
+create table public.articles (id bigint primary key, raw text, summary text);
+create function public.articles_fill_summary() returns trigger language plpgsql as $$
+begin
+  new.summary := 'Summary: ' || upper(new.raw);
+  return new;
+end $$;
+create trigger fill_summary before insert or update on public.articles
+for each row execute function public.articles_fill_summary();
+insert into public.articles (id, raw) values (1, 'first draft');
+select public.declare_embedding_source('articles', 'public.articles', text_columns => '["summary"]');
+delete from public.embedding_queue;
+update public.articles set raw = 'completely different' where id = 1;
+select is(pg_temp.open_keys('articles'), '{1}',
+  'a row whose text column the app''s BEFORE trigger changed is queued');
+
+-- Keys exchanged in one statement under a deferrable key.
+create table public.ranked (id integer, body text, constraint ranked_pkey primary key (id) deferrable);
+insert into public.ranked values (1, 'alpha'), (2, 'beta'), (3, 'gamma'), (5, 'epsilon');
+select public.declare_embedding_source('ranked', 'public.ranked', text_expression => 'body');
+insert into public.ranked_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+select r.id, format('[1,%s,0]', r.id)::extensions.vector, 'test-3d', sha256(convert_to(r.body, 'UTF8')), now()
+from public.ranked r;
+delete from public.embedding_queue;
+set constraints ranked_pkey deferred;
+update public.ranked set id = case id when 1 then 2 when 2 then 1 else id end where id in (1, 2);
+set constraints ranked_pkey immediate;
+select is((select count(*) from public.ranked r join public.ranked_embeddings e on e.source_key = r.id
+  where e.embedding_text_hash <> sha256(convert_to(r.body, 'UTF8'))), 0::bigint,
+  'rows that exchanged keys answer with no vector made from the other''s text');
+select is(pg_temp.open_keys('ranked'), '{1,2}', 'both are queued, to be embedded again');
+update public.ranked set id = 4 where id = 3;
+select is((select e.embedding::text from public.ranked_embeddings e where e.source_key = 4), '[1,3,0]',
+  'a key changed alone still takes its vector along');
+select is((select count(*) from public.ranked_embeddings e where e.source_key = 3), 0::bigint,
+  'from its old key');
+
+-- A primary key with INCLUDE columns is a single-column key.
+create table public.slugs (id bigint, slug text, body text, primary key (id) include (slug));
+select is((select public.declare_embedding_source('slugs', 'public.slugs', text_expression => 'body') ->> 'key'),
+  'id', 'a primary key that INCLUDEs other columns is taken as its one key column');
+
+select * from finish();
+rollback;
