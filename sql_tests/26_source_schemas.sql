@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(13);
+select plan(15);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -80,6 +80,19 @@ select is((select count(*) from public.ranked_embeddings e where e.source_key = 
 create table public.slugs (id bigint, slug text, body text, primary key (id) include (slug));
 select is((select public.declare_embedding_source('slugs', 'public.slugs', text_expression => 'body') ->> 'key'),
   'id', 'a primary key that INCLUDEs other columns is taken as its one key column');
+
+-- Columns named like the searches' aliases: the row is still the whole row.
+create table public.odd (id bigint primary key, body text, r text, autoembed_row text);
+insert into public.odd values (1, 'apples here', 'r value', 'alias value');
+select public.declare_embedding_source('odd', 'public.odd', text_expression => 'body');
+insert into public.odd_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+values (1, '[1,0,0]', 'test-3d', '\x00', now());
+select is((select row_data from public.match_embedding_source('odd', '[1,0,0]', 5)),
+  '{"id": 1, "r": "r value", "body": "apples here", "autoembed_row": "alias value"}'::jsonb,
+  'a column named autoembed_row does not stand for the row in the vector search');
+select is((select row_data from public.search_embedding_source('odd', 'apples', '[1,0,0]')),
+  '{"id": 1, "r": "r value", "body": "apples here", "autoembed_row": "alias value"}'::jsonb,
+  'nor a column named r in the hybrid search');
 
 select * from finish();
 rollback;

@@ -91,7 +91,7 @@ begin
       from (
         select autoembed_row.%1$I::text as k,
           1 - (v.embedding::extensions.vector(%6$s) operator(extensions.<=>) $1) as similarity,
-          pg_catalog.to_jsonb(autoembed_row)%8$s as r
+          pg_catalog.to_jsonb(autoembed_row.*)%8$s as r
         from %2$s as v
         join (select %7$s from %3$s as autoembed_row where (%4$s)) as autoembed_row
           on autoembed_row.%1$I = v.%5$I
@@ -108,7 +108,7 @@ begin
     $q$, stored, dest, tag || 'dimensions'),
     -- Its key first, whichever plan: the liveness of no other row is read.
     pg_catalog.format($q$
-      select pg_catalog.to_jsonb(autoembed_row)%6$s
+      select pg_catalog.to_jsonb(autoembed_row.*)%6$s
       from (select %5$s from %2$s as autoembed_row where autoembed_row.%1$I = $1::%3$s
         and case when autoembed_row.%1$I = $1::%3$s then (%4$s) end) as autoembed_row
     $q$, s.key_column, tbl, s.key_type, live, tag || 'columns', without_ours)];

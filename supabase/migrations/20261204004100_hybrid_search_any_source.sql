@@ -134,7 +134,7 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_search_text', pg_catalog.replace(pg_catalog.replace(pg_catalog.format($q$
-      select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.k, m.rank, pg_catalog.to_jsonb(r)%6$s)
+      select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(m.k, m.rank, pg_catalog.to_jsonb(r.*)%6$s)
         order by m.rank desc, m.k), '[]')
       from (
         select autoembed_row.%1$I as key, autoembed_row.%1$I::text as k, pg_catalog.ts_rank_cd(%2$s, $1) as rank
