@@ -3,7 +3,7 @@
 -- searches under the new names, nothing is queued again; the job board's
 -- names and a key gone for good are refused with the way out.
 begin;
-select plan(37);
+select plan(44);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -122,14 +122,26 @@ select lives_ok($$alter table public.unrelated add column y integer$$,
   'an unrelated table is altered as before');
 
 -- A key gone for good, and the job board's names: refused, nothing changed.
+select throws_ok($$alter table public.memos drop constraint memos_pkey$$, '55000',
+  'autoembed: the source memos is keyed by public.memos.id (uuid), and public.memos has no single-column primary key now: remove the source first (select public.drop_embedding_source(''memos'')), then declare it again',
+  'dropping the primary key of a source is refused, with the way out');
+select throws_ok($$alter table public.memos alter column id type text$$, '0A000', null,
+  'and so is changing its key''s type (PostgreSQL''s own refusal: the source''s trigger reads it)');
+alter event trigger autoembed_sources_follow_renames disable;
 alter table public.memos drop constraint memos_pkey;
+alter event trigger autoembed_sources_follow_renames enable;
 select throws_ok($$alter table public.memos rename column id to memo_key$$, '55000',
   'autoembed: the source memos is keyed by public.memos.id (uuid), and public.memos has no single-column primary key now: remove the source first (select public.drop_embedding_source(''memos'')), then declare it again',
   'renaming a key that is no longer the primary key is refused, with the way out');
 -- A key whose primary key moved to another column of its type: the rename is not taken for the key's.
 create table public.cards (id uuid primary key, other uuid not null unique, body text);
 select public.declare_embedding_source('cards', 'public.cards', text_columns => '["body"]', vectors => 'table');
+select throws_ok($$alter table public.cards drop constraint cards_pkey, add primary key (other)$$, '55000',
+  'autoembed: the source cards is keyed by public.cards.id (uuid), and public.cards has the primary key other (uuid) now: remove the source first (select public.drop_embedding_source(''cards'')), then declare it again',
+  'making another column the primary key of a source is refused');
+alter event trigger autoembed_sources_follow_renames disable;
 alter table public.cards drop constraint cards_pkey, add primary key (other);
+alter event trigger autoembed_sources_follow_renames enable;
 select throws_ok($$alter table public.cards rename column id to old_id$$, '55000',
   'autoembed: the source cards is keyed by public.cards.id (uuid), and public.cards has the primary key other (uuid) now: remove the source first (select public.drop_embedding_source(''cards'')), then declare it again',
   'renaming a key no longer the primary key, another column of its type being it, is refused');
@@ -142,6 +154,21 @@ select throws_ok($$alter table public.jobs rename column id to job_id$$, '55000'
   'and its key');
 select is((select array[table_name, key_column] from public.embedding_sources where name = 'jobs'),
   array['public.jobs', 'id'], 'the job board''s source is unchanged');
+
+-- Its vectors' columns, partitions and child tables.
+create table public.cols (id bigint primary key, body text);
+select public.declare_embedding_source('cols', 'public.cols', text_expression => 'body', vectors => 'columns');
+select throws_ok($$alter table public.cols rename column embedding to embedding_v1$$, '55000',
+  'autoembed: the columns embedding, embedding_model, embedding_text_hash and embedded_at of public.cols hold the vectors of the source cols (vectors => ''columns''): keep them and their names, or declare the source again with vectors => ''table'' first',
+  'renaming the columns that hold a source''s vectors is refused: its triggers name them');
+create table public.cols_parent (id bigint primary key, body text, embedding extensions.vector,
+  embedding_model text, embedding_text_hash bytea, embedded_at timestamptz) partition by range (id);
+select throws_ok($$alter table public.cols_parent attach partition public.cols for values from (0) to (1000)$$, '55000',
+  'autoembed: public.cols is the table of the source cols, which cannot become a partition or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(''cols''))',
+  'a source''s table does not become a partition: rows inserted through the parent would fire none of its triggers');
+select throws_ok($$create table public.cols_child () inherits (public.cols)$$, '55000', null,
+  'nor gets a child table, whose rows its text would read as its own');
+select lives_ok($$alter table public.cols add column extra integer$$, 'other changes to its table are made');
 
 select * from finish();
 rollback;

@@ -19,6 +19,14 @@
 -- declaring it again with the new name unblocks it. Those of public.jobs
 -- are named by the job board's functions: renaming them is refused.
 --
+-- What would break a source's functions or lose its rows is refused at the
+-- statement (ALTER TABLE, or CREATE TABLE of a child), with the way out:
+-- its primary key dropped, moved to another column or made of another type;
+-- the four columns holding its vectors (vectors => 'columns') renamed or
+-- dropped; its table made a partition (rows inserted through the parent
+-- fire none of its statement triggers) or given child tables (their rows
+-- would be read as its own).
+--
 -- Event triggers need a superuser or Supabase's privileged role (postgres,
 -- through supautils). Where the migration runs as neither it warns, and no
 -- rename is followed: a renamed table blocks its source until declared again,
@@ -74,6 +82,7 @@ declare
   touched oid[];
   renamed_column integer;
   key_kept boolean;
+  left_behind boolean;
 begin
   -- The tables this statement altered, or whose schema it renamed: a source
   -- left behind elsewhere (while this trigger was disabled) is not this
@@ -86,18 +95,35 @@ begin
     raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
       public.embedding_source_columns_gone('jobs') using errcode = '55000';
   end if;
-  -- Only the sources a rename left behind: their table's name, or their key's, differs.
+  -- The sources of the tables this statement touched, or linked to one by
+  -- inheritance (a child made of a source's table, or a table it joined).
   for s in
     select e.* from public.embedding_sources as e
     where e.relid = any(touched)
-      and (e.table_name <> e.relid::pg_catalog.regclass::text
-        or not exists (select from pg_catalog.pg_attribute as a
-          where a.attrelid = e.relid and a.attname = e.key_column and a.attnum > 0 and not a.attisdropped))
+      or exists (select from pg_catalog.pg_inherits as i
+        where (i.inhrelid = e.relid and i.inhparent = any(touched)) or (i.inhparent = e.relid and i.inhrelid = any(touched)))
     order by e.name
   loop
-    if s.name = 'jobs' then
+    left_behind := s.table_name <> s.relid::pg_catalog.regclass::text
+      or not exists (select from pg_catalog.pg_attribute as a
+        where a.attrelid = s.relid and a.attname = s.key_column and a.attnum > 0 and not a.attisdropped);
+    if s.name = 'jobs' and left_behind then
       raise exception 'autoembed: public.jobs and its key id are named by the job board''s functions (match_jobs, its triggers): keep both names'
         using errcode = '55000';
+    end if;
+    -- A partition's rows written through its parent fire none of its
+    -- statement triggers, and a child's rows would be read as the table's.
+    if exists (select from pg_catalog.pg_inherits as i where i.inhparent = s.relid)
+      or exists (select from pg_catalog.pg_class as c where c.oid = s.relid and c.relispartition) then
+      raise exception 'autoembed: % is the table of the source %, which cannot become a partition or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(%))',
+        s.relid::pg_catalog.regclass, s.name, pg_catalog.quote_literal(s.name) using errcode = '55000';
+    end if;
+    -- Its vectors in its columns: their names are in its functions.
+    if s.vectors = 'columns' and (select pg_catalog.count(*) from pg_catalog.pg_attribute as a
+        where a.attrelid = s.relid and a.attnum > 0 and not a.attisdropped
+          and a.attname in ('embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at')) < 4 then
+      raise exception 'autoembed: the columns embedding, embedding_model, embedding_text_hash and embedded_at of % hold the vectors of the source % (vectors => ''columns''): keep them and their names, or declare the source again with vectors => ''table'' first',
+        s.relid::pg_catalog.regclass, s.name using errcode = '55000';
     end if;
     -- The key is the column of its name, or the one this statement renamed
     -- (RENAME COLUMN names it by number): never another column that became
@@ -122,6 +148,7 @@ begin
           else pg_catalog.format('the primary key %I (%s)', key_now, type_now) end,
         pg_catalog.quote_literal(s.name) using errcode = '55000';
     end if;
+    continue when not left_behind;
     -- Blocked for a column of its text renamed: its update trigger cannot be
     -- made again (it names the column). Its table's rename is said by its
     -- status; its key's would fail its writes, so is refused.
@@ -156,14 +183,14 @@ end;
 $$;
 
 comment on function public.embedding_sources_follow_renames() is
-'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE and ALTER SCHEMA): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
-Refuses renaming public.jobs or its key, and a key gone for good (the source must be removed first).';
+'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE, ALTER SCHEMA and CREATE TABLE): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
+Refuses renaming public.jobs or its key; a key no longer the single-column primary key of its type; renaming or dropping the vector columns of a source with vectors => ''columns''; a source''s table made a partition or given child tables (the source must be removed first).';
 revoke all on function public.embedding_sources_follow_renames() from public, anon, authenticated;
 
 do $$
 begin
   create event trigger autoembed_sources_follow_renames on ddl_command_end
-  when tag in ('ALTER TABLE', 'ALTER SCHEMA')
+  when tag in ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE')
   execute function public.embedding_sources_follow_renames();
 exception when insufficient_privilege then
   raise warning 'autoembed: % may not create event triggers: sources will not follow a renamed table or key',
