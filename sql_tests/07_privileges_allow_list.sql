@@ -61,6 +61,11 @@ select set_eq(
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('anon', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),
     ('authenticated', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),
+    -- Whether the caller may read what a source's text reads: its searches and its vectors' policy ask, as the caller.
+    ('anon', 'embedding_source_columns_readable(source_table oid, columns name[])', 'EXECUTE'),
+    ('authenticated', 'embedding_source_columns_readable(source_table oid, columns name[])', 'EXECUTE'),
+    ('anon', 'require_embedding_source_readable(source_name text, source_table oid, columns name[])', 'EXECUTE'),
+    ('authenticated', 'require_embedding_source_readable(source_name text, source_table oid, columns name[])', 'EXECUTE'),
     ('anon', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE'),
     ('authenticated', 'job_search_document(title text, company text, location text, tags text[], description text)', 'EXECUTE')
   $$,

@@ -2,7 +2,7 @@
 -- its source's searches, and every other row is found: the vector search,
 -- the full-text search (which reads every row's text) and both fused.
 begin;
-select plan(11);
+select plan(15);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -71,8 +71,19 @@ revoke all on public.crates from authenticated;
 grant select (id, body) on public.crates to authenticated;
 set local role authenticated;
 select throws_ok($$select * from public.search_embedding_source('crates', 'apples')$$, '42501',
-  'autoembed: the full-text search of the source crates reads body, d, n, which authenticated may not read all of: grant it select on them, or search with full_text_weight => 0',
+  'autoembed: the source crates is searched by what its text reads (body, d, n, id), which authenticated may not read all of: grant it select on them',
   'a caller who may not read the columns the text reads is told which, and the way out');
+select throws_ok($$select * from public.search_embedding_source('crates', null, '[1,0,0]')$$, '42501',
+  'autoembed: the source crates is searched by what its text reads (body, d, n, id), which authenticated may not read all of: grant it select on them',
+  'and so by the vector search alone: a ranking by the vector tells what is in those columns');
+select throws_ok($$select * from public.match_embedding_source('crates', '[1,0,0]')$$, '42501', null,
+  'and by match_embedding_source');
+select is((select count(*) from public.crates_embeddings), 0::bigint, 'and the vectors are hidden from it');
+reset role;
+grant select on public.crates to authenticated;
+set local role authenticated;
+select is((select count(*) from public.crates_embeddings), 200::bigint,
+  'granted the columns, it reads the vectors of the rows it may read');
 reset role;
 
 select * from finish();

@@ -123,7 +123,7 @@ grant execute on function public.create_embedding_source_objects(text) to servic
 -- naming the table would keep it from being dropped. Its body is one literal
 -- (%L), names in it quoted with %I; made again when the table or key is renamed.
 create or replace function public.create_embedding_source_visible(
-  source_name text, source_table regclass, key_column name, key_type text
+  source_name text, source_table regclass, key_column name, key_type text, read_columns name[]
 )
 returns void
 language plpgsql
@@ -136,7 +136,9 @@ declare
 begin
   execute pg_catalog.format('create or replace function public.%I(key %s) returns boolean '
     'language sql stable security invoker set search_path = '''' as %L', visible, key_type,
-    pg_catalog.format('select exists (select from %s as r where r.%I = $1)', source_table, key_column));
+    pg_catalog.format('select public.embedding_source_columns_readable(%L::pg_catalog.oid, %L::name[]) '
+      'and exists (select from %s as r where r.%I = $1)', source_table::pg_catalog.oid, read_columns || key_column,
+      source_table, key_column));
   execute pg_catalog.format('comment on function public.%I(%s) is %L', visible, key_type, pg_catalog.format(
     '%s: whether the caller can read the row of a vector of the source %s.', visible, source_name));
   execute pg_catalog.format('revoke all on function public.%I(%s) from public', visible, key_type);
@@ -145,11 +147,11 @@ begin
 end;
 $$;
 
-comment on function public.create_embedding_source_visible(text, regclass, name, text) is
+comment on function public.create_embedding_source_visible(text, regclass, name, text, name[]) is
 'create_embedding_source_visible: (re)make public.<source>_embedding_visible(key), whether the caller can read the row of a vector of a source kept in a vector table (its policy).';
-revoke all on function public.create_embedding_source_visible(text, regclass, name, text)
+revoke all on function public.create_embedding_source_visible(text, regclass, name, text, name[])
 from public, anon, authenticated;
-grant execute on function public.create_embedding_source_visible(text, regclass, name, text) to service_role;
+grant execute on function public.create_embedding_source_visible(text, regclass, name, text, name[]) to service_role;
 
 -- Where a source's vectors go, made ready by declare_embedding_source before
 -- its functions are generated. vectors => 'table': public.<source>_embeddings,
@@ -163,7 +165,7 @@ grant execute on function public.create_embedding_source_visible(text, regclass,
 -- again), and its HNSW index of the old place goes: the new place's has its
 -- name. Returns whether it added the columns.
 create or replace function public.create_embedding_source_vectors(
-  source_name text, source_table regclass, key_column name, key_type text, vectors text
+  source_name text, source_table regclass, key_column name, key_type text, vectors text, read_columns name[]
 )
 returns boolean
 language plpgsql
@@ -239,7 +241,7 @@ begin
   execute pg_catalog.format('alter table %s enable row level security', vector_table);
   execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
   execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
-  perform public.create_embedding_source_visible(source_name, source_table, key_column, key_type);
+  perform public.create_embedding_source_visible(source_name, source_table, key_column, key_type, read_columns);
   execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
   execute pg_catalog.format('create policy "Readable with its row" on %s for select '
     'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
@@ -257,9 +259,9 @@ begin
 end;
 $$;
 
-comment on function public.create_embedding_source_vectors(text, regclass, name, text, text) is
+comment on function public.create_embedding_source_vectors(text, regclass, name, text, text, name[]) is
 'create_embedding_source_vectors: make ready where a declared source''s vectors go: its vector table (made or kept, readable with its row) or four columns on its table; returns whether it added them.
 Refuses a kept table of another key type and a table with only some of the four columns. Called by declare_embedding_source.';
-revoke all on function public.create_embedding_source_vectors(text, regclass, name, text, text)
+revoke all on function public.create_embedding_source_vectors(text, regclass, name, text, text, name[])
 from public, anon, authenticated;
-grant execute on function public.create_embedding_source_vectors(text, regclass, name, text, text) to service_role;
+grant execute on function public.create_embedding_source_vectors(text, regclass, name, text, text, name[]) to service_role;

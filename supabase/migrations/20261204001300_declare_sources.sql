@@ -34,6 +34,7 @@ declare
   expr text;
   text_reads name[];
   live_reads name[];
+  reads name[];
   vector_table text;
   added boolean := false;
   existing public.embedding_sources;
@@ -140,7 +141,8 @@ begin
   delete from public.embedding_queue q where q.source = source_name and q.source_key is not null and q.processed_at is null;
   delete from public.embedding_intake i where i.source = source_name;
   -- Where the vectors go (create_embedding_source_vectors).
-  added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors);
+  reads := array(select distinct c from pg_catalog.unnest(text_reads || live_reads) as c order by c);
+  added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors, reads);
   vector_table := case when vectors = 'table' then pg_catalog.format('public.%I', source_name || '_embeddings') end;
 
   insert into public.embedding_sources as s (name, relid, table_name, key_column, key_type,
@@ -148,7 +150,7 @@ begin
   values (source_name, source_table, source_table::text, key_columns[1], key_type,
     declare_embedding_source.text_columns, declare_embedding_source.text_expression,
     declare_embedding_source.live_when, declare_embedding_source.vectors, vector_table, added,
-    array(select distinct c from pg_catalog.unnest(text_reads || live_reads) as c order by c))
+    reads)
   on conflict (name) do update
   set table_name = excluded.table_name, key_column = excluded.key_column, key_type = excluded.key_type,
     text_columns = excluded.text_columns, text_expression = excluded.text_expression, live_when = excluded.live_when,

@@ -23,30 +23,6 @@ values (
 )
 on conflict (name) do nothing;
 
--- The row of a source's table as the caller may read it, as a select list:
--- every column with the table's SELECT, else its key and the columns granted
--- to it (Supabase's column-level security). Both sides of a source's search
--- (<source>_search_embeddings, <source>_search_text) read rows through it.
-create or replace function public.embedding_source_readable_columns(source_table oid, key_column name)
-returns text
-language sql
-stable
-security invoker
-set search_path = ''
-as $$
-  select case when pg_catalog.has_table_privilege(source_table, 'SELECT') then '*'
-    else (select pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' order by a.attnum)
-      from pg_catalog.pg_attribute as a
-      where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
-        and (a.attname = key_column or pg_catalog.has_column_privilege(a.attrelid, a.attnum, 'SELECT')))
-  end
-$$;
-
-comment on function public.embedding_source_readable_columns(oid, name) is
-'embedding_source_readable_columns: the columns of source_table the caller may read, as a select list: * with the table''s SELECT, else its key and the columns granted to it.';
-revoke all on function public.embedding_source_readable_columns(oid, name) from public;
-grant execute on function public.embedding_source_readable_columns(oid, name) to anon, authenticated, service_role;
-
 -- A source's own search, generated as its other objects are: the table,
 -- its key, its vectors and its liveness are written into it.
 create or replace function public.create_embedding_source_search(source_name text)
@@ -139,6 +115,8 @@ begin
       first_code text;
       stopped boolean := false;
     begin
+      -- Ranking by columns the caller may not read would tell what is in them.
+      perform public.require_embedding_source_readable(%8$L, %3$L::pg_catalog.oid, %9$L::name[]);
       begin
         execute pg_catalog.format(%2$L, dimensions, cols) into hits
         using query_embedding, model, match_count, min_similarity;
@@ -180,7 +158,7 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_search_embeddings', parts[1], s.relid, s.key_column, parts[2], parts[3],
-    public.embedding_row_error_condition(), s.name);
+    public.embedding_row_error_condition(), s.name, s.read_columns || s.key_column);
   execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '

@@ -86,10 +86,7 @@ begin
       hi integer;
     begin
       -- Ranking by columns the caller may not read would tell what is in them.
-      if not (%6$s) then
-        raise exception 'autoembed: the full-text search of the source %% reads %%, which %% may not read all of: grant it select on them, or search with full_text_weight => 0',
-          %7$L, %8$L, current_user using errcode = '42501';
-      end if;
+      perform public.require_embedding_source_readable(%7$L, %3$L::pg_catalog.oid, %6$L::name[]);
       begin
         execute statement into hits using $1, $2, null::text, null::text;
       exception when others then
@@ -157,9 +154,7 @@ begin
     -- The keys the caller may read, in the key's order.
     pg_catalog.format('select pg_catalog.array_agg(autoembed_row.%1$I::text order by autoembed_row.%1$I) from %2$s as autoembed_row',
       s.key_column, tbl),
-    (select pg_catalog.string_agg(pg_catalog.format('pg_catalog.has_column_privilege(%L::pg_catalog.oid, %L, ''SELECT'')',
-      s.relid, c), ' and ') from pg_catalog.unnest(s.read_columns || s.key_column) as c),
-    s.name, pg_catalog.array_to_string(s.read_columns, ', '), public.embedding_row_error_condition());
+    s.read_columns || s.key_column, s.name, null, public.embedding_row_error_condition());
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '

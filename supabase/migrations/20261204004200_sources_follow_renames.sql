@@ -167,7 +167,8 @@ begin
     -- taken on any other table (a claim holding one would wait for the
     -- renamed table, and this for it).
     if s.vectors = 'table' then  -- its vector table's readability names the table and the key
-      perform public.create_embedding_source_visible(s.name, s.relid::pg_catalog.regclass, key_now, s.key_type);
+      perform public.create_embedding_source_visible(s.name, s.relid::pg_catalog.regclass, key_now, s.key_type,
+        s.read_columns);
     end if;
     perform public.create_embedding_source_objects(s.name);
     perform public.create_embedding_source_search(s.name);
