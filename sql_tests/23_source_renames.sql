@@ -3,7 +3,7 @@
 -- searches under the new names, nothing is queued again; the job board's
 -- names and a key gone for good are refused with the way out.
 begin;
-select plan(44);
+select plan(45);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -164,10 +164,13 @@ select throws_ok($$alter table public.cols rename column embedding to embedding_
 create table public.cols_parent (id bigint primary key, body text, embedding extensions.vector,
   embedding_model text, embedding_text_hash bytea, embedded_at timestamptz) partition by range (id);
 select throws_ok($$alter table public.cols_parent attach partition public.cols for values from (0) to (1000)$$, '55000',
-  'autoembed: public.cols is the table of the source cols, which cannot become a partition or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(''cols''))',
+  'autoembed: public.cols is the table of the source cols, which cannot become a partition, inherit from a table or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(''cols''))',
   'a source''s table does not become a partition: rows inserted through the parent would fire none of its triggers');
 select throws_ok($$create table public.cols_child () inherits (public.cols)$$, '55000', null,
   'nor gets a child table, whose rows its text would read as its own');
+create table public.cols_base (id bigint, body text);
+select throws_ok($$alter table public.cols inherit public.cols_base$$, '55000', null,
+  'nor inherits from a table: a delete through it would leave its vectors');
 select lives_ok($$alter table public.cols add column extra integer$$, 'other changes to its table are made');
 
 select * from finish();

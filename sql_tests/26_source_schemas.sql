@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(15);
+select plan(16);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -93,6 +93,19 @@ select is((select row_data from public.match_embedding_source('odd', '[1,0,0]', 
 select is((select row_data from public.search_embedding_source('odd', 'apples', '[1,0,0]')),
   '{"id": 1, "r": "r value", "body": "apples here", "autoembed_row": "alias value"}'::jsonb,
   'nor a column named r in the hybrid search');
+
+-- A text column renamed: its vectors stay readable to whoever reads its rows (the source is blocked).
+create table public.memos (id bigint primary key, title text, body text);
+insert into public.memos values (1, 'a', 'apples');
+select public.declare_embedding_source('memos', 'public.memos', text_columns => '["title", "body"]');
+insert into public.memos_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+values (1, '[1,0,0]', 'test-3d', '\x00', now());
+grant select on public.memos to authenticated;
+alter table public.memos rename column title to headline;
+set local role authenticated;
+select is((select count(*) from public.memos_embeddings), 1::bigint,
+  'after a text column is renamed, the vectors are read as before (not an error naming the old column)');
+reset role;
 
 select * from finish();
 rollback;

@@ -38,8 +38,12 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, c::text, 'SELECT')), true)
+  -- A column renamed or dropped since is left to the searches to say (the
+  -- source is blocked; its reason names it).
+  select coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, a.attnum, 'SELECT')), true)
   from pg_catalog.unnest(columns) as c
+  join pg_catalog.pg_attribute as a on a.attrelid = source_table and a.attname = c and a.attnum > 0
+    and not a.attisdropped
 $$;
 
 comment on function public.embedding_source_columns_readable(oid, name[]) is

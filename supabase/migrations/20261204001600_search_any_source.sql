@@ -109,11 +109,6 @@ begin
       k text;
       d double precision;
       r jsonb;
-      readable integer := 0;
-      raised integer := 0;
-      first_error text;
-      first_code text;
-      stopped boolean := false;
     begin
       -- Ranking by columns the caller may not read would tell what is in them.
       perform public.require_embedding_source_readable(%8$L, %3$L::pg_catalog.oid, %9$L::name[]);
@@ -124,35 +119,23 @@ begin
         if not (%7$s) then  -- not a row's: the source's (a name gone, a grant missing) or the moment's
           raise;
         end if;
-        -- Some row raised: the nearest vectors, each one's row read alone.
+        -- Some row raised: the nearest vectors, each one's row read alone
+        -- (as many as the index gives: hnsw.ef_search, as in the search itself).
         hits := '[]';
         for k, d in execute pg_catalog.format(%5$L, dimensions, cols) using query_embedding, model loop
-          stopped := pg_catalog.jsonb_array_length(hits) >= match_count or d < min_similarity;
-          exit when stopped;
+          exit when pg_catalog.jsonb_array_length(hits) >= match_count or d < min_similarity;
           begin
             r := null;
             execute pg_catalog.format(%6$L, dimensions, cols) into r using k;
-            readable := readable + 1;
           exception when others then
             if not (%7$s) then
               raise;
             end if;
-            raised := raised + 1;
-            first_error := coalesce(first_error, sqlerrm);
-            first_code := coalesce(first_code, sqlstate);
-            -- A hundred rows raising and none read is the source's fault (a
-            -- live_when that raises for every row): said, not every vector read.
-            exit when raised >= 100 and readable = 0;
           end;
           if r is not null then
             hits := hits operator(pg_catalog.||) pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_array(k, d, r));
           end if;
         end loop;
-        -- As when every row with a vector raised: no row of the source can be read.
-        if readable = 0 and (raised >= 100 or (raised > 0 and not stopped)) then
-          raise exception 'autoembed: source %% cannot be searched: each of the %% nearest rows read raised, the first: %%',
-            %8$L, raised, first_error using errcode = first_code;
-        end if;
       end;
       return query select e ->> 0, (e ->> 1)::double precision, e -> 2 from pg_catalog.jsonb_array_elements(hits) as e;
     end;

@@ -115,10 +115,11 @@ begin
               first_code := coalesce(first_code, sqlstate);
             end if;
           end;
-          -- Every row raising, or a hundred (each found by halving the keys
-          -- again), is the source's fault (a live_when or text that cannot
-          -- hold): said, rather than read row by row.
-          if raised >= 100 or raised = pg_catalog.cardinality(keys) then
+          -- Every row raising is the source's fault (a live_when or text
+          -- that cannot hold): said, rather than an empty answer. (Each bad
+          -- row costs a few narrow statements: halving reads each level's
+          -- rows once, so many bad rows cost a few whole reads, not one each.)
+          if raised = pg_catalog.cardinality(keys) then
             raise exception 'autoembed: source %% cannot be searched by its text: %% of its rows raised reading them, the first: %%',
               %7$L, raised, first_error using errcode = first_code;
           end if;

@@ -23,9 +23,9 @@
 -- statement (ALTER TABLE, or CREATE TABLE of a child), with the way out:
 -- its primary key dropped, moved to another column or made of another type;
 -- the four columns holding its vectors (vectors => 'columns') renamed or
--- dropped; its table made a partition (rows inserted through the parent
--- fire none of its statement triggers) or given child tables (their rows
--- would be read as its own).
+-- dropped; its table made a partition or a child (rows written through the
+-- parent fire none of its statement triggers) or given child tables, foreign
+-- ones too (their rows would be read as its own).
 --
 -- Event triggers need a superuser or Supabase's privileged role (postgres,
 -- through supautils). Where the migration runs as neither it warns, and no
@@ -111,11 +111,11 @@ begin
       raise exception 'autoembed: public.jobs and its key id are named by the job board''s functions (match_jobs, its triggers): keep both names'
         using errcode = '55000';
     end if;
-    -- A partition's rows written through its parent fire none of its
-    -- statement triggers, and a child's rows would be read as the table's.
-    if exists (select from pg_catalog.pg_inherits as i where i.inhparent = s.relid)
-      or exists (select from pg_catalog.pg_class as c where c.oid = s.relid and c.relispartition) then
-      raise exception 'autoembed: % is the table of the source %, which cannot become a partition or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(%))',
+    -- Rows written through a parent (a partition's, or an inheriting
+    -- table's) fire none of its statement triggers, and a child's rows
+    -- would be read as the table's: as declare_embedding_source refuses.
+    if exists (select from pg_catalog.pg_inherits as i where i.inhparent = s.relid or i.inhrelid = s.relid) then
+      raise exception 'autoembed: % is the table of the source %, which cannot become a partition, inherit from a table or have child tables (rows written through another table would not be embedded, or would be read twice): remove the source first (select public.drop_embedding_source(%))',
         s.relid::pg_catalog.regclass, s.name, pg_catalog.quote_literal(s.name) using errcode = '55000';
     end if;
     -- Its vectors in its columns: their names are in its functions.
@@ -184,14 +184,14 @@ end;
 $$;
 
 comment on function public.embedding_sources_follow_renames() is
-'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE, ALTER SCHEMA and CREATE TABLE): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
-Refuses renaming public.jobs or its key; a key no longer the single-column primary key of its type; renaming or dropping the vector columns of a source with vectors => ''columns''; a source''s table made a partition or given child tables (the source must be removed first).';
+'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE, ALTER SCHEMA, CREATE TABLE and CREATE FOREIGN TABLE): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
+Refuses renaming public.jobs or its key; a key no longer the single-column primary key of its type; renaming or dropping the vector columns of a source with vectors => ''columns''; a source''s table made a partition, a child or a parent (the source must be removed first).';
 revoke all on function public.embedding_sources_follow_renames() from public, anon, authenticated;
 
 do $$
 begin
   create event trigger autoembed_sources_follow_renames on ddl_command_end
-  when tag in ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE')
+  when tag in ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE')
   execute function public.embedding_sources_follow_renames();
 exception when insufficient_privilege then
   raise warning 'autoembed: % may not create event triggers: sources will not follow a renamed table or key',
