@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(16);
+select plan(17);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -54,6 +54,19 @@ delete from public.embedding_queue;
 update public.articles set raw = 'completely different' where id = 1;
 select is(pg_temp.open_keys('articles'), '{1}',
   'a row whose text column the app''s BEFORE trigger changed is queued');
+create table public.notes (id bigint primary key, raw text, summary text, views integer not null default 0);
+insert into public.notes (id, raw) values (1, 'first');
+select public.declare_embedding_source('notes', 'public.notes', text_columns => '["summary"]');
+create function public.notes_fill_summary() returns trigger language plpgsql as $$
+begin
+  new.summary := 'Summary: ' || new.raw;
+  return new;
+end $$;
+create trigger fill_summary before update on public.notes for each row execute function public.notes_fill_summary();
+delete from public.embedding_queue;
+update public.notes set raw = 'second' where id = 1;
+select is(pg_temp.open_keys('notes'), '{1}',
+  'so is one whose BEFORE trigger was made after the source was declared');
 
 -- Keys exchanged in one statement under a deferrable key.
 create table public.ranked (id integer, body text, constraint ranked_pkey primary key (id) deferrable);

@@ -133,6 +133,7 @@ drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.embedding_row_error_condition;
 drop function if exists public.create_embedding_source_writes;
+drop function if exists public.embedding_source_reads_every_update;
 drop function if exists public.create_embedding_source_vectors;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.embedding_source_readable_columns;

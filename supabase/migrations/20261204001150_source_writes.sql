@@ -10,8 +10,9 @@
 --    the key is read, so nothing can raise; with a live_when, one block per
 --    statement. Its truncate trigger empties the source's intake too.
 -- 2. Its update trigger fires only when the columns its text and liveness
---    read or its key changed (its WHEN, compared in C): an update of any
---    other column (a view counter) calls nothing. A new key takes the row's
+--    read or its key changed (its WHEN, compared in C), whoever changed
+--    them (a BEFORE trigger of the app's too): an update of any other column
+--    (a view counter) calls nothing. A new key takes the row's
 --    vector along (vectors => 'table'), unless keys were exchanged.
 -- 3. Its delete trigger removes the vector rows before the queue entries:
 --    complete_embedding_batch writes a vector (through the store function)
@@ -29,6 +30,29 @@
 -- Security definer (the generated trigger functions): they run as whoever
 -- declared the source, its table's owner, so that writers of the table need
 -- no privilege on the queue.
+
+-- Whether a table has a BEFORE UPDATE row trigger of its own (not
+-- PostgreSQL's; autoembed's are AFTER): it may change columns the UPDATE did not
+-- set, which `update of` would miss. The event trigger of 20261204004200
+-- makes the update trigger again when one is created.
+create or replace function public.embedding_source_reads_every_update(source_table oid)
+returns boolean
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select exists (
+    select from pg_catalog.pg_trigger as t
+    where t.tgrelid = source_table and not t.tgisinternal
+      and (t.tgtype::integer & 19) = 19  -- row (1), before (2), update (16): autoembed's are after
+  )
+$$;
+
+comment on function public.embedding_source_reads_every_update(oid) is
+'embedding_source_reads_every_update: whether source_table has a BEFORE UPDATE row trigger of the app''s, so a source''s update trigger must look at every UPDATE, not only those setting the columns its text reads.';
+revoke all on function public.embedding_source_reads_every_update(oid) from public, anon, authenticated;
+grant execute on function public.embedding_source_reads_every_update(oid) to service_role;
 
 create or replace function public.create_embedding_source_writes(source_name text)
 returns void
@@ -128,11 +152,13 @@ begin
     s.name || '_embedding_truncate', tbl, s.name || '_unqueue_deleted');
 
   -- The update trigger: fires when the columns the text and liveness read or
-  -- the key (a row given a new key) hold other bytes, whoever changed them:
-  -- the UPDATE's SET list, or a BEFORE trigger of the app's (which `update of`
-  -- would miss). Bytes, not `=`: a json, xml or point column has no equality,
-  -- and a row whose bytes changed but not its text is closed unsent by the
-  -- claim. For vectors on the table, also when anon or authenticated write
+  -- the key (a row given a new key) hold other bytes. Bytes, not `=`: a json,
+  -- xml or point column has no equality, and a row whose bytes changed but
+  -- not its text is closed unsent by the claim. It is called only for an
+  -- UPDATE that sets one of them (`update of`: the others never compare,
+  -- nor detoast, a large text), unless a BEFORE UPDATE trigger of the app's
+  -- may change them (embedding_source_reads_every_update): then for every
+  -- UPDATE. For vectors on the table, also when anon or authenticated write
   -- the embedding columns (its WHEN runs as the writer; the function, a
   -- definer, reads the writer's role).
   protected := 'coalesce(old.embedding operator(extensions.<>) new.embedding, '
@@ -205,8 +231,15 @@ begin
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
-  execute pg_catalog.format('create trigger %I after update on %s for each row when (%s) '
-    'execute function public.%I()', s.name || '_embedding_update', tbl,
+  execute pg_catalog.format('create trigger %I after update%s on %s for each row when (%s) '
+    'execute function public.%I()', s.name || '_embedding_update',
+    case when public.embedding_source_reads_every_update(s.relid) then '' else
+      (select ' of ' || pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ' order by c)
+      from (select distinct x from pg_catalog.unnest(s.read_columns || s.key_column
+        || case when s.vectors = 'columns'
+          then array['embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at']::name[] end) as x) as u (c))
+    end,
+    tbl,
     (select pg_catalog.format('pg_catalog.record_image_ne(row(%s), row(%s))',
         pg_catalog.string_agg('old.' || pg_catalog.quote_ident(c), ', ' order by c),
         pg_catalog.string_agg('new.' || pg_catalog.quote_ident(c), ', ' order by c))

@@ -25,7 +25,9 @@
 -- the four columns holding its vectors (vectors => 'columns') renamed or
 -- dropped; its table made a partition or a child (rows written through the
 -- parent fire none of its statement triggers) or given child tables, foreign
--- ones too (their rows would be read as its own).
+-- ones too (their rows would be read as its own). A BEFORE UPDATE trigger
+-- the app makes on a source's table makes the source's update trigger look
+-- at every UPDATE (create_embedding_source_writes, 20261204001150).
 --
 -- Event triggers need a superuser or Supabase's privileged role (postgres,
 -- through supautils). Where the migration runs as neither it warns, and no
@@ -90,7 +92,9 @@ begin
   select pg_catalog.array_agg(c.oid) into touched
   from pg_catalog.pg_event_trigger_ddl_commands() as d
   join pg_catalog.pg_class as c on (d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass and c.oid = d.objid)
-    or (d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and c.relnamespace = d.objid);
+    or (d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and c.relnamespace = d.objid)
+    or (d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
+      and c.oid = (select t.tgrelid from pg_catalog.pg_trigger as t where t.oid = d.objid));
   if pg_catalog.to_regclass('public.jobs') = any(touched) and public.embedding_source_columns_gone('jobs') is not null then
     raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
       public.embedding_source_columns_gone('jobs') using errcode = '55000';
@@ -148,6 +152,17 @@ begin
           else pg_catalog.format('the primary key %I (%s)', key_now, type_now) end,
         pg_catalog.quote_literal(s.name) using errcode = '55000';
     end if;
+    -- A BEFORE UPDATE trigger of the app's made on its table may change the
+    -- columns its text reads: its update trigger looks at every UPDATE now.
+    -- (Only a BEFORE one: autoembed's own, AFTER, made again below, are not.)
+    if not left_behind and s.name <> 'jobs' and public.embedding_source_columns_gone(s.name) is null
+      and exists (select from pg_catalog.pg_event_trigger_ddl_commands() as d
+        join pg_catalog.pg_trigger as t on d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass and t.oid = d.objid
+        where t.tgrelid = s.relid and not t.tgisinternal and (t.tgtype::integer & 19) = 19)
+      and exists (select from pg_catalog.pg_trigger as t where t.tgrelid = s.relid
+        and t.tgname = s.name || '_embedding_update' and t.tgattr operator(pg_catalog.<>) ''::pg_catalog.int2vector) then
+      perform public.create_embedding_source_writes(s.name);
+    end if;
     continue when not left_behind;
     -- Blocked for a column of its text renamed: its update trigger cannot be
     -- made again (it names the column). Its table's rename is said by its
@@ -184,14 +199,14 @@ end;
 $$;
 
 comment on function public.embedding_sources_follow_renames() is
-'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE, ALTER SCHEMA, CREATE TABLE and CREATE FOREIGN TABLE): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
+'embedding_sources_follow_renames: event trigger (ddl_command_end, ALTER TABLE, ALTER SCHEMA, CREATE TABLE, CREATE FOREIGN TABLE and CREATE TRIGGER): make the generated functions and triggers of each source whose table or key was renamed again under the new names, so writes and searches go on and nothing is embedded again.
 Refuses renaming public.jobs or its key; a key no longer the single-column primary key of its type; renaming or dropping the vector columns of a source with vectors => ''columns''; a source''s table made a partition, a child or a parent (the source must be removed first).';
 revoke all on function public.embedding_sources_follow_renames() from public, anon, authenticated;
 
 do $$
 begin
   create event trigger autoembed_sources_follow_renames on ddl_command_end
-  when tag in ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE')
+  when tag in ('ALTER TABLE', 'ALTER SCHEMA', 'CREATE TABLE', 'CREATE FOREIGN TABLE', 'CREATE TRIGGER')
   execute function public.embedding_sources_follow_renames();
 exception when insufficient_privilege then
   raise warning 'autoembed: % may not create event triggers: sources will not follow a renamed table or key',
