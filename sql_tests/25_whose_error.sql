@@ -4,7 +4,7 @@
 -- granted, a deadlock) fails nothing for good and is said by a search, not
 -- taken for an empty answer; a live_when that raises for every row is said.
 begin;
-select plan(16);
+select plan(17);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -102,6 +102,16 @@ reset enable_seqscan;
 select is((select count(*) from public.bins_search_text(websearch_to_tsquery('english', 'apples'), 1000)),
   (select count(*) from public.bins where not (id <= 60 or id % 4 = 0)),
   'with 245 rows of 800 raising, the full-text search finds every other row');
+
+-- The total of rows failed for good is the sources' sum: a row failed, then mended and embedded, is not counted.
+delete from public.embedding_queue;
+insert into public.embedding_queue (source, source_key, processed_at, error_message, attempts)
+values ('crates', '7', now() - interval '1 minute', 'source crates: the live_when of this row raised', 3),
+  ('crates', '8', now(), 'source crates: the live_when of this row raised', 3);
+insert into public.embedding_queue (source, source_key, processed_at) values ('crates', '7', now());
+select is(array[(public.embedding_queue_status() ->> 'failed')::bigint,
+    (public.embedding_queue_status() -> 'sources' -> 'crates' ->> 'failed')::bigint], array[1, 1]::bigint[],
+  'a row failed, then embedded, is no longer counted failed, in the total as in its source');
 
 select * from finish();
 rollback;

@@ -120,12 +120,10 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select a.status || pg_catalog.jsonb_build_object(
-    'sources', coalesce((
-      select pg_catalog.jsonb_object_agg(s.source, pg_catalog.to_jsonb(s) - 'source')
-      from public.embedding_source_status() as s
-    ), '{}'::jsonb)
-  ) || case when i.n > 0 then pg_catalog.jsonb_build_object(
+  -- Failed for good, the sum of the sources' (each counts a row's latest entry: the total of
+  -- earlier releases matched later entries by job only, and kept counting mended rows).
+  select a.status || pg_catalog.jsonb_build_object('sources', src.each, 'failed', src.failed)
+  || case when i.n > 0 then pg_catalog.jsonb_build_object(
     -- Keys inserted since the last claim (20261204001120): pending, due, waiting.
     'pending', (a.status ->> 'pending')::bigint + i.n, 'due', (a.status ->> 'due')::bigint + i.n,
     'oldest_pending_seconds', greatest((a.status ->> 'oldest_pending_seconds')::bigint,
@@ -142,6 +140,11 @@ as $$
     else '{}'::jsonb end
   else '{}'::jsonb end
   from (select public.embedding_queue_status_of_all_sources() as status) as a
+  cross join (
+    select coalesce(pg_catalog.jsonb_object_agg(s.source, pg_catalog.to_jsonb(s) - 'source'), '{}'::jsonb) as each,
+      coalesce(pg_catalog.sum(s.failed), 0)::bigint as failed
+    from public.embedding_source_status() as s
+  ) as src
   cross join (
     select coalesce(pg_catalog.sum(p.pending), 0) as n, pg_catalog.min(p.oldest) as oldest
     from public.embedding_intake_pending() as p

@@ -30,7 +30,7 @@ ALONE = {
     "backfill": (("backfill",), 0, "0 jobs enqueued", ""),
     "backfill --batch-api": (("backfill", "--batch-api"), *NO_KEY),
     "retry-failed": (("retry-failed",), 0, "0 failed entries pending again", ""),
-    "failures": (("failures",), 0, "no job has failed for good", ""),
+    "failures": (("failures",), 0, "no row has failed for good", ""),
     "batches": (("batches",), 0, "no batches in flight", ""),
     "batches cancel": (("batches", "cancel", "1"), *NO_KEY),
     "pause": (("pause",), 0, "pg_cron job process-embedding-queue: paused", ""),

@@ -90,6 +90,10 @@ def test_failures_and_retries_per_source(
     assert f"postings {A1} " in text and "job None" not in text and f"job {job}" not in text
     assert f"job {job:<8}" in _autoembed(base_settings, "failures", "--source", "jobs").stdout
     _one_line_error(_autoembed(base_settings, "failures", "--source", "nope"), 2, "jobs, postings")
+    for limit in ("0", "-1"):  # argparse's usage error, not "no row has failed", nor a database error
+        refused = _autoembed(base_settings, "failures", "--limit", limit)
+        assert refused.returncode == 2 and refused.stdout == "", refused.stdout
+        assert f"argument --limit: must be a whole number of at least 1, not '{limit}'" in refused.stderr
 
     retried = _autoembed(base_settings, "retry-failed", "--source", "postings", A3)
     assert retried.returncode == 0 and retried.stdout.strip() == "1 failed entry pending again"

@@ -58,3 +58,10 @@ def fail(code: int, message: str) -> int:
     """Print one line naming what to fix; return the exit code."""
     print(f"autoembed: {message}", file=sys.stderr)
     return code
+
+
+def positive(value: str) -> int:
+    """An argument that is a whole number of at least 1 (a page, a limit)."""
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
+    return int(value)

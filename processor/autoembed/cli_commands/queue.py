@@ -8,7 +8,7 @@ import sys
 
 from autoembed import status_view
 from autoembed.accounting import RunReport
-from autoembed.cli_commands.base import Needs, command, fail
+from autoembed.cli_commands.base import Needs, command, fail, positive
 from autoembed.config import Settings
 from autoembed.status_view import plural
 
@@ -205,7 +205,7 @@ def retry_failed(args: argparse.Namespace, needs: Needs) -> int:
 
 def _failures_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default=None, help="only reasons containing this text")
-    parser.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    parser.add_argument("--limit", type=positive, default=100, help="at most this many (default 100)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     _source_argument(parser, "only this source's rows (default: every source)")
 
@@ -217,11 +217,12 @@ def failures(args: argparse.Namespace, needs: Needs) -> int:
     with needs.database() as db:
         store = SourceStore(db)
         rows = store.failures(store.check(args.source), args.reason, args.limit)
+    what = "row" if args.source is None else "job" if args.source == "jobs" else f"{args.source} row"
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
         return 0
     if not rows:
-        print(f"no {'job' if args.source in (None, 'jobs') else args.source + ' row'} has failed for good"
+        print(f"no {what} has failed for good"
               + (f" with a reason containing {args.reason!r}" if args.reason else ""))
     for row in rows:
         name = (f"job {row['source_key']:<8}" if row["source"] == "jobs"

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from autoembed import redact
-from autoembed.cli_commands.base import Needs, command, fail
+from autoembed.cli_commands.base import Needs, command, fail, positive
 from autoembed.search_store import Filters, search, search_source
 
 _DAYS_AGO = re.compile(r"(\d+)d")
@@ -38,12 +38,6 @@ def _since(value: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def _positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
-    return int(value)
-
-
 def _search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("query", help='what a job seeker types: "remote python backend", '
                                       '"\\"data engineer\\" -junior" (web search syntax)')
@@ -57,8 +51,8 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jobs with all of these tags (repeat for more)")
     parser.add_argument("--since", type=_since, metavar="DATE",
                         help="posted on or after: 2026-11-01, an ISO date and time, or 30d")
-    parser.add_argument("--page", type=_positive, default=1, help="the page, from 1 (default 1)")
-    parser.add_argument("--page-size", type=_positive, default=10, help="jobs a page, 1-100 (default 10)")
+    parser.add_argument("--page", type=positive, default=1, help="the page, from 1 (default 1)")
+    parser.add_argument("--page-size", type=positive, default=10, help="jobs a page, 1-100 (default 10)")
     parser.add_argument("--json", action="store_true", help="print the page as JSON, every column")
     parser.add_argument("--source", metavar="NAME",
                         help="search this declared source (search_embedding_source) instead of jobs; "
