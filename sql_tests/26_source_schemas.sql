@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(17);
+select plan(21);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -119,6 +119,24 @@ set local role authenticated;
 select is((select count(*) from public.memos_embeddings), 1::bigint,
   'after a text column is renamed, the vectors are read as before (not an error naming the old column)');
 reset role;
+
+-- A text key too long for the queue's indexes: that row fails for good, saying so; nothing else stops.
+create table public.longkeys (k text primary key, body text, live boolean not null default true);
+select public.declare_embedding_source('longkeys', 'public.longkeys', text_columns => '["body"]', live_when => 'live');
+delete from public.embedding_queue;
+insert into public.longkeys values (repeat('k', 2500), 'long one', true), ('short', 'short one', true),
+  (repeat('m', 2400), 'later', false);
+insert into public.shops (id, name) values (2, 'Another shop');
+select is((select array_agg(source || ':' || source_key order by source, source_key)
+  from public.claim_embedding_batch(10) where lease_token is not null),
+  '{longkeys:short,shops:2}', 'a claim leases the other rows, of this source and of another');
+select is((select error_message from public.embedding_queue where source = 'longkeys' and processed_at is not null),
+  'source longkeys: its key is 2500 bytes long; autoembed queues keys of at most 2000 bytes: give the table a shorter key (this row is not embedded)',
+  'the row whose key is too long is failed for good, with the reason');
+select lives_ok($$update public.longkeys set live = true where body = 'later'$$,
+  'an update queueing such a row does not fail the app''s statement');
+select is((select count(*) from public.embedding_queue where source = 'longkeys' and processed_at is not null
+  and source_key like 'mmm%'), 1::bigint, 'and fails that row for good too');
 
 select * from finish();
 rollback;

@@ -37,6 +37,38 @@ alter table public.embedding_intake enable row level security;
 revoke all on table public.embedding_intake from public, anon, authenticated;
 grant select, delete on table public.embedding_intake to service_role;
 
+-- A key longer than 2,000 bytes (as text) cannot be a queue entry's: the
+-- queue's indexes on (source, source_key) hold at most about 2,700 bytes,
+-- and one such key made every claim fail, for every source. Each such key
+-- becomes an entry failed for good, named by its first characters and its
+-- length, with the reason; the keys that fit are returned, to be queued.
+-- Every place that queues a source's keys goes through here.
+create or replace function public.embedding_source_queueable_keys(source_name text, keys text[])
+returns text[]
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  if not exists (select from pg_catalog.unnest(keys) as k where pg_catalog.octet_length(k) > 2000) then
+    return keys;
+  end if;
+  insert into public.embedding_queue (source, source_key, attempts, processed_at, error_message)
+  select source_name, pg_catalog.left(k, 60) || pg_catalog.format('... (%s bytes)', pg_catalog.octet_length(k)), 1,
+    pg_catalog.clock_timestamp(), pg_catalog.format('source %s: its key is %s bytes long; autoembed queues keys of '
+      'at most 2000 bytes: give the table a shorter key (this row is not embedded)', source_name, pg_catalog.octet_length(k))
+  from pg_catalog.unnest(keys) as k
+  where pg_catalog.octet_length(k) > 2000;
+  return array(select k from pg_catalog.unnest(keys) as k where pg_catalog.octet_length(k) <= 2000);
+end;
+$$;
+
+comment on function public.embedding_source_queueable_keys(text, text[]) is
+'embedding_source_queueable_keys: the keys of a source short enough (2000 bytes) to be queued; each longer one is recorded as an entry failed for good saying so.';
+revoke all on function public.embedding_source_queueable_keys(text, text[]) from public, anon, authenticated;
+grant execute on function public.embedding_source_queueable_keys(text, text[]) to service_role;
+
 create or replace function public.expand_embedding_intake(max_keys integer default 50000)
 returns bigint
 language plpgsql
@@ -70,7 +102,7 @@ begin
     end if;
     insert into public.embedding_queue as q (source, source_key, created_at)
     select r.source, k.key, r.created_at
-    from pg_catalog.unnest(r.keys) as k (key)
+    from pg_catalog.unnest(public.embedding_source_queueable_keys(r.source, r.keys)) as k (key)
     on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
     get diagnostics n = row_count;
     added := added + n;

@@ -201,6 +201,10 @@ begin
         where q.source = %2$L and q.source_key = new.%3$I::text and q.processed_at is null;
         return null;
       end if;
+      -- A key too long to be queued is failed for good, saying so (20261204001120).
+      if pg_catalog.cardinality(public.embedding_source_queueable_keys(%2$L, array[new.%3$I::text])) = 0 then
+        return null;
+      end if;
       insert into public.embedding_queue as q (source, source_key)
       values (%2$L, new.%3$I::text)
       on conflict (source, source_key) where processed_at is null and source_key is not null do update

@@ -220,7 +220,7 @@ begin
     source_name || '_embedding_texts'
   ) into keys using public.active_embedding_model();
   insert into public.embedding_queue (source, source_key)
-  select source_name, k from pg_catalog.unnest(keys) as k
+  select source_name, k from pg_catalog.unnest(public.embedding_source_queueable_keys(source_name, keys)) as k
   on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
   get diagnostics queued = row_count;
   return queued;

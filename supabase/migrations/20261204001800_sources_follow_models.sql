@@ -34,7 +34,7 @@ begin
     source_name || '_embedding_texts'
   ) into keys using public.active_embedding_model();
   insert into public.embedding_queue (source, source_key)
-  select source_name, k from pg_catalog.unnest(keys) as k
+  select source_name, k from pg_catalog.unnest(public.embedding_source_queueable_keys(source_name, keys)) as k
   where include_failed or not exists (
     select from public.embedding_queue f
     where f.source = source_name and f.source_key = k and f.processed_at is not null
