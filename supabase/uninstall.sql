@@ -137,6 +137,7 @@ drop function if exists public.embedding_source_reads_every_update;
 drop function if exists public.create_embedding_source_vectors;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.embedding_source_readable_columns;
+drop function if exists public.embedding_source_row_without_ours;
 drop function if exists public.embedding_source_columns_readable;
 drop function if exists public.require_embedding_source_readable;
 drop function if exists public.match_embedding_source;

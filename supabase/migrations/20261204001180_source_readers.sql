@@ -1,7 +1,7 @@
 -- autoembed: sources, what a caller may read of a source's table, decided
 -- here once for its searches (20261204001600, 20261204004100) and for its
 -- vector table's policy (create_embedding_source_visible, 20261204001200).
--- All three are security invoker: they answer for the caller.
+-- The three asked at a search are security invoker: they answer for the caller.
 
 -- The row of a source's table as the caller may read it, as a select list:
 -- every column with the table's SELECT, else its key and the columns granted
@@ -26,6 +26,27 @@ comment on function public.embedding_source_readable_columns(oid, name) is
 'embedding_source_readable_columns: the columns of source_table the caller may read, as a select list: * with the table''s SELECT, else its key and the columns granted to it.';
 revoke all on function public.embedding_source_readable_columns(oid, name) from public;
 grant execute on function public.embedding_source_readable_columns(oid, name) to anon, authenticated, service_role;
+
+-- What a source's searches append to a row read as jsonb (to_jsonb(row.*)),
+-- written into them when they are generated: autoembed's four columns on
+-- the table (vectors => 'columns') are left out; a vector table leaves the
+-- row as it is.
+create or replace function public.embedding_source_row_without_ours(vectors text)
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select case when vectors = 'columns'
+    then ' operator(pg_catalog.-) array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']'
+    else '' end
+$$;
+
+comment on function public.embedding_source_row_without_ours(text) is
+'embedding_source_row_without_ours: the jsonb expression suffix that leaves autoembed''s columns out of a source''s row in its generated searches (vectors => ''columns''), or nothing.';
+revoke all on function public.embedding_source_row_without_ours(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_row_without_ours(text) to service_role;
 
 -- Whether the caller may read every column of a source's table its text
 -- reads (and its key): a vector, and a ranking by it, tell what is in them.

@@ -48,9 +48,7 @@ begin
   live := coalesce(s.live_when, 'true') || e'\n';
   dest := coalesce(s.vector_table, tbl);
   stored := case when s.vectors = 'table' then 'source_key' else s.key_column end;
-  -- autoembed's columns on the table are left out of a row; a vector table leaves it as it is.
-  without_ours := case when s.vectors = 'columns'
-    then ' - array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']' else '' end;
+  without_ours := public.embedding_source_row_without_ours(s.vectors);
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
   tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(live || tbl), 16) || '$';
 

@@ -90,7 +90,7 @@ begin
       begin
         execute statement into hits using $1, $2, null::text, null::text;
       exception when others then
-        if not (%9$s) then  -- not a row's: the source's (a name gone, a grant missing) or the moment's
+        if not (%8$s) then  -- not a row's: the source's (a name gone, a grant missing) or the moment's
           raise;
         end if;
         execute %5$L into keys;
@@ -105,7 +105,7 @@ begin
             execute statement into part using $1, $2, keys[lo], keys[hi];
             hits := hits operator(pg_catalog.||) part;
           exception when others then
-            if not (%9$s) then
+            if not (%8$s) then
               raise;
             elsif lo < hi then
               todo := todo operator(pg_catalog.||) array[lo, (lo + hi) / 2, (lo + hi) / 2 + 1, hi];
@@ -144,10 +144,8 @@ begin
         limit $2
       ) as m
       cross join lateral (select %5$s from %3$s as autoembed_row where autoembed_row.%1$I = m.key) as r
-    $q$, s.key_column, doc, tbl, live, tag || 'columns',
-      case when s.vectors = 'columns'
-        then ' operator(pg_catalog.-) array[''embedding'', ''embedding_model'', ''embedding_text_hash'', ''embedded_at'']'
-        else '' end, s.key_type),
+    $q$, s.key_column, doc, tbl, live, tag || 'columns', public.embedding_source_row_without_ours(s.vectors),
+      s.key_type),
       -- Each % of a name or of the text stays a %; the place of the columns
       -- (a token no expression holds, see tag) becomes the placeholder.
       '%', '%%'), tag || 'columns', '%1$s'),
@@ -155,7 +153,7 @@ begin
     -- The keys the caller may read, in the key's order.
     pg_catalog.format('select pg_catalog.array_agg(autoembed_row.%1$I::text order by autoembed_row.%1$I) from %2$s as autoembed_row',
       s.key_column, tbl),
-    s.read_columns || s.key_column, s.name, null, public.embedding_row_error_condition());
+    s.read_columns || s.key_column, s.name, public.embedding_row_error_condition());
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '

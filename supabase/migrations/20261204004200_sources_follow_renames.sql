@@ -82,6 +82,8 @@ declare
   key_now name;
   type_now text;
   touched oid[];
+  made_triggers oid[];
+  gone text;
   renamed_column integer;
   key_kept boolean;
   left_behind boolean;
@@ -95,6 +97,9 @@ begin
     or (d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass and c.relnamespace = d.objid)
     or (d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass
       and c.oid = (select t.tgrelid from pg_catalog.pg_trigger as t where t.oid = d.objid));
+  select pg_catalog.array_agg(d.objid) into made_triggers
+  from pg_catalog.pg_event_trigger_ddl_commands() as d
+  where d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass;
   if pg_catalog.to_regclass('public.jobs') = any(touched) and public.embedding_source_columns_gone('jobs') is not null then
     raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
       public.embedding_source_columns_gone('jobs') using errcode = '55000';
@@ -108,6 +113,7 @@ begin
         where (i.inhrelid = e.relid and i.inhparent = any(touched)) or (i.inhparent = e.relid and i.inhrelid = any(touched)))
     order by e.name
   loop
+    gone := public.embedding_source_columns_gone(s.name);
     left_behind := s.table_name <> s.relid::pg_catalog.regclass::text
       or not exists (select from pg_catalog.pg_attribute as a
         where a.attrelid = s.relid and a.attname = s.key_column and a.attnum > 0 and not a.attisdropped);
@@ -155,10 +161,8 @@ begin
     -- A BEFORE UPDATE trigger of the app's made on its table may change the
     -- columns its text reads: its update trigger looks at every UPDATE now.
     -- (Only a BEFORE one: autoembed's own, AFTER, made again below, are not.)
-    if not left_behind and s.name <> 'jobs' and public.embedding_source_columns_gone(s.name) is null
-      and exists (select from pg_catalog.pg_event_trigger_ddl_commands() as d
-        join pg_catalog.pg_trigger as t on d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass and t.oid = d.objid
-        where t.tgrelid = s.relid and not t.tgisinternal and (t.tgtype::integer & 19) = 19)
+    if not left_behind and s.name <> 'jobs' and gone is null
+      and public.embedding_source_reads_every_update(s.relid, coalesce(made_triggers, '{}'))
       and exists (select from pg_catalog.pg_trigger as t where t.tgrelid = s.relid
         and t.tgname = s.name || '_embedding_update' and t.tgattr operator(pg_catalog.<>) ''::pg_catalog.int2vector) then
       perform public.create_embedding_source_writes(s.name);
@@ -167,10 +171,10 @@ begin
     -- Blocked for a column of its text renamed: its update trigger cannot be
     -- made again (it names the column). Its table's rename is said by its
     -- status; its key's would fail its writes, so is refused.
-    if public.embedding_source_columns_gone(s.name) is not null then
+    if gone is not null then
       if key_now is distinct from s.key_column then
         raise exception 'autoembed: the source % cannot follow its key renamed: %; declare it again first',
-          s.name, public.embedding_source_columns_gone(s.name) using errcode = '55000';
+          s.name, gone using errcode = '55000';
       end if;
       continue;
     end if;
