@@ -51,6 +51,8 @@ begin
     language plpgsql volatile security definer set search_path = ''
     as $body$
     #variable_conflict use_column
+    declare
+      changed text[];
     begin
       -- The rows first, as a writer takes them (row, then its entry): an edit
       -- in flight is waited for, and the comparison below, a statement of its
@@ -64,23 +66,32 @@ begin
       -- without building that text again. Every other row's text is built
       -- and its hash compared. (A new text declared deletes the open
       -- entries, and the versions recorded under the old one with them.)
-      return query
-      with input as (
-        select i.k, i.h, i.v, exists (
-          select from %4$s as t where t.ctid = i.c and t.xmin = i.x and t.%5$I = i.k::%6$s
-        ) as unchanged
-        from unnest($1, $2, $3, $5, $6) as i (k, h, v, x, c)
-        where i.k is not null
-      ),
-      ok as (
-        select i.k, i.h, i.v from input as i where i.unchanged
-        union all
-        select i.k, i.h, i.v
-        from input as i
-        join public.%2$I(array(select j.k from input as j where not j.unchanged)) as c on c.source_key = i.k
-        where c.error is null and pg_catalog.sha256(pg_catalog.convert_to(c.content, 'UTF8')) = i.h
-      )
-      %3$s;
+      select pg_catalog.array_agg(i.k) into changed
+      from unnest($1, $5, $6) as i (k, x, c)
+      where i.k is not null
+        and not exists (select from %4$s as t where t.ctid = i.c and t.xmin = i.x and t.%5$I = i.k::%6$s);
+      if changed is null then
+        -- Every row is still the version its claim read: the vectors go
+        -- straight in, never through a copy of the batch.
+        return query
+        with ok as (
+          select i.k, i.h, i.v from unnest($1, $2, $3) as i (k, h, v) where i.k is not null
+        )
+        %3$s;
+      else
+        return query
+        with ok as (
+          select i.k, i.h, i.v
+          from unnest($1, $2, $3) as i (k, h, v)
+          where i.k is not null and i.k <> all (changed)
+          union all
+          select i.k, i.h, i.v
+          from unnest($1, $2, $3) as i (k, h, v)
+          join public.%2$I(changed) as c on c.source_key = i.k
+          where c.error is null and pg_catalog.sha256(pg_catalog.convert_to(c.content, 'UTF8')) = i.h
+        )
+        %3$s;
+      end if;
     end;
     $body$
     $f$, '$body$', tag), s.name || '_store_embeddings', s.name || '_embedding_texts',

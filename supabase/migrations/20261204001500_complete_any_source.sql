@@ -115,16 +115,20 @@ begin
 
   -- The text changed after the claim: drop the stale vector and release the
   -- entry at once, without counting an attempt, so the new text is embedded.
-  with released_rows as (
-    update public.embedding_queue q
-    set lease_token = null, lease_expires_at = null,
-        next_attempt_at = pg_catalog.now(), updated_at = pg_catalog.now()
-    from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
-    where q.id = any(queue_ids) and q.id = i.queue_id and q.lease_token = i.lease_token
-      and q.processed_at is null
-    returning q.id
-  )
-  select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
+  -- (Nothing to release when every entry was written.)
+  released := '{}';
+  if pg_catalog.cardinality(written) < pg_catalog.cardinality(queue_ids) then
+    with released_rows as (
+      update public.embedding_queue q
+      set lease_token = null, lease_expires_at = null,
+          next_attempt_at = pg_catalog.now(), updated_at = pg_catalog.now()
+      from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
+      where q.id = any(queue_ids) and q.id = i.queue_id and q.lease_token = i.lease_token
+        and q.processed_at is null
+      returning q.id
+    )
+    select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
+  end if;
 
   return query
   select i.id,
