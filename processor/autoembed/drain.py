@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from autoembed.accounting import RunReport, record_claim
 from autoembed.claim_embedder import ClaimEmbedder
 from autoembed.claimed import ClaimedItem
+from autoembed.claims_ahead import START_AHEAD, Pace, give_back
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders import Embedder, model_mismatch
@@ -27,9 +28,6 @@ from autoembed.results import ClaimResult
 from autoembed.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-
-# Claims made per unit at most before the provider's first answer (see Drain._may_claim).
-START_AHEAD = 16
 
 FirstWrite = Callable[[Database], str | None]
 
@@ -79,6 +77,7 @@ class Drain:
         # written yet (the next run pays for them again).
         self.in_flight: set[Future[ClaimResult]] = set()
         self.claimed_ahead: deque[list[ClaimedItem]] = deque()
+        self.pace = Pace(settings.lease_seconds)  # how many of them the provider reaches in time
         self.exhausted = False
         self.answered = False
         # Where the last claim ended: the next one starts after it, past the
@@ -122,6 +121,7 @@ class Drain:
                         break
                     for unit in self._next_answers():
                         pending_writes.append(writer.submit(self._write, unit))
+                    self._trim_ahead()
                     self._settle_writes(pending_writes, keep=self.units)
                     if self.on_progress:
                         self.on_progress(self.report)
@@ -183,7 +183,17 @@ class Drain:
         self.report.wait_seconds += time.perf_counter() - mark
         self.in_flight.difference_update(done)
         self.answered = True
+        self.pace.answered(len(done), time.monotonic())
         return [future.result() for future in done]
+
+    def _trim_ahead(self) -> None:
+        """Give back the claims made ahead that the provider would not reach in time."""
+        given_back = give_back(self.claimed_ahead, self.pace.claims_to_keep(), self.db.release)
+        if given_back:
+            self.report.released += given_back
+            self.exhausted = False  # they are due again: claimed in their turn
+            log.info("gave %s entries claimed ahead back to the queue: the provider would not "
+                     "reach them within %.0f s", given_back, self.pace.horizon)
 
     def _settle_writes(self, pending: deque[Future[None]], keep: int) -> None:
         """Collect finished writes, and wait while more than ``keep`` are pending; a

@@ -10,9 +10,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from autoembed.claims_ahead import START_AHEAD
 from autoembed.config import Settings
 from autoembed.db import Database
-from autoembed.drain import START_AHEAD
 from autoembed.embedders import create_embedder
 
 from devstack.fake_openai import FakeOpenAI, Fault

@@ -22,7 +22,7 @@ FLOORS: dict[str, float] = {
     "source_store": 2.6, "search_store": 2.6,
     "embedders": 2.8,
     "results": 2.8,
-    "accounting": 2.9, "claim_embedder": 3, "search_index": 3, "drain": 3.5,
+    "accounting": 2.9, "claim_embedder": 3, "claims_ahead": 3, "search_index": 3, "drain": 3.5,
     "provider_batches.store": 2.6, "provider_batches.input_file": 2.9, "provider_batches.result_file": 2.9,
     "provider_batches.submit": 3.3, "provider_batches.carry": 3.35, "provider_batches": 3.4,
     "estimate": 3.5, "status_view": 3.6,
