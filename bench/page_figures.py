@@ -24,6 +24,8 @@ TARGETS = [
     ("the same at 100,000 jobs (`--full`)", ("process_defaults", "larger", "0", "ratio"), ">= 0.5"),
     ("the same for a uuid-keyed source, vectors in its own table, 20,000 rows, **no index**",
      ("process_defaults", "uuid_source_vector_table", "ratio"), ">= 0.5"),
+    ("the same, the source alone in its database (a cheaper write limit)",
+     ("process_source_alone", "ratio"), ">= 0.5"),
     ("`autoembed process` with nothing due (s)", ("process_defaults", "empty_queue_process_seconds"),
      "<= 0.5"),
     ("drain / write limit, **HNSW index on both sides** (row by row)", ("drain_throughput", "ratio"),

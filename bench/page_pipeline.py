@@ -26,7 +26,8 @@ def process_lines(results: dict[str, Any], latest: dict[str, Any]) -> list[str]:
               + "".join(f" At {x['jobs']:,} jobs: {x['process_jobs_per_second']} jobs/s against "
                         f"{x['write_limit_jobs_per_second']}, ratio {x['ratio']}{rounds(x)}."
                         for x in defaults.get("larger", [])), "",
-              *_source_process(defaults, int(latest["machine"]["cores"])),
+              *_source_process(defaults, latest["results"].get("process_source_alone"),
+                               int(latest["machine"]["cores"])),
               "Tokeniser CPU to prepare 1,000 of these postings: counting each exactly (0.2.0) "
               f"{tok.get('exact_counts_0_2_0', '-')} ms; the byte bound that proves a text "
               f"within the 8,192-token limit (0.3.0, exact only past it) "
@@ -49,19 +50,29 @@ def process_lines(results: dict[str, Any], latest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _source_process(defaults: dict[str, Any], cores: int) -> list[str]:
-    """The process figures of a uuid-keyed source with a vector table, measured in the same run."""
+def _source_process(defaults: dict[str, Any], alone: dict[str, Any] | None, cores: int) -> list[str]:
+    """The process figures of a uuid-keyed source with a vector table, measured in the same run,
+    and in a database holding nothing else (bench/process_source_alone.py)."""
     source = defaults.get("uuid_source_vector_table")
     if not source:
         return []
-    return [f"The same run, then a source of one's own ({source['source']}; issue 23), the index "
-            f"{source['index']} on both sides: {source['process_jobs_per_second']} rows/s against a "
-            f"write limit of {source['write_limit_jobs_per_second']} rows/s (a binary COPY and one "
-            f"INSERT into its vector table), ratio {source['ratio']}{rounds(source)}; a run cost "
-            f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine."
-            + _database_time(source.get("database_ms_by_function_untimed_run") or {},
-                             defaults.get("database_ms_by_function_untimed_run") or {}), "",
-            *_source_cpu(source, cores)]
+    lines = [f"The same run, then a source of one's own ({source['source']}; issue 23), the index "
+             f"{source['index']} on both sides: {source['process_jobs_per_second']} rows/s against a "
+             f"write limit of {source['write_limit_jobs_per_second']} rows/s (a binary COPY and one "
+             f"INSERT into its vector table), ratio {source['ratio']}{rounds(source)}; a run cost "
+             f"{source['process_cpu_seconds_all_processes']} s of CPU on the machine."
+             + _database_time(source.get("database_ms_by_function_untimed_run") or {},
+                              defaults.get("database_ms_by_function_untimed_run") or {}), "",
+             *_source_cpu(source, cores)]
+    if alone:
+        lines += [f"The same source alone in a database that holds nothing else (a fresh cluster, "
+                  f"bench/process_source_alone.py): {alone['process_jobs_per_second']} rows/s against "
+                  f"a write limit of {alone['write_limit_jobs_per_second']} rows/s, ratio "
+                  f"{alone['ratio']}{rounds(alone)}. Above, jobs' 20,000 vectors from the rounds "
+                  "before fill shared_buffers (128 MB), and the write limit's INSERT evicts pages "
+                  "as the run's writes do; here it writes into empty buffers, at its cheapest.", "",
+                  *_source_cpu(alone, cores)]
+    return lines
 
 
 def _source_cpu(source: dict[str, Any], cores: int) -> list[str]:
