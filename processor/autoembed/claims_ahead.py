@@ -7,8 +7,9 @@ database (a local model on a CPU, a rate limit) those claims would wait longer
 than their leases, and a later run would take them and pay for them again;
 and every other source's new rows would wait behind them. So from the second
 answer on, the rate answers come at says how long the claims still waiting
-would wait: those beyond ``AHEAD_SECONDS`` (a quarter of the lease if that is
-shorter) go back to the queue at once, to be claimed again in their turn.
+would wait, behind those being answered: those beyond ``AHEAD_SECONDS`` (a
+quarter of the lease if that is shorter) go back to the queue at once, to be
+claimed again in their turn.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ class Pace:
         self.since_first += count
         self.last_at = at
 
-    def claims_to_keep(self) -> int | None:
-        """How many claims may wait to be sent (at least one); None before a rate is known."""
+    def claims_to_keep(self, in_flight: int) -> int | None:
+        """How many claims may wait to be sent behind the ``in_flight`` ones being answered;
+        None before a rate is known."""
         if self.first_at is None or self.since_first == 0 or self.last_at <= self.first_at:
             return None
         per_second = self.since_first / (self.last_at - self.first_at)
-        return max(1, int(self.horizon * per_second))
+        return max(0, int(self.horizon * per_second) - in_flight)
 
 
 def give_back(waiting: deque[list[ClaimedItem]], keep: int | None,

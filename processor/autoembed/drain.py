@@ -188,7 +188,8 @@ class Drain:
 
     def _trim_ahead(self) -> None:
         """Give back the claims made ahead that the provider would not reach in time."""
-        given_back = give_back(self.claimed_ahead, self.pace.claims_to_keep(), self.db.release)
+        given_back = give_back(self.claimed_ahead, self.pace.claims_to_keep(len(self.in_flight)),
+                               self.db.release)
         if given_back:
             self.report.released += given_back
             self.exhausted = False  # they are due again: claimed in their turn

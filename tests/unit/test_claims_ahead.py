@@ -21,30 +21,32 @@ def test_no_rate_is_known_before_a_second_answer() -> None:
     """The first answer carries a cold start (the SDK or the model loading): the rate is
     measured from it, never with it."""
     pace = Pace(lease_seconds=300)
-    assert pace.claims_to_keep() is None
+    assert pace.claims_to_keep(in_flight=0) is None
     pace.answered(3, at=100.0)
-    assert pace.claims_to_keep() is None
+    assert pace.claims_to_keep(in_flight=0) is None
     pace.answered(1, at=100.0)  # answered with the first: no time passed to measure a rate in
-    assert pace.claims_to_keep() is None
+    assert pace.claims_to_keep(in_flight=0) is None
 
 
 def test_the_claims_kept_are_those_answered_within_the_horizon() -> None:
-    """At one answer a second, AHEAD_SECONDS worth of claims may wait; a short lease
-    shortens the horizon to a quarter of it; a slower provider keeps fewer, at least one."""
+    """At one answer a second, AHEAD_SECONDS worth of claims are answered, those in flight
+    first; a short lease shortens the horizon to a quarter of it; a provider slower than the
+    claims in flight keeps none waiting."""
     pace = Pace(lease_seconds=300)
     pace.answered(1, at=10.0)
     pace.answered(1, at=11.0)
     pace.answered(1, at=12.0)
     assert pace.horizon == AHEAD_SECONDS
-    assert pace.claims_to_keep() == int(AHEAD_SECONDS)
+    assert pace.claims_to_keep(in_flight=0) == int(AHEAD_SECONDS)
+    assert pace.claims_to_keep(in_flight=4) == int(AHEAD_SECONDS) - 4
     short = Pace(lease_seconds=20)
     short.answered(1, at=0.0)
     short.answered(4, at=2.0)  # two answers a second
-    assert short.horizon == 5.0 and short.claims_to_keep() == 10
+    assert short.horizon == 5.0 and short.claims_to_keep(in_flight=3) == 7
     slow = Pace(lease_seconds=300)
     slow.answered(1, at=0.0)
     slow.answered(1, at=60.0)
-    assert slow.claims_to_keep() == 1
+    assert slow.claims_to_keep(in_flight=3) == 0
 
 
 def test_give_back_releases_the_newest_claims_beyond_those_kept() -> None:
