@@ -121,6 +121,8 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
             else:
                 lost += 1
     if unit.failures:
+        if blank := [f.item for f in unit.failures if f.without_text]:
+            db.forget_without_text(blank)
         outcomes = db.fail([f.item for f in unit.failures], [f.error for f in unit.failures],
                            [f.permanent for f in unit.failures], max_attempts)
         failed = sum(1 for o in outcomes.values() if o == "failed")

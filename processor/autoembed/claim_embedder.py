@@ -87,7 +87,7 @@ class ClaimEmbedder:
                 log.warning("%s: failed for good: %s", item.row, item.content)
                 continue
             if not (item.content or "").strip():
-                result.failures.append(Failure(item, NO_TEXT, True))
+                result.failures.append(Failure(item, NO_TEXT, True, without_text=True))
                 continue
             prepared = self._embedder.prepare(item.content)
             if prepared.truncated:

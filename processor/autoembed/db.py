@@ -31,15 +31,12 @@ REGISTER_MODEL = "select public.register_embedding_model(%s, %s)"
 # and source_key (a processor is deployed before `supabase db push`), and ClaimedItem's defaults fill them.
 CLAIM = "select * from public.claim_embedding_batch(%s, make_interval(secs => %s))"
 CLAIM_AFTER = "select * from public.claim_embedding_batch(%s, make_interval(secs => %s), %s)"
-COMPLETE = """
-select queue_id, outcome
-from public.complete_embedding_batch(%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)
-"""
-FAIL = """
-select queue_id, outcome
-from public.fail_embedding_batch(%s::bigint[], %s::uuid[], %s::text[], %s::boolean[], %s)
-"""
+COMPLETE = ("select queue_id, outcome from public.complete_embedding_batch("
+            "%b::bigint[], %b::uuid[], %b::bytea[], %b::extensions.vector[], %b)")
+FAIL = ("select queue_id, outcome from public.fail_embedding_batch("
+        "%s::bigint[], %s::uuid[], %s::text[], %s::boolean[], %s)")
 RELEASE = "select public.release_embedding_batch(%s::bigint[], %s::uuid[])"
+FORGET = "select public.forget_embeddings_without_text(%s::bigint[], %s::uuid[])"
 STATUS = "select public.embedding_queue_status()"
 RETRY_FAILED = "select public.retry_failed_embeddings(%s::bigint[])"
 ENQUEUE_MISSING = "select public.enqueue_missing_embeddings(%s)"
@@ -98,12 +95,10 @@ class Database:
               binary: bool = False, flush: bool = True) -> list[Any]:
         """Run ``sql`` in a transaction of its own, in one round trip.
 
-        The timeout and the statement go out together as one pipeline; on an
-        autocommit connection everything up to the pipeline's sync is one
-        transaction, committed at the sync or rolled back on an error, which
-        comes back with its own type. A processor far from its database waits
-        for one round trip per call instead of four (BEGIN, the timeout, the
-        statement, COMMIT). ``flush=False``: its commit does not wait for the disk.
+        The timeout and the statement go out together as one pipeline, one transaction
+        committed at its sync or rolled back on an error (which comes back with its own type):
+        a processor far from its database waits for one round trip per call instead of four
+        (BEGIN, the timeout, the statement, COMMIT). ``flush=False``: no wait for the disk.
         """
         for attempt in range(3):
             try:
@@ -181,6 +176,14 @@ class Database:
             [redact.text(e) for e in errors], list(permanent), max_attempts,
         ))
         return {int(qid): str(outcome) for qid, outcome in rows}
+
+    def forget_without_text(self, items: Sequence[ClaimedItem]) -> int:
+        """Drop the vectors of these entries' rows, whose text shows nothing (none before 0.7.0)."""
+        try:
+            rows = self._call(FORGET, ([i.queue_id for i in items], [i.lease_token for i in items]))
+            return int(rows[0][0])
+        except psycopg.errors.UndefinedFunction:
+            return 0
 
     def release(self, items: Sequence[ClaimedItem]) -> int:
         rows = self._call(RELEASE, ([i.queue_id for i in items], [i.lease_token for i in items]))

@@ -16,6 +16,8 @@ class Failure:
     item: ClaimedItem
     error: str
     permanent: bool
+    # Its text shows nothing: the row's vector, of a text it no longer has, goes too.
+    without_text: bool = False
 
 
 @dataclass

@@ -118,6 +118,8 @@ begin
 keys, hashes, vectors, xmins and ctids are aligned; a null key is skipped (an entry of another source in the batch); xmins and ctids are the versions the claims read (complete_embedding_batch gives them).',
       s.name, s.name));
 
+  -- What drops the vectors of rows whose text came to show nothing (20261204004300).
+  perform public.create_embedding_source_forget(source_name);
   -- The write triggers (20261204001150), last.
   perform public.create_embedding_source_writes(source_name);
 end;

@@ -228,6 +228,7 @@ begin
   execute pg_catalog.format(
     'drop function if exists public.%I(text[], bytea[], extensions.vector [], text, xid [], tid [])',
     s.name || '_store_embeddings');
+  execute pg_catalog.format('drop function if exists public.%I(text[], bytea[])', s.name || '_forget_embeddings');
   execute pg_catalog.format(
     'drop function if exists public.%I(extensions.vector, integer, text, integer, double precision)',
     s.name || '_search_embeddings');

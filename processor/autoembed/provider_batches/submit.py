@@ -72,6 +72,7 @@ def _submit_one(store: ProviderBatchStore, settings: Settings, embedder: Embedde
                 batch: int, items: Sequence[ClaimedItem]) -> Submitted:
     blank = [i for i in items if not (i.content or "").strip()]
     if blank:
+        store.db.forget_without_text(blank)
         store.db.fail(blank, [NO_TEXT] * len(blank), [True] * len(blank), settings.max_attempts)
     prepared = [(i, embedder.prepare(i.content, exact=True)) for i in items if (i.content or "").strip()]
     for item, p in prepared:

@@ -1,0 +1,86 @@
+"""A row whose text came to show nothing loses its vector: nothing answers searches for it with
+the text it no longer has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from autoembed.config import Settings
+from autoembed.db import Database
+from numpy.testing import assert_allclose
+
+from devstack.fake_openai import fake_vector
+from tests.integration.source_layouts import postings_in_either_layout  # noqa: F401 (the fixture postings)
+from tests.integration.test_sources import POSTING_TEXTS, stored_vectors
+from tests.support import embedding_of, insert_jobs, run_drain
+
+A1 = "00000000-0000-0000-0000-0000000000a1"
+BLANK_POSTING = "update public.postings set job_title = ' ', employer = null, body = '', skills = '{}' " \
+                "where posting_id = %s"
+
+
+def entry_errors(db: psycopg.Connection[Any], source: str) -> dict[str, str | None]:
+    """Each row's latest entry of ``source``: its error, or None (embedded)."""
+    rows = db.execute("select distinct on (coalesce(job_id::text, source_key)) "
+                      "coalesce(job_id::text, source_key), error_message from public.embedding_queue "
+                      "where source = %s and processed_at is not null "
+                      "order by coalesce(job_id::text, source_key), id desc", (source,)).fetchall()
+    return dict(rows)
+
+
+def test_a_job_whose_text_shows_nothing_loses_its_vector(
+    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A job emptied of every field fails for good with "no text to embed" and its old vector
+    goes (model, hash and time with it); the other job keeps its vector."""
+    emptied, kept = insert_jobs(db, 2)
+    run_drain(settings())
+    before = embedding_of(db, kept)
+    db.execute("update public.jobs set title = '', company = ' ', location = null, description = '', "
+               "tags = '{}' where id = %s", (emptied,))
+    report = run_drain(settings())
+    assert (report.failed, report.embedded) == (1, 0), report.summary()
+    assert db.execute("select embedding, embedding_model, embedding_text_hash, embedded_at from public.jobs "
+                      "where id = %s", (emptied,)).fetchone() == (None, None, None, None)
+    assert embedding_of(db, emptied) is None
+    kept_now = embedding_of(db, kept)
+    assert before is not None and kept_now is not None and (kept_now == before).all()
+    assert entry_errors(db, "jobs")[str(emptied)] == "no text to embed"
+
+
+def test_a_source_row_whose_text_shows_nothing_loses_its_vector(
+    postings: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """In either place of its vectors, a posting emptied of its text fails for good with
+    "no text to embed" and its vector goes; the other postings keep theirs."""
+    run_drain(settings())
+    assert set(stored_vectors(postings, "postings_embeddings")) == set(POSTING_TEXTS)
+    postings.execute(BLANK_POSTING, (A1,))
+    report = run_drain(settings())
+    assert (report.failed, report.embedded) == (1, 0), report.summary()
+    assert set(stored_vectors(postings, "postings_embeddings")) == set(POSTING_TEXTS) - {A1}
+    assert entry_errors(postings, "postings")[A1] == "no text to embed"
+
+
+def test_a_row_given_text_again_after_its_claim_keeps_its_vector(
+    postings: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Compare-and-set: a posting whose emptied text was claimed, then given text again before
+    the processor reports it empty, keeps its vector, which the new text's replaces."""
+    run_drain(settings())
+    postings.execute(BLANK_POSTING, (A1,))
+    with Database(settings().database_url) as database:
+        [item] = database.claim(10, 300)
+        assert item.source_key == A1 and item.content == ""
+        postings.execute("update public.postings set job_title = 'Go developer (senior)' "
+                         "where posting_id = %s", (A1,))
+        assert database.forget_without_text([item]) == 0
+        assert A1 in stored_vectors(postings, "postings_embeddings")
+        assert database.release([item]) == 1
+    report = run_drain(settings())
+    assert (report.embedded, report.failed) == (1, 0), report.summary()
+    vectors = stored_vectors(postings, "postings_embeddings")
+    assert set(vectors) == set(POSTING_TEXTS)
+    assert_allclose(vectors[A1], fake_vector("Go developer (senior)", 1536), rtol=0, atol=1e-7)
