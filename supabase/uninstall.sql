@@ -132,6 +132,7 @@ drop function if exists public.enqueue_embedding_source(text, boolean);
 drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_forget;
 drop function if exists public.forget_embeddings_without_text;
+drop function if exists public.embedding_entries_edited_since_claim;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.embedding_row_error_condition;
 drop function if exists public.create_embedding_source_writes;
@@ -226,7 +227,8 @@ where version in (
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
-  '20261204004100', '20261204004200', '20261204004300'
+  '20261204004100', '20261204004200', '20261204004300',
+  '20261204004400'
 );
 
 commit;

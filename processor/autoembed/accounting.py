@@ -127,6 +127,7 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
                            [f.permanent for f in unit.failures], max_attempts)
         failed = sum(1 for o in outcomes.values() if o == "failed")
         retried = sum(1 for o in outcomes.values() if o == "retry")
+        stale += sum(1 for o in outcomes.values() if o == "stale")  # edited since: released
         lost += len(unit.failures) - len(outcomes)
     if unit.released:
         released = db.release(unit.released)
