@@ -8,8 +8,8 @@
 -- refuses) closed the entry, and the new text was never embedded. Now such an
 -- entry, when its row's text no longer hashes to the one its claim handed out,
 -- is released at once for the new text, its attempt not counted: outcome
--- 'stale', as the complete says. A failure that will be tried again needs no
--- check: its next claim builds the new text.
+-- 'stale', as the complete says. So is one that would have been tried again:
+-- the new text neither waits out a backoff nor carries an attempt of the old.
 
 -- The entries among these (still leased by the caller) whose row's text no
 -- longer hashes to the one their claim handed out: the row's version still
@@ -89,9 +89,7 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-  -- Only a failure for good needs the check: a retry's next claim builds the new text.
-  edited constant bigint[] := case when true = any(permanent)
-    then public.embedding_entries_edited_since_claim(queue_ids, lease_tokens) else '{}' end;
+  edited constant bigint[] := public.embedding_entries_edited_since_claim(queue_ids, lease_tokens);
 begin
   return query
   with stale as (

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import psycopg
+import pytest
 from autoembed.config import Settings
 from autoembed.db import Database
 from numpy.testing import assert_allclose
@@ -50,11 +51,13 @@ def test_a_posting_edited_after_its_claim_is_not_failed_for_the_old_text(
     assert_allclose(vectors[A1], fake_vector(edited, 1536), rtol=0, atol=1e-7)
 
 
+@pytest.mark.parametrize("permanent", [True, False], ids=["for good", "to retry"])
 def test_a_job_edited_after_its_claim_is_not_failed_for_the_old_text(
-    db: psycopg.Connection[Any], settings: Callable[..., Settings]
+    db: psycopg.Connection[Any], settings: Callable[..., Settings], permanent: bool
 ) -> None:
-    """The same for jobs: an edited job's entry is stale and embedded from its new text; a job
-    only touched (its row version changed, its text not) still fails for good."""
+    """The same for jobs, whether the failure is for good or to be retried: an edited job's
+    entry is stale and embedded from its new text at once; a job only touched (its row version
+    changed, its text not) fails as it came."""
     edited, touched = insert_jobs(db, 2)
     url = settings().database_url
     with Database(url) as database:
@@ -62,10 +65,10 @@ def test_a_job_edited_after_its_claim_is_not_failed_for_the_old_text(
         items = {i.job_id: i for i in database.claim(10, 300)}
         db.execute("update public.jobs set title = 'Edited' where id = %s", (edited,))
         db.execute("update public.jobs set is_active = is_active where id = %s", (touched,))
-        outcomes = database.fail(list(items.values()), [REFUSED] * 2, [True] * 2, 3)
+        outcomes = database.fail(list(items.values()), [REFUSED] * 2, [permanent] * 2, 3)
     assert {job: outcomes[item.queue_id] for job, item in items.items()} == {
-        edited: "stale", touched: "failed"}
-    report = run_drain(settings())
+        edited: "stale", touched: "failed" if permanent else "retry"}
+    report = run_drain(settings())  # the retry backs off: not due in this run
     assert (report.embedded, report.failed) == (1, 0), report.summary()
     assert_embedded_from_current_text(db, [edited])
     row = db.execute("select embedding is null from public.jobs where id = %s", (touched,)).fetchone()
