@@ -20,6 +20,11 @@
 -- until a claim builds its texts again (5 minutes later): nothing is failed
 -- for good for it, and the other sources are claimed meanwhile.
 --
+-- Its statements are planned at every call (force_custom_plan): a plan kept
+-- from a call made while the vector table was empty would scan it for every
+-- row once it fills (a claim plans them so already; the store, the estimate
+-- and the batch texts call it on connections of their own).
+--
 -- Security definer (the generated function): it runs as whoever declared the
 -- source, its table's owner, so that RLS never hides a row from being
 -- embedded; only service_role may call it. The text and liveness are written
@@ -90,7 +95,7 @@ begin
     returns table (
       source_key text, content text, error text, stored_model text, stored_hash bytea, row_xmin xid, row_ctid tid
     )
-    language plpgsql stable security definer set search_path = ''
+    language plpgsql stable security definer set search_path = '' set plan_cache_mode = force_custom_plan
     as $body$
     #variable_conflict use_column
     declare
