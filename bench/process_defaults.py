@@ -117,7 +117,7 @@ def declare_source(conn: psycopg.Connection[Any], jobs: int) -> None:
         conn.execute(f"drop index {name}")
 
 
-def _rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
+def rounds_of(bench: Bench, conn: psycopg.Connection[Any], rounds: int,
                reset: Callable[[psycopg.Connection[Any]], None],
                limit: Callable[[psycopg.Connection[Any]], float]) -> dict[str, Any]:
     """Rounds of (write limit, run), each pair side by side from a checkpoint; their figures."""
@@ -205,7 +205,7 @@ def _measure(jobs: int, *, tokeniser: bool, source: bool) -> dict[str, Any]:
     with bench_stack(cache=True) as bench, bench.connect() as conn:
         drop_search_index(conn)
         load_jobs(conn, jobs)
-        result = _rounds_of(bench, conn, rounds, reset_embeddings, write_limit)
+        result = rounds_of(bench, conn, rounds, reset_embeddings, write_limit)
         env = bench.cli_env(EMBEDDING_DEFER_INDEX="false")
         empty_started = time.perf_counter()
         subprocess.run(COMMAND, env=env, capture_output=True, check=True)
@@ -217,7 +217,7 @@ def _measure(jobs: int, *, tokeniser: bool, source: bool) -> dict[str, Any]:
             declare_source(conn, jobs)
             result["uuid_source_vector_table"] = {
                 "source": "bench_postings: uuid key, the jobs' postings and text, vectors => 'table'",
-                **_rounds_of(bench, conn, rounds, reset_source, source_write_limit)}
+                **rounds_of(bench, conn, rounds, reset_source, source_write_limit)}
     return result
 
 

@@ -14,7 +14,7 @@ import argparse
 from typing import Any
 
 from bench.harness import bench_stack, cli, emit, size
-from bench.process_defaults import ROUNDS, SIZES, _rounds_of, declare_source, reset_source, source_write_limit
+from bench.process_defaults import ROUNDS, SIZES, declare_source, reset_source, rounds_of, source_write_limit
 
 
 def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace | None = None) -> dict[str, Any]:
         declare_source(conn, rows)
         return {"source": "bench_postings alone in its database: uuid key, the jobs' postings and text, "
                           "vectors => 'table'",
-                **_rounds_of(bench, conn, ROUNDS.get(rows, 3), reset_source, source_write_limit)}
+                **rounds_of(bench, conn, ROUNDS.get(rows, 3), reset_source, source_write_limit)}
 
 
 if __name__ == "__main__":

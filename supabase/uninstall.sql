@@ -133,6 +133,7 @@ drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_forget;
 drop function if exists public.forget_embeddings_without_text;
 drop function if exists public.embedding_entries_edited_since_claim;
+drop function if exists public.embedding_entries_held;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.embedding_row_error_condition;
 drop function if exists public.create_embedding_source_writes;

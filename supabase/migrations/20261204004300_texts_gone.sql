@@ -71,6 +71,27 @@ Called with the source''s other objects (create_embedding_source_objects).';
 revoke all on function public.create_embedding_source_forget(text) from public, anon, authenticated;
 grant execute on function public.create_embedding_source_forget(text) to service_role;
 
+-- The entries among these that the caller still leases (its lease token,
+-- still open): what forget_embeddings_without_text and fail_embedding_batch's
+-- check of edits (20261204004400) act on.
+create or replace function public.embedding_entries_held(queue_ids bigint[], lease_tokens uuid[])
+returns setof public.embedding_queue
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select q.*
+  from unnest(queue_ids, lease_tokens) as i (id, token)
+  join public.embedding_queue as q
+    on q.id = i.id and q.lease_token = i.token and q.processed_at is null and q.id = any(queue_ids)
+$$;
+
+comment on function public.embedding_entries_held(bigint[], uuid[]) is
+'embedding_entries_held: the entries among these still open and leased with the given tokens (aligned with queue_ids).';
+revoke all on function public.embedding_entries_held(bigint[], uuid[]) from public, anon, authenticated;
+grant execute on function public.embedding_entries_held(bigint[], uuid[]) to service_role;
+
 create or replace function public.forget_embeddings_without_text(queue_ids bigint[], lease_tokens uuid[])
 returns integer
 language plpgsql
@@ -93,9 +114,7 @@ begin
   select pg_catalog.array_agg(q.source), pg_catalog.array_agg(q.job_id), pg_catalog.array_agg(q.source_key),
     pg_catalog.array_agg(q.lease_content_hash)
   into e_sources, e_jobs, e_keys, e_hashes
-  from unnest(queue_ids, lease_tokens) as i (id, token)
-  join public.embedding_queue as q
-    on q.id = i.id and q.lease_token = i.token and q.processed_at is null and q.id = any(queue_ids);
+  from public.embedding_entries_held(queue_ids, lease_tokens) as q;
 
   with gone as (
     update public.jobs as j

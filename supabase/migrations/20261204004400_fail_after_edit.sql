@@ -12,9 +12,10 @@
 -- the new text neither waits out a backoff nor carries an attempt of the old.
 
 -- The entries among these (still leased by the caller) whose row's text no
--- longer hashes to the one their claim handed out: the row's version still
--- the one the claim read (xmin and ctid recorded) proves it unchanged;
--- otherwise the text is built again (jobs' text function, or the source's).
+-- longer hashes to the one their claim handed out. A job still the version
+-- its claim read (xmin and ctid recorded) is unchanged without building its
+-- text; another source's texts are built by its text function, which reads
+-- the rows by key anyway.
 create or replace function public.embedding_entries_edited_since_claim(queue_ids bigint[], lease_tokens uuid[])
 returns bigint[]
 language plpgsql
@@ -31,9 +32,7 @@ declare
   src_edited bigint[];
 begin
   select coalesce(pg_catalog.array_agg(q.id), '{}') into edited
-  from unnest(queue_ids, lease_tokens) as i (id, token)
-  join public.embedding_queue as q
-    on q.id = i.id and q.lease_token = i.token and q.processed_at is null and q.id = any(queue_ids)
+  from public.embedding_entries_held(queue_ids, lease_tokens) as q
   join public.jobs as j on j.id = q.job_id
   where q.source = 'jobs'
     and not (j.xmin is not distinct from q.lease_job_xmin and j.ctid is not distinct from q.lease_job_ctid)
@@ -42,9 +41,7 @@ begin
   for src_name, src_ids, src_keys, src_hashes in
     select q.source, pg_catalog.array_agg(q.id), pg_catalog.array_agg(q.source_key),
       pg_catalog.array_agg(q.lease_content_hash)
-    from unnest(queue_ids, lease_tokens) as i (id, token)
-    join public.embedding_queue as q
-      on q.id = i.id and q.lease_token = i.token and q.processed_at is null and q.id = any(queue_ids)
+    from public.embedding_entries_held(queue_ids, lease_tokens) as q
     where q.source <> 'jobs'
     group by q.source
   loop
