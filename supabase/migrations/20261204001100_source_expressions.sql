@@ -19,6 +19,9 @@
 --    it calls (none may be volatile: the text of a row must not change
 --    between the claim and the complete) and whether it holds a subquery or
 --    an aggregate (refused: the text is the row's alone).
+-- 4. Everything it calls is the declaring role's or a superuser's, and it
+--    reads no clock through a literal or a cast
+--    (embedding_source_expression_trusted, 20261204001110).
 
 create or replace function public.embedding_source_expression_columns(
   source_table regclass, expression text, result_type text
@@ -35,6 +38,7 @@ declare
   column_names name[];
   body text;
   probe refcursor;
+  probe_sql text;
   volatile_calls text;
   own_calls text;  -- volatile functions of the app's, maybe volatile only by default
   used name[];
@@ -84,11 +88,12 @@ begin
   end if;
 
   -- 2. One expression, of the type asked, over the row's columns.
+  probe_sql := pg_catalog.format(
+    'create function pg_temp.autoembed_expression_probe(%s) returns %s language sql stable return (%s'
+    || e'\n' || ')', params_sql, result_type, expression
+  );
   begin
-    execute pg_catalog.format(
-      'create function pg_temp.autoembed_expression_probe(%s) returns %s language sql stable return (%s'
-      || e'\n' || ')', params_sql, result_type, expression
-    );
+    execute probe_sql;
   exception when invalid_function_definition then
     raise exception 'autoembed: the expression % is not of type %: %',
       pg_catalog.quote_literal(expression), result_type, sqlerrm using errcode = '42804';
@@ -159,6 +164,10 @@ begin
       pg_catalog.quote_literal(expression), coalesce(volatile_calls, 'current_date, current_timestamp, current_user or the like')
       using errcode = '42P13';
   end if;
+
+  -- 4. Nothing of another role's, and no clock read through a literal or a
+  -- cast (20261204001110).
+  perform public.embedding_source_expression_trusted(expression, body, probe_sql);
 
   select pg_catalog.array_agg(distinct column_names[m[1]::integer])
   into used

@@ -111,6 +111,8 @@ begin
       one_live boolean;
       one_error text;
     begin
+      -- Its rights are the declarer's: the table must still be its (20261204001110).
+      perform public.embedding_source_owner_check(%10$s::pg_catalog.oid);
       begin
         -- Two statements, so that the keyed one's plan probes the key's index.
         if $1 is null then
@@ -180,7 +182,7 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored,
-    public.embedding_row_error_condition());
+    public.embedding_row_error_condition(), s.relid::oid);
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',

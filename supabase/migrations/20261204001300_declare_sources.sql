@@ -76,6 +76,8 @@ begin
       (select c.relowner::regrole from pg_catalog.pg_class c
         where c.oid = 'public.embedding_sources'::pg_catalog.regclass), current_user using errcode = '42501';
   end if;
+  -- Owned by the declaring role (or a superuser): the source's functions run as it (20261204001110).
+  perform public.embedding_source_owner_check(source_table);
   select * into existing from public.embedding_sources e
   where e.relid = source_table and e.name <> source_name;
   if found then

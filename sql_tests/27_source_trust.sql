@@ -1,0 +1,87 @@
+-- Whose rights a source's functions run with (20261204001110): the table and
+-- whatever its expressions call must be the declaring role's or a
+-- superuser's, and a text may not read the clock through a literal or a cast.
+begin;
+select plan(21);
+
+update public.embedding_models set is_active = false where model <> 'test-3d';
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+
+create role autoembed_test_untrusted;
+create table public.trust_rows (id bigint primary key, body text, ts_txt text, d date);
+insert into public.trust_rows values (1, 'a', '2024-01-01', '2024-01-01');
+create table public.trust_clock (like public.trust_rows including all);
+insert into public.trust_clock select * from public.trust_rows;
+
+-- A table of another (not superuser) role: its owner would control code run as the declarer.
+create table public.trust_theirs (id bigint primary key, body text);
+alter table public.trust_theirs owner to autoembed_test_untrusted;
+select throws_ok($$select public.declare_embedding_source('theirs', 'public.trust_theirs',
+  text_columns => '["body"]')$$, '42501',
+  'autoembed: public.trust_theirs is owned by autoembed_test_untrusted, but its source''s functions run as '
+  || current_user || ': the table''s owner must be the role that declares it, or a superuser (alter table public.trust_theirs owner to '
+  || quote_ident(current_user) || ')',
+  'a table of another role is refused, with the statement that makes it the declarer''s');
+
+-- A function or a domain of another role, in the text or the liveness.
+create function public.trust_their_check(text) returns boolean language sql immutable return true;
+alter function public.trust_their_check(text) owner to autoembed_test_untrusted;
+create domain public.trust_their_text as text;
+alter domain public.trust_their_text owner to autoembed_test_untrusted;
+select throws_like($$select public.declare_embedding_source('trust', 'public.trust_rows',
+  text_columns => '["body"]', live_when => 'public.trust_their_check(body)')$$,
+  '%calls public.trust_their_check(text) (owned by autoembed_test_untrusted)%',
+  'a live_when calling a function of another role is refused');
+select throws_like($$select public.declare_embedding_source('trust', 'public.trust_rows',
+  text_expression => 'body::public.trust_their_text')$$,
+  '%calls public.trust_their_text (owned by autoembed_test_untrusted)%',
+  'a text cast to a domain of another role is refused');
+create function public.trust_our_check(text) returns boolean language sql immutable return true;
+select lives_ok($$select public.declare_embedding_source('trust', 'public.trust_rows',
+  text_columns => '["body"]', live_when => 'public.trust_our_check(body)')$$,
+  'a function of the declaring role is called');
+select is((select p.proowner::regrole::text from pg_proc p where p.oid = 'public.trust_embedding_texts'::regproc),
+  current_user::text, 'the text function runs as the declaring role, which owns the table');
+
+-- The clock, read through a literal, a cast or an input function.
+select throws_like(format($$select public.declare_embedding_source('clock', 'public.trust_clock',
+  text_expression => %L)$$, x.expression), '%' || x.message || '%', x.why)
+from (values
+  ($$body || ('now'::timestamptz)::text$$, 'holds a date or time literal read from the clock', 'a ''now'' literal'),
+  ($$body || date 'Today'$$, 'holds a date or time literal read from the clock', 'a ''today'' literal, typed first'),
+  ($$body || cast(' tomorrow ' as date)$$, 'holds a date or time literal read from the clock', 'a ''tomorrow'' cast'),
+  ($$body || $x$yesterday$x$::date$$, 'holds a date or time literal read from the clock', 'a dollar-quoted ''yesterday'''),
+  ($$body || '[now,)'::tstzrange$$, 'holds a date or time literal read from the clock', 'a range from ''now'''),
+  ($$body || '☃ ' || 'now'::time$$, 'holds a date or time literal read from the clock', 'after a multibyte character'),
+  ($$body || ts_txt::timestamptz$$, 'casts text to a date or time', 'a text column cast to a timestamp'),
+  ($$body || timestamptz_in('now', 0, -1)$$, 'calls the input function timestamptz_in(cstring,oid,integer)',
+    'an input function called directly')
+) as x (expression, message, why);
+select lives_ok($$select public.declare_embedding_source('clock', 'public.trust_clock',
+  text_expression => $e$body || ' ' || d || ' ' || '2024-05-01'::date || ' now ' || to_date(ts_txt, 'YYYY-MM-DD')$e$)$$,
+  'a date literal, a date column, the word now in a text and to_date are fine');
+select is((select content from public.clock_embedding_texts(null)), 'a 2024-01-01 2024-05-01 now 2024-01-01',
+  'and build the text they say');
+select public.drop_embedding_source('clock');
+
+-- The table given to another role after its declaration: the source is
+-- blocked, naming why, instead of running as that role's code; jobs flow.
+insert into public.jobs (title, company, description) values ('Trust job', 'Trust', 'Flows');
+alter table public.trust_rows owner to autoembed_test_untrusted;
+select throws_ok($$select * from public.trust_embedding_texts(null)$$, '42501', null,
+  'its text function refuses to run');
+select is((select count(*) from public.claim_embedding_batch(10) c where c.source = 'jobs' and c.lease_token is not null),
+  1::bigint, 'a claim still leases the job');
+select matches((select blocked_reason from public.embedding_sources where name = 'trust'),
+  '^source trust: its text cannot be built: autoembed: public.trust_rows is owned by autoembed_test_untrusted',
+  'and blocks the source, saying whose table it is now');
+select is((select count(*) from public.embedding_queue where source = 'trust' and processed_at is null
+  and lease_token is null and attempts = 0), 1::bigint, 'its entry waits, no attempt counted');
+select throws_ok($$select public.trust_store_embeddings(array['1'], array['\x00'::bytea], array['[1,2,3]'::extensions.vector],
+  'test-3d', array[null::xid], array[null::tid])$$, '42501', null, 'its store refuses to write');
+select throws_ok($$select public.trust_forget_embeddings(array['1'], array['\x00'::bytea])$$, '42501', null,
+  'and so does its forget');
+
+select * from finish();
+rollback;
