@@ -30,11 +30,13 @@ declare
 begin
   for s in select * from public.embedding_sources e order by e.name loop
     stored := null;
-    -- A dropped table is said at once, not only after the next claim finds it gone.
+    -- A dropped table is said at once, not only after the next claim finds it
+    -- gone, and over any reason it was blocked for before (a column renamed:
+    -- declaring it again is no longer a way out).
     if not exists (select from pg_catalog.pg_class c where c.oid = s.relid) then
-      s.blocked_reason := coalesce(s.blocked_reason, pg_catalog.format(
+      s.blocked_reason := pg_catalog.format(
         'source %s: its table %s was dropped: select public.drop_embedding_source(%L)',
-        s.name, s.table_name, s.name));
+        s.name, s.table_name, s.name);
     else
       -- A renamed table (or schema): its generated functions name it as declared.
       if s.relid::pg_catalog.regclass::text <> s.table_name then

@@ -332,6 +332,36 @@ def test_a_dropped_table_blocks_its_source_at_once(
         db.execute("select public.drop_embedding_source('gone', drop_vectors => true)")
 
 
+def test_a_table_dropped_after_its_source_was_blocked_says_dropped_and_its_entries_go(
+    db: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """Blocked for a renamed column, then dropped: the status gives the dropped table's way out
+    (declaring again is none), and the claim that finds the waiting entry due removes it."""
+    db.execute("create table public.gone (id bigint primary key, body text)")
+    db.execute("select public.declare_embedding_source('gone', 'public.gone', text_columns => '[\"body\"]')")
+    db.execute("alter table public.gone rename column body to text_body")
+    db.execute("insert into public.gone values (2, 'b')")
+    try:
+        db.execute("select count(*) from public.claim_embedding_batch(10)")  # blocks it: the entry waits
+        blocked = db.execute("select blocked_reason from public.embedding_sources "
+                             "where name = 'gone'").fetchone()
+        assert blocked is not None and "the column body of public.gone" in blocked[0], blocked
+        db.execute("drop table public.gone")
+        status = db.execute("select health, health_reason, pending from public.embedding_source_status() "
+                            "where source = 'gone'").fetchone()
+        assert status == ("blocked", "source gone: its table public.gone was dropped: "
+                          "select public.drop_embedding_source('gone')", 1)
+        # Five minutes on, the entry is due again.
+        db.execute("update public.embedding_queue set next_attempt_at = now() where source = 'gone'")
+        assert db.execute("select count(*) from public.claim_embedding_batch(10)").fetchone() == (0,)
+        left = db.execute("select count(*) from public.embedding_queue where source = 'gone'").fetchone()
+        assert left == (0,)
+        assert db.execute("select pending from public.embedding_source_status() "
+                          "where source = 'gone'").fetchone() == (0,)
+    finally:
+        db.execute("select public.drop_embedding_source('gone', drop_vectors => true)")
+
+
 def test_a_source_with_a_column_named_t_is_searched(
     db: psycopg.Connection[Any], settings: Callable[..., Settings]
 ) -> None:
