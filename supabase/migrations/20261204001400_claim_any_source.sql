@@ -15,6 +15,7 @@
 --   - a row whose text (or live_when) raised fails for good with the error,
 --     naming which of the two raised, and is returned without a lease, its
 --     error as its content, so that the run counts it among its failures;
+--     its vector, of an older text, goes at the next claim (20261204004500);
 --   - a row whose vector of the active model is current is closed unsent;
 --   - a leased row's version (xmin, ctid) is recorded, as a job's is: the
 --     complete writes a row still that version without building its text
@@ -83,6 +84,9 @@ begin
   end if;
   if exists (select from public.embedding_sources s where s.name <> 'jobs') then
     perform public.expand_embedding_intake();  -- the keys inserted since (20261204001120)
+    -- Before any entry is taken (row, then vector): the vectors of rows failed
+    -- for good below by an earlier claim (20261204004500).
+    perform public.forget_vectors_of_failed_rows();
     select coalesce(pg_catalog.array_agg(c.id), '{}'), pg_catalog.array_agg(c.source),
       pg_catalog.array_agg(c.source_key)
     into ids, sources, keys
@@ -244,6 +248,10 @@ begin
       from built b
       where q.id = b.id and not b.gone and b.error is not null
       returning q.id, q.attempts, q.source_key, q.error_message
+    ),
+    remembered as (  -- their vectors go at the next claim (20261204004500)
+      insert into public.embedding_vectors_to_forget (source, keys)
+      select src.name, pg_catalog.array_agg(f.source_key) from failed f having pg_catalog.count(*) > 0
     ),
     closed as (
       update public.embedding_queue q

@@ -45,15 +45,17 @@ begin
     s.key_type,
     case when s.vectors = 'table' then pg_catalog.format(
       'delete from public.%1$I as v using public.%2$I($1) as c, unnest($1, $2) as i (k, h) '
-      'where c.source_key = i.k and c.error is null '
+      'where c.source_key = i.k and (c.error is null '
       'and pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')) is not distinct from i.h '
+      'or i.h is null and c.error is not null) '
       'and v.source_key = i.k::%3$s returning v.source_key::text',
       s.name || '_embeddings', s.name || '_embedding_texts', s.key_type)
     else pg_catalog.format(
       'update %1$s as t set embedding = null, embedding_model = null, embedding_text_hash = null, '
       'embedded_at = null from public.%2$I($1) as c join unnest($1, $2) as i (k, h) on c.source_key = i.k '
-      'where c.error is null '
+      'where (c.error is null '
       'and pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')) is not distinct from i.h '
+      'or i.h is null and c.error is not null) '
       'and t.%3$I = i.k::%4$s and t.embedding is not null returning t.%3$I::text',
       tbl, s.name || '_embedding_texts', s.key_column, s.key_type) end, s.relid::oid);
   execute pg_catalog.format('revoke all on function public.%I(text[], bytea[]) from public, anon, authenticated',
@@ -61,7 +63,7 @@ begin
   execute pg_catalog.format('grant execute on function public.%I(text[], bytea[]) to service_role',
     s.name || '_forget_embeddings');
   execute pg_catalog.format('comment on function public.%I(text[], bytea[]) is %L', s.name || '_forget_embeddings',
-    pg_catalog.format('%s_forget_embeddings: drop the vectors of rows of the source %s whose text still hashes to the given one (a text that shows nothing); the keys whose vector went.',
+    pg_catalog.format('%s_forget_embeddings: drop the vectors of rows of the source %s whose text still hashes to the given one (a text that shows nothing), or, given no hash, whose text raises; the keys whose vector went.',
       s.name, s.name));
 end;
 $$;

@@ -84,3 +84,57 @@ def test_a_row_given_text_again_after_its_claim_keeps_its_vector(
     vectors = stored_vectors(postings, "postings_embeddings")
     assert set(vectors) == set(POSTING_TEXTS)
     assert_allclose(vectors[A1], fake_vector("Go developer (senior)", 1536), rtol=0, atol=1e-7)
+
+
+# A text that raises for a posting without an employer (division by zero).
+RAISING_TEXT = "job_title || ' at ' || coalesce((100 / length(employer))::text, '-')"
+
+
+def test_a_row_whose_text_now_raises_loses_its_vector(
+    postings: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """In either place of its vectors, a posting whose new text raises fails for good with the
+    error and its old text's vector goes: searches no longer find it through that vector; the
+    other postings are embedded from the new text."""
+    run_drain(settings())
+    old = stored_vectors(postings, "postings_embeddings")[A1]
+    postings.execute("update public.postings set employer = '' where posting_id = %s", (A1,))
+    postings.execute("select public.declare_embedding_source('postings', 'public.postings', "
+                     "text_expression => %s, live_when => $$status = 'open'$$)", (RAISING_TEXT,))
+    report = run_drain(settings())
+    assert (report.failed, report.embedded) == (1, len(POSTING_TEXTS) - 1), report.summary()
+    assert entry_errors(postings, "postings")[A1] == (
+        "source postings: the text of this row raised 22012 division by zero")
+    vectors = stored_vectors(postings, "postings_embeddings")
+    assert set(vectors) == set(POSTING_TEXTS) - {A1}
+    texts = dict(postings.execute("select source_key, content from public.postings_embedding_texts(null) "
+                                  "where error is null").fetchall())
+    for key, vector in vectors.items():
+        assert_allclose(vector, fake_vector(texts[key], 1536), rtol=0, atol=1e-7)
+    found = {k for (k,) in postings.execute("select source_key from public.match_embedding_source("
+                                            "'postings', %s::extensions.vector, 10)", (str(old.tolist()),))}
+    assert A1 not in found and found == set(POSTING_TEXTS) - {A1}
+
+
+def test_a_row_mended_after_the_claim_that_failed_it_keeps_its_vector(
+    postings: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """Compare-and-set: a posting failed by a claim, then given an employer before the next claim
+    drops the old vector, keeps that vector until its new text's replaces it."""
+    run_drain(settings())
+    postings.execute("update public.postings set employer = '' where posting_id = %s", (A1,))
+    postings.execute("select public.declare_embedding_source('postings', 'public.postings', "
+                     "text_expression => %s, live_when => $$status = 'open'$$)", (RAISING_TEXT,))
+    with Database(settings().database_url) as database:
+        items = database.claim(50, 300)
+        assert [i.source_key for i in items if i.failed_by_claim] == [A1]
+        postings.execute("update public.postings set employer = 'Acme' where posting_id = %s", (A1,))
+        # What the next claim does first: drop the vectors of rows whose text still raises.
+        assert postings.execute("select public.forget_vectors_of_failed_rows()").fetchone() == (0,)
+        assert A1 in stored_vectors(postings, "postings_embeddings")
+        database.release([i for i in items if i.lease_token is not None])
+    run_drain(settings())
+    title = postings.execute("select job_title from public.postings where posting_id = %s", (A1,)).fetchone()
+    assert title is not None
+    assert_allclose(stored_vectors(postings, "postings_embeddings")[A1],
+                    fake_vector(f"{title[0]} at 25", 1536), rtol=0, atol=1e-7)
