@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(53);
+select plan(56);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -82,6 +82,16 @@ select throws_like($$select public.declare_embedding_source('p', 'public.posting
   text_columns => '[{"column": "body\"; drop table public.victim; --"}]')$$, '%has no column%',
   'a labelled column that does not exist is refused');
 select isnt(to_regclass('public.victim'), null, 'and public.victim is still there');
+select throws_ok($$select public.declare_embedding_source('p', 'public.postings',
+  text_columns => '[{"column": "body", "lable": "Body"}]')$$, '22023',
+  'autoembed: each item of text_columns is a column name or {"column": ..., "label": ...}, not {"lable": "Body", "column": "body"}',
+  'a misspelled key of an item is named, not ignored');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_columns => '[1]')$$, '%each item of text_columns is a column name%, not 1',
+  'an item that is neither a name nor an object is named');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_columns => '[{"label": "Body"}]')$$, '%each item of text_columns is a column name%, not {"label": "Body"}',
+  'an object without its column is named');
 select is((select count(*) from public.embedding_sources where name <> 'jobs'), 0::bigint,
   'no source was recorded by a refused declaration');
 

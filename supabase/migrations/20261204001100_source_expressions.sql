@@ -247,6 +247,13 @@ begin
       using errcode = '22023';
   end if;
   for item in select e from pg_catalog.jsonb_array_elements(text_columns) as e loop
+    -- A key misspelled ("lable") would change the text without a word.
+    if not coalesce(pg_catalog.jsonb_typeof(item) = 'string' or pg_catalog.jsonb_typeof(item) = 'object'
+      and pg_catalog.jsonb_typeof(item -> 'column') = 'string' and item - 'column' - 'label' = '{}'::jsonb
+      and coalesce(pg_catalog.jsonb_typeof(item -> 'label'), 'null') in ('string', 'null'), false) then
+      raise exception 'autoembed: each item of text_columns is a column name or {"column": ..., "label": ...}, not %',
+        item using errcode = '22023';
+    end if;
     col := case pg_catalog.jsonb_typeof(item) when 'string' then item #>> '{}' else item ->> 'column' end;
     label := case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end;
     select t.typcategory = 'A' into is_array
