@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(56);
+select plan(61);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -187,11 +187,28 @@ select ok(public.drop_embedding_source('postings', drop_vectors => true), 'the s
 select set_eq('select * from postings_catalog', 'select * from before_declare',
   'the columns autoembed added are gone, the table as before');
 
--- Declared with columns, then again with a vector table: removing it still removes the added columns.
+-- Declared with columns, then again with a vector table: the vectors move, and the columns
+-- autoembed added go with the move (no stale copy left); then back.
 select public.declare_embedding_source('postings', 'public.postings', text_expression => 'body',
   vectors => 'columns');
+update public.postings set embedding = '[0,0,1]', embedding_model = 'test-3d',
+  embedding_text_hash = sha256(convert_to(body, 'UTF8')) where job_title = 'Go dev';
 select lives_ok($$select public.declare_embedding_source('postings', 'public.postings',
   text_expression => 'body', vectors => 'table')$$, 'a columns source is declared again with a vector table');
+select is((select v.embedding::text from public.postings_embeddings v join public.postings p
+  on p.posting_id = v.source_key where p.job_title = 'Go dev'), '[0,0,1]', 'its vector moved to the vector table');
+select is((select count(*) from pg_attribute where attrelid = 'public.postings'::regclass and not attisdropped
+  and attname in ('embedding', 'embedding_model', 'embedding_text_hash', 'embedded_at')), 0::bigint,
+  'and the columns autoembed added are gone from the table');
+select public.declare_embedding_source('postings', 'public.postings', text_expression => 'body', vectors => 'columns');
+select is((select count(*) from public.embedding_queue q join public.postings p on p.posting_id::text = q.source_key
+  where q.source = 'postings' and q.processed_at is null and p.job_title = 'Go dev'), 0::bigint,
+  'moved back to columns, its row is not queued');
+select is((select embedding::text from public.postings where job_title = 'Go dev'), '[0,0,1]',
+  'its vector is on its row again');
+select is(to_regclass('public.postings_embeddings'), null, 'and the vector table is gone');
+select public.declare_embedding_source('postings', 'public.postings', text_expression => 'body',
+  vectors => 'table');
 select ok(public.drop_embedding_source('postings', drop_vectors => true), 'and removed with its vectors');
 select set_eq('select * from postings_catalog', 'select * from before_declare',
   'the columns autoembed added first are gone too, the table as before');

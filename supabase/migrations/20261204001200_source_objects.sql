@@ -225,10 +225,16 @@ begin
       raise exception 'autoembed: % has columns of its own named % (vectors => ''columns'' writes embedding vector, embedding_model text, embedding_text_hash bytea, embedded_at timestamptz): declare it with vectors => ''table''',
         source_table, own_columns using errcode = '42701';
     end if;
-    if moved_from = 'table' and pg_catalog.to_regclass(vector_table) is not null then  -- its vectors follow
+    if moved_from = 'table' and pg_catalog.to_regclass(vector_table) is not null then  -- its vectors move
       execute pg_catalog.format('update %s as t set embedding = v.embedding, embedding_model = v.embedding_model, '
         'embedding_text_hash = v.embedding_text_hash, embedded_at = v.embedded_at from %s as v '
         'where t.%I = v.source_key and v.embedding is not null', source_table, vector_table, key_column);
+      begin  -- no stale copy is left behind, nobody keeps it up to date
+        execute pg_catalog.format('drop table %s', vector_table);
+      exception when dependent_objects_still_exist then
+        raise exception 'autoembed: % is read by other objects (%): drop them first, or keep the vectors where they are',
+          vector_table, sqlerrm using errcode = '2BP01';
+      end;
     end if;
     return added or coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attname = 'embedding')), '') like 'Added by autoembed%';
@@ -259,12 +265,25 @@ begin
   execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
   execute pg_catalog.format('create policy "Readable with its row" on %s for select '
     'to anon, authenticated using (public.%I(source_key))', vector_table, source_name || '_embedding_visible');
-  if moved_from = 'columns' then  -- its vectors follow, over any kept here before
+  if moved_from = 'columns' then  -- its vectors move, over any kept here before
     execute pg_catalog.format('insert into %s as v (source_key, embedding, embedding_model, embedding_text_hash, '
       'embedded_at) select t.%I, t.embedding, t.embedding_model, t.embedding_text_hash, t.embedded_at from %s as t '
       'where t.embedding is not null on conflict (source_key) do update set embedding = excluded.embedding, '
       'embedding_model = excluded.embedding_model, embedding_text_hash = excluded.embedding_text_hash, '
       'embedded_at = excluded.embedded_at', vector_table, key_column, source_table);
+    -- The columns autoembed added go (the update trigger reading them first; made again after).
+    if coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
+      where a.attrelid = source_table and a.attname = 'embedding')), '') like 'Added by autoembed%' then
+      execute pg_catalog.format('drop trigger if exists %I on %s', source_name || '_embedding_update', source_table);
+      update public.embedding_sources as e set vectors = 'table' where e.name = source_name;  -- (20261204004200)
+      begin
+        execute pg_catalog.format('alter table %s drop column embedding, drop column embedding_model, '
+          'drop column embedding_text_hash, drop column embedded_at', source_table);
+      exception when dependent_objects_still_exist then
+        raise exception 'autoembed: the columns autoembed added to % are read by other objects (%): drop them first, or keep the vectors where they are',
+          source_table, sqlerrm using errcode = '2BP01';
+      end;
+    end if;
   end if;
   -- Kept vectors of rows deleted while the source was away (no trigger saw them go).
   execute pg_catalog.format('delete from %s as v where not exists (select from %s as r where r.%I = v.source_key)',
