@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(21);
+select plan(22);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -137,6 +137,10 @@ select lives_ok($$update public.longkeys set live = true where body = 'later'$$,
   'an update queueing such a row does not fail the app''s statement');
 select is((select count(*) from public.embedding_queue where source = 'longkeys' and processed_at is not null
   and source_key like 'mmm%'), 1::bigint, 'and fails that row for good too');
+update public.longkeys set body = 'later, edited' where body = 'later';
+update public.longkeys set body = 'later, edited again' where body = 'later, edited';
+select is((select count(*) from public.embedding_queue where source = 'longkeys' and source_key like 'mmm%'),
+  1::bigint, 'edited again and again, that row keeps its one entry');
 
 select * from finish();
 rollback;

@@ -40,8 +40,9 @@ grant select, delete on table public.embedding_intake to service_role;
 -- A key longer than 2,000 bytes (as text) cannot be a queue entry's: the
 -- queue's indexes on (source, source_key) hold at most about 2,700 bytes,
 -- and one such key made every claim fail, for every source. Each such key
--- becomes an entry failed for good, named by its first characters and its
--- length, with the reason; the keys that fit are returned, to be queued.
+-- becomes an entry failed for good (once), named by its first characters,
+-- its length and its hash, with the reason; the keys that fit are returned,
+-- to be queued.
 -- Every place that queues a source's keys goes through here.
 create or replace function public.embedding_source_queueable_keys(source_name text, keys text[])
 returns text[]
@@ -54,12 +55,16 @@ begin
   if not exists (select from pg_catalog.unnest(keys) as k where pg_catalog.octet_length(k) > 2000) then
     return keys;
   end if;
+  -- Once per row: each update of such a row would otherwise add another.
   insert into public.embedding_queue (source, source_key, attempts, processed_at, error_message)
-  select source_name, pg_catalog.left(k, 60) || pg_catalog.format('... (%s bytes)', pg_catalog.octet_length(k)), 1,
+  select source_name, n.name, 1,
     pg_catalog.clock_timestamp(), pg_catalog.format('source %s: its key is %s bytes long; autoembed queues keys of '
       'at most 2000 bytes: give the table a shorter key (this row is not embedded)', source_name, pg_catalog.octet_length(k))
   from pg_catalog.unnest(keys) as k
-  where pg_catalog.octet_length(k) > 2000;
+  cross join lateral (select pg_catalog.left(k, 60) || pg_catalog.format('... (%s bytes, md5 %s)',
+    pg_catalog.octet_length(k), pg_catalog.left(pg_catalog.md5(k), 12)) as name) as n
+  where pg_catalog.octet_length(k) > 2000
+    and not exists (select from public.embedding_queue as q where q.source = source_name and q.source_key = n.name);
   return array(select k from pg_catalog.unnest(keys) as k where pg_catalog.octet_length(k) <= 2000);
 end;
 $$;
