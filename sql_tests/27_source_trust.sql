@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(21);
+select plan(25);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -82,6 +82,20 @@ select throws_ok($$select public.trust_store_embeddings(array['1'], array['\x00'
   'test-3d', array[null::xid], array[null::tid])$$, '42501', null, 'its store refuses to write');
 select throws_ok($$select public.trust_forget_embeddings(array['1'], array['\x00'::bytea])$$, '42501', null,
   'and so does its forget');
+
+-- A key column holding the dollar-quoting tag a body had when it was made from the
+-- expressions alone (md5 of the missing live_when), and SQL after it: declared,
+-- written and searched as any, nothing of the name run.
+create table public.trust_victim (id integer);
+create table public.trust_tagged (
+  "k$autoembed_68b329da9893e340$; drop table public.trust_victim; --" bigint primary key, body text);
+select lives_ok($$select public.declare_embedding_source('tagged', 'public.trust_tagged', text_columns => '["body"]')$$,
+  'a key column named with a quoting tag is declared');
+insert into public.trust_tagged values (1, 'tagged');
+select is((select keys from public.embedding_intake where source = 'tagged'), array['1'],
+  'its rows are queued by key');
+select is((select content from public.tagged_embedding_texts(null)), 'tagged', 'and their text built');
+select isnt(to_regclass('public.trust_victim'), null, 'and nothing of the name ran');
 
 select * from finish();
 rollback;

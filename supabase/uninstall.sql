@@ -150,6 +150,7 @@ drop function if exists public.raise_embedding_source_search_error;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_expression_trusted;
 drop function if exists public.embedding_source_owner_check;
+drop function if exists public.embedding_source_quote_tag;
 drop function if exists public.embedding_source_parentheses_balanced;
 drop function if exists public.embedding_source_columns_expression;
 drop function if exists public.embedding_text_list;

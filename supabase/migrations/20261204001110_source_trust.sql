@@ -141,3 +141,21 @@ Called by embedding_source_expression_columns.';
 revoke all on function public.embedding_source_expression_trusted(text, text, text)
 from public, anon, authenticated;
 grant execute on function public.embedding_source_expression_trusted(text, text, text) to service_role;
+
+-- The dollar-quoting tag of a generated function's body, made from the
+-- source's whole catalog row and every name and expression the body holds
+-- (source_row): a name or an expression would have to hold the hash of
+-- itself to end the body early. (A tag made from the expressions alone let a
+-- key column named with it end the body.)
+create or replace function public.embedding_source_quote_tag(source_row text)
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+return '$autoembed_' || pg_catalog.left(pg_catalog.md5(source_row), 16) || '$';
+
+comment on function public.embedding_source_quote_tag(text) is
+'embedding_source_quote_tag: the dollar-quoting tag of a generated function''s body, from the hash of everything the body holds.';
+revoke all on function public.embedding_source_quote_tag(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_quote_tag(text) to service_role;

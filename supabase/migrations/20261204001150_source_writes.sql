@@ -75,7 +75,7 @@ begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(coalesce(s.live_when, '') || e'\n'), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
 
   execute pg_catalog.format(pg_catalog.replace($f$

@@ -81,7 +81,7 @@ begin
   -- from their own hash), so no expression ends it early.
   -- The row's alias is autoembed_row, a name no column is likely to have: as
   -- `t`, a column t renamed away would have read as the whole row's text.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(expr || live), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl || expr || live);
   if s.vectors = 'table' then
     dest := s.vector_table;
     stored := 'source_key';

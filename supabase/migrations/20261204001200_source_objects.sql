@@ -36,7 +36,7 @@ begin
   -- The store's body holds names only (no expression: the text function
   -- has them); it is quoted with a tag made from their hash, so no name ends
   -- it early.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(tbl || s.key_column || s.name), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl);
   -- Where the vectors are.
   dest := case when s.vectors = 'table' then pg_catalog.format('public.%I', s.name || '_embeddings') else tbl end;
 

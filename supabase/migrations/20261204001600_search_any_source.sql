@@ -50,7 +50,7 @@ begin
   stored := case when s.vectors = 'table' then 'source_key' else s.key_column end;
   without_ours := public.embedding_source_row_without_ours(s.vectors);
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(live || tbl), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl || live);
 
   -- The search, as the caller (security invoker: grants and RLS apply), live
   -- rows only; the dimension is the model's, known at the call. The row's

@@ -58,7 +58,7 @@ begin
       s.text_expression || e'\n');
   end if;
   -- As in create_embedding_source_objects: a quoting tag no expression holds.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(doc || live || tbl), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl || doc || live);
 
   -- Ranked by what the text and liveness read; each row returned as the
   -- caller may read it (embedding_source_readable_columns), without the

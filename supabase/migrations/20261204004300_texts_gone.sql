@@ -27,7 +27,7 @@ begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   -- The body holds names only, quoted with a tag made from their hash.
-  tag := '$autoembed_' || pg_catalog.left(pg_catalog.md5(tbl || s.key_column || s.name), 16) || '$';
+  tag := public.embedding_source_quote_tag(s::text || tbl);
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I(keys text[], hashes bytea[])
     returns setof text
