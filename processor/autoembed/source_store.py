@@ -26,6 +26,14 @@ select source, source_key, title, error_message, attempts, failed_at
 from public.embedding_source_failures(%s, %s, %s)
 """
 RETRY_FAILED = "select public.retry_failed_source_embeddings(%s, %s::text[])"
+# The table's columns, those the text and live_when read first, each group in the table's order.
+COLUMNS = """
+select coalesce(pg_catalog.array_agg(a.attname::text order by not a.attname = any(s.read_columns), a.attnum),
+  '{}')
+from public.embedding_sources as s
+join pg_catalog.pg_attribute as a on a.attrelid = s.relid and a.attnum > 0 and not a.attisdropped
+where s.name = %s
+"""
 ENQUEUE = "select public.enqueue_embedding_source(%s, %s)"
 
 
@@ -47,6 +55,11 @@ class SourceStore:
         if source not in names:
             raise ConfigError(f"no source {source!r}; the declared sources are {', '.join(names)}")
         return source
+
+    def columns(self, source: str) -> list[str]:
+        """The source's table's columns as a person reads its rows: what its text reads first."""
+        rows = self.db._call(COLUMNS, (source,))
+        return list(rows[0][0]) if rows else []
 
     def status(self, source: str) -> dict[str, Any]:
         """One source's row of embedding_source_status (health, pending, processing, failed, embedded)."""

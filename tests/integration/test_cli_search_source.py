@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 from autoembed.config import Settings
+from autoembed.db import Database
+from autoembed.source_store import SourceStore
 from pgvector.psycopg import register_vector
 
 from devstack.fake_openai import FakeOpenAI, fake_vector
@@ -81,6 +83,8 @@ def test_a_source_is_searched_as_search_embedding_source_ranks_it(
     assert found == _direct(db) and {key for key, *_ in found} == set(notes)  # never the hidden row
     assert all(r["row_data"]["body"] == notes[r["source_key"]] for r in page["results"])
 
+    with Database(settings().database_url) as database:  # what the text reads first, then the rest
+        assert SourceStore(database).columns("notes") == ["body", "hidden", "id"]
     table = _search(settings(), QUERY, "--source", "notes")
     assert table.returncode == 0, table.stderr
     header, *lines = table.stdout.splitlines()

@@ -14,6 +14,7 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +82,7 @@ def search_command(args: argparse.Namespace, needs: Needs) -> int:
     text = args.query.strip() or None
     with needs.database() as db:
         SourceStore(db).check(source)  # a typo is told before the provider is paid
+        order = SourceStore(db).columns(source) if source is not None else []
         active = db.active_model()
         vector = None
         if active is None:
@@ -108,7 +110,7 @@ def search_command(args: argparse.Namespace, needs: Needs) -> int:
                           "page": args.page, "page_size": args.page_size, "results": rows},
                          indent=2, default=_json_value))
     else:
-        print(table(rows, first_rank=first) if source is None else source_table(rows, first_rank=first))
+        print(table(rows, first_rank=first) if source is None else source_table(rows, first, order))
     return 0
 
 
@@ -134,15 +136,18 @@ def table(rows: list[dict[str, Any]], first_rank: int = 1) -> str:
 PREVIEW_CHARACTERS = 80
 
 
-def source_table(rows: list[dict[str, Any]], first_rank: int = 1) -> str:
-    """Rank, score, key and a preview of the row's columns; a line saying so when nothing matched."""
+def source_table(rows: list[dict[str, Any]], first_rank: int = 1, order: Sequence[str] = ()) -> str:
+    """Rank, score, key and a preview of the row's columns (in ``order``: those the text reads
+    first, rather than the JSON's key order); a line saying so when nothing matched."""
     if not rows:
         return "no live row matches"
     cells = [("rank", "score", "key", "row")]
     for n, row in enumerate(rows, start=first_rank):
         score = "-" if row["score"] is None else f"{row['score']:.4f}"
+        data = row["row_data"] or {}
+        names = [k for k in order if k in data] + [k for k in data if k not in order]
         values = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-                  for v in (row["row_data"] or {}).values() if v not in (None, row["source_key"])]
+                  for v in (data[k] for k in names) if v not in (None, row["source_key"])]
         preview = " | ".join(values).replace("\n", " ")
         if len(preview) > PREVIEW_CHARACTERS:
             preview = preview[:PREVIEW_CHARACTERS - 3] + "..."
