@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(25);
+select plan(36);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -48,22 +48,55 @@ select is((select p.proowner::regrole::text from pg_proc p where p.oid = 'public
 select throws_like(format($$select public.declare_embedding_source('clock', 'public.trust_clock',
   text_expression => %L)$$, x.expression), '%' || x.message || '%', x.why)
 from (values
-  ($$body || ('now'::timestamptz)::text$$, 'holds a date or time literal read from the clock', 'a ''now'' literal'),
-  ($$body || date 'Today'$$, 'holds a date or time literal read from the clock', 'a ''today'' literal, typed first'),
-  ($$body || cast(' tomorrow ' as date)$$, 'holds a date or time literal read from the clock', 'a ''tomorrow'' cast'),
-  ($$body || $x$yesterday$x$::date$$, 'holds a date or time literal read from the clock', 'a dollar-quoted ''yesterday'''),
-  ($$body || '[now,)'::tstzrange$$, 'holds a date or time literal read from the clock', 'a range from ''now'''),
-  ($$body || '☃ ' || 'now'::time$$, 'holds a date or time literal read from the clock', 'after a multibyte character'),
+  ($$body || ('now'::timestamptz)::text$$, 'literal read from the clock', 'a ''now'' literal'),
+  ($$body || date 'Today'$$, 'literal read from the clock', 'a ''today'' literal, typed first'),
+  ($$body || cast(' tomorrow ' as date)$$, 'literal read from the clock', 'a ''tomorrow'' cast'),
+  ($$body || $x$yesterday$x$::date$$, 'literal read from the clock', 'a dollar-quoted ''yesterday'''),
+  ($$body || '[now,)'::tstzrange$$, 'literal read from the clock', 'a range from ''now'''),
+  ($$body || '☃ ' || 'now'::time$$, 'literal read from the clock', 'after a multibyte character'),
   ($$body || ts_txt::timestamptz$$, 'casts text to a date or time', 'a text column cast to a timestamp'),
   ($$body || timestamptz_in('now', 0, -1)$$, 'calls the input function timestamptz_in(cstring,oid,integer)',
     'an input function called directly')
 ) as x (expression, message, why);
+select throws_like(format($$select public.declare_embedding_source('clock', 'public.trust_clock',
+  text_expression => %L)$$, x.expression), '%holds a % literal read from the clock%', x.why)
+from (values
+  ($$body || E'\x6eow'::date$$, 'an escaped ''now'''),
+  ($$body || U&'\006Eow'::date$$, 'a Unicode-escaped ''now'''),
+  (e'body || ''no''\n''w''::date', 'a ''now'' split over two strings run together'),
+  ($$body || 'now'::timetz$$, 'a ''now'' time with its zone'),
+  ($$body || timestamptz 'yesterday'$$, 'a ''yesterday'' timestamp'),
+  (format('body || %L::date', current_date), 'today''s date written out (said in the error)')
+) as x (expression, why);
 select lives_ok($$select public.declare_embedding_source('clock', 'public.trust_clock',
-  text_expression => $e$body || ' ' || d || ' ' || '2024-05-01'::date || ' now ' || to_date(ts_txt, 'YYYY-MM-DD')$e$)$$,
-  'a date literal, a date column, the word now in a text and to_date are fine');
-select is((select content from public.clock_embedding_texts(null)), 'a 2024-01-01 2024-05-01 now 2024-01-01',
-  'and build the text they say');
+  text_expression => $e$body || ' ' || d || ' ' || '2024-05-01'::date || ' now ' || to_date(ts_txt, 'YYYY-MM-DD')
+    || coalesce(case when d is null then null else d end::text, ' now hiring')
+    || case when d is null then null else d end || ' come back today'$e$)$$,
+  'a date literal, a date column, a typed null before the word now in a text, and to_date are fine');
+select is((select content from public.clock_embedding_texts(null)),
+  'a 2024-01-01 2024-05-01 now 2024-01-012024-01-012024-01-01 come back today', 'and build the text they say');
 select public.drop_embedding_source('clock');
+
+-- A trigger whose function another role owns, on a table whose vectors go to its columns.
+create table public.trust_trigd (id bigint primary key, body text);
+create function public.trust_their_trigger() returns trigger language plpgsql as $f$ begin return new; end $f$;
+alter function public.trust_their_trigger() owner to autoembed_test_untrusted;
+create trigger trust_their_trigger before update on public.trust_trigd
+  for each row execute function public.trust_their_trigger();
+select throws_like($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]',
+  vectors => 'columns')$$, '%has triggers whose functions another role owns: trust_their_trigger (public.trust_their_trigger(), owned by autoembed_test_untrusted)%',
+  'vectors in the columns of a table with a trigger of another role are refused');
+select lives_ok($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]')$$,
+  'in a vector table of autoembed''s (the table never written) they are not');
+drop trigger trust_their_trigger on public.trust_trigd;
+select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]', vectors => 'columns');
+insert into public.trust_trigd values (1, 'one');
+create trigger trust_their_trigger before update on public.trust_trigd
+  for each row execute function public.trust_their_trigger();
+select throws_like($$select public.trigd_store_embeddings(array['1'], array['\x00'::bytea], array['[1,2,3]'::extensions.vector],
+  'test-3d', array[null::xid], array[null::tid])$$, '%has triggers whose functions another role owns%',
+  'one added later stops the store, which would have fired it');
+select public.drop_embedding_source('trigd');
 
 -- The table given to another role after its declaration: the source is
 -- blocked, naming why, instead of running as that role's code; jobs flow.
@@ -82,6 +115,10 @@ select throws_ok($$select public.trust_store_embeddings(array['1'], array['\x00'
   'test-3d', array[null::xid], array[null::tid])$$, '42501', null, 'its store refuses to write');
 select throws_ok($$select public.trust_forget_embeddings(array['1'], array['\x00'::bytea])$$, '42501', null,
   'and so does its forget');
+insert into public.embedding_vectors_to_forget (source, keys) values ('trust', array['1']);
+select is(public.forget_vectors_of_failed_rows(), 0::bigint, 'a vector to forget meanwhile is not dropped');
+select is((select count(*) from public.embedding_vectors_to_forget where source = 'trust'
+  and not_before > now() + interval '4 minutes'), 1::bigint, 'nor lost: it is tried again 5 minutes later');
 
 -- A key column holding the dollar-quoting tag a body had when it was made from the
 -- expressions alone (md5 of the missing live_when), and SQL after it: declared,

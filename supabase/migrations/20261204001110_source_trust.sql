@@ -10,9 +10,11 @@
 -- declarer's rights: replace its function with one that runs `alter role ...
 -- superuser`, or put a trigger on its table for the store's update to fire.
 --   - embedding_source_owner_check: the table is owned by the declaring role
---     or by a superuser. Checked when declaring, and by the text, store and
---     forget functions at every call: a table given to another owner later
---     blocks its source (the claim names why) instead of running as it.
+--     or by a superuser, and so are the functions of its triggers where the
+--     source writes it (vectors in its columns: a role granted TRIGGER could
+--     add one). Checked when declaring, and by the text, store and forget
+--     functions at every call: a table given to another owner later blocks
+--     its source (the claim names why) instead of running as it.
 --   - embedding_source_expression_trusted: every function or operator an
 --     expression calls, and every domain it casts to, is the declaring
 --     role's or a superuser's. And the expression does not read the clock
@@ -22,7 +24,7 @@
 --     input function called directly. A text that changes at every claim
 --     would never be current: re-embedded at every backfill and declaration.
 
-create or replace function public.embedding_source_owner_check(source_table oid)
+create or replace function public.embedding_source_owner_check(source_table oid, writes boolean default false)
 returns void
 language plpgsql
 stable
@@ -43,14 +45,29 @@ begin
       source_table::pg_catalog.regclass, owner_name, current_user, source_table::pg_catalog.regclass,
       pg_catalog.quote_ident(current_user) using errcode = '42501';
   end if;
+  -- Writing the table (its vectors in its columns) fires its triggers as
+  -- current_user: a role granted TRIGGER on it may have added one.
+  if writes then
+    select pg_catalog.string_agg(pg_catalog.format('%I (%s, owned by %s)', t.tgname, p.oid::pg_catalog.regprocedure,
+      r.rolname), ', ') into owner_name
+    from pg_catalog.pg_trigger as t
+    inner join pg_catalog.pg_proc as p on t.tgfoid = p.oid
+    inner join pg_catalog.pg_roles as r on p.proowner = r.oid
+    where t.tgrelid = source_table and not t.tgisinternal and r.rolname <> current_user and not r.rolsuper;
+    if owner_name is not null then
+      raise exception 'autoembed: % has triggers whose functions another role owns: %; writing its vectors would run them as %: drop them, or give their functions to % (alter function ... owner to %)',
+        source_table::pg_catalog.regclass, owner_name, current_user, current_user,
+        pg_catalog.quote_ident(current_user) using errcode = '42501';
+    end if;
+  end if;
 end;
 $$;
 
-comment on function public.embedding_source_owner_check(oid) is
-'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser.
-A table of another role would let that role run code with the declarer''s rights.';
-revoke all on function public.embedding_source_owner_check(oid) from public, anon, authenticated;
-grant execute on function public.embedding_source_owner_check(oid) to service_role;
+comment on function public.embedding_source_owner_check(oid, boolean) is
+'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser, and, when the caller writes it, unless every trigger function on it is too.
+A table or trigger of another role would let that role run code with the declarer''s rights.';
+revoke all on function public.embedding_source_owner_check(oid, boolean) from public, anon, authenticated;
+grant execute on function public.embedding_source_owner_check(oid, boolean) to service_role;
 
 create or replace function public.embedding_source_expression_trusted(
   expression text, body text, statement text
@@ -121,16 +138,49 @@ begin
     raise exception 'autoembed: the expression % casts text to a date or time, which reads ''now'' or ''today'' as the clock: use to_date(...) or to_timestamp(...) with a format',
       pg_catalog.quote_literal(expression) using errcode = '42P13';
   end if;
-  -- A literal of one of them: its text is read in the statement at the
-  -- constant's location (bytes, as PostgreSQL counts them).
-  select pg_catalog.string_agg(m[2], ', ') into found_text
-  from pg_catalog.regexp_matches(body, '\{CONST :consttype (\d+) [^{}]*?:location (\d+)', 'g') as m
-  where m[1]::oid = any(clock_types)
-    and pg_catalog.encode(pg_catalog.substr(pg_catalog.convert_to(statement, 'UTF8'), m[2]::integer + 1, 200),
-      'escape') ~* '^[^''$]*(''[^'']*|\$[a-z0-9_]*\$[^$]*)\m(now|today|tomorrow|yesterday)\M';
+  -- A literal of one of them. A date, time or timestamp is compared by value
+  -- with what 'now', 'today', 'tomorrow' and 'yesterday' read in this
+  -- transaction, however it was spelled (escapes, Unicode, strings run
+  -- together); the bytes are pg_node_tree's, little-endian. An array, a
+  -- range or a timetz by the words of its literal, read in the statement at
+  -- the constant's location (bytes, as PostgreSQL counts them).
+  select pg_catalog.string_agg(c.typ, ', ') into found_text
+  from (
+    select m[1]::oid::pg_catalog.regtype::text as typ, m[1]::oid as t,
+      (select pg_catalog.sum(((x.b::integer + 256) % 256)::numeric * 256::numeric ^ (x.n - 1))
+        from pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.btrim(m[2]), ' ')) with ordinality as x (b, n)
+        where x.n <= case when m[1]::oid = 'date'::pg_catalog.regtype then 4 else 8 end) as u
+    from pg_catalog.regexp_matches(body, '\{CONST :consttype (\d+) :consttypmod -?\d+ :constcollid \d+ '
+      ':constlen -?\d+ :constbyval true :constisnull false :location -?\d+ :constvalue \d+ \[ ([-0-9 ]+) \]\}', 'g')
+      as m
+  ) as c
+  cross join lateral (select case when c.t = 'date'::pg_catalog.regtype then
+    case when c.u >= 2::numeric ^ 31 then c.u - 2::numeric ^ 32 else c.u end
+    else case when c.u >= 2::numeric ^ 63 then c.u - 2::numeric ^ 64 else c.u end end as v) as x
+  where (c.t = 'date'::pg_catalog.regtype
+      and x.v between current_date - date '2000-01-01' - 1 and current_date - date '2000-01-01' + 1)
+    or (c.t = 'timestamptz'::pg_catalog.regtype and x.v in (
+      select extract(epoch from w - timestamptz '2000-01-01 00:00:00+00') * 1000000
+      from (values (pg_catalog.now()), (pg_catalog.date_trunc('day', pg_catalog.now()) - interval '1 day'),
+        (pg_catalog.date_trunc('day', pg_catalog.now())), (pg_catalog.date_trunc('day', pg_catalog.now()) + interval '1 day'))
+        as d (w)))
+    or (c.t = 'timestamp'::pg_catalog.regtype and x.v in (
+      select extract(epoch from w - timestamp '2000-01-01 00:00:00') * 1000000
+      from (values (localtimestamp), (pg_catalog.date_trunc('day', localtimestamp) - interval '1 day'),
+        (pg_catalog.date_trunc('day', localtimestamp)), (pg_catalog.date_trunc('day', localtimestamp) + interval '1 day'))
+        as d (w)))
+    or (c.t = 'time'::pg_catalog.regtype and x.v = extract(epoch from localtime) * 1000000);
+  if found_text is null then
+    select pg_catalog.string_agg(m[1]::oid::pg_catalog.regtype::text, ', ') into found_text
+    from pg_catalog.regexp_matches(body, '\{CONST :consttype (\d+) [^{}]*?:constbyval false :constisnull false '
+      ':location (\d+)', 'g') as m
+    where m[1]::oid = any(clock_types)
+      and pg_catalog.encode(pg_catalog.substr(pg_catalog.convert_to(statement, 'UTF8'), m[2]::integer + 1, 200),
+        'escape') ~* '^[a-z0-9_ ."(&]*(''[^'']*|\$[a-z0-9_]*\$[^$]*)\m(now|today|tomorrow|yesterday)\M';
+  end if;
   if found_text is not null then
-    raise exception 'autoembed: the expression % holds a date or time literal read from the clock (''now'', ''today'', ''tomorrow'', ''yesterday''): a row''s text must be the same each time it is built',
-      pg_catalog.quote_literal(expression) using errcode = '42P13';
+    raise exception 'autoembed: the expression % holds a % literal read from the clock (''now'', ''today'', ''tomorrow'', ''yesterday'', or a date or time equal to what they read now): a row''s text must be the same each time it is built (a fixed date of today''s: to_date(''...'', ''YYYY-MM-DD''))',
+      pg_catalog.quote_literal(expression), found_text using errcode = '42P13';
   end if;
 end;
 $$;

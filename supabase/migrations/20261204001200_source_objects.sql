@@ -54,7 +54,7 @@ begin
     declare
       changed text[];
     begin
-      perform public.embedding_source_owner_check(%7$s::pg_catalog.oid);  -- 20261204001110
+      perform public.embedding_source_owner_check(%7$s::pg_catalog.oid, %8$L);  -- 20261204001110
       -- The rows first, as a writer takes them (row, then its entry): an edit
       -- in flight is waited for, and the comparison below, a statement of its
       -- own, reads its committed text (test_source_write_race). The order
@@ -106,7 +106,7 @@ begin
       'update %1$s as t set embedding = ok.v, embedding_model = $4, embedding_text_hash = ok.h, '
       'embedded_at = pg_catalog.now() from ok where t.%2$I = ok.k::%3$s returning t.%2$I::text',
       tbl, s.key_column, s.key_type) end,
-    tbl, s.key_column, s.key_type, s.relid::oid);
+    tbl, s.key_column, s.key_type, s.relid::oid, s.vectors = 'columns');
 
   execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
     'from public, anon, authenticated', s.name || '_store_embeddings');

@@ -76,8 +76,6 @@ begin
       (select c.relowner::regrole from pg_catalog.pg_class c
         where c.oid = 'public.embedding_sources'::pg_catalog.regclass), current_user using errcode = '42501';
   end if;
-  -- Owned by the declaring role (or a superuser): the source's functions run as it (20261204001110).
-  perform public.embedding_source_owner_check(source_table);
   select * into existing from public.embedding_sources e
   where e.relid = source_table and e.name <> source_name;
   if found then
@@ -99,6 +97,9 @@ begin
     raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
       source_table using errcode = '22023';
   end if;
+  -- Owned by the declaring role (or a superuser), with its triggers where the
+  -- source writes it: the source's functions run as that role (20261204001110).
+  perform public.embedding_source_owner_check(source_table, vectors = 'columns');
   -- The key: one column, of a type a queue entry can carry as text.
   select pg_catalog.array_agg(a.attname order by k.n),
     pg_catalog.min(pg_catalog.format_type(a.atttypid, null))

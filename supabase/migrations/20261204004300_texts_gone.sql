@@ -35,7 +35,7 @@ begin
     as $body$
     #variable_conflict use_column
     begin
-      perform public.embedding_source_owner_check(%7$s::pg_catalog.oid);  -- 20261204001110
+      perform public.embedding_source_owner_check(%7$s::pg_catalog.oid, %8$L);  -- 20261204001110
       perform from %3$s as t where t.%4$I = any($1::%5$s []) order by t.%4$I for share of t;
       return query
       %6$s;
@@ -57,7 +57,7 @@ begin
       'and pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')) is not distinct from i.h '
       'or i.h is null and c.error is not null) '
       'and t.%3$I = i.k::%4$s and t.embedding is not null returning t.%3$I::text',
-      tbl, s.name || '_embedding_texts', s.key_column, s.key_type) end, s.relid::oid);
+      tbl, s.name || '_embedding_texts', s.key_column, s.key_type) end, s.relid::oid, s.vectors = 'columns');
   execute pg_catalog.format('revoke all on function public.%I(text[], bytea[]) from public, anon, authenticated',
     s.name || '_forget_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(text[], bytea[]) to service_role',

@@ -19,7 +19,10 @@
 create table if not exists public.embedding_vectors_to_forget (
   source text not null,
   keys text[] not null,
-  created_at timestamptz not null default pg_catalog.now()
+  created_at timestamptz not null default pg_catalog.now(),
+  -- Tried again from then on: rows a writer held, or a source that could not
+  -- read them (blocked), wait without holding up every claim.
+  not_before timestamptz not null default pg_catalog.now()
 );
 
 comment on table public.embedding_vectors_to_forget is
@@ -27,7 +30,7 @@ comment on table public.embedding_vectors_to_forget is
 
 alter table public.embedding_vectors_to_forget enable row level security;
 revoke all on table public.embedding_vectors_to_forget from public, anon, authenticated;
-grant select, insert, delete on table public.embedding_vectors_to_forget to service_role;
+grant select, insert, update, delete on table public.embedding_vectors_to_forget to service_role;
 
 create or replace function public.forget_vectors_of_failed_rows(max_rows integer default 100)
 returns bigint
@@ -35,8 +38,8 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
--- A writer holding a row for long does not hold the claim up: its keys wait for a later claim.
-set lock_timeout = '200ms'
+-- A writer holding a row for long holds a claim up once, this long, and its keys wait 30 s.
+set lock_timeout = '50ms'
 as $$
 declare
   r record;
@@ -44,23 +47,26 @@ declare
   n bigint;
 begin
   for r in
-    delete from public.embedding_vectors_to_forget as f
-    where f.ctid = any(array(
-      select x.ctid from public.embedding_vectors_to_forget as x
-      order by x.created_at limit max_rows for update skip locked
-    ))
-    returning f.source, f.keys
+    select f.ctid as at, f.source, f.keys from public.embedding_vectors_to_forget as f
+    where f.not_before <= pg_catalog.now()
+    order by f.created_at limit max_rows for update skip locked
   loop
     begin
       execute pg_catalog.format('select pg_catalog.count(*) from public.%I($1, $2)', r.source || '_forget_embeddings')
       into n using r.keys, pg_catalog.array_fill(null::bytea, array[pg_catalog.cardinality(r.keys)]);
       forgotten := forgotten + n;
+      delete from public.embedding_vectors_to_forget as f where f.ctid = r.at;
     exception when lock_not_available then
-      insert into public.embedding_vectors_to_forget (source, keys) values (r.source, r.keys);
+      update public.embedding_vectors_to_forget as f set not_before = pg_catalog.now() + interval '30 seconds'
+      where f.ctid = r.at;
+      exit;  -- the rest wait for the next claim, which is not held up twice
+    when undefined_function then
+      -- The source was removed (a removal takes the vectors, or keeps them on purpose).
+      delete from public.embedding_vectors_to_forget as f where f.ctid = r.at;
     when others then
-      -- The source removed, its table dropped or given away: the vectors stay
-      -- (a removal takes them, or keeps them on purpose), and the claim goes on.
-      continue;
+      -- The source cannot read its rows now (blocked, its table given away or dropped): later.
+      update public.embedding_vectors_to_forget as f set not_before = pg_catalog.now() + interval '5 minutes'
+      where f.ctid = r.at;
     end;
   end loop;
   return forgotten;

@@ -138,3 +138,33 @@ def test_a_row_mended_after_the_claim_that_failed_it_keeps_its_vector(
     assert title is not None
     assert_allclose(stored_vectors(postings, "postings_embeddings")[A1],
                     fake_vector(f"{title[0]} at 25", 1536), rtol=0, atol=1e-7)
+
+
+def test_a_row_a_writer_holds_lets_the_claim_go_on_and_loses_its_vector_later(
+    postings: psycopg.Connection[Any], settings: Callable[..., Settings]
+) -> None:
+    """A failed row whose vector is to go, held by a writer's open transaction: the next claim
+    leaves it for 30 s instead of waiting (nor does the claim after it try again); once the writer
+    is done and the time has come, a claim drops the vector."""
+    run_drain(settings())
+    postings.execute("update public.postings set employer = '' where posting_id = %s", (A1,))
+    postings.execute("select public.declare_embedding_source('postings', 'public.postings', "
+                     "text_expression => %s, live_when => $$status = 'open'$$)", (RAISING_TEXT,))
+    url = settings().database_url
+    with Database(url) as database, psycopg.connect(url, autocommit=False) as writer:
+        items = database.claim(50, 300)
+        assert [i.source_key for i in items if i.failed_by_claim] == [A1]
+        database.release([i for i in items if i.lease_token is not None])
+        writer.execute("select 1 from public.postings where posting_id = %s for update", (A1,))
+        for _ in range(2):  # neither claim waits for the writer beyond the lock timeout
+            database.claim(50, 300)
+            waiting = postings.execute("select keys, not_before > now() + interval '20 seconds' "
+                                       "from public.embedding_vectors_to_forget").fetchall()
+            assert waiting == [([A1], True)]
+        assert A1 in stored_vectors(postings, "postings_embeddings")
+        writer.rollback()
+    postings.execute("update public.embedding_vectors_to_forget set not_before = now()")  # 30 s on
+    with Database(url) as database:
+        database.claim(50, 300)
+    assert A1 not in stored_vectors(postings, "postings_embeddings")
+    assert postings.execute("select count(*) from public.embedding_vectors_to_forget").fetchone() == (0,)
