@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(36);
+select plan(37);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -88,6 +88,12 @@ select throws_like($$select public.declare_embedding_source('trigd', 'public.tru
   'vectors in the columns of a table with a trigger of another role are refused');
 select lives_ok($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]')$$,
   'in a vector table of autoembed''s (the table never written) they are not');
+select public.drop_embedding_source('trigd');
+alter function public.trust_their_trigger() security definer;
+select lives_ok($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]',
+  vectors => 'columns')$$, 'nor is a security definer one, which runs as its owner (a Supabase Database Webhook''s)');
+select public.drop_embedding_source('trigd', drop_vectors => true);
+alter function public.trust_their_trigger() security invoker;
 drop trigger trust_their_trigger on public.trust_trigd;
 select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]', vectors => 'columns');
 insert into public.trust_trigd values (1, 'one');

@@ -10,9 +10,9 @@
 -- declarer's rights: replace its function with one that runs `alter role ...
 -- superuser`, or put a trigger on its table for the store's update to fire.
 --   - embedding_source_owner_check: the table is owned by the declaring role
---     or by a superuser, and so are the functions of its triggers where the
---     source writes it (vectors in its columns: a role granted TRIGGER could
---     add one). Checked when declaring, and by the text, store and forget
+--     or by a superuser, and so are the (security invoker) functions of its
+--     triggers where the source writes it (vectors in its columns: a role
+--     granted TRIGGER could add one). Checked when declaring, and by the text, store and forget
 --     functions at every call: a table given to another owner later blocks
 --     its source (the claim names why) instead of running as it.
 --   - embedding_source_expression_trusted: every function or operator an
@@ -53,7 +53,10 @@ begin
     from pg_catalog.pg_trigger as t
     inner join pg_catalog.pg_proc as p on t.tgfoid = p.oid
     inner join pg_catalog.pg_roles as r on p.proowner = r.oid
-    where t.tgrelid = source_table and not t.tgisinternal and r.rolname <> current_user and not r.rolsuper;
+    -- A security definer function runs as its owner, whoever fires it (a
+    -- Supabase Database Webhook's supabase_functions.http_request(), say).
+    where t.tgrelid = source_table and not t.tgisinternal and not p.prosecdef
+      and r.rolname <> current_user and not r.rolsuper;
     if owner_name is not null then
       raise exception 'autoembed: % has triggers whose functions another role owns: %; writing its vectors would run them as %: drop them, or give their functions to % (alter function ... owner to %)',
         source_table::pg_catalog.regclass, owner_name, current_user, current_user,
