@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(37);
+select plan(49);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -139,6 +139,58 @@ select is((select keys from public.embedding_intake where source = 'tagged'), ar
   'its rows are queued by key');
 select is((select content from public.tagged_embedding_texts(null)), 'tagged', 'and their text built');
 select isnt(to_regclass('public.trust_victim'), null, 'and nothing of the name ran');
+
+-- An overload added after the declaration by a role that may create in the
+-- schema (20261204001115): found by name when the generated functions are
+-- planned, it would run as the declarer. Its body records who ran it.
+create schema trust_app;
+create function trust_app.label(text) returns text language sql immutable return 'L:' || $1;
+create function trust_app.shown(text) returns boolean language sql immutable return $1 <> 'hidden';
+create table public.trust_names (id bigint primary key, title varchar(40));
+insert into public.trust_names values (1, 'one');
+select lives_ok($$select public.declare_embedding_source('names', 'public.trust_names',
+  text_expression => 'trust_app.label(title)', live_when => 'trust_app.shown(title)')$$,
+  'a text and a live_when calling the declarer''s own functions are declared');
+select is((select callables from public.embedding_sources where name = 'names'),
+  '[{"kind": "function", "name": "label", "schema": "trust_app"},
+    {"in": "live_when", "kind": "function", "name": "shown", "schema": "trust_app"}]'::jsonb,
+  'the names they call are recorded, the live_when''s marked');
+create table public.trust_pwned (who text);
+grant usage, create on schema trust_app to autoembed_test_untrusted;
+set local role autoembed_test_untrusted;
+create function trust_app.label(varchar) returns text language plpgsql volatile
+as $f$ begin insert into public.trust_pwned values (current_user); return 'pwned'; end $f$;
+create function trust_app.shown(varchar) returns boolean language plpgsql volatile
+as $f$ begin insert into public.trust_pwned values (current_user); return true; end $f$;
+reset role;
+select throws_like($$select * from public.names_embedding_texts(null)$$,
+  '%trust_app.label(character varying) (owned by autoembed_test_untrusted)%',
+  'its text function refuses to run beside a better overload of another role');
+insert into public.trust_names values (2, 'two');
+update public.trust_names set title = 'one, edited' where id = 1;
+select is((select array_agg(k order by k) from public.embedding_intake i, unnest(i.keys) as k where i.source = 'names'),
+  array['2'], 'its insert trigger queues the new row without evaluating the live_when');
+select is((select count(*) from public.embedding_queue where source = 'names' and source_key = '1' and processed_at is null),
+  1::bigint, 'and its update trigger the edited one');
+select lives_ok($$select count(*) from public.claim_embedding_batch(10)$$, 'a claim goes on');
+select matches((select blocked_reason from public.embedding_sources where name = 'names'),
+  '^source names: its text cannot be built: autoembed: .*trust_app\.label\(character varying\) \(owned by autoembed_test_untrusted\)',
+  'and blocks the source, naming the overload');
+select is((select count(*) from public.trust_pwned), 0::bigint, 'no overload of another role ran');
+select throws_like($$select public.declare_embedding_source('names', 'public.trust_names',
+  text_expression => 'trust_app.label(title::text)')$$,
+  '%trust_app.label(character varying) (owned by autoembed_test_untrusted) has the name of a function%',
+  'a declaration whose call resolves to the declarer''s function is refused while another role''s has its name');
+drop function trust_app.label(varchar);
+drop function trust_app.shown(varchar);
+select is((select array_agg(content order by source_key) from public.names_embedding_texts(null)),
+  array['L:one, edited', 'L:two'], 'with the overloads gone, its texts are built again');
+create function pg_temp.trust_temporary(text) returns text language sql immutable return $1;
+select throws_like($$select public.declare_embedding_source('names', 'public.trust_names',
+  text_expression => 'pg_temp.trust_temporary(title)')$$, '%calls the temporary pg_temp%.trust_temporary(text)%',
+  'a function of the session''s temporary schema is refused');
+select is((select callables from public.embedding_sources where name = 'tagged'), '[]'::jsonb,
+  'a column list records no call: its own pass exact types');
 
 select * from finish();
 rollback;

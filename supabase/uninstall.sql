@@ -150,6 +150,8 @@ drop function if exists public.raise_embedding_source_search_error;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_expression_trusted;
 drop function if exists public.embedding_source_owner_check;
+drop function if exists public.embedding_source_callables_trusted;
+drop function if exists public.embedding_source_callables;
 drop function if exists public.embedding_source_quote_tag;
 drop function if exists public.embedding_source_parentheses_balanced;
 drop function if exists public.embedding_source_columns_expression;
@@ -229,7 +231,7 @@ where version in (
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
-  '20261204001000', '20261204001100', '20261204001110', '20261204001120', '20261204001150', '20261204001180', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
+  '20261204001000', '20261204001100', '20261204001110', '20261204001115', '20261204001120', '20261204001150', '20261204001180', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',

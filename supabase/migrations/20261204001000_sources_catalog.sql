@@ -70,6 +70,7 @@ create table public.embedding_sources (
   vector_table text,
   added_columns boolean not null default false,
   read_columns name[] not null,
+  callables jsonb not null default '[]',
   blocked_reason text,
   blocked_at timestamptz,
   declared_at timestamptz not null default now(),
@@ -90,6 +91,8 @@ comment on column public.embedding_sources.vectors is
 'table: the vectors live in vector_table, autoembed''s, keyed by the source''s key; columns: in columns of the source table.';
 comment on column public.embedding_sources.read_columns is
 'The columns the text and the liveness read: the update trigger fires for these only.';
+comment on column public.embedding_sources.callables is
+'The functions and operators, by schema and name, that the source''s text expression and live_when call (pg_catalog''s left out; those of the live_when marked "in": "live_when", which its write triggers check): every one of those names must stay the declarer''s or a superuser''s (embedding_source_callables_trusted, 20261204001110).';
 comment on column public.embedding_sources.blocked_reason is
 'Why this source''s entries cannot be embedded now (a column the text reads is gone, the table is gone), set by the claim; null when it flows.';
 

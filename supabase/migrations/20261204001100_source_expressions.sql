@@ -24,9 +24,8 @@
 --    (embedding_source_expression_trusted, 20261204001110).
 
 create or replace function public.embedding_source_expression_columns(
-  source_table regclass, expression text, result_type text
+  source_table regclass, expression text, result_type text, out reads name[], out callables jsonb
 )
-returns name[]
 language plpgsql
 volatile
 security invoker
@@ -172,12 +171,14 @@ begin
   select pg_catalog.array_agg(distinct column_names[m[1]::integer])
   into used
   from pg_catalog.regexp_matches(body, '\{PARAM :paramkind 0 :paramid (\d+)', 'g') as m;
-  return coalesce(used, '{}');
+  reads := coalesce(used, '{}');
+  -- What it calls, by name, for the generated functions to check at every call.
+  callables := public.embedding_source_callables(body);
 end;
 $$;
 
 comment on function public.embedding_source_expression_columns(regclass, text, text) is
-'embedding_source_expression_columns: check that `expression` is one non-volatile expression of result_type over the row of source_table, and return the columns it reads.
+'embedding_source_expression_columns: check that `expression` is one non-volatile expression of result_type over the row of source_table, and return the columns it reads (reads) and the functions and operators it calls by name (callables: embedding_source_callables).
 Raises a one-line error otherwise; runs nothing of the expression. Used by declare_embedding_source.';
 revoke all on function public.embedding_source_expression_columns(regclass, text, text)
 from public, anon, authenticated;

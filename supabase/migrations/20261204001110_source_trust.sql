@@ -12,19 +12,24 @@
 --   - embedding_source_owner_check: the table is owned by the declaring role
 --     or by a superuser, and so are the (security invoker) functions of its
 --     triggers where the source writes it (vectors in its columns: a role
---     granted TRIGGER could add one). Checked when declaring, and by the text, store and forget
---     functions at every call: a table given to another owner later blocks
---     its source (the claim names why) instead of running as it.
+--     granted TRIGGER could add one), and every function and operator of
+--     the names its expressions call (20261204001115). Checked when
+--     declaring, and by the text, store and forget functions at every call:
+--     a table given to another owner later blocks its source (the claim
+--     names why) instead of running as it.
 --   - embedding_source_expression_trusted: every function or operator an
 --     expression calls, and every domain it casts to, is the declaring
---     role's or a superuser's. And the expression does not read the clock
---     through a date or time literal ('now', 'today', 'tomorrow',
+--     role's or a superuser's, and so is every other function or operator
+--     of the same schema and name (20261204001115). And the expression does
+--     not read the clock through a date or time literal ('now', 'today', 'tomorrow',
 --     'yesterday': read each time the statement is planned), a text cast to
 --     a date or time (which reads those words the same way), or a type's
 --     input function called directly. A text that changes at every claim
 --     would never be current: re-embedded at every backfill and declaration.
 
-create or replace function public.embedding_source_owner_check(source_table oid, writes boolean default false)
+create or replace function public.embedding_source_owner_check(
+  source_table oid, writes boolean default false, callables boolean default true
+)
 returns void
 language plpgsql
 stable
@@ -63,14 +68,21 @@ begin
         pg_catalog.quote_ident(current_user) using errcode = '42501';
     end if;
   end if;
+  -- What its expressions call, by name (declare_embedding_source checks the
+  -- new expressions itself, before it records them: callables => false).
+  if callables then
+    perform public.embedding_source_callables_trusted(s.callables)
+    from public.embedding_sources as s
+    where s.relid = source_table and s.callables <> '[]'::jsonb;
+  end if;
 end;
 $$;
 
-comment on function public.embedding_source_owner_check(oid, boolean) is
-'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser, and, when the caller writes it, unless every trigger function on it is too.
-A table or trigger of another role would let that role run code with the declarer''s rights.';
-revoke all on function public.embedding_source_owner_check(oid, boolean) from public, anon, authenticated;
-grant execute on function public.embedding_source_owner_check(oid, boolean) to service_role;
+comment on function public.embedding_source_owner_check(oid, boolean, boolean) is
+'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser, when the caller writes it unless every trigger function on it is too, and unless every function and operator named as its expressions'' calls are (callables).
+A table, trigger or overload of another role would let that role run code with the declarer''s rights.';
+revoke all on function public.embedding_source_owner_check(oid, boolean, boolean) from public, anon, authenticated;
+grant execute on function public.embedding_source_owner_check(oid, boolean, boolean) to service_role;
 
 create or replace function public.embedding_source_expression_trusted(
   expression text, body text, statement text
@@ -110,6 +122,8 @@ begin
     raise exception 'autoembed: the expression % calls %: a source''s functions run as %, so what its expressions call must be %''s or a superuser''s',
       pg_catalog.quote_literal(expression), found_text, current_user, current_user using errcode = '42501';
   end if;
+  -- And whatever else a call by the same name may resolve to.
+  perform public.embedding_source_callables_trusted(public.embedding_source_callables(body));
 
   select pg_catalog.string_agg(distinct p.oid::pg_catalog.regprocedure::text, ', ')
   into found_text

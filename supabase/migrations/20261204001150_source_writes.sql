@@ -71,12 +71,21 @@ declare
   tag text;
   queued text;
   protected text;
+  calls text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
   tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
+  -- Before the live_when is evaluated, the names it calls (20261204001115):
+  -- an overload of another role's raises, and the rows are queued as when it
+  -- raises; the claim blocks the source, naming it.
+  select case when pg_catalog.count(*) > 0 then pg_catalog.format(
+      e'perform public.embedding_source_callables_trusted(%L::jsonb);\n', pg_catalog.jsonb_agg(c.item)) else '' end
+  into calls
+  from pg_catalog.jsonb_array_elements(s.callables) as c (item)
+  where c.item ->> 'in' = 'live_when';
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
@@ -99,11 +108,11 @@ begin
     else pg_catalog.format(
       -- A liveness that raises for a row never fails the writer's statement:
       -- the row is queued, and the claim fails it with the error.
-      e'begin\n insert into public.embedding_intake (source, keys) '
+      e'begin\n %5$s insert into public.embedding_intake (source, keys) '
       || e'select %1$L, pg_catalog.array_agg(t.%2$I::text) from autoembed_new_rows as t where (%4$s\n) %3$s\n'
       || e'exception when others then\n insert into public.embedding_intake (source, keys) '
       || e'select %1$L, pg_catalog.array_agg(t.%2$I::text) from autoembed_new_rows as t %3$s\nend;',
-      s.name, s.key_column, queued, s.live_when) end,
+      s.name, s.key_column, queued, s.live_when, calls) end,
     -- Anon and authenticated never write the embedding columns it added.
     case when s.vectors = 'columns' then pg_catalog.format(
       'if pg_catalog.current_setting(''role'') in (''anon'', ''authenticated'') and exists ('
@@ -193,6 +202,7 @@ begin
         end if;
       end if;
       begin
+        %10$s
         select (%4$s
         ) into is_live from (select new.*) as t;
       exception when others then
@@ -233,7 +243,8 @@ begin
       ' or exists (select from %1$s as v where v.source_key = new.%2$I)', dest, s.key_column) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
       'delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I);', dest, s.key_column)
-      else 'null;' end);
+      else 'null;' end,
+    calls);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);

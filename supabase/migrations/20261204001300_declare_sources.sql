@@ -35,6 +35,8 @@ declare
   text_reads name[];
   live_reads name[];
   reads name[];
+  text_calls jsonb;
+  live_calls jsonb;
   vector_table text;
   added boolean := false;
   existing public.embedding_sources;
@@ -98,8 +100,9 @@ begin
       source_table using errcode = '22023';
   end if;
   -- Owned by the declaring role (or a superuser), with its triggers where the
-  -- source writes it: the source's functions run as that role (20261204001110).
-  perform public.embedding_source_owner_check(source_table, vectors = 'columns');
+  -- source writes it: the source's functions run as that role (20261204001110);
+  -- the names the new expressions call are checked with them, below.
+  perform public.embedding_source_owner_check(source_table, vectors = 'columns', false);
   -- The key: one column, of a type a queue entry can carry as text.
   select pg_catalog.array_agg(a.attname order by k.n),
     pg_catalog.min(pg_catalog.format_type(a.atttypid, null))
@@ -129,9 +132,16 @@ begin
       using errcode = '22023';
   end if;
   expr := coalesce(text_expression, public.embedding_source_columns_expression(source_table, text_columns));
-  text_reads := public.embedding_source_expression_columns(source_table, expr, 'text');
-  live_reads := case when live_when is not null
-    then public.embedding_source_expression_columns(source_table, live_when, 'boolean') else '{}' end;
+  select e.reads, e.callables into text_reads, text_calls
+  from public.embedding_source_expression_columns(source_table, expr, 'text') as e;
+  -- The column list's own calls pass exact types: no overload can take them.
+  text_calls := case when text_expression is null then '[]' else text_calls end;
+  live_reads := '{}';
+  live_calls := '[]';
+  if live_when is not null then
+    select e.reads, e.callables into live_reads, live_calls
+    from public.embedding_source_expression_columns(source_table, live_when, 'boolean') as e;
+  end if;
 
   select * into existing from public.embedding_sources s where s.name = source_name;
   if found and existing.relid <> source_table::oid then
@@ -149,17 +159,18 @@ begin
   vector_table := case when vectors = 'table' then pg_catalog.format('public.%I', source_name || '_embeddings') end;
 
   insert into public.embedding_sources as s (name, relid, table_name, key_column, key_type,
-    text_columns, text_expression, live_when, vectors, vector_table, added_columns, read_columns)
+    text_columns, text_expression, live_when, vectors, vector_table, added_columns, read_columns, callables)
   values (source_name, source_table, source_table::text, key_columns[1], key_type,
     declare_embedding_source.text_columns, declare_embedding_source.text_expression,
     declare_embedding_source.live_when, declare_embedding_source.vectors, vector_table, added,
-    reads)
+    reads, text_calls || (select coalesce(pg_catalog.jsonb_agg(c.item || '{"in": "live_when"}'::jsonb), '[]')
+      from pg_catalog.jsonb_array_elements(live_calls) as c (item)))
   on conflict (name) do update
   set table_name = excluded.table_name, key_column = excluded.key_column, key_type = excluded.key_type,
     text_columns = excluded.text_columns, text_expression = excluded.text_expression, live_when = excluded.live_when,
     vectors = excluded.vectors, vector_table = excluded.vector_table,
     added_columns = s.added_columns or excluded.added_columns, read_columns = excluded.read_columns,
-    blocked_reason = null, blocked_at = null, declared_at = pg_catalog.now();
+    callables = excluded.callables, blocked_reason = null, blocked_at = null, declared_at = pg_catalog.now();
 
   select m.* into active from public.embedding_models m where m.is_active;  -- its index (20261204001250):
   if found and public.embedding_source_index_ddl(source_name, active.model, active.dimensions) is not null then
