@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(22);
+select plan(24);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -141,6 +141,13 @@ update public.longkeys set body = 'later, edited' where body = 'later';
 update public.longkeys set body = 'later, edited again' where body = 'later, edited';
 select is((select count(*) from public.embedding_queue where source = 'longkeys' and source_key like 'mmm%'),
   1::bigint, 'edited again and again, that row keeps its one entry');
+update public.longkeys set k = repeat('n', 2100) where body = 'later, edited again';
+select is((select array_agg(left(source_key, 3) order by source_key) from public.embedding_queue
+  where source = 'longkeys' and source_key not in ('short')), '{kkk,nnn}',
+  'a new key too long: its old key''s entry goes, its new one fails for good');
+delete from public.longkeys where k in (repeat('k', 2500), repeat('n', 2100));
+select is((select array_agg(source_key) from public.embedding_queue where source = 'longkeys'), '{short}',
+  'deleted, the rows whose keys were too long leave no entry');
 
 select * from finish();
 rollback;

@@ -166,6 +166,7 @@ drop function if exists public.embedding_queue_status_of_all_sources;
 drop function if exists public.embedding_queue_status_of_sources;
 drop function if exists public.expand_embedding_intake;
 drop function if exists public.embedding_source_queueable_keys;
+drop function if exists public.embedding_source_long_key_name;
 drop function if exists public.embedding_intake_pending;
 drop function if exists public.embedding_wake_state;
 drop function if exists public.set_embedding_wake;

@@ -43,7 +43,26 @@ grant select, delete on table public.embedding_intake to service_role;
 -- becomes an entry failed for good (once), named by its first characters,
 -- its length and its hash, with the reason; the keys that fit are returned,
 -- to be queued.
--- Every place that queues a source's keys goes through here.
+-- Every place that queues a source's keys goes through here. The name is
+-- made in embedding_source_long_key_name only: the delete and update
+-- triggers of a text-keyed source remove that entry with its row.
+create or replace function public.embedding_source_long_key_name(source_key text)
+returns text
+language sql
+immutable
+parallel safe
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.left(source_key, 60) || pg_catalog.format('... (%s bytes, md5 %s)',
+    pg_catalog.octet_length(source_key), pg_catalog.left(pg_catalog.md5(source_key), 12))
+$$;
+
+comment on function public.embedding_source_long_key_name(text) is
+'embedding_source_long_key_name: the name of the failed entry that stands for a key too long to be queued (over 2000 bytes): its first 60 characters, its length and its hash.';
+revoke all on function public.embedding_source_long_key_name(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_long_key_name(text) to service_role;
+
 create or replace function public.embedding_source_queueable_keys(source_name text, keys text[])
 returns text[]
 language plpgsql
@@ -61,8 +80,7 @@ begin
     pg_catalog.clock_timestamp(), pg_catalog.format('source %s: its key is %s bytes long; autoembed queues keys of '
       'at most 2000 bytes: give the table a shorter key (this row is not embedded)', source_name, pg_catalog.octet_length(k))
   from pg_catalog.unnest(keys) as k
-  cross join lateral (select pg_catalog.left(k, 60) || pg_catalog.format('... (%s bytes, md5 %s)',
-    pg_catalog.octet_length(k), pg_catalog.left(pg_catalog.md5(k), 12)) as name) as n
+  cross join lateral (select public.embedding_source_long_key_name(k) as name) as n
   where pg_catalog.octet_length(k) > 2000
     and not exists (select from public.embedding_queue as q where q.source = source_name and q.source_key = n.name);
   return array(select k from pg_catalog.unnest(keys) as k where pg_catalog.octet_length(k) <= 2000);

@@ -136,6 +136,7 @@ begin
         %5$s
         delete from public.embedding_queue q using autoembed_old_rows as t
         where q.source = %2$L and q.source_key = t.%3$I::text;
+        %6$s
       end if;
       return null;
     end;
@@ -144,6 +145,11 @@ begin
     case when s.vectors = 'table' then pg_catalog.format('delete from %s;', dest) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
       'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
+      else '' end,
+    -- A text key too long to be queued has a failed entry of another name (20261204001120).
+    case when s.key_type = 'text' then pg_catalog.format(
+      'delete from public.embedding_queue q using autoembed_old_rows as t where pg_catalog.octet_length(t.%2$I) > 2000 '
+      'and q.source = %1$L and q.source_key = public.embedding_source_long_key_name(t.%2$I);', s.name, s.key_column)
       else '' end);
 
   foreach queued in array array['_queue_inserted', '_unqueue_deleted'] loop
@@ -199,6 +205,7 @@ begin
         else
           %6$s
           delete from public.embedding_queue q where q.source = %2$L and q.source_key = old.%3$I::text;
+          %11$s
         end if;
       end if;
       begin
@@ -244,7 +251,11 @@ begin
     case when s.vectors = 'table' then pg_catalog.format(
       'delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I);', dest, s.key_column)
       else 'null;' end,
-    calls);
+    calls,
+    case when s.key_type = 'text' then pg_catalog.format(
+      'if pg_catalog.octet_length(old.%2$I) > 2000 then delete from public.embedding_queue q where q.source = %1$L '
+      'and q.source_key = public.embedding_source_long_key_name(old.%2$I); end if;', s.name, s.key_column)
+      else '' end);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
