@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(61);
+select plan(64);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -224,6 +224,22 @@ select lives_ok($$select public.declare_embedding_source('postings', 'public.pos
   'a source is declared again under a view over its text function');
 drop view public.postings_texts;
 select public.drop_embedding_source('postings', drop_vectors => true);
+
+-- What a declaration says it queued: rows that were not waiting already.
+create table public.counted (id bigint primary key, body text);
+insert into public.counted values (1, 'one'), (2, 'two');
+select is((select r - 'read_columns' - 'vectors' - 'table' - 'key' from public.declare_embedding_source('counted',
+  'public.counted', text_expression => 'body') as r), '{"source": "counted", "queued": 2, "waiting": 2}'::jsonb,
+  'declared, its rows are queued');
+insert into public.counted values (3, 'three');
+select is((select r - 'read_columns' - 'vectors' - 'table' - 'key' from public.declare_embedding_source('counted',
+  'public.counted', text_expression => 'body') as r), '{"source": "counted", "queued": 0, "waiting": 3}'::jsonb,
+  'declared again with the same text, nothing more is queued: those waiting, inserted since too, still wait');
+delete from public.embedding_queue where source = 'counted' and source_key = '1';
+select is((select (r ->> 'queued')::integer from public.declare_embedding_source('counted',
+  'public.counted', text_expression => 'upper(body)') as r), 1,
+  'a new text: the row no longer waiting is counted');
+select public.drop_embedding_source('counted');
 
 select * from finish();
 rollback;

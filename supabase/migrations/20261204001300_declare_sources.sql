@@ -41,6 +41,8 @@ declare
   added boolean := false;
   existing public.embedding_sources;
   queued integer;
+  waiting integer;
+  waited text[];
   active public.embedding_models;
 begin
   if source_name is null or source_name !~ '^[a-z][a-z0-9_]{0,39}$' then
@@ -151,8 +153,13 @@ begin
 
   -- Declared again: its open entries go before the table is locked (a claim holding them
   -- reads the table next: the other way round, the two deadlocked); once more below.
-  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null and q.processed_at is null;
-  delete from public.embedding_intake i where i.source = source_name;
+  -- What waited already is not counted as queued by this call.
+  with gone as (delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
+    and q.processed_at is null returning q.source_key)
+  select pg_catalog.array_agg(gone.source_key) into waited from gone;
+  with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)
+  select coalesce(waited, '{}') || coalesce(pg_catalog.array_agg(k), '{}') into waited
+  from gone cross join lateral pg_catalog.unnest(gone.keys) as k;
   -- Where the vectors go (create_embedding_source_vectors).
   reads := array(select distinct c from pg_catalog.unnest(text_reads || live_reads) as c order by c);
   added := public.create_embedding_source_vectors(source_name, source_table, key_columns[1], key_type, vectors, reads);
@@ -179,17 +186,25 @@ begin
   perform public.create_embedding_source_objects(source_name);
   perform public.create_embedding_source_search(source_name);
   -- Those written meanwhile go too; the rows whose text (or liveness) changed are queued with the rest.
-  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null and q.processed_at is null;
-  delete from public.embedding_intake i where i.source = source_name;  -- (20261204001120)
-  queued := public.enqueue_embedding_source(source_name);
+  with gone as (delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
+    and q.processed_at is null returning q.source_key)
+  select waited || coalesce(pg_catalog.array_agg(gone.source_key), '{}') into waited from gone;
+  with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)  -- (20261204001120)
+  select waited || coalesce(pg_catalog.array_agg(k), '{}') into waited
+  from gone cross join lateral pg_catalog.unnest(gone.keys) as k;
+  waiting := public.enqueue_embedding_source(source_name);
+  select pg_catalog.count(*) into queued
+  from public.embedding_queue as q
+  left join pg_catalog.unnest(waited) as w (k) on w.k = q.source_key
+  where q.source = source_name and q.source_key is not null and q.processed_at is null and w.k is null;
   return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text, 'key', key_columns[1],
-    'vectors', coalesce(vector_table, source_table::text), 'queued', queued,
+    'vectors', coalesce(vector_table, source_table::text), 'queued', queued, 'waiting', waiting,
     'read_columns', (select s.read_columns from public.embedding_sources s where s.name = source_name));
 end;
 $$;
 
 comment on function public.declare_embedding_source(text, regclass, jsonb, text, text, text) is
-'declare_embedding_source: make a table a source of embeddings, or change its text; returns what it made and how many rows it queued.
+'declare_embedding_source: make a table a source of embeddings, or change its text; returns what it made, how many rows it queued that were not waiting already (queued) and how many wait now (waiting).
 text_columns (labelled columns) or text_expression (SQL over the row''s columns), live_when (optional), vectors ''table'' (public.<name>_embeddings) or ''columns'' (default: as declared before, else ''table''). Needs the table''s ownership.';
 revoke all on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
 from public, anon, authenticated;

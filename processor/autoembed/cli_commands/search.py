@@ -81,8 +81,10 @@ def search_command(args: argparse.Namespace, needs: Needs) -> int:
                       tags_any=args.tag, tags_all=args.all_tags, posted_since=args.since)
     text = args.query.strip() or None
     with needs.database() as db:
-        SourceStore(db).check(source)  # a typo is told before the provider is paid
-        order = SourceStore(db).columns(source) if source is not None else []
+        sources = SourceStore(db)
+        sources.check(source)  # a typo is told before the provider is paid
+        # The preview's column order; JSON prints every column as the row holds it.
+        order = sources.columns(source) if source is not None and not args.json else []
         active = db.active_model()
         vector = None
         if active is None:
