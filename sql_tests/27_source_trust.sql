@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(49);
+select plan(52);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -185,6 +185,26 @@ drop function trust_app.label(varchar);
 drop function trust_app.shown(varchar);
 select is((select array_agg(content order by source_key) from public.names_embedding_texts(null)),
   array['L:one, edited', 'L:two'], 'with the overloads gone, its texts are built again');
+-- A type of the same schema and name as a called function: the call becomes a cast to it.
+set local role autoembed_test_untrusted;
+create domain trust_app.label as pg_catalog.text;
+reset role;
+select throws_like($$select * from public.names_embedding_texts(null)$$,
+  '%the type trust_app.label (owned by autoembed_test_untrusted)%',
+  'a type of another role''s named as a function the text calls stops its text function');
+drop domain trust_app.label;
+-- Types of another role's: a column's enum (a cast its owner adds later would
+-- run as the declarer), an array of a domain (its CHECK would).
+create type public.trust_their_mood as enum ('calm');
+alter type public.trust_their_mood owner to autoembed_test_untrusted;
+create table public.trust_moods (id bigint primary key, mood public.trust_their_mood, body text);
+select throws_like($$select public.declare_embedding_source('moods', 'public.trust_moods',
+  text_columns => '["mood", "body"]')$$, '%calls public.trust_their_mood (owned by autoembed_test_untrusted)%',
+  'a column of another role''s enum is refused in a column list');
+select throws_like($$select public.declare_embedding_source('moods', 'public.trust_moods',
+  text_expression => 'pg_catalog.array_to_string(array[body]::public.trust_their_text[], '','')')$$,
+  '%public.trust_their_text%(owned by autoembed_test_untrusted)%',
+  'an array of another role''s domain is refused');
 create function pg_temp.trust_temporary(text) returns text language sql immutable return $1;
 select throws_like($$select public.declare_embedding_source('names', 'public.trust_names',
   text_expression => 'pg_temp.trust_temporary(title)')$$, '%calls the temporary pg_temp%.trust_temporary(text)%',

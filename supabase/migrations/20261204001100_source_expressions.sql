@@ -135,8 +135,8 @@ begin
     select m[1]::oid as fn from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
     union all
     select o.oprcode::oid
-    from pg_catalog.regexp_matches(body, ':opno (\d+)', 'g') as m
-    join pg_catalog.pg_operator o on o.oid = m[1]::oid
+    from public.embedding_expression_operators(body) as m (opno)
+    join pg_catalog.pg_operator o on o.oid = m.opno
   ) as calls
   join pg_catalog.pg_proc p on p.oid = calls.fn
   where p.provolatile = 'v';

@@ -97,24 +97,48 @@ declare
   clock_types oid[];
   found_text text;
 begin
-  -- Functions and operators called, and domains cast to, of another role.
+  -- Functions and operators called, and types read or made, of another role:
+  -- the columns' types (its parameters) and every type in the expression
+  -- (every node field naming one: :consttype, :paramtype, :funcresulttype,
+  -- :element_typeid...), with their elements, bases, attributes and
+  -- subtypes (a domain's CHECK, or a cast its owner adds later, runs as the
+  -- declarer).
+  with recursive used (t) as (
+    select m[1]::pg_catalog.oid from pg_catalog.regexp_matches(body,
+      ':[a-z_]*type(?:id)? (\d+)', 'g') as m
+    union
+    select x.t from used as u
+    inner join pg_catalog.pg_type as y on y.oid = u.t
+    cross join lateral (
+      select y.typelem union all select y.typbasetype
+      union all select a.atttypid from pg_catalog.pg_attribute as a
+      where a.attrelid = y.typrelid and a.attnum > 0 and not a.attisdropped
+      union all select g.rngsubtype from pg_catalog.pg_range as g where g.rngtypid = y.oid or g.rngmultitypid = y.oid
+    ) as x (t)
+    where x.t <> 0
+  )
   select pg_catalog.string_agg(distinct pg_catalog.format('%s (owned by %s)', x.what, x.owner), ', ')
   into found_text
   from (
-    select p.oid::pg_catalog.regprocedure::text as what, r.rolname as owner, r.rolsuper as super
+    select p.oid::pg_catalog.regprocedure::pg_catalog.text as what, r.rolname as owner, r.rolsuper as super
     from (
-      select m[1]::oid as fn from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
+      select m[1]::pg_catalog.oid as fn from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
       union all
-      select o.oprcode::oid
-      from pg_catalog.regexp_matches(body, ':opno (\d+)', 'g') as m
-      inner join pg_catalog.pg_operator as o on o.oid = m[1]::oid
+      select o.oprcode::pg_catalog.oid
+      from public.embedding_expression_operators(body) as m (opno)
+      inner join pg_catalog.pg_operator as o on o.oid = m.opno
     ) as calls
     inner join pg_catalog.pg_proc as p on calls.fn = p.oid
     inner join pg_catalog.pg_roles as r on p.proowner = r.oid
     union all
-    select t.oid::pg_catalog.regtype::text, r.rolname, r.rolsuper
-    from pg_catalog.regexp_matches(body, ':resulttype (\d+)', 'g') as m
-    inner join pg_catalog.pg_type as t on t.oid = m[1]::oid and t.typtype = 'd'
+    select 'the operator ' || o.oid::pg_catalog.regoperator::pg_catalog.text, r.rolname, r.rolsuper
+    from public.embedding_expression_operators(body) as m (opno)
+    inner join pg_catalog.pg_operator as o on o.oid = m.opno
+    inner join pg_catalog.pg_roles as r on o.oprowner = r.oid
+    union all
+    select t.oid::pg_catalog.regtype::pg_catalog.text, r.rolname, r.rolsuper
+    from used as u
+    inner join pg_catalog.pg_type as t on t.oid = u.t
     inner join pg_catalog.pg_roles as r on t.typowner = r.oid
   ) as x
   where x.owner <> current_user and not x.super;

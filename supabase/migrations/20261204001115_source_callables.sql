@@ -17,33 +17,64 @@
 --     role blocks the source, and the claim names it), and by the write
 --     triggers before they evaluate the live_when (one that fails queues the
 --     rows, as a live_when that raises does: the writer's statement goes on).
--- The column lists' own calls (job_text_field, embedding_text_list) pass
--- their arguments cast to the exact types: no overload can take them.
+-- A type of the same schema and name counts too: a one-argument call whose
+-- argument is not of the exact type may be read as a cast to it (its domain
+-- CHECK run as the declarer). So does an operator's own owner. The column
+-- lists' own calls (public.job_text_field, public.embedding_text_list) pass
+-- their arguments cast to the exact types: no overload is called in their
+-- place (one with more arguments, all defaulted, makes the call ambiguous:
+-- the source is blocked with PostgreSQL's "is not unique").
+--
+-- Every name in these functions is qualified, types too (pg_catalog.text):
+-- with an empty search_path PostgreSQL still looks a type name up in the
+-- session's pg_temp first.
 
-create or replace function public.embedding_source_callables(body text)
-returns jsonb
+-- The operators a compiled expression (body) applies: :opno of an operator,
+-- :opnos (o ...) of a row comparison.
+create or replace function public.embedding_expression_operators(body pg_catalog.text)
+returns setof oid
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select m[1]::pg_catalog.oid from pg_catalog.regexp_matches(body, ':opno (\d+)', 'g') as m
+  union all
+  select o::pg_catalog.oid
+  from pg_catalog.regexp_matches(body, ':opnos \(o ([0-9 ]+)\)', 'g') as m
+  cross join lateral pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.btrim(m[1]), ' ')) as o
+$$;
+
+comment on function public.embedding_expression_operators(pg_catalog.text) is
+'embedding_expression_operators: the oids of the operators a compiled expression (its pg_node_tree as text) applies, row comparisons'' included.
+Read by embedding_source_callables, embedding_source_expression_trusted and embedding_source_expression_columns.';
+revoke all on function public.embedding_expression_operators(pg_catalog.text) from public, anon, authenticated;
+grant execute on function public.embedding_expression_operators(pg_catalog.text) to service_role;
+
+create or replace function public.embedding_source_callables(body pg_catalog.text)
+returns pg_catalog.jsonb
 language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
 declare
-  found jsonb;
-  temporary_call text;
+  found pg_catalog.jsonb;
+  temporary_call pg_catalog.text;
 begin
   with calls as (
-    select 'function' as kind, p.pronamespace as nsp, p.proname::text as name,
-      p.oid::pg_catalog.regprocedure::text as what
+    select 'function' as kind, p.pronamespace as nsp, p.proname::pg_catalog.text as name,
+      p.oid::pg_catalog.regprocedure::pg_catalog.text as what
     from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
-    inner join pg_catalog.pg_proc as p on p.oid = m[1]::oid
+    inner join pg_catalog.pg_proc as p on p.oid = m[1]::pg_catalog.oid
     union all
-    select 'operator', o.oprnamespace, o.oprname::text, o.oid::pg_catalog.regoperator::text
-    from pg_catalog.regexp_matches(body, ':opno (\d+)', 'g') as m
-    inner join pg_catalog.pg_operator as o on o.oid = m[1]::oid
+    select 'operator', o.oprnamespace, o.oprname::pg_catalog.text, o.oid::pg_catalog.regoperator::pg_catalog.text
+    from public.embedding_expression_operators(body) as m (opno)
+    inner join pg_catalog.pg_operator as o on o.oid = m.opno
   )
   select
     coalesce(pg_catalog.jsonb_agg(distinct pg_catalog.jsonb_build_object('kind', c.kind, 'schema', n.nspname,
-      'name', c.name)) filter (where n.nspname <> 'pg_catalog'), '[]'::jsonb),
+      'name', c.name)) filter (where n.nspname <> 'pg_catalog'), '[]'::pg_catalog.jsonb),
     pg_catalog.min(c.what) filter (where n.nspname ~ '^pg_temp')
   into found, temporary_call
   from calls as c
@@ -57,13 +88,13 @@ begin
 end;
 $$;
 
-comment on function public.embedding_source_callables(text) is
+comment on function public.embedding_source_callables(pg_catalog.text) is
 'embedding_source_callables: the functions and operators a compiled expression (body) calls, as [{kind, schema, name}], pg_catalog''s left out; raises for one in a temporary schema.
 Recorded in embedding_sources.callables by declare_embedding_source, for embedding_source_callables_trusted.';
-revoke all on function public.embedding_source_callables(text) from public, anon, authenticated;
-grant execute on function public.embedding_source_callables(text) to service_role;
+revoke all on function public.embedding_source_callables(pg_catalog.text) from public, anon, authenticated;
+grant execute on function public.embedding_source_callables(pg_catalog.text) to service_role;
 
-create or replace function public.embedding_source_callables_trusted(callables jsonb)
+create or replace function public.embedding_source_callables_trusted(callables pg_catalog.jsonb)
 returns void
 language plpgsql
 stable
@@ -71,36 +102,41 @@ security invoker
 set search_path = ''
 as $$
 declare
-  found_text text;
+  found_text pg_catalog.text;
 begin
-  select pg_catalog.string_agg(distinct pg_catalog.format('%s (owned by %s)', x.what, x.owner), ', ')
+  with named as (
+    select c.kind, n.oid as nsp, c.name
+    from pg_catalog.jsonb_to_recordset(callables) as c (kind pg_catalog.text, schema pg_catalog.text, name pg_catalog.text)
+    inner join pg_catalog.pg_namespace as n on n.nspname = c.schema
+  )
+  select pg_catalog.string_agg(distinct pg_catalog.format('%s (owned by %s)', x.what, o.owner), ', ')
   into found_text
   from (
-    select p.oid::pg_catalog.regprocedure::text as what, r.rolname as owner, r.rolsuper as super
-    from pg_catalog.jsonb_to_recordset(callables) as c (kind text, schema text, name text)
-    inner join pg_catalog.pg_namespace as n on n.nspname = c.schema
-    inner join pg_catalog.pg_proc as p on p.pronamespace = n.oid and p.proname = c.name
-    inner join pg_catalog.pg_roles as r on p.proowner = r.oid
+    select p.oid::pg_catalog.regprocedure::pg_catalog.text as what, p.proowner as owner
+    from named as c inner join pg_catalog.pg_proc as p on p.pronamespace = c.nsp and p.proname = c.name
     where c.kind = 'function'
     union all
-    select o.oid::pg_catalog.regoperator::text, r.rolname, r.rolsuper
-    from pg_catalog.jsonb_to_recordset(callables) as c (kind text, schema text, name text)
-    inner join pg_catalog.pg_namespace as n on n.nspname = c.schema
-    inner join pg_catalog.pg_operator as o on o.oprnamespace = n.oid and o.oprname = c.name
+    select 'the type ' || t.oid::pg_catalog.regtype::pg_catalog.text, t.typowner
+    from named as c inner join pg_catalog.pg_type as t on t.typnamespace = c.nsp and t.typname = c.name
+    where c.kind = 'function'
+    union all
+    select 'the operator ' || o.oid::pg_catalog.regoperator::pg_catalog.text, w.owner
+    from named as c inner join pg_catalog.pg_operator as o on o.oprnamespace = c.nsp and o.oprname = c.name
     inner join pg_catalog.pg_proc as p on o.oprcode = p.oid
-    inner join pg_catalog.pg_roles as r on p.proowner = r.oid
+    cross join lateral (values (o.oprowner), (p.proowner)) as w (owner)
     where c.kind = 'operator'
-  ) as x
-  where x.owner <> current_user and not x.super;
+  ) as x (what, owner_oid)
+  cross join lateral (select r.rolname::pg_catalog.text as owner from pg_catalog.pg_roles as r
+    where r.oid = x.owner_oid and r.rolname <> current_user and not r.rolsuper) as o (owner);
   if found_text is not null then
-    raise exception 'autoembed: % has the name of a function or operator a source''s expression calls, and PostgreSQL may call it in its place, as %: drop it, or give it to % (alter function ... owner to %)',
+    raise exception 'autoembed: % has the name of a function or operator a source''s expression calls, and PostgreSQL may call it in its place, as %: drop it, or give it to % (alter ... owner to %)',
       found_text, current_user, current_user, pg_catalog.quote_ident(current_user) using errcode = '42501';
   end if;
 end;
 $$;
 
-comment on function public.embedding_source_callables_trusted(jsonb) is
-'embedding_source_callables_trusted: raise (42501) unless every function and operator of the schemas and names in callables (embedding_source_callables) is current_user''s or a superuser''s.
+comment on function public.embedding_source_callables_trusted(pg_catalog.jsonb) is
+'embedding_source_callables_trusted: raise (42501) unless every function, type and operator (and its function) of the schemas and names in callables (embedding_source_callables) is current_user''s or a superuser''s.
 Any of them may be the one a call by that name resolves to.';
-revoke all on function public.embedding_source_callables_trusted(jsonb) from public, anon, authenticated;
-grant execute on function public.embedding_source_callables_trusted(jsonb) to service_role;
+revoke all on function public.embedding_source_callables_trusted(pg_catalog.jsonb) from public, anon, authenticated;
+grant execute on function public.embedding_source_callables_trusted(pg_catalog.jsonb) to service_role;

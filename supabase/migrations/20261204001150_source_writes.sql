@@ -94,6 +94,7 @@ begin
     as $body$
     #variable_conflict use_column
     begin
+      if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;  -- 20261204001105
       %3$s
       %2$s
       return null;
@@ -128,6 +129,7 @@ begin
     language plpgsql volatile security definer set search_path = ''
     as $body$
     begin
+      if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;  -- 20261204001105
       if tg_op = 'TRUNCATE' then
         %4$s
         delete from public.embedding_queue q where q.source = %2$L and q.source_key is not null;
@@ -190,8 +192,9 @@ begin
     as $body$
     #variable_conflict use_column
     declare
-      is_live boolean;
+      is_live pg_catalog.bool;  -- qualified: resolved when compiled (20261204001105)
     begin
+      if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;
       %5$s
       if old.%3$I is distinct from new.%3$I then
         -- A new key: its vector follows the row, and the old key's entries

@@ -78,16 +78,18 @@ set search_path = ''
 set client_min_messages = warning
 as $$
 declare
+  -- Qualified types: resolved when compiled, before the check below (20261204004600).
   s public.embedding_sources;
-  key_now name;
-  type_now text;
-  touched oid[];
-  made_triggers oid[];
-  gone text;
-  renamed_column integer;
-  key_kept boolean;
-  left_behind boolean;
+  key_now pg_catalog.name;
+  type_now pg_catalog.text;
+  touched pg_catalog.oid[];
+  made_triggers pg_catalog.oid[];
+  gone pg_catalog.text;
+  renamed_column pg_catalog.int4;
+  key_kept pg_catalog.bool;
+  left_behind pg_catalog.bool;
 begin
+  perform public.embedding_session_check();
   -- The tables this statement altered, or whose schema it renamed: a source
   -- left behind elsewhere (while this trigger was disabled) is not this
   -- statement's to refuse.
