@@ -77,7 +77,7 @@ select is((select array_agg(what || ': ' || state order by what) from public.gua
     'source update: 42501'],
   'its writes of a source and of jobs, and its DDL, are refused');
 select is((select array_agg(distinct message) from public.guard_outcome),
-  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own (_text, text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
+  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own types (_text, text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
   'each by the check, saying which names and what to do');
 select is((select count(*) from public.guard_log where who <> 'autoembed_test_writer'), 0::bigint,
   'nothing of the writer''s ran as another role');

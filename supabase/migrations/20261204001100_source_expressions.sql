@@ -91,31 +91,37 @@ begin
     'create function pg_temp.autoembed_expression_probe(%s) returns %s language sql stable return (%s'
     || e'\n' || ')', params_sql, result_type, expression
   );
+  -- The probe and the view of 3. live in a block rolled back at its end: a
+  -- session that had no temporary schema is left without one (so the
+  -- triggers' embedding_session_check stays one comparison, 20261204001105).
   begin
-    execute probe_sql;
-  exception when invalid_function_definition then
-    raise exception 'autoembed: the expression % is not of type %: %',
-      pg_catalog.quote_literal(expression), result_type, sqlerrm using errcode = '42804';
-  when others then
-    raise exception 'autoembed: the expression % does not compile over the columns of %: %',
-      pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
-  end;
-  select p.prosqlbody::text into body
-  from pg_catalog.pg_proc p
-  where p.proname = 'autoembed_expression_probe' and p.pronamespace = pg_catalog.pg_my_temp_schema();
-  drop function pg_temp.autoembed_expression_probe;
+    begin
+      execute probe_sql;
+    exception when invalid_function_definition then
+      raise exception 'autoembed: the expression % is not of type %: %',
+        pg_catalog.quote_literal(expression), result_type, sqlerrm using errcode = '42804';
+    when others then
+      raise exception 'autoembed: the expression % does not compile over the columns of %: %',
+        pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
+    end;
+    select p.prosqlbody::text into body
+    from pg_catalog.pg_proc p
+    where p.proname = 'autoembed_expression_probe' and p.pronamespace = pg_catalog.pg_my_temp_schema();
 
-  -- Its type, read from a view over it (compiled, never run); 1 and 2 made
-  -- sure this statement is the expression and nothing else.
-  execute pg_catalog.format(
-    'create temporary view autoembed_expression_type as select (%s' || e'\n' || ') as v from (select %s) as t',
-    expression, columns_sql
-  );
-  -- A text may be of any string type (varchar, char, citext...): it is used as ::text.
-  select pg_catalog.format_type(a.atttypid, null), t.typcategory = 'S' into found_type, is_string
-  from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
-  where a.attrelid = pg_catalog.to_regclass('pg_temp.autoembed_expression_type') and a.attname = 'v';
-  drop view pg_temp.autoembed_expression_type;
+    -- Its type, read from a view over it (compiled, never run); 1 and 2 made
+    -- sure this statement is the expression and nothing else.
+    execute pg_catalog.format(
+      'create temporary view autoembed_expression_type as select (%s' || e'\n' || ') as v from (select %s) as t',
+      expression, columns_sql
+    );
+    -- A text may be of any string type (varchar, char, citext...): it is used as ::text.
+    select pg_catalog.format_type(a.atttypid, null), t.typcategory = 'S' into found_type, is_string
+    from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
+    where a.attrelid = pg_catalog.to_regclass('pg_temp.autoembed_expression_type') and a.attname = 'v';
+    raise exception using errcode = 'AEPRB';  -- undoes the probe and the view
+  exception when sqlstate 'AEPRB' then
+    null;
+  end;
   if found_type is distinct from result_type and not (result_type = 'text' and is_string) then
     raise exception 'autoembed: the expression % is of type %, not %: cast it, (...)::%',
       pg_catalog.quote_literal(expression), found_type, result_type, result_type
