@@ -2,7 +2,7 @@
 -- autoembed's security definer triggers (20261204001105, 20261204004600),
 -- and truncating jobs leaves the other sources' entries.
 begin;
-select plan(9);
+select plan(10);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -69,15 +69,30 @@ begin
 end;
 $d$;
 drop domain pg_temp.text;
+-- Made during the statement, by a function of the writer's its rows call:
+-- autoembed's triggers come after (AFTER triggers), and check then.
+create function pg_temp.guard_make(pg_catalog.text) returns pg_catalog.text language plpgsql
+as $f$ begin
+  execute 'create domain pg_temp.text as pg_catalog.text check (pg_temp.guard_record(value))';
+  return $1;
+end $f$;
+do $d$
+begin
+  insert into public.guard_rows select '5', pg_temp.guard_make('five');
+  insert into public.guard_outcome values ('source insert making the type', 'done', null);
+exception when others then
+  insert into public.guard_outcome values ('source insert making the type', sqlstate, sqlerrm);
+end;
+$d$;
 drop function pg_temp.guard_record(pg_catalog.text);
 reset role;
 
 select is((select array_agg(what || ': ' || state order by what) from public.guard_outcome),
-  array['create table: 42501', 'jobs insert: 42501', 'source delete: 42501', 'source insert: 42501',
-    'source update: 42501'],
-  'its writes of a source and of jobs, and its DDL, are refused');
-select is((select array_agg(distinct message) from public.guard_outcome),
-  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own types (_text, text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
+  array['create table: done', 'jobs insert: 42501', 'source delete: 42501', 'source insert: 42501',
+    'source insert making the type: 42501', 'source update: 42501'],
+  'its writes of a source and of jobs are refused, even with the type made by the statement; DDL touching none goes on');
+select is((select array_agg(distinct message) from public.guard_outcome where state <> 'done'),
+  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own types (text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
   'each by the check, saying which names and what to do');
 select is((select count(*) from public.guard_log where who <> 'autoembed_test_writer'), 0::bigint,
   'nothing of the writer''s ran as another role');
@@ -89,6 +104,12 @@ reset role;
 select is((select array_agg(k order by k) from public.embedding_intake i, unnest(i.keys) as k where i.source = 'guarded'),
   array['3', '4'], 'its temporary types gone, the same writer writes');
 select is((select count(*) from public.jobs where title = 'Guarded'), 0::bigint, 'no job was written meanwhile');
+-- A temporary table named as a type, of plain columns, runs nothing when read: writes go on.
+create temporary table date (d integer);
+insert into public.guard_rows values ('6', 'six');
+drop table pg_temp.date;
+select is((select array_agg(k order by k) from public.embedding_intake i, unnest(i.keys) as k where i.source = 'guarded'),
+  array['3', '4', '6'], 'a session with a temporary table named date, of plain columns, writes');
 
 select * from finish();
 rollback;

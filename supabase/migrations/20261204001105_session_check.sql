@@ -8,18 +8,21 @@
 -- had f run, with the rights of the role that installed autoembed, by a
 -- security definer trigger's `::text` (a source's insert trigger did it).
 -- Writers of jobs and of every declared source fire such triggers, and any
--- role's DDL fires the event trigger of 20261204004200. So each of them
--- begins with embedding_session_check (the generated ones of 20261204001150,
--- jobs' and the wake's since 20261204004600): a session whose pg_temp holds
--- a type named as one of pg_catalog's is refused (42501) before anything of
--- theirs is planned. A temporary table or view has a type of its name, so a
--- relation named as a catalog's is refused too; autoembed names no relation
--- without its schema. The triggers call it only when the session has a
--- temporary schema (one comparison otherwise); then it scans pg_type once,
--- about 35 microseconds. Declaring a source leaves a session without one
--- (20261204001100). Their own variables are declared with qualified types
--- (plpgsql resolves those when it compiles the function, before its first
--- statement).
+-- role's DDL on a source's table fires the event trigger of 20261204004200.
+-- So each of them begins with embedding_session_check (the generated ones of
+-- 20261204001150, jobs' and the wake's since 20261204004600): a session whose
+-- pg_temp holds a type named as one of pg_catalog's, that runs code when a
+-- value is read as it (a domain, whose CHECK or base may call a function; a
+-- range; a table, view or composite type with such an attribute), is refused
+-- (42501) before anything of theirs is planned. A temporary table `date` of
+-- plain columns stops nothing (read as a date, a value would only fail).
+-- autoembed names no relation without its schema, and its expressions read
+-- none. The triggers call it only when the session has a temporary schema
+-- (one comparison otherwise); it then reads the session's temporary objects
+-- through pg_depend's index (a cost with their number, not the catalog's).
+-- Declaring a source leaves a session without one (20261204001100). Their
+-- own variables are declared with qualified types (plpgsql resolves those
+-- when it compiles the function, before its first statement).
 
 create or replace function public.embedding_session_check()
 returns void
@@ -34,14 +37,36 @@ begin
   if pg_catalog.pg_my_temp_schema() = 0::pg_catalog.oid then
     return;
   end if;
-  select pg_catalog.string_agg(x.name, ', ' order by x.name) into shadows
-  from (
-    select t.typname::pg_catalog.text from pg_catalog.pg_type as t
-    where t.typnamespace = pg_catalog.pg_my_temp_schema()
-      and exists (select from pg_catalog.pg_type as c
-        where c.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
-          and c.typname = t.typname)
-  ) as x (name);
+  with recursive mine (t) as (
+    -- The session's types and relations (a relation by its row type).
+    select case when d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass then d.objid
+      else (select c.reltype from pg_catalog.pg_class as c where c.oid = d.objid) end
+    from pg_catalog.pg_depend as d
+    where d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
+      and d.refobjid = pg_catalog.pg_my_temp_schema()
+      and d.classid in ('pg_catalog.pg_type'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass)
+  ),
+  named as (
+    select t.oid, t.typname from mine as m inner join pg_catalog.pg_type as t on t.oid = m.t
+    where exists (select from pg_catalog.pg_type as c
+      where c.typnamespace = 'pg_catalog'::pg_catalog.regnamespace and c.typname = t.typname)
+  ),
+  reach (root, t) as (
+    select n.oid, n.oid from named as n
+    union
+    select r.root, x.t from reach as r
+    inner join pg_catalog.pg_type as y on y.oid = r.t
+    cross join lateral (
+      select y.typelem union all select y.typbasetype
+      union all select a.atttypid from pg_catalog.pg_attribute as a
+      where a.attrelid = y.typrelid and a.attnum > 0 and not a.attisdropped
+    ) as x (t)
+    where x.t <> 0::pg_catalog.oid
+  )
+  select pg_catalog.string_agg(distinct n.typname::pg_catalog.text, ', ') into shadows
+  from named as n
+  where exists (select from reach as r inner join pg_catalog.pg_type as y on y.oid = r.t
+    where r.root = n.oid and y.typtype in ('d', 'r', 'm'));
   if shadows is not null then
     raise exception 'autoembed: this session has temporary types or tables named as PostgreSQL''s own types (%): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first',
       shadows using errcode = '42501';
@@ -50,7 +75,7 @@ end;
 $$;
 
 comment on function public.embedding_session_check() is
-'embedding_session_check: raise (42501) when the session''s pg_temp holds a type (a temporary table''s or view''s included) named as one of pg_catalog''s, which an empty search_path would find first.
+'embedding_session_check: raise (42501) when the session''s pg_temp holds a type (a temporary table''s or view''s included) named as one of pg_catalog''s, which an empty search_path would find first, that runs code when read (a domain, a range, or one with such an attribute).
 Called first by every security definer trigger of autoembed''s (jobs'', each source''s, the wake''s) and by the event trigger that follows renames.';
 revoke all on function public.embedding_session_check() from public, anon, authenticated;
 grant execute on function public.embedding_session_check() to service_role;

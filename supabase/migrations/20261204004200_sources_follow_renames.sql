@@ -89,7 +89,6 @@ declare
   key_kept pg_catalog.bool;
   left_behind pg_catalog.bool;
 begin
-  perform public.embedding_session_check();
   -- The tables this statement altered, or whose schema it renamed: a source
   -- left behind elsewhere (while this trigger was disabled) is not this
   -- statement's to refuse.
@@ -102,6 +101,16 @@ begin
   select pg_catalog.array_agg(d.objid) into made_triggers
   from pg_catalog.pg_event_trigger_ddl_commands() as d
   where d.classid = 'pg_catalog.pg_trigger'::pg_catalog.regclass;
+  -- A statement touching no source's table (jobs' included) is none of
+  -- this trigger's; one that does is made in a session checked first
+  -- (20261204001105).
+  if not exists (select from public.embedding_sources as e where e.relid = any(touched)
+    or exists (select from pg_catalog.pg_inherits as i
+      where (i.inhrelid = e.relid and i.inhparent = any(touched)) or (i.inhparent = e.relid and i.inhrelid = any(touched))))
+  then
+    return;
+  end if;
+  if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;
   if pg_catalog.to_regclass('public.jobs') = any(touched) and public.embedding_source_columns_gone('jobs') is not null then
     raise exception 'autoembed: the columns of public.jobs that its text reads are named by the job board''s functions (its triggers, match_jobs): keep their names (%)',
       public.embedding_source_columns_gone('jobs') using errcode = '55000';
