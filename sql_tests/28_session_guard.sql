@@ -2,7 +2,7 @@
 -- autoembed's security definer triggers (20261204001105, 20261204004600),
 -- and truncating jobs leaves the other sources' entries.
 begin;
-select plan(10);
+select plan(11);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -92,7 +92,7 @@ select is((select array_agg(what || ': ' || state order by what) from public.gua
     'source insert making the type: 42501', 'source update: 42501'],
   'its writes of a source and of jobs are refused, even with the type made by the statement; DDL touching none goes on');
 select is((select array_agg(distinct message) from public.guard_outcome where state <> 'done'),
-  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own types (text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
+  array['autoembed: this session has temporary types or tables named as PostgreSQL''s own types (_text, text): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first'],
   'each by the check, saying which names and what to do');
 select is((select count(*) from public.guard_log where who <> 'autoembed_test_writer'), 0::bigint,
   'nothing of the writer''s ran as another role');
@@ -104,6 +104,16 @@ reset role;
 select is((select array_agg(k order by k) from public.embedding_intake i, unnest(i.keys) as k where i.source = 'guarded'),
   array['3', '4'], 'its temporary types gone, the same writer writes');
 select is((select count(*) from public.jobs where title = 'Guarded'), 0::bigint, 'no job was written meanwhile');
+-- A multirange named text, over a range of a domain whose CHECK records: made
+-- with its range, it names no schema of its own, and is found all the same.
+create function pg_temp.guard_log_it(pg_catalog.int4) returns pg_catalog.bool language plpgsql
+as $f$ begin insert into public.guard_log values (current_user); return true; end $f$;
+create domain pg_temp.guard_logged as pg_catalog.int4 check (pg_temp.guard_log_it(value));
+create type pg_temp.guard_range as range (subtype = pg_temp.guard_logged, multirange_type_name = text);
+select throws_like($$insert into public.guard_rows values ('7', 'seven')$$,
+  '%own types (text)%', 'a multirange named text, over a range of a domain, is found too');
+drop type pg_temp.guard_range;
+drop domain pg_temp.guard_logged;
 -- A temporary table named as a type, of plain columns, runs nothing when read: writes go on.
 create temporary table date (d integer);
 insert into public.guard_rows values ('6', 'six');

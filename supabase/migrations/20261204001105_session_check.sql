@@ -37,7 +37,7 @@ begin
   if pg_catalog.pg_my_temp_schema() = 0::pg_catalog.oid then
     return;
   end if;
-  with recursive mine (t) as (
+  with recursive own (t) as (
     -- The session's types and relations (a relation by its row type).
     select case when d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass then d.objid
       else (select c.reltype from pg_catalog.pg_class as c where c.oid = d.objid) end
@@ -45,6 +45,15 @@ begin
     where d.refclassid = 'pg_catalog.pg_namespace'::pg_catalog.regclass
       and d.refobjid = pg_catalog.pg_my_temp_schema()
       and d.classid in ('pg_catalog.pg_type'::pg_catalog.regclass, 'pg_catalog.pg_class'::pg_catalog.regclass)
+  ),
+  mine (t) as (
+    -- With the types made along with them, which name no schema of their own:
+    -- their arrays, and a range's multirange (named at will).
+    select o.t from own as o
+    union all
+    select y.typarray from own as o inner join pg_catalog.pg_type as y on y.oid = o.t
+    union all
+    select g.rngmultitypid from own as o inner join pg_catalog.pg_range as g on g.rngtypid = o.t
   ),
   named as (
     select t.oid, t.typname from mine as m inner join pg_catalog.pg_type as t on t.oid = m.t
