@@ -154,6 +154,7 @@ drop function if exists public.embedding_source_callables_trusted;
 drop function if exists public.embedding_source_callables;
 drop function if exists public.embedding_expression_operators;
 drop function if exists public.embedding_session_check;
+drop function if exists public.embedding_types_within;
 drop function if exists public.embedding_source_quote_tag;
 drop function if exists public.embedding_source_parentheses_balanced;
 drop function if exists public.embedding_source_columns_expression;

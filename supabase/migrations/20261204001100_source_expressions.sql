@@ -178,8 +178,10 @@ begin
   into used
   from pg_catalog.regexp_matches(body, '\{PARAM :paramkind 0 :paramid (\d+)', 'g') as m;
   reads := coalesce(used, '{}');
-  -- What it calls, by name, for the generated functions to check at every call.
+  -- What it calls, by name: whatever else a call by the same name may
+  -- resolve to is checked now, and by the generated functions at every call.
   callables := public.embedding_source_callables(body);
+  perform public.embedding_source_callables_trusted(callables);
 end;
 $$;
 

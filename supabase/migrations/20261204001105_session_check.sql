@@ -24,6 +24,38 @@
 -- own variables are declared with qualified types (plpgsql resolves those
 -- when it compiles the function, before its first statement).
 
+-- Every type a value of these types is made of: themselves, their
+-- elements, bases, attributes and range subtypes, followed to the end (read
+-- here and by embedding_source_expression_trusted, 20261204001110).
+create or replace function public.embedding_types_within(types pg_catalog.oid[])
+returns setof pg_catalog.oid
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  with recursive within (t) as (
+    select u.t from pg_catalog.unnest(types) as u (t)
+    union
+    select x.t from within as w
+    inner join pg_catalog.pg_type as y on y.oid = w.t
+    cross join lateral (
+      select y.typelem union all select y.typbasetype
+      union all select a.atttypid from pg_catalog.pg_attribute as a
+      where a.attrelid = y.typrelid and a.attnum > 0 and not a.attisdropped
+      union all select g.rngsubtype from pg_catalog.pg_range as g where g.rngtypid = y.oid or g.rngmultitypid = y.oid
+    ) as x (t)
+    where x.t <> 0::pg_catalog.oid
+  )
+  select w.t from within as w
+$$;
+
+comment on function public.embedding_types_within(pg_catalog.oid[]) is
+'embedding_types_within: the given types and every type their values are made of (elements, bases, attributes, range subtypes), recursively.
+Read by embedding_session_check and embedding_source_expression_trusted.';
+revoke all on function public.embedding_types_within(pg_catalog.oid[]) from public, anon, authenticated;
+grant execute on function public.embedding_types_within(pg_catalog.oid[]) to service_role;
+
 create or replace function public.embedding_session_check()
 returns void
 language plpgsql
@@ -37,7 +69,7 @@ begin
   if pg_catalog.pg_my_temp_schema() = 0::pg_catalog.oid then
     return;
   end if;
-  with recursive own (t) as (
+  with own (t) as (
     -- The session's types and relations (a relation by its row type).
     select case when d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass then d.objid
       else (select c.reltype from pg_catalog.pg_class as c where c.oid = d.objid) end
@@ -59,23 +91,12 @@ begin
     select t.oid, t.typname from mine as m inner join pg_catalog.pg_type as t on t.oid = m.t
     where exists (select from pg_catalog.pg_type as c
       where c.typnamespace = 'pg_catalog'::pg_catalog.regnamespace and c.typname = t.typname)
-  ),
-  reach (root, t) as (
-    select n.oid, n.oid from named as n
-    union
-    select r.root, x.t from reach as r
-    inner join pg_catalog.pg_type as y on y.oid = r.t
-    cross join lateral (
-      select y.typelem union all select y.typbasetype
-      union all select a.atttypid from pg_catalog.pg_attribute as a
-      where a.attrelid = y.typrelid and a.attnum > 0 and not a.attisdropped
-    ) as x (t)
-    where x.t <> 0::pg_catalog.oid
   )
   select pg_catalog.string_agg(distinct n.typname::pg_catalog.text, ', ') into shadows
   from named as n
-  where exists (select from reach as r inner join pg_catalog.pg_type as y on y.oid = r.t
-    where r.root = n.oid and y.typtype in ('d', 'r', 'm'));
+  where exists (select from public.embedding_types_within(array[n.oid]) as w (t)
+    inner join pg_catalog.pg_type as y on y.oid = w.t
+    where y.typtype in ('d', 'r', 'm'));
   if shadows is not null then
     raise exception 'autoembed: this session has temporary types or tables named as PostgreSQL''s own types (%): autoembed''s triggers run as the role that installed it and would take them for those; drop them (in pg_temp) first',
       shadows using errcode = '42501';

@@ -19,8 +19,9 @@
 --     names why) instead of running as it.
 --   - embedding_source_expression_trusted: every function or operator an
 --     expression calls, and every domain it casts to, is the declaring
---     role's or a superuser's, and so is every other function or operator
---     of the same schema and name (20261204001115). And the expression does
+--     role's or a superuser's (every other function or operator of the same
+--     schema and name too: embedding_source_expression_columns checks those,
+--     20261204001115). And the expression does
 --     not read the clock through a date or time literal ('now', 'today', 'tomorrow',
 --     'yesterday': read each time the statement is planned), a text cast to
 --     a date or time (which reads those words the same way), or a type's
@@ -103,19 +104,9 @@ begin
   -- :element_typeid...), with their elements, bases, attributes and
   -- subtypes (a domain's CHECK, or a cast its owner adds later, runs as the
   -- declarer).
-  with recursive used (t) as (
-    select m[1]::pg_catalog.oid from pg_catalog.regexp_matches(body,
-      ':[a-z_]*type(?:id)? (\d+)', 'g') as m
-    union
-    select x.t from used as u
-    inner join pg_catalog.pg_type as y on y.oid = u.t
-    cross join lateral (
-      select y.typelem union all select y.typbasetype
-      union all select a.atttypid from pg_catalog.pg_attribute as a
-      where a.attrelid = y.typrelid and a.attnum > 0 and not a.attisdropped
-      union all select g.rngsubtype from pg_catalog.pg_range as g where g.rngtypid = y.oid or g.rngmultitypid = y.oid
-    ) as x (t)
-    where x.t <> 0
+  with used (t) as (
+    select public.embedding_types_within(array(select m[1]::pg_catalog.oid
+      from pg_catalog.regexp_matches(body, ':[a-z_]*type(?:id)? (\d+)', 'g') as m))
   )
   select pg_catalog.string_agg(distinct pg_catalog.format('%s (owned by %s)', x.what, x.owner), ', ')
   into found_text
@@ -146,8 +137,6 @@ begin
     raise exception 'autoembed: the expression % calls %: a source''s functions run as %, so what its expressions call must be %''s or a superuser''s',
       pg_catalog.quote_literal(expression), found_text, current_user, current_user using errcode = '42501';
   end if;
-  -- And whatever else a call by the same name may resolve to.
-  perform public.embedding_source_callables_trusted(public.embedding_source_callables(body));
 
   select pg_catalog.string_agg(distinct p.oid::pg_catalog.regprocedure::text, ', ')
   into found_text
