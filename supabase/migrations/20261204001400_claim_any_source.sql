@@ -25,6 +25,9 @@
 --     column, its entries wait 5 minutes without an attempt counted, and the
 --     other sources' entries are leased as usual;
 --   - a source whose table was dropped loses its entries.
+-- jit off: over embedding_sources, which autovacuum never analyzes at a few
+-- rows, the planner assumed 170 sources and JIT-compiled the round-robin
+-- statement at every claim (10 ms, twice the claim's own work).
 
 drop function public.claim_embedding_batch(integer, interval, bigint);
 
@@ -58,6 +61,7 @@ volatile
 security invoker
 set search_path = ''
 set plan_cache_mode = force_custom_plan
+set jit = off
 as $$
 declare
   versions_final constant boolean := pg_catalog.pg_current_xact_id_if_assigned() is null;

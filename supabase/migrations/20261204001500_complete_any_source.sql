@@ -8,6 +8,8 @@
 -- was embedded (compare-and-set), into its vector table or its columns.
 -- Outcomes are the same for every source: embedded, stale (released at once
 -- for the new text) or lost.
+-- Like the claim (20261204001400), it runs with jit off: it writes one
+-- claim's rows, where compiling a plan never pays back.
 -- fail_embedding_batch and release_embedding_batch work by entry and lease
 -- only, so they serve every source as they are.
 
@@ -23,6 +25,7 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
+set jit = off
 as $$
 declare
   -- Per position of queue_ids: the entry's source, job or key, and the row
