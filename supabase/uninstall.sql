@@ -127,6 +127,8 @@ drop function if exists public.active_embedding_model;
 drop function if exists public.autoembed_schema_version;
 drop function if exists public.declare_embedding_source;
 drop function if exists public.drop_embedding_source;
+drop function if exists public.require_embedding_source_names_free;
+drop function if exists public.embedding_source_generated_names;
 drop function if exists public.enqueue_embedding_source(text);
 drop function if exists public.enqueue_embedding_source(text, boolean);
 drop function if exists public.create_embedding_source_objects;
@@ -137,6 +139,7 @@ drop function if exists public.embedding_entries_edited_since_claim;
 drop function if exists public.embedding_entries_held;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.embedding_row_error_condition;
+drop function if exists public.embedding_text_settings;
 drop function if exists public.create_embedding_source_writes;
 drop function if exists public.embedding_source_reads_every_update;
 drop function if exists public.create_embedding_source_vectors;
@@ -235,7 +238,7 @@ where version in (
   '20261130000100', '20261130000200', '20261130000300', '20261130000400',
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
-  '20261204001000', '20261204001100', '20261204001105', '20261204001110', '20261204001115', '20261204001120', '20261204001150', '20261204001180', '20261204001190', '20261204001200', '20261204001250', '20261204001300', '20261204001400',
+  '20261204001000', '20261204001100', '20261204001105', '20261204001110', '20261204001115', '20261204001120', '20261204001150', '20261204001180', '20261204001190', '20261204001200', '20261204001250', '20261204001290', '20261204001300', '20261204001400',
   '20261204001500', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',

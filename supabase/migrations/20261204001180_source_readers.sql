@@ -59,16 +59,19 @@ stable
 security invoker
 set search_path = ''
 as $$
-  -- A column renamed or dropped since is left to the searches to say (the
-  -- source is blocked; its reason names it).
-  select coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, a.attnum, 'SELECT')), true)
+  -- A column renamed or dropped since, or the table gone, is left to the
+  -- searches to say (the source is blocked; its reason names it). The
+  -- table's schema must be usable too: without USAGE no column of it is.
+  select coalesce((select pg_catalog.has_schema_privilege(t.relnamespace, 'USAGE')
+      from pg_catalog.pg_class as t where t.oid = source_table), true)
+    and coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, a.attnum, 'SELECT')), true)
   from pg_catalog.unnest(columns) as c
   join pg_catalog.pg_attribute as a on a.attrelid = source_table and a.attname = c and a.attnum > 0
     and not a.attisdropped
 $$;
 
 comment on function public.embedding_source_columns_readable(oid, name[]) is
-'embedding_source_columns_readable: whether the caller may select every one of columns of source_table (a source''s key and the columns its text and live_when read).';
+'embedding_source_columns_readable: whether the caller may use the schema of source_table and select every one of its columns (a source''s key and the columns its text and live_when read).';
 revoke all on function public.embedding_source_columns_readable(oid, name[]) from public;
 grant execute on function public.embedding_source_columns_readable(oid, name[]) to anon, authenticated, service_role;
 
@@ -86,7 +89,13 @@ security invoker
 set search_path = ''
 as $$
 begin
-  if not public.embedding_source_columns_readable(source_table, columns) then
+  if not coalesce((select pg_catalog.has_schema_privilege(t.relnamespace, 'USAGE')
+    from pg_catalog.pg_class as t where t.oid = source_table), true) then
+    raise exception 'autoembed: the source % is searched through its table %, whose schema % may not use: grant it usage on schema %',
+      source_name, source_table::pg_catalog.regclass, current_user, (select pg_catalog.quote_ident(n.nspname) from pg_catalog.pg_class as t
+        join pg_catalog.pg_namespace as n on n.oid = t.relnamespace where t.oid = source_table)
+      using errcode = '42501';
+  elsif not public.embedding_source_columns_readable(source_table, columns) then
     raise exception 'autoembed: the source % is searched by what its text reads (%), which % may not read all of: grant it select on them',
       source_name, pg_catalog.array_to_string(columns, ', '), current_user using errcode = '42501';
   end if;
@@ -94,6 +103,6 @@ end;
 $$;
 
 comment on function public.require_embedding_source_readable(text, oid, name[]) is
-'require_embedding_source_readable: refuse (42501, naming them) a search by a caller who may not select every column a source''s text and live_when read, and its key.';
+'require_embedding_source_readable: refuse (42501, naming what to grant) a search by a caller who may not use the schema of a source''s table, or select every column its text and live_when read, and its key.';
 revoke all on function public.require_embedding_source_readable(text, oid, name[]) from public;
 grant execute on function public.require_embedding_source_readable(text, oid, name[]) to anon, authenticated, service_role;

@@ -147,9 +147,11 @@ begin
 
   select * into existing from public.embedding_sources s where s.name = source_name;
   if found and existing.relid <> source_table::oid then
-    raise exception 'autoembed: the source % is declared on %: drop it first (drop_embedding_source)',
-      source_name, existing.table_name using errcode = '42710';
+    raise exception 'autoembed: the source % is declared on %: drop it first (select public.drop_embedding_source(%))',
+      source_name, existing.table_name || case when exists (select from pg_catalog.pg_class c where c.oid = existing.relid)
+      then '' else ', a table dropped since' end, pg_catalog.quote_literal(source_name) using errcode = '42710';
   end if;
+  perform public.require_embedding_source_names_free(source_name, source_table);  -- 20261204001290
 
   -- Declared again: its open entries go before the table is locked (a claim holding them
   -- reads the table next: the other way round, the two deadlocked); once more below.
@@ -192,6 +194,9 @@ begin
   with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)  -- (20261204001120)
   select waited || coalesce(pg_catalog.array_agg(k), '{}') into waited
   from gone cross join lateral pg_catalog.unnest(gone.keys) as k;
+  -- Failures are judged again under this text and liveness: a row that still fails, fails anew.
+  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
+    and q.processed_at is not null and q.error_message is not null;
   waiting := public.enqueue_embedding_source(source_name);
   select pg_catalog.count(*) into queued
   from public.embedding_queue as q
@@ -224,6 +229,7 @@ declare
   s public.embedding_sources;
   tbl text;
   part text;
+  g record;
   vector_table text;
 begin
   select * into s from public.embedding_sources e where e.name = source_name;
@@ -248,31 +254,9 @@ begin
       raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl
         using errcode = '42501';
     end if;
-    foreach part in array array['_embedding_insert', '_embedding_update', '_embedding_delete',
-      '_embedding_truncate'] loop
-      execute pg_catalog.format('drop trigger if exists %I on %s', s.name || part, tbl);
-    end loop;
   end if;
-  execute pg_catalog.format('drop function if exists public.%I(text[])', s.name || '_embedding_texts');
-  execute pg_catalog.format(
-    'drop function if exists public.%I(text[], bytea[], extensions.vector [], text, xid [], tid [])',
-    s.name || '_store_embeddings');
-  execute pg_catalog.format('drop function if exists public.%I(text[], bytea[])', s.name || '_forget_embeddings');
-  execute pg_catalog.format(
-    'drop function if exists public.%I(extensions.vector, integer, text, integer, double precision)',
-    s.name || '_search_embeddings');
-  execute pg_catalog.format('drop function if exists public.%I(tsquery, integer)', s.name || '_search_text');
-  foreach part in array array['_queue_inserted', '_queue_updated', '_unqueue_deleted'] loop
-    execute pg_catalog.format('drop function if exists public.%I()', s.name || part);
-  end loop;
-  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
-  delete from public.embedding_intake i where i.source = s.name;
-  for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
-    join pg_catalog.pg_class c on c.oid = i.indexrelid
-    where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop
-    execute pg_catalog.format('drop index %s', part);  -- made on the table's own columns
-  end loop;
-  -- Its vector table, also when declared again with columns since (as autoembed's, by its comment).
+  -- Its vector table, also when declared again with columns since (autoembed's, by its
+  -- comment); its policy first, which calls <source>_embedding_visible, dropped below.
   vector_table := pg_catalog.format('public.%I', s.name || '_embeddings');
   if coalesce(pg_catalog.obj_description(pg_catalog.to_regclass(vector_table), 'pg_class'), '')
     like 'Vectors of the source%' then
@@ -282,7 +266,22 @@ begin
       execute pg_catalog.format('drop table %s', vector_table);
     end if;
   end if;
-  execute pg_catalog.format('drop function if exists public.%I(%s)', s.name || '_embedding_visible', s.key_type);  -- and the columns it added, if declared again with a vector table since:
+  -- Its triggers, then its functions (20261204001290).
+  for g in select * from public.embedding_source_generated_names(s.name) loop
+    if g.kind = 'trigger' and tbl is not null then
+      execute pg_catalog.format('drop trigger if exists %I on %s', g.name, tbl);
+    elsif g.kind = 'function' then
+      execute pg_catalog.format('drop function if exists public.%I(%s)', g.name, coalesce(g.args, s.key_type));
+    end if;
+  end loop;
+  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
+  delete from public.embedding_intake i where i.source = s.name;
+  for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
+    join pg_catalog.pg_class c on c.oid = i.indexrelid
+    where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop
+    execute pg_catalog.format('drop index %s', part);  -- made on the table's own columns
+  end loop;
+  -- The columns it added, if declared again with a vector table since:
   if drop_vectors and s.added_columns and tbl is not null then
     execute pg_catalog.format('alter table %s drop column if exists embedding, '
       'drop column if exists embedding_model, drop column if exists embedding_text_hash, '

@@ -37,6 +37,7 @@ begin
       s.blocked_reason := pg_catalog.format(
         'source %s: its table %s was dropped: select public.drop_embedding_source(%L)',
         s.name, s.table_name, s.name);
+      stored := 0;  -- its rows went with it
     else
       -- A renamed table (or schema): its generated functions name it as declared.
       if s.relid::pg_catalog.regclass::text <> s.table_name then

@@ -183,3 +183,11 @@ reason: changed (its vector of the active model is of another text), missing (no
 revoke all on function public.embedding_source_change_rows(text, jsonb, text, text)
 from public, anon, authenticated;
 grant execute on function public.embedding_source_change_rows(text, jsonb, text, text) to service_role;
+
+-- Its texts are built with the text function's settings (20261204001190).
+do $$
+begin
+  execute pg_catalog.format('alter function public.embedding_source_change_rows(text, jsonb, text, text) %s',
+    public.embedding_text_settings());
+end;
+$$;

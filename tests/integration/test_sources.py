@@ -323,11 +323,11 @@ def test_a_dropped_table_blocks_its_source_at_once(
         health, reason, embedded = db.execute(
             "select health, health_reason, embedded from public.embedding_source_status() "
             "where source = 'gone'").fetchone() or (None, None, None)
-        assert (health, embedded) == ("blocked", None)
+        assert (health, embedded) == ("blocked", 0)  # its rows went with it
         assert reason == ("source gone: its table public.gone was dropped: "
                           "select public.drop_embedding_source('gone')")
         shown = _autoembed(base_settings, "status", "--source", "gone")
-        assert "blocked: 1 pending" in shown.stdout and "- embedded" in shown.stdout, shown.stdout
+        assert "blocked: 1 pending" in shown.stdout and "0 embedded" in shown.stdout, shown.stdout
     finally:
         db.execute("select public.drop_embedding_source('gone', drop_vectors => true)")
 

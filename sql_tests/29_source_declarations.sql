@@ -1,0 +1,118 @@
+-- Declaring a source beside what the app already has, and declaring it again:
+-- a function or trigger of the app's with a generated name is refused, not
+-- replaced; failures are judged again under the new text; a text reads the
+-- same whatever the session's output settings; a table in a schema the
+-- searcher may not use is said so; a source whose table was dropped says so.
+begin;
+select plan(20);
+
+update public.embedding_models set is_active = false where model <> 'test-3d';
+insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
+on conflict (model) do update set is_active = true;
+
+-- 1. The app's own function and trigger, named as a source's would be.
+create table public.posts (id bigint primary key, body text, edits integer not null default 0);
+create table public.post_log (id bigint, at timestamptz default now());
+create function public.posts_queue_updated() returns trigger language plpgsql as $$
+begin
+  insert into public.post_log (id) values (new.id);
+  return new;
+end;
+$$;
+create trigger log_posts after update on public.posts for each row execute function public.posts_queue_updated();
+insert into public.posts values (1, 'hello');
+select throws_ok($$select public.declare_embedding_source('posts', 'public.posts', text_expression => 'body')$$,
+  '42710', 'autoembed: the function public.posts_queue_updated() is not autoembed''s, and the source posts would make one of that name: rename yours, or declare the source under another name',
+  'a first declaration whose generated function name is the app''s is refused, naming it');
+update public.posts set edits = edits + 1;
+select is((select count(*) from public.post_log), 1::bigint, 'and the app''s function still does its own work');
+select lives_ok($$select public.declare_embedding_source('post_texts', 'public.posts', text_expression => 'body')$$,
+  'under another name the table is declared');
+select is((select pg_catalog.count(*) from pg_catalog.pg_trigger t where t.tgrelid = 'public.posts'::regclass
+  and t.tgname = 'log_posts' and t.tgfoid = 'public.posts_queue_updated()'::regprocedure), 1::bigint,
+  'beside the app''s trigger, untouched');
+select lives_ok($$select public.declare_embedding_source('post_texts', 'public.posts', text_expression => 'upper(body)')$$,
+  'and declared again: its names are its own');
+select lives_ok($$select public.drop_embedding_source('post_texts', drop_vectors => true)$$, 'it is removed');
+select is((select pg_catalog.count(*) from pg_catalog.pg_proc where proname = 'posts_queue_updated'), 1::bigint,
+  'and the app''s function stays');
+
+create table public.docs (id bigint primary key, body text);
+create function public.docs_touch() returns trigger language plpgsql as $$ begin return new; end; $$;
+create trigger docs_embedding_update before update on public.docs for each row execute function public.docs_touch();
+select throws_ok($$select public.declare_embedding_source('docs', 'public.docs', text_expression => 'body')$$,
+  '42710', 'autoembed: the trigger docs_embedding_update on public.docs is not autoembed''s, and the source docs would make one of that name: rename yours, or declare the source under another name',
+  'a trigger of the app''s named as the source''s would be is refused, naming it');
+select is((select t.tgfoid::regprocedure::text from pg_catalog.pg_trigger t
+  where t.tgrelid = 'public.docs'::regclass and t.tgname = 'docs_embedding_update'), 'docs_touch()',
+  'and stays the app''s');
+
+-- 2. Failures are judged again under a new declaration.
+create table public.sums (id bigint primary key, a integer, b integer, flag boolean);
+insert into public.sums values (1, 1, 1, false), (2, 1, 2, true), (3, 1, 1, true);
+select public.declare_embedding_source('sums', 'public.sums', text_expression => '(a / (b - 1))::text',
+  live_when => 'a / (b - 1) >= 0 or flag');
+select is((select array_agg(c.source_key order by c.source_key) from public.sums_embedding_texts(null) as c
+  where c.error is not null), '{1,3}'::text[], 'rows 1 and 3 raise');
+update public.embedding_queue q set processed_at = now(), attempts = 1,
+  error_message = 'source sums: the live_when of this row raised 22012 division by zero'
+where q.source = 'sums' and q.source_key in ('1', '3');
+select is((select failed from public.embedding_source_status() where source = 'sums'), 2::bigint,
+  'and are failed for good');
+select public.declare_embedding_source('sums', 'public.sums', text_expression => 'a::text || '' '' || b::text',
+  live_when => 'flag');
+select is((select failed from public.embedding_source_status() where source = 'sums'), 0::bigint,
+  'declared again, no failure of the old text stays');
+select is((select array_agg(q.source_key order by q.source_key) from public.embedding_queue q
+  where q.source = 'sums' and q.processed_at is null), '{2,3}'::text[],
+  'the rows live now are queued, row 3 for its new text; row 1, not live, is not');
+
+-- 3. The same text in every session.
+create table public.events (id bigint primary key, day date, span interval, at timestamptz, ratio float8,
+  raw bytea);
+insert into public.events values (1, '2026-12-06', '1 day 02:00', '2026-12-06 10:00+00', 0.1, '\x0102');
+select public.declare_embedding_source('events', 'public.events',
+  text_expression => $$concat_ws(' ', day::text, span::text, at::text, ratio::text, raw::text)$$);
+select is((select content from public.events_embedding_texts(null)),
+  '2026-12-06 1 day 02:00:00 2026-12-06 10:00:00+00 0.1 \x0102', 'a row''s text');
+insert into public.events_embeddings (source_key, embedding, embedding_model, embedding_text_hash, embedded_at)
+select 1, '[1,0,0]', 'test-3d', sha256(convert_to(c.content, 'UTF8')), now() from public.events_embedding_texts(null) c;
+set local datestyle = 'SQL, DMY';
+set local intervalstyle = 'postgres_verbose';
+set local timezone = 'Asia/Tokyo';
+set local extra_float_digits = 3;
+set local bytea_output = 'escape';
+select is((select content from public.events_embedding_texts(null)),
+  '2026-12-06 1 day 02:00:00 2026-12-06 10:00:00+00 0.1 \x0102',
+  'reads the same from a session with other DateStyle, IntervalStyle, TimeZone, float digits and bytea output');
+select is((select count(*) from public.embedding_source_change_rows('events')), 0::bigint,
+  'the estimate of declaring it again finds no change');
+select is((public.declare_embedding_source('events', 'public.events',
+  text_expression => $$concat_ws(' ', day::text, span::text, at::text, ratio::text, raw::text)$$)) ->> 'queued',
+  '0', 'and declaring it again queues nothing');
+reset datestyle; reset intervalstyle; reset timezone; reset extra_float_digits; reset bytea_output;
+
+-- 4. A schema the searcher may not use is named, with the grant to give.
+create schema notes_private;
+create table notes_private.notes (id bigint primary key, body text);
+select public.declare_embedding_source('private_notes', 'notes_private.notes', text_expression => 'body');
+grant select on notes_private.notes to authenticated;
+set local role authenticated;
+select throws_ok($$select * from public.match_embedding_source('private_notes', '[1,0,0]')$$, '42501',
+  'autoembed: the source private_notes is searched through its table notes_private.notes, whose schema authenticated may not use: grant it usage on schema notes_private',
+  'a searcher without USAGE on the table''s schema is told which grant is missing');
+reset role;
+
+-- 5. A source whose table was dropped, declared again on a new table of that name.
+create table public.gone (id bigint primary key, body text);
+select public.declare_embedding_source('gone', 'public.gone', text_expression => 'body');
+drop table public.gone;
+create table public.gone (id bigint primary key, body text);
+select throws_ok($$select public.declare_embedding_source('gone', 'public.gone', text_expression => 'body')$$, '42710',
+  'autoembed: the source gone is declared on public.gone, a table dropped since: drop it first (select public.drop_embedding_source(''gone''))',
+  'declaring a source again whose table was dropped says so, and the way out');
+select is((select (s.health, s.embedded) from public.embedding_source_status() s where s.source = 'gone'),
+  ('blocked'::text, 0::bigint), 'its status is blocked with nothing embedded');
+
+select * from finish();
+rollback;
