@@ -16,12 +16,14 @@ from autoembed import redact
 from autoembed.claimed import ClaimedItem
 from autoembed.db import Database
 
+RESERVE = ("select batch_id, queue_id, job_id, lease_token, content, content_hash "
+           "from public.reserve_embedding_batch(%s::integer, %s)")
 # Each entry's source and key (they never change) name it in logs: `postings 3f2a...`.
-RESERVE = """
-select r.batch_id, r.queue_id, r.job_id, r.lease_token, r.content, r.content_hash, q.source, q.source_key
-from public.reserve_embedding_batch(%s::integer, %s) as r
-join public.embedding_queue as q on q.id = r.queue_id
-"""
+# Read after the reserve, in a transaction of its own: the reserve's claim turns the keys
+# inserted into a source since the last claim into entries, which a join in the reserve's
+# own statement cannot see (its snapshot is older). Joined there, every such entry was
+# reserved into the batch, sent in no request, and held for 25 hours.
+SOURCES = "select id, source, source_key from public.embedding_queue where id = any(%s::bigint[])"
 PLACE = "select public.place_embedding_batch(%s::bigint, %s::bigint[], %s::integer[], %s::integer[])"
 SUBMIT = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[], %s::bigint, "
           "%s::numeric)")
@@ -101,8 +103,12 @@ class ProviderBatchStore:
         rows = self._call(RESERVE, (max_entries, model))
         if not rows:
             return None, []
-        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest, False, source, key)
-                                 for _, qid, job, token, content, digest, source, key in rows]
+        named = {int(qid): (str(source), key) for qid, source, key
+                 in self._call(SOURCES, ([row[1] for row in rows],))}
+        # An entry gone meanwhile (its row deleted) keeps its job's name; its write finds it lost.
+        return int(rows[0][0]), [ClaimedItem(qid, job, token, 0, content, digest, False,
+                                             *named.get(qid, ("jobs", None)))
+                                 for _, qid, job, token, content, digest in rows]
 
     def place(self, batch: int, placements: Sequence[tuple[int, int, int]]) -> int:
         """Record (queue_id, request, position) of each entry's text in the input file."""
