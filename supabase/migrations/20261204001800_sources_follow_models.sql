@@ -27,12 +27,21 @@ begin
   if source_name = 'jobs' then
     return public.enqueue_missing_embeddings(include_failed);
   end if;
-  execute pg_catalog.format(
-    'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
-    'where c.error is not null or not coalesce(c.stored_model = $1 '
-    'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
-    source_name || '_embedding_texts'
-  ) into keys using public.active_embedding_model();
+  begin
+    execute pg_catalog.format(
+      'select coalesce(pg_catalog.array_agg(c.source_key), ''{}'') from public.%I(null) as c '
+      'where c.error is not null or not coalesce(c.stored_model = $1 '
+      'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+      source_name || '_embedding_texts'
+    ) into keys using public.active_embedding_model();
+  exception when syntax_error_or_access_rule_violation or object_not_in_prerequisite_state then
+    -- The source's own fault (its table or a column gone or renamed, a privilege taken):
+    -- said in one line, with the way out status gives; the caller goes on with the others.
+    raise exception 'autoembed: the source % cannot be backfilled now: %', source_name,
+      coalesce(public.embedding_source_columns_gone(source_name),
+        (select st.health_reason from public.embedding_source_status() as st where st.source = source_name),
+        sqlerrm) using errcode = '55000';
+  end;
   insert into public.embedding_queue (source, source_key)
   select source_name, k from pg_catalog.unnest(public.embedding_source_queueable_keys(source_name, keys)) as k
   where include_failed or not exists (
@@ -116,7 +125,8 @@ begin
     end if;
     begin
       perform public.enqueue_embedding_source(other.name, false);
-    exception when syntax_error_or_access_rule_violation or undefined_function then
+    exception when syntax_error_or_access_rule_violation or undefined_function
+      or object_not_in_prerequisite_state then
       -- Blocked (a column its text reads is gone): the claim reports it.
       null;
     end;

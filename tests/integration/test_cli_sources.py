@@ -210,3 +210,29 @@ def test_backfill_per_source_and_of_every_source(
     assert _open(postings, "jobs") == [str(job)]
     _one_line_error(_autoembed(base_settings, "backfill", "--source", "posting"), 2,
                     "no source 'posting'", "jobs, postings")
+
+
+def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
+    postings: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """A source whose column or table is gone is said in one line with the way out (exit 1); every
+    other source is backfilled all the same, before and after it in name order."""
+    postings.execute("create table public.aaa_notes (id bigint primary key, body text, extra text)")
+    postings.execute("insert into public.aaa_notes values (1, 'a', 'x')")
+    postings.execute("select public.declare_embedding_source('aaa_notes', 'public.aaa_notes', "
+                     "text_expression => $$body || extra$$)")
+    try:
+        postings.execute("delete from public.embedding_queue where processed_at is null")
+        postings.execute("alter table public.aaa_notes drop column extra cascade")
+        column = _autoembed(base_settings, "backfill")
+        _one_line_error(column, 1, "the source aaa_notes cannot be backfilled now",
+                        "extra", "declare the source again")
+        assert column.stdout == "0 jobs enqueued\n3 postings rows enqueued\n", column.stdout
+        assert sorted(_open(postings, "postings")) == sorted([A1, A2, A3])
+        postings.execute("drop table public.aaa_notes")
+        table = _autoembed(base_settings, "backfill", "--source", "aaa_notes")
+        _one_line_error(table, 1, "the source aaa_notes cannot be backfilled now",
+                        "was dropped", "drop_embedding_source('aaa_notes')")
+    finally:
+        postings.execute("select public.drop_embedding_source('aaa_notes', drop_vectors => true)")
+        postings.execute("drop table if exists public.aaa_notes")

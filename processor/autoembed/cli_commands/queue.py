@@ -164,21 +164,32 @@ def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
 
 @command("backfill", "queue every live row (job) whose embedding is missing or stale", _backfill_arguments)
 def backfill(args: argparse.Namespace, needs: Needs) -> int:
+    import psycopg
+
     from autoembed.source_store import SourceStore
 
     settings = needs.settings() if args.batch_api else None
+    blocked = 0
     with needs.database() as db:
         store = SourceStore(db)
         names = [store.check(args.source) or ""] if args.source else store.names()
         for name in names:
-            queued = store.enqueue(name, args.include_failed)
+            try:
+                queued = store.enqueue(name, args.include_failed)
+            except psycopg.errors.ObjectNotInPrerequisiteState as exc:
+                # A source that cannot build its text (its table or a column gone): said in
+                # one line with the way out; the other sources are backfilled all the same.
+                blocked += 1
+                fail(1, str(exc.diag.message_primary).removeprefix("autoembed: "))
+                continue
             noun = ("job", "jobs") if name == "jobs" else (f"{name} row", f"{name} rows")
             print(f"{plural(queued, *noun)} enqueued")
-        if settings is None:
-            return 0
-        from autoembed.cli_commands.batches import send_backlog
+        if settings is not None:
+            from autoembed.cli_commands.batches import send_backlog
 
-        return send_backlog(db, settings)
+            sent = send_backlog(db, settings)
+            return sent or (1 if blocked else 0)
+    return 1 if blocked else 0
 
 
 def _retry_arguments(parser: argparse.ArgumentParser) -> None:
