@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(20);
+select plan(22);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -113,6 +113,18 @@ select throws_ok($$select public.declare_embedding_source('gone', 'public.gone',
   'declaring a source again whose table was dropped says so, and the way out');
 select is((select (s.health, s.embedded) from public.embedding_source_status() s where s.source = 'gone'),
   ('blocked'::text, 0::bigint), 'its status is blocked with nothing embedded');
+
+-- 6. A model switch goes past a source that cannot build its text, and queues every other's rows.
+create table public.broken (id bigint primary key, body text, extra text);
+insert into public.broken values (1, 'a', 'b');
+select public.declare_embedding_source('broken', 'public.broken', text_expression => 'body || extra');
+alter table public.broken drop column extra cascade;
+delete from public.embedding_queue;
+select lives_ok($$select public.activate_embedding_model('test-other-3d', 3)$$,
+  'a model switch goes past a source whose column (or table) is gone');
+select is((select array_agg(distinct q.source || ' ' || q.source_key order by q.source || ' ' || q.source_key)
+  from public.embedding_queue q where q.processed_at is null), '{"events 1","sums 2","sums 3"}'::text[],
+  'and queues the live rows of the others');
 
 select * from finish();
 rollback;
