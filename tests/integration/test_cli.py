@@ -152,9 +152,16 @@ def test_switch_model_checks_the_provider_first(
     switched = _autoembed(base_settings, "switch-model", "text-embedding-3-large", "--dimensions", "256")
     assert switched.returncode == 0, switched.stderr
     assert "active model is now text-embedding-3-large@256" in switched.stdout
+    hint = "EMBEDDING_MODEL=text-embedding-3-large EMBEDDING_DIMENSIONS=256"
+    assert f"3 rows queued; set {hint} for the processor" in switched.stdout, switched.stdout
     assert db.execute(active).fetchone() == ("text-embedding-3-large@256",) and open_entries(db) == 3
     mismatch = _autoembed(base_settings, "process", "--no-progress")
     assert mismatch.returncode == 2 and "switch on purpose" in mismatch.stderr
+    assert f"or set {hint} for the active one" in mismatch.stderr
+    # The settings both messages give are the ones that work.
+    followed = _autoembed(base_settings, "process", "--no-progress", EMBEDDING_MODEL="text-embedding-3-large",
+                          EMBEDDING_DIMENSIONS="256")
+    assert followed.returncode == 0 and open_entries(db) == 0, followed.stderr
 
 
 def test_a_database_without_the_schema_is_one_line(db: psycopg.Connection[Any], base_settings: Settings,

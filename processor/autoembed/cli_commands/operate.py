@@ -77,7 +77,7 @@ def switch_model(args: argparse.Namespace, needs: Needs) -> int:
     """Check the model with the provider (one tiny request), then make it active."""
     from dataclasses import replace
 
-    from autoembed.embedders import create_embedder
+    from autoembed.embedders import create_embedder, model_settings
     from autoembed.errors import EmbeddingError
 
     embedder = create_embedder(replace(needs.settings(), model=args.model, dimensions=args.dimensions))
@@ -91,7 +91,8 @@ def switch_model(args: argparse.Namespace, needs: Needs) -> int:
             return 0
         queued = db.remaining()
     print(f"active model is now {embedder.model} ({embedder.dimensions} dimensions); "
-          f"{plural(queued, 'job', 'jobs')} queued; set EMBEDDING_MODEL={args.model} for the processor")
+          f"{plural(queued, 'row', 'rows')} queued; set "
+          f"{model_settings(embedder.model, embedder.dimensions)} for the processor")
     return 0
 
 

@@ -7,7 +7,7 @@ from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.limits import Limits
 
 __all__ = ["Embedder", "Embeddings", "Limits", "check_model", "create_embedder", "model_mismatch",
-           "offers_batch_api"]
+           "model_settings", "offers_batch_api"]
 
 
 def check_model(settings: Settings) -> None:
@@ -44,4 +44,11 @@ def model_mismatch(active: tuple[str, int] | None, embedder: Embedder) -> str | 
         return None
     return (f"the configured model is {embedder.model} ({embedder.dimensions} dimensions) but the "
             f"active model is {active[0]} ({active[1]}): switch on purpose with "
-            f"`autoembed switch-model`, or set EMBEDDING_MODEL to the active one")
+            f"`autoembed switch-model`, or set {model_settings(*active)} for the active one")
+
+
+def model_settings(model: str, dimensions: int) -> str:
+    """The processor's settings that embed with a stored model: a shortened or unknown model is
+    stored as ``name@dimensions`` (openai.model_key) and needs EMBEDDING_DIMENSIONS too."""
+    name, at, _ = model.partition("@")
+    return f"EMBEDDING_MODEL={name}" + (f" EMBEDDING_DIMENSIONS={dimensions}" if at else "")
