@@ -17,6 +17,35 @@
 -- declare_embedding_source queues exactly these rows
 -- (tests/integration/test_cli_sources.py compares the counts).
 
+-- jobs' waiting texts (0.2.0's embedding_backlog), without the jobs whose
+-- vector of the active model is current: the claim closes their entries
+-- unsent (a switch back to a model), so estimate priced tokens never spent.
+create or replace function public.embedding_backlog(for_model text default null)
+returns table (job_id bigint, content text)
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select j.id, public.job_embedding_text(j)
+  from public.jobs j
+  where j.is_active
+    and case
+      when for_model is null then exists (
+        select from public.embedding_queue q where q.job_id = j.id and q.processed_at is null
+      ) and not coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
+        and j.embedding_text_hash = public.job_embedding_text_hash(j), false)
+      else j.embedding_model is distinct from for_model
+        or j.embedding_text_hash is distinct from public.job_embedding_text_hash(j)
+    end
+$$;
+
+comment on function public.embedding_backlog(text) is
+'embedding_backlog: the texts that are waiting to be embedded (for_model null: open entries, less the jobs whose vector of the active model is current) or that for_model would embed.
+Feeds estimate_embedding_backlog and `autoembed estimate`; reads only.';
+revoke all on function public.embedding_backlog(text) from public, anon, authenticated;
+grant execute on function public.embedding_backlog(text) to service_role;
+
 create or replace function public.embedding_source_backlog(source_name text, for_model text default null)
 returns table (source_key text, content text)
 language plpgsql
@@ -39,15 +68,19 @@ begin
     return;  -- its table was dropped: nothing will be embedded
   end if;
   if for_model is null then
-    -- Rows whose text raises are failed by the claim, never sent. The keys
-    -- inserted since the last claim (20261204001120) wait too.
+    -- Rows whose text raises are failed by the claim, never sent, and so are
+    -- rows whose vector of the active model is current (a switch back: the
+    -- claim closes them unsent). The keys inserted since the last claim
+    -- (20261204001120) wait too.
     return query execute pg_catalog.format(
       'select c.source_key, c.content from public.%I(array(select q.source_key from '
       'public.embedding_queue q where q.source = $1 and q.source_key is not null '
       'and q.processed_at is null union select k.key from public.embedding_intake i '
       'cross join lateral pg_catalog.unnest(i.keys) as k (key) where i.source = $1)) as c '
-      'where c.error is null', s.name || '_embedding_texts'
-    ) using s.name;
+      'where c.error is null and not coalesce(c.stored_model = $2 '
+      'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+      s.name || '_embedding_texts'
+    ) using s.name, public.active_embedding_model();
   else
     return query execute pg_catalog.format(
       'select c.source_key, c.content from public.%I(null) as c where c.error is null '
@@ -60,7 +93,7 @@ end;
 $$;
 
 comment on function public.embedding_source_backlog(text, text) is
-'embedding_source_backlog: the texts of a source waiting to be embedded (for_model null: its open entries), or that for_model would embed.
+'embedding_source_backlog: the texts of a source waiting to be embedded (for_model null: its open entries, less the rows whose vector of the active model is current), or that for_model would embed.
 Feeds `autoembed estimate --source`; reads only. For jobs, embedding_backlog (key: the job id).';
 revoke all on function public.embedding_source_backlog(text, text) from public, anon, authenticated;
 grant execute on function public.embedding_source_backlog(text, text) to service_role;

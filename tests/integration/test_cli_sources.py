@@ -236,3 +236,25 @@ def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
     finally:
         postings.execute("select public.drop_embedding_source('aaa_notes', drop_vectors => true)")
         postings.execute("drop table if exists public.aaa_notes")
+
+
+def test_estimate_after_a_switch_back_counts_only_what_will_be_sent(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """A -> B -> A with nothing embedded with B: every row is queued again, and every one is closed
+    unsent, so the estimate says 0 rows (jobs and postings), and one edited row is all it counts."""
+    insert_jobs(postings, 2)
+    run_drain(base_settings)
+    postings.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
+    postings.execute("select public.activate_embedding_model('text-embedding-3-small', 1536)")
+    postings.execute("update public.postings set body = body || ' (edited)' where posting_id = %s", (A1,))
+    assert len(_open(postings, "jobs")) == 2 and len(_open(postings, "postings")) == 3
+    shown = _autoembed(base_settings, "estimate")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("text-embedding-3-small: 1 row, ") and lines[1].startswith("  jobs: 0 rows, ")
+    assert lines[2].startswith("  postings: 1 row, "), shown.stdout
+    tokens = int(lines[0].split(", ")[1].split(" tokens")[0])
+    fake.reset()
+    report = run_drain(base_settings)
+    assert (report.embedded, report.skipped_current, report.tokens) == (1, 4, tokens)
