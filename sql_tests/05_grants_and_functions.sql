@@ -2,9 +2,9 @@
 begin;
 select plan(15);
 
-select ok(not has_function_privilege('anon', 'public.claim_embedding_batch(integer, interval, bigint)', 'execute'),
+select ok(not has_function_privilege('anon', 'public.claim_embedding_batch(integer, interval, bigint, text)', 'execute'),
   'anon cannot claim');
-select ok(not has_function_privilege('authenticated', 'public.claim_embedding_batch(integer, interval, bigint)',
+select ok(not has_function_privilege('authenticated', 'public.claim_embedding_batch(integer, interval, bigint, text)',
   'execute'), 'authenticated cannot claim');
 select ok(not has_function_privilege('anon',
   'public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)', 'execute'),
@@ -22,7 +22,7 @@ select ok(not has_function_privilege('anon', 'public.embedding_queue_status()', 
 select ok(has_function_privilege('anon',
   'public.match_jobs(extensions.vector, integer, double precision, text)', 'execute'),
   'anon may search');
-select ok(has_function_privilege('service_role', 'public.claim_embedding_batch(integer, interval, bigint)',
+select ok(has_function_privilege('service_role', 'public.claim_embedding_batch(integer, interval, bigint, text)',
   'execute'), 'service_role may claim');
 
 set local role anon;

@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(22);
+select plan(25);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -125,6 +125,15 @@ select lives_ok($$select public.activate_embedding_model('test-other-3d', 3)$$,
 select is((select array_agg(distinct q.source || ' ' || q.source_key order by q.source || ' ' || q.source_key)
   from public.embedding_queue q where q.processed_at is null), '{"events 1","sums 2","sums 3"}'::text[],
   'and queues the live rows of the others');
+
+-- 7. A claim of one source's entries alone (a Batch API backfill of it).
+select is((select array_agg(c.source || ' ' || c.source_key)
+  from public.claim_embedding_batch(10, interval '5 minutes', null, 'events') as c), '{"events 1"}'::text[],
+  'only_source claims that source''s entries alone');
+select is((select count(*) from public.embedding_queue q where q.source = 'sums' and q.processed_at is null
+  and q.lease_token is null), 2::bigint, 'and leaves the others'' due');
+select is((select count(*) from public.claim_embedding_batch(10, interval '5 minutes', null, 'nosuch')),
+  0::bigint, 'a source of no entries claims nothing');
 
 select * from finish();
 rollback;

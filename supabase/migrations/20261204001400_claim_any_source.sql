@@ -43,7 +43,8 @@ drop index if exists public.embedding_queue_due;
 create function public.claim_embedding_batch(
   batch_size integer default 100,
   lease interval default interval '5 minutes',
-  after_queue_id bigint default null
+  after_queue_id bigint default null,
+  only_source text default null  -- a Batch API backfill of one source (reserve_embedding_batch)
 )
 returns table (
   queue_id bigint,
@@ -86,7 +87,7 @@ begin
     from public.embedding_queue as q
     where q.id = after_queue_id;
   end if;
-  if exists (select from public.embedding_sources s where s.name <> 'jobs') then
+  if only_source is not null or exists (select from public.embedding_sources s where s.name <> 'jobs') then
     perform public.expand_embedding_intake();  -- the keys inserted since (20261204001120)
     -- Before any entry is taken (row, then vector): the vectors of rows failed
     -- for good below by an earlier claim (20261204004500).
@@ -100,7 +101,7 @@ begin
       cross join lateral (
         select q.id, q.source, q.source_key, q.next_attempt_at
         from public.embedding_entries_due q
-        where q.source = s.name
+        where q.source = s.name and (only_source is null or s.name = only_source)
           and (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id offset 0))
           and (after_attempt_at is null
             or (q.next_attempt_at, q.id) > (after_attempt_at, after_queue_id))
@@ -292,9 +293,8 @@ begin
 end;
 $$;
 
-comment on function public.claim_embedding_batch(integer, interval, bigint) is
+comment on function public.claim_embedding_batch(integer, interval, bigint, text) is
 'claim_embedding_batch: lease up to batch_size due entries of any source, round-robin between sources (each one''s oldest first), with their text, source and key.
-FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good, returned without a lease, its error as content; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry.';
-revoke all on function public.claim_embedding_batch(integer, interval, bigint)
-from public, anon, authenticated;
-grant execute on function public.claim_embedding_batch(integer, interval, bigint) to service_role;
+FOR UPDATE SKIP LOCKED: concurrent processors never share an entry. Entries whose row already has a current vector of the active model are closed, not leased (already_current); a row whose text raises fails for good, returned without a lease, its error as content; a source that cannot build its text is blocked (embedding_sources.blocked_reason). after_queue_id, the largest queue_id of the caller''s previous claim, starts the scan after that entry; only_source claims that source''s entries alone.';
+revoke all on function public.claim_embedding_batch(integer, interval, bigint, text) from public, anon, authenticated;
+grant execute on function public.claim_embedding_batch(integer, interval, bigint, text) to service_role;

@@ -70,8 +70,10 @@ revoke all on function public.embedding_batch_texts(bigint, bigint[]) from publi
 grant execute on function public.embedding_batch_texts(bigint, bigint[]) to service_role;
 
 -- 20261130000400's, keeping the entries the claim leased (not those it closed
--- as current nor those it failed for good).
-create or replace function public.reserve_embedding_batch(max_entries integer, model text)
+-- as current nor those it failed for good); only_source: that source's
+-- entries alone (`autoembed backfill --batch-api --source NAME`).
+drop function public.reserve_embedding_batch(integer, text);
+create function public.reserve_embedding_batch(max_entries integer, model text, only_source text default null)
 returns table (
   batch_id bigint,
   queue_id bigint,
@@ -102,7 +104,7 @@ begin
     coalesce(pg_catalog.array_agg(c.content order by c.queue_id), '{}'),
     coalesce(pg_catalog.array_agg(c.content_hash order by c.queue_id), '{}')
   into ids, jobs, tokens, contents, hashes
-  from public.claim_embedding_batch(max_entries, interval '25 hours') as c
+  from public.claim_embedding_batch(max_entries, interval '25 hours', null, only_source) as c
   where c.lease_token is not null;
   if pg_catalog.cardinality(ids) = 0 then
     delete from public.embedding_batches b where b.id = new_batch;
@@ -118,8 +120,8 @@ begin
 end;
 $$;
 
-comment on function public.reserve_embedding_batch(integer, text) is
+comment on function public.reserve_embedding_batch(integer, text, text) is
 'reserve_embedding_batch: lease up to max_entries due entries for 25 hours into a new batch (state preparing), with their text.
-Only entries the claim leased: a row it failed for good (its text raised) stays failed with its error, never sent.';
-revoke all on function public.reserve_embedding_batch(integer, text) from public, anon, authenticated;
-grant execute on function public.reserve_embedding_batch(integer, text) to service_role;
+Only entries the claim leased: a row it failed for good (its text raised) stays failed with its error, never sent. only_source: that source''s entries alone.';
+revoke all on function public.reserve_embedding_batch(integer, text, text) from public, anon, authenticated;
+grant execute on function public.reserve_embedding_batch(integer, text, text) to service_role;

@@ -258,3 +258,24 @@ def test_estimate_after_a_switch_back_counts_only_what_will_be_sent(
     fake.reset()
     report = run_drain(base_settings)
     assert (report.embedded, report.skipped_current, report.tokens) == (1, 4, tokens)
+
+
+def test_a_batch_api_backfill_of_one_source_sends_that_source_alone(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """`backfill --batch-api --source postings` batches the postings due; the jobs due stay online work,
+    in no batch. Without --source, the rest goes too."""
+    jobs = insert_jobs(postings, 2)
+    fake.batches.delay = 3600
+    with Database(base_settings.database_url) as database:
+        database.register_model(base_settings.model, 1536)
+    one = _autoembed(base_settings, "backfill", "--batch-api", "--source", "postings")
+    assert one.returncode == 0, one.stderr
+    assert "3 entries in 1 request" in one.stdout, one.stdout
+    batched = "select source, pg_catalog.count(*) from public.embedding_queue where batch_id is not null " \
+              "and processed_at is null group by source order by source"
+    assert postings.execute(batched).fetchall() == [("postings", 3)]
+    assert _open(postings, "jobs") == sorted(str(j) for j in jobs)
+    rest = _autoembed(base_settings, "backfill", "--batch-api")
+    assert rest.returncode == 0 and "2 entries in 1 request" in rest.stdout, rest.stdout + rest.stderr
+    assert postings.execute(batched).fetchall() == [("jobs", 2), ("postings", 3)]

@@ -14,8 +14,9 @@ from autoembed.provider_batches.store import ProviderBatchStore
 from autoembed.status_view import plural
 
 
-def send_backlog(db: Database, settings: Settings) -> int:
-    """Send the due backlog as Batch API batches; print each one's id, entries and cost."""
+def send_backlog(db: Database, settings: Settings, source: str | None = None) -> int:
+    """Send the due backlog (of ``source`` only, if given) as Batch API batches; print each one's id,
+    entries and cost."""
     from autoembed.provider_batches.submit import submit
 
     if not offers_batch_api(settings):
@@ -24,7 +25,7 @@ def send_backlog(db: Database, settings: Settings) -> int:
     if mismatch := model_mismatch(db.active_model(), embedder):
         return fail(2, f"nothing sent: {mismatch}")
     try:
-        sent = submit(db, settings, embedder)
+        sent = submit(db, settings, embedder, source=source)
     except EmbeddingError as exc:  # the batch being prepared was given back
         return fail(1, f"nothing sent: {exc}")
     for s in sent:

@@ -158,8 +158,9 @@ def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also reopen rows that failed for good (left alone by default)")
     _source_argument(parser, "only this source (default: every source, each on its line)")
     parser.add_argument("--batch-api", action="store_true",
-                        help="send what is due as OpenAI Batch API batches (half the price, within 24 h) "
-                             "and return at once; the scheduled runs write the results")
+                        help="send what is due (of --source only, if given) as OpenAI Batch API batches "
+                             "(half the price, within 24 h) and return at once; the scheduled runs "
+                             "write the results")
 
 
 @command("backfill", "queue every live row (job) whose embedding is missing or stale", _backfill_arguments)
@@ -187,7 +188,7 @@ def backfill(args: argparse.Namespace, needs: Needs) -> int:
         if settings is not None:
             from autoembed.cli_commands.batches import send_backlog
 
-            sent = send_backlog(db, settings)
+            sent = send_backlog(db, settings, names[0] if args.source else None)
             return sent or (1 if blocked else 0)
     return 1 if blocked else 0
 

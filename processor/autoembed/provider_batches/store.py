@@ -18,6 +18,7 @@ from autoembed.db import Database
 
 RESERVE = ("select batch_id, queue_id, job_id, lease_token, content, content_hash "
            "from public.reserve_embedding_batch(%s::integer, %s)")
+RESERVE_SOURCE = RESERVE.replace("%s)", "%s, %s)")  # one source's entries alone (from 0.7.0)
 # Each entry's source and key (they never change) name it in logs: `postings 3f2a...`.
 # Read after the reserve, in a transaction of its own: the reserve's claim turns the keys
 # inserted into a source since the last claim into entries, which a join in the reserve's
@@ -98,9 +99,12 @@ class ProviderBatchStore:
     def _call(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self.db._call(sql, params)  # db.py's one-round-trip transaction
 
-    def reserve(self, max_entries: int, model: str) -> tuple[int | None, list[ClaimedItem]]:
-        """A new batch of up to ``max_entries`` due entries, leased for its 24-hour window."""
-        rows = self._call(RESERVE, (max_entries, model))
+    def reserve(self, max_entries: int, model: str,
+                source: str | None = None) -> tuple[int | None, list[ClaimedItem]]:
+        """A new batch of up to ``max_entries`` due entries (of ``source`` only, if given), leased
+        for its 24-hour window."""
+        rows = (self._call(RESERVE_SOURCE, (max_entries, model, source)) if source is not None
+                else self._call(RESERVE, (max_entries, model)))
         if not rows:
             return None, []
         named = {int(qid): (str(source), key) for qid, source, key

@@ -48,14 +48,15 @@ def batch_api_of(embedder: Embedder) -> BatchAPI:
 
 
 def submit(db: Database, settings: Settings, embedder: Embedder,
-           *, max_entries: int | None = None) -> list[Submitted]:
-    """Send the due backlog (or ``max_entries`` of it) as batches; returns what was sent."""
+           *, max_entries: int | None = None, source: str | None = None) -> list[Submitted]:
+    """Send the due backlog (or ``max_entries`` of it; of ``source`` only, if given) as batches;
+    returns what was sent."""
     api = batch_api_of(embedder)
     store = ProviderBatchStore(db)
     sent: list[Submitted] = []
     left = max_entries
     while left is None or left > 0:
-        batch, items = store.reserve(min(BATCH_ENTRIES, left or BATCH_ENTRIES), embedder.model)
+        batch, items = store.reserve(min(BATCH_ENTRIES, left or BATCH_ENTRIES), embedder.model, source)
         if batch is None:
             break
         try:
