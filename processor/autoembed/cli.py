@@ -74,7 +74,10 @@ def database_fault(exc: psycopg.Error, *, connected: bool) -> tuple[int, str]:
                    "use the postgres or service_role connection string")
     missing = isinstance(exc, psycopg.errors.UndefinedFunction | psycopg.errors.UndefinedTable)
     if said.startswith("autoembed: "):  # autoembed's SQL said what is wrong and what to do
-        return 2 if missing else 1, said.removeprefix("autoembed: ")
+        # A name, a key, an expression or a source to declare again (SQLSTATE classes 22 and 42)
+        # is a person's to fix, as configuration is; anything else, the run's.
+        person = missing or (exc.sqlstate or "")[:2] in ("22", "42")
+        return 2 if person else 1, said.removeprefix("autoembed: ")
     if missing:
         return 2, (f"the database at DATABASE_URL has no autoembed schema: {said}; "
                    "run `supabase db push` first")

@@ -156,3 +156,19 @@ def test_a_source_whose_table_was_renamed_says_so_in_one_line(
     assert said == ('autoembed: source notes cannot be searched: relation "public.notes" does not exist '
                     "(its table, or a column its text reads, was dropped or renamed after it was declared: "
                     "embedding_source_status() says what to do)")
+
+
+def test_a_source_whose_column_or_table_is_gone_is_the_same_one_line_error(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings],
+    notes: dict[str, str]
+) -> None:
+    """A column the liveness reads dropped, then the table: both say what happened in one line, with
+    the same exit code (2: a source to declare again or remove is a person's to fix)."""
+    db.execute("alter table public.notes drop column hidden cascade")
+    column = _one_line_error(_search(settings(), QUERY, "--source", "notes"))
+    db.execute("drop table public.notes")
+    db.execute("create table public.notes (id uuid primary key)")  # for the fixture's own drop
+    table = _one_line_error(_search(settings(), QUERY, "--source", "notes"))
+    said = "autoembed: source notes cannot be searched: "
+    assert column.startswith(said) and "hidden" in column, column
+    assert table.startswith(said) and "does not exist" in table, table

@@ -102,6 +102,8 @@ def test_failures_and_retries_per_source(
     assert retried.stdout.strip() == "1 failed entry pending again"
     assert _open(postings, "postings") == [A1, A2, A3] and _open(postings, "jobs") == []
     _one_line_error(_autoembed(base_settings, "retry-failed", A1), 2, "--source")
+    _one_line_error(_autoembed(base_settings, "retry-failed", "--source", "postings", "not-a-uuid"), 2,
+                    "not-a-uuid")
     retried = _autoembed(base_settings, "retry-failed", str(job))
     assert retried.stdout.strip() == "1 failed entry pending again"
     assert _open(postings, "jobs") == [str(job)]
@@ -164,12 +166,12 @@ def test_estimate_refuses_what_declare_refuses(
     try:
         refused = _autoembed(base_settings, "estimate", "--source", "postings", "--text-expression",
                              "job_title); drop table public.bystander; select (1")
-        _one_line_error(refused, 1, "not one expression")
+        _one_line_error(refused, 2, "not one expression")
         assert postings.execute("select to_regclass('public.bystander')").fetchone() == ("bystander",)
         _one_line_error(_autoembed(base_settings, "estimate", "--text-expression", "job_title"), 2,
                         "--source")
         _one_line_error(_autoembed(base_settings, "estimate", "--source", "jobs", "--live-when", "true"),
-                        1, "the text of the source jobs")
+                        2, "the text of the source jobs")
     finally:
         postings.execute("drop table public.bystander")
 
@@ -215,7 +217,7 @@ def test_backfill_per_source_and_of_every_source(
 def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
     postings: psycopg.Connection[Any], base_settings: Settings
 ) -> None:
-    """A source whose column or table is gone is said in one line with the way out (exit 1); every
+    """A source whose column or table is gone is said in one line with the way out (exit 2); every
     other source is backfilled all the same, before and after it in name order."""
     postings.execute("create table public.aaa_notes (id bigint primary key, body text, extra text)")
     postings.execute("insert into public.aaa_notes values (1, 'a', 'x')")
@@ -225,13 +227,13 @@ def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
         postings.execute("delete from public.embedding_queue where processed_at is null")
         postings.execute("alter table public.aaa_notes drop column extra cascade")
         column = _autoembed(base_settings, "backfill")
-        _one_line_error(column, 1, "the source aaa_notes cannot be backfilled now",
+        _one_line_error(column, 2, "the source aaa_notes cannot be backfilled now",
                         "extra", "declare the source again")
         assert column.stdout == "0 jobs enqueued\n3 postings rows enqueued\n", column.stdout
         assert sorted(_open(postings, "postings")) == sorted([A1, A2, A3])
         postings.execute("drop table public.aaa_notes")
         table = _autoembed(base_settings, "backfill", "--source", "aaa_notes")
-        _one_line_error(table, 1, "the source aaa_notes cannot be backfilled now",
+        _one_line_error(table, 2, "the source aaa_notes cannot be backfilled now",
                         "was dropped", "drop_embedding_source('aaa_notes')")
     finally:
         postings.execute("select public.drop_embedding_source('aaa_notes', drop_vectors => true)")

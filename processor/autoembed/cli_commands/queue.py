@@ -181,7 +181,7 @@ def backfill(args: argparse.Namespace, needs: Needs) -> int:
                 # A source that cannot build its text (its table or a column gone): said in
                 # one line with the way out; the other sources are backfilled all the same.
                 blocked += 1
-                fail(1, str(exc.diag.message_primary).removeprefix("autoembed: "))
+                fail(2, str(exc.diag.message_primary).removeprefix("autoembed: "))
                 continue
             noun = ("job", "jobs") if name == "jobs" else (f"{name} row", f"{name} rows")
             print(f"{plural(queued, *noun)} enqueued")
@@ -189,8 +189,8 @@ def backfill(args: argparse.Namespace, needs: Needs) -> int:
             from autoembed.cli_commands.batches import send_backlog
 
             sent = send_backlog(db, settings, names[0] if args.source else None)
-            return sent or (1 if blocked else 0)
-    return 1 if blocked else 0
+            return sent or (2 if blocked else 0)
+    return 2 if blocked else 0
 
 
 def _retry_arguments(parser: argparse.ArgumentParser) -> None:
