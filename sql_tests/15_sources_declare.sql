@@ -35,7 +35,7 @@ select throws_like($$select public.declare_embedding_source('nk', 'public.no_key
 select throws_like($$select public.declare_embedding_source('tk', 'public.two_keys', text_expression => 't')$$,
   '%composite primary key (a, b): add a single-column key%', 'a composite key is refused');
 select throws_like($$select public.declare_embedding_source('fk', 'public.float_key', text_expression => 't')$$,
-  '%of type double precision: use a bigint, integer, uuid or text key%', 'a key of another type is refused');
+  '%of type double precision: use a bigint, integer, smallint, uuid, text or varchar key%', 'a key of another type is refused');
 
 -- Names and expressions never run: each attempt is refused and nothing happened.
 select throws_like($$select public.declare_embedding_source('p; drop table public.victim', 'public.postings',

@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(25);
+select plan(38);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -134,6 +134,53 @@ select is((select count(*) from public.embedding_queue q where q.source = 'sums'
   and q.lease_token is null), 2::bigint, 'and leaves the others'' due');
 select is((select count(*) from public.claim_embedding_batch(10, interval '5 minutes', null, 'nosuch')),
   0::bigint, 'a source of no entries claims nothing');
+
+-- 8. varchar and smallint keys, through a claim, a complete, a search and a delete.
+create function pg_temp.embed_all(source_name text) returns text[] language sql as $$
+  with c as (select * from public.claim_embedding_batch(10, interval '5 minutes', null, source_name))
+  select array_agg(o.outcome order by o.outcome) from public.complete_embedding_batch(
+    (select array_agg(c.queue_id order by c.queue_id) from c),
+    (select array_agg(c.lease_token order by c.queue_id) from c),
+    (select array_agg(c.content_hash order by c.queue_id) from c),
+    (select array_agg('[1,0,0]'::extensions.vector order by c.queue_id) from c), 'test-other-3d') as o
+$$;
+create table public.codes (code varchar(20) primary key, body text);
+insert into public.codes values ('A-1', 'alpha'), ('B 2', 'beta');
+select lives_ok($$select public.declare_embedding_source('codes', 'public.codes', text_expression => 'body')$$,
+  'a varchar key is declared');
+select is((select array_agg(content order by content) from public.codes_embedding_texts(array['B 2', 'A-1'])),
+  '{alpha,beta}'::text[], 'its rows are read by key');
+select is(pg_temp.embed_all('codes'), '{embedded,embedded}'::text[], 'claimed and completed');
+select is((select array_agg(source_key order by source_key) from public.match_embedding_source('codes', '[1,0,0]')),
+  '{A-1,"B 2"}'::text[], 'and found by search');
+delete from public.codes where code = 'B 2';
+select is((select array_agg(source_key::text) from public.codes_embeddings), '{A-1}'::text[],
+  'a deleted row''s vector goes with it');
+create table public.long_codes (code varchar primary key, body text);
+select public.declare_embedding_source('long_codes', 'public.long_codes', text_expression => 'body');
+insert into public.long_codes values (repeat('c', 2100), 'long');
+select is((select count(*) from public.claim_embedding_batch(10, interval '5 minutes', null, 'long_codes')), 0::bigint,
+  'a varchar key too long for the queue is not claimed');
+select is((select error_message from public.embedding_queue where source = 'long_codes'),
+  'source long_codes: its key is 2100 bytes long; autoembed queues keys of at most 2000 bytes: give the table a shorter key (this row is not embedded)',
+  'it fails for good, saying why');
+delete from public.long_codes;
+select is((select count(*) from public.embedding_queue where source = 'long_codes'), 0::bigint,
+  'and its failed entry goes with its row, as a text key''s');
+create table public.levels (id smallint primary key, body text);
+insert into public.levels values (1, 'low'), (2, 'high');
+select lives_ok($$select public.declare_embedding_source('levels', 'public.levels', text_expression => 'body')$$,
+  'a smallint key is declared');
+select is(pg_temp.embed_all('levels'), '{embedded,embedded}'::text[], 'claimed and completed');
+select is((select array_agg(source_key order by source_key) from public.match_embedding_source('levels', '[1,0,0]')),
+  '{1,2}'::text[], 'and found by search');
+delete from public.levels where id = 2;
+select is((select array_agg(source_key) from public.levels_embeddings), '{1}'::smallint[],
+  'a deleted row''s vector goes with it');
+create table public.amounts (id numeric primary key, body text);
+select throws_ok($$select public.declare_embedding_source('amounts', 'public.amounts', text_expression => 'body')$$,
+  '42P10', 'autoembed: the primary key public.amounts.id is of type numeric: use a bigint, integer, smallint, uuid, text or varchar key, e.g. alter table public.amounts alter column id type text',
+  'a numeric key is refused with a way forward');
 
 select * from finish();
 rollback;

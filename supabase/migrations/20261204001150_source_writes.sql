@@ -149,7 +149,7 @@ begin
       'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
       else '' end,
     -- A text key too long to be queued has a failed entry of another name (20261204001120).
-    case when s.key_type = 'text' then pg_catalog.format(
+    case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'delete from public.embedding_queue q using autoembed_old_rows as t where pg_catalog.octet_length(t.%2$I) > 2000 '
       'and q.source = %1$L and q.source_key = public.embedding_source_long_key_name(t.%2$I);', s.name, s.key_column)
       else '' end);
@@ -255,7 +255,7 @@ begin
       'delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I);', dest, s.key_column)
       else 'null;' end,
     calls,
-    case when s.key_type = 'text' then pg_catalog.format(
+    case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'if pg_catalog.octet_length(old.%2$I) > 2000 then delete from public.embedding_queue q where q.source = %1$L '
       'and q.source_key = public.embedding_source_long_key_name(old.%2$I); end if;', s.name, s.key_column)
       else '' end);

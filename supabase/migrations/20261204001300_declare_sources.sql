@@ -124,9 +124,9 @@ begin
   elsif pg_catalog.cardinality(key_columns) > 1 then
     raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, uuid or text) and make it the primary key',
       source_table, pg_catalog.array_to_string(key_columns, ', ') using errcode = '42P10';
-  elsif key_type not in ('bigint', 'integer', 'uuid', 'text') then
-    raise exception 'autoembed: the primary key %.% is of type %: use a bigint, integer, uuid or text key',
-      source_table, key_columns[1], key_type using errcode = '42P10';
+  elsif key_type not in ('bigint', 'integer', 'smallint', 'uuid', 'text', 'character varying') then
+    raise exception 'autoembed: the primary key %.% is of type %: use a bigint, integer, smallint, uuid, text or varchar key, e.g. alter table % alter column % type text',
+      source_table, key_columns[1], key_type, source_table, pg_catalog.quote_ident(key_columns[1]) using errcode = '42P10';
   end if;
   -- The text and the liveness, checked (embedding_source_expression_columns).
   if (text_columns is null) = (text_expression is null) then
