@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(38);
+select plan(40);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -66,6 +66,13 @@ select is((select failed from public.embedding_source_status() where source = 's
 select is((select array_agg(q.source_key order by q.source_key) from public.embedding_queue q
   where q.source = 'sums' and q.processed_at is null), '{2,3}'::text[],
   'the rows live now are queued, row 3 for its new text; row 1, not live, is not');
+update public.embedding_queue q set processed_at = now(), attempts = 3, error_message = 'HTTP 400: refused'
+where q.source = 'sums' and q.source_key = '3' and q.processed_at is null;
+select is((public.declare_embedding_source('sums', 'public.sums', text_expression => 'a::text || '' '' || b::text',
+  live_when => 'flag')) ->> 'queued', '0', 'declared again as it is, nothing is queued');
+select is((select array_agg(q.source_key || ' ' || coalesce(q.error_message, 'open') order by q.source_key)
+  from public.embedding_queue q where q.source = 'sums'), '{"2 open","3 HTTP 400: refused"}'::text[],
+  'and a row the provider refused stays failed, not sent again');
 
 -- 3. The same text in every session.
 create table public.events (id bigint primary key, day date, span interval, at timestamptz, ratio float8,

@@ -7,9 +7,8 @@
 --                       {"column": "skills", "label": "Skills"}, "body"]',
 --     live_when => $$status = 'open'$$);
 --   select public.drop_embedding_source('postings', drop_vectors => true);
--- Both are security invoker and need the table's ownership (its triggers).
--- Declaring again replaces the text or the liveness: only rows whose text
--- hash changed are queued; their vectors answer searches until replaced.
+-- Both are security invoker and need the table's ownership (its triggers). Declaring again replaces
+-- the text or liveness: rows whose text hash changed are queued; their vectors answer until replaced.
 
 create or replace function public.declare_embedding_source(
   source_name text,
@@ -44,6 +43,7 @@ declare
   waiting integer;
   waited text[];
   active public.embedding_models;
+  redefined boolean;
 begin
   if source_name is null or source_name !~ '^[a-z][a-z0-9_]{0,39}$' then
     raise exception 'autoembed: a source name is 1 to 40 lowercase letters, digits or _, starting with a letter: %',
@@ -115,14 +115,14 @@ begin
   where i.indrelid = source_table and i.indisprimary
     and k.n <= i.indnkeyatts;  -- not the columns it only includes
   if key_columns is null then  -- a column already unique needs only to become the key
-    raise exception 'autoembed: % has no primary key: add one (a bigint, integer, uuid or text column)%',
+    raise exception 'autoembed: % has no primary key: add one (a bigint, integer, smallint, uuid, text or varchar column)%',
       source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key (%I)',
           source_table, a.attname) from pg_catalog.pg_index i join pg_catalog.pg_attribute a
           on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
         where i.indrelid = source_table and i.indisunique and i.indnkeyatts = 1 and i.indexprs is null
           and i.indpred is null order by a.attnum limit 1), '') using errcode = '42P10';
   elsif pg_catalog.cardinality(key_columns) > 1 then
-    raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, uuid or text) and make it the primary key',
+    raise exception 'autoembed: % has the composite primary key (%): add a single-column key (bigint, integer, smallint, uuid, text or varchar) and make it the primary key',
       source_table, pg_catalog.array_to_string(key_columns, ', ') using errcode = '42P10';
   elsif key_type not in ('bigint', 'integer', 'smallint', 'uuid', 'text', 'character varying') then
     raise exception 'autoembed: the primary key %.% is of type %: use a bigint, integer, smallint, uuid, text or varchar key, e.g. alter table % alter column % type text',
@@ -152,10 +152,9 @@ begin
       then '' else ', a table dropped since' end, pg_catalog.quote_literal(source_name) using errcode = '42710';
   end if;
   perform public.require_embedding_source_names_free(source_name, source_table);  -- 20261204001290
-
   -- Declared again: its open entries go before the table is locked (a claim holding them
-  -- reads the table next: the other way round, the two deadlocked); once more below.
-  -- What waited already is not counted as queued by this call.
+  -- reads the table next: the other way round, the two deadlocked); once more below. What
+  -- waited already is not counted as queued by this call.
   with gone as (delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
     and q.processed_at is null returning q.source_key)
   select pg_catalog.array_agg(gone.source_key) into waited from gone;
@@ -194,10 +193,13 @@ begin
   with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)  -- (20261204001120)
   select waited || coalesce(pg_catalog.array_agg(k), '{}') into waited
   from gone cross join lateral pg_catalog.unnest(gone.keys) as k;
-  -- Failures are judged again under this text and liveness: a row that still fails, fails anew.
-  delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
+  -- A new text or liveness judges failures again (a row that still fails, fails anew); the same
+  -- one leaves them alone (a deploy declaring it as before sends no refused row again).
+  redefined := (existing.text_columns, existing.text_expression, existing.live_when) is distinct from
+    (declare_embedding_source.text_columns, declare_embedding_source.text_expression, declare_embedding_source.live_when);
+  delete from public.embedding_queue q where redefined and q.source = source_name and q.source_key is not null
     and q.processed_at is not null and q.error_message is not null;
-  waiting := public.enqueue_embedding_source(source_name);
+  waiting := public.enqueue_embedding_source(source_name, redefined);
   select pg_catalog.count(*) into queued
   from public.embedding_queue as q
   left join pg_catalog.unnest(waited) as w (k) on w.k = q.source_key
@@ -254,6 +256,8 @@ begin
       raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl
         using errcode = '42501';
     end if;
+    -- Locked before its vector table (the policy, below), in the order writers take them.
+    execute pg_catalog.format('lock table %s in access exclusive mode', tbl);
   end if;
   -- Its vector table, also when declared again with columns since (autoembed's, by its
   -- comment); its policy first, which calls <source>_embedding_visible, dropped below.
@@ -262,9 +266,7 @@ begin
     like 'Vectors of the source%' then
     -- Kept vectors stay readable by service_role alone until declared again.
     execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
-    if drop_vectors then
-      execute pg_catalog.format('drop table %s', vector_table);
-    end if;
+    if drop_vectors then execute pg_catalog.format('drop table %s', vector_table); end if;
   end if;
   -- Its triggers, then its functions (20261204001290).
   for g in select * from public.embedding_source_generated_names(s.name) loop

@@ -38,9 +38,9 @@ begin
     -- The source's own fault (its table or a column gone or renamed, a privilege taken):
     -- said in one line, with the way out status gives; the caller goes on with the others.
     raise exception 'autoembed: the source % cannot be backfilled now: %', source_name,
-      coalesce(public.embedding_source_columns_gone(source_name),
+      pg_catalog.regexp_replace(coalesce(public.embedding_source_columns_gone(source_name),
         (select st.health_reason from public.embedding_source_status() as st where st.source = source_name),
-        sqlerrm) using errcode = '55000';
+        sqlerrm), '^source [a-z0-9_]+: ', '') using errcode = '55000';
   end;
   insert into public.embedding_queue (source, source_key)
   select source_name, k from pg_catalog.unnest(public.embedding_source_queueable_keys(source_name, keys)) as k

@@ -140,3 +140,43 @@ def test_a_rename_followed_while_a_claim_reads_the_vectors_takes_no_lock_on_them
                               "where name = 'locked'").fetchone() == ("public.locked_renamed",)
     finally:
         locked.execute("alter table if exists public.locked_renamed rename to locked")
+
+
+def test_a_source_is_removed_while_a_writer_holds_a_row_and_deletes_another(
+    locked: psycopg.Connection[Any], database_url: str
+) -> None:
+    """A writer holds a row of the table (select ... for update), the removal waits for it, and
+    the writer then deletes another row, whose trigger deletes its vector: the removal takes the
+    table before the vector table, as the writer does, so neither is a deadlock victim (taking the
+    vector table's policy first, it was)."""
+    errors: list[BaseException] = []
+
+    def drop() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute("set deadlock_timeout = '100ms'")
+                conn.execute("select public.drop_embedding_source('locked', drop_vectors => true)")
+        except BaseException as error:  # reported by the assertion below
+            errors.append(error)
+
+    with psycopg.connect(database_url) as writer, psycopg.connect(database_url, autocommit=True) as watcher:
+        writer.execute("set deadlock_timeout = '100ms'")
+        writer.execute("select from public.locked where id = 1 for update")
+        pid = writer.execute("select pg_backend_pid()").fetchone()
+        dropping = threading.Thread(target=drop)
+        dropping.start()
+        wait_for(lambda: watcher.execute(
+            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
+            timeout=30, what="the removal waiting for the writer")
+        try:
+            writer.execute("delete from public.locked where id = 2")
+            writer.commit()
+        except BaseException as error:
+            errors.append(error)
+        dropping.join(timeout=60)
+        assert not dropping.is_alive()
+    assert errors == []
+    assert locked.execute("select (select count(*) from public.embedding_sources where name = 'locked'), "
+                          "to_regclass('public.locked_embeddings') is null, "
+                          "(select array_agg(id) from public.locked)").fetchone() == (0, True, [1])
