@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,12 @@ def test_a_refused_input_and_a_bad_vector_cost_the_same_online_and_in_a_batch(
     db.execute("update public.jobs set description = 'NAN ME' where id = %s", (online[9],))
     report = service.run_drain(s)  # carries the batch forward, then drains the online jobs
     assert report.batches is not None and "finished 1" in report.batches
+    # The note gives the batch's own tokens (the summary's are the online drain's): those the
+    # Batch API billed and those of the refused line's texts sent again online, as recorded.
+    tokens, through_batches = map(int, re.search(r"tokens (\d+), (\d+) of them through the Batch API",
+                                                 report.batches).groups())  # type: ignore[union-attr]
+    assert tokens > 0 and through_batches == 0  # its one line was refused: all sent again online
+    assert (tokens,) in db.execute("select tokens from public.embedding_runs").fetchall()
     assert _outcomes(db, batched) == _outcomes(db, online)
     for ids in (batched, online):
         failed = [i for i, o in zip(ids, _outcomes(db, ids), strict=True) if o[3] is False]

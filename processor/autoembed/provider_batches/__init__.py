@@ -54,9 +54,12 @@ def before_online(db: Database, settings: Settings, embedder: Embedder, *,
         if carried.finished:
             db.record_run(started, embedder.model, run_record(carried, embedder.model).as_dict())
         run = carried.run
+        # Its own counts and tokens (the run's summary line before this note is the online
+        # drain's): the Batch API's, and those of lines sent again online.
         notes.append(f"batches checked {carried.checked}, in progress {carried.in_progress}, "
                      f"finished {carried.finished} ({run.embedded} embedded, {run.failed} "
-                     f"failed, {run.retried} retrying, {run.released} back in the queue)")
+                     f"failed, {run.retried} retrying, {run.released} back in the queue, "
+                     f"tokens {run.tokens}, {carried.batch_tokens} of them through the Batch API)")
         notes += carried.errors
     threshold = settings.batch_api_threshold
     if long_run and threshold and db.due_count() >= threshold:
