@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(40);
+select plan(42);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -73,6 +73,11 @@ select is((public.declare_embedding_source('sums', 'public.sums', text_expressio
 select is((select array_agg(q.source_key || ' ' || coalesce(q.error_message, 'open') order by q.source_key)
   from public.embedding_queue q where q.source = 'sums'), '{"2 open","3 HTTP 400: refused"}'::text[],
   'and a row the provider refused stays failed, not sent again');
+update public.sums set a = 2 where id = 3;  -- edited since it failed: it waits
+select is((public.declare_embedding_source('sums', 'public.sums', text_expression => 'a::text || '' '' || b::text',
+  live_when => 'flag')) -> 'waiting', '2'::jsonb, 'a failed row edited since waits still, declared again as it is');
+select is((select array_agg(q.source_key order by q.source_key) from public.embedding_queue q
+  where q.source = 'sums' and q.processed_at is null), '{2,3}'::text[], 'both rows are open');
 
 -- 3. The same text in every session.
 create table public.events (id bigint primary key, day date, span interval, at timestamptz, ratio float8,

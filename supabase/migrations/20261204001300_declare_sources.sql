@@ -1,11 +1,8 @@
 -- autoembed: sources, part 4 of 5: declaring and removing a source (its rows are
 -- queued by enqueue_embedding_source, 20261204001190).
 --
---   select public.declare_embedding_source(
---     'postings', 'public.postings',
---     text_columns => '[{"column": "job_title"}, {"column": "employer", "label": "Company"},
---                       {"column": "skills", "label": "Skills"}, "body"]',
---     live_when => $$status = 'open'$$);
+--   select public.declare_embedding_source('postings', 'public.postings', text_columns => '["job_title",
+--     {"column": "employer", "label": "Company"}, "body"]', live_when => $$status = 'open'$$);
 --   select public.drop_embedding_source('postings', drop_vectors => true);
 -- Both are security invoker and need the table's ownership (its triggers). Declaring again replaces
 -- the text or liveness: rows whose text hash changed are queued; their vectors answer until replaced.
@@ -86,10 +83,9 @@ begin
     raise exception 'autoembed: % is already the source %: declare % again to change its text, or drop it first (select public.drop_embedding_source(%))',
       source_table, existing.name, existing.name, pg_catalog.quote_literal(existing.name) using errcode = '42710';
   end if;
-  -- Declared again without saying where its vectors go: where they are (a
-  -- first declaration: a table of autoembed's), so nothing is embedded again.
-  vectors := coalesce(vectors, (select e.vectors from public.embedding_sources e where e.name = source_name),
-    'table');
+  -- Declared again without saying where its vectors go: where they are (a first declaration:
+  -- a table of autoembed's), so nothing is embedded again.
+  vectors := coalesce(vectors, (select e.vectors from public.embedding_sources e where e.name = source_name), 'table');
   vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
   if vectors = 'table' and pg_catalog.to_regclass(vector_table) is not null and coalesce(pg_catalog.obj_description(
     pg_catalog.to_regclass(vector_table), 'pg_class'), '') not like 'Vectors of the source%' then
@@ -101,9 +97,8 @@ begin
     raise exception 'autoembed: vectors is ''table'' (a table of autoembed''s) or ''columns'' (on %)',
       source_table using errcode = '22023';
   end if;
-  -- Owned by the declaring role (or a superuser), with its triggers where the
-  -- source writes it: the source's functions run as that role (20261204001110);
-  -- the names the new expressions call are checked with them, below.
+  -- Owned by the declaring role (or a superuser), with its triggers where the source writes it: its
+  -- functions run as that role (20261204001110); the names its expressions call are checked below.
   perform public.embedding_source_owner_check(source_table, vectors = 'columns', false);
   -- The key: one column, of a type a queue entry can carry as text.
   select pg_catalog.array_agg(a.attname order by k.n),
@@ -199,11 +194,16 @@ begin
     (declare_embedding_source.text_columns, declare_embedding_source.text_expression, declare_embedding_source.live_when);
   delete from public.embedding_queue q where redefined and q.source = source_name and q.source_key is not null
     and q.processed_at is not null and q.error_message is not null;
-  waiting := public.enqueue_embedding_source(source_name, redefined);
-  select pg_catalog.count(*) into queued
+  perform public.enqueue_embedding_source(source_name, redefined);
+  -- Declared as it is, a failed row that waited (edited since it failed) waits again.
+  insert into public.embedding_queue (source, source_key)
+  select source_name, w.k from pg_catalog.unnest(waited) as w (k) where not redefined and exists (select
+    from public.embedding_queue f where f.source = source_name and f.source_key = w.k and f.error_message is not null)
+  on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+  select pg_catalog.count(*) filter (where w.k is null), pg_catalog.count(*) into queued, waiting
   from public.embedding_queue as q
-  left join pg_catalog.unnest(waited) as w (k) on w.k = q.source_key
-  where q.source = source_name and q.source_key is not null and q.processed_at is null and w.k is null;
+  left join (select distinct u.k from pg_catalog.unnest(waited) as u (k)) as w on w.k = q.source_key
+  where q.source = source_name and q.source_key is not null and q.processed_at is null;
   return pg_catalog.jsonb_build_object('source', source_name, 'table', source_table::text, 'key', key_columns[1],
     'vectors', coalesce(vector_table, source_table::text), 'queued', queued, 'waiting', waiting,
     'read_columns', (select s.read_columns from public.embedding_sources s where s.name = source_name));
@@ -253,8 +253,7 @@ begin
   if tbl is not null then
     if not exists (select from pg_catalog.pg_class c where c.oid = s.relid
       and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then
-      raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl
-        using errcode = '42501';
+      raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl using errcode = '42501';
     end if;
     -- Locked before its vector table (the policy, below), in the order writers take them.
     execute pg_catalog.format('lock table %s in access exclusive mode', tbl);
