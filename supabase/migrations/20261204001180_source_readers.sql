@@ -59,19 +59,17 @@ stable
 security invoker
 set search_path = ''
 as $$
-  -- A column renamed or dropped since, or the table gone, is left to the
-  -- searches to say (the source is blocked; its reason names it). The
-  -- table's schema must be usable too: without USAGE no column of it is.
-  select coalesce((select pg_catalog.has_schema_privilege(t.relnamespace, 'USAGE')
-      from pg_catalog.pg_class as t where t.oid = source_table), true)
-    and coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, a.attnum, 'SELECT')), true)
+  -- A column renamed or dropped since is left to the searches to say (the
+  -- source is blocked; its reason names it). The schema's USAGE is the
+  -- searches' to check (require_embedding_source_readable, below).
+  select coalesce(pg_catalog.bool_and(pg_catalog.has_column_privilege(source_table, a.attnum, 'SELECT')), true)
   from pg_catalog.unnest(columns) as c
   join pg_catalog.pg_attribute as a on a.attrelid = source_table and a.attname = c and a.attnum > 0
     and not a.attisdropped
 $$;
 
 comment on function public.embedding_source_columns_readable(oid, name[]) is
-'embedding_source_columns_readable: whether the caller may use the schema of source_table and select every one of its columns (a source''s key and the columns its text and live_when read).';
+'embedding_source_columns_readable: whether the caller may select every one of columns of source_table (a source''s key and the columns its text and live_when read).';
 revoke all on function public.embedding_source_columns_readable(oid, name[]) from public;
 grant execute on function public.embedding_source_columns_readable(oid, name[]) to anon, authenticated, service_role;
 
