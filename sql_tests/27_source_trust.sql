@@ -84,7 +84,7 @@ alter function public.trust_their_trigger() owner to autoembed_test_untrusted;
 create trigger trust_their_trigger before update on public.trust_trigd
   for each row execute function public.trust_their_trigger();
 select throws_like($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]',
-  vectors => 'columns')$$, '%has triggers whose functions another role owns: trust_their_trigger (public.trust_their_trigger(), owned by autoembed_test_untrusted)%',
+  vectors => 'columns')$$, '%has code another role owns%: trigger trust_their_trigger (function public.trust_their_trigger(), owned by autoembed_test_untrusted)%',
   'vectors in the columns of a table with a trigger of another role are refused');
 select lives_ok($$select public.declare_embedding_source('trigd', 'public.trust_trigd', text_columns => '["body"]')$$,
   'in a vector table of autoembed''s (the table never written) they are not');
@@ -100,7 +100,7 @@ insert into public.trust_trigd values (1, 'one');
 create trigger trust_their_trigger before update on public.trust_trigd
   for each row execute function public.trust_their_trigger();
 select throws_like($$select public.trigd_store_embeddings(array['1'], array['\x00'::bytea], array['[1,2,3]'::extensions.vector],
-  'test-3d', array[null::xid], array[null::tid])$$, '%has triggers whose functions another role owns%',
+  'test-3d', array[null::xid], array[null::tid])$$, '%has code another role owns%',
   'one added later stops the store, which would have fired it');
 select public.drop_embedding_source('trigd');
 

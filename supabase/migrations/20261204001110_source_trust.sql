@@ -10,10 +10,12 @@
 -- declarer's rights: replace its function with one that runs `alter role ...
 -- superuser`, or put a trigger on its table for the store's update to fire.
 --   - embedding_source_owner_check: the table is owned by the declaring role
---     or by a superuser, and so are the (security invoker) functions of its
---     triggers where the source writes it (vectors in its columns: a role
---     granted TRIGGER could add one), and every function and operator of
---     the names its expressions call (20261204001115). Checked when
+--     or by a superuser, and so is the code its writes run where the source
+--     writes it (vectors in its columns: a role granted TRIGGER could add a
+--     trigger, a former owner have left a CHECK calling its function:
+--     20261204001112), its vector table and that table's code, and every
+--     function and operator of the names its expressions call
+--     (20261204001115). Checked when
 --     declaring, and by the text, store and forget functions at every call:
 --     a table given to another owner later blocks its source (the claim
 --     names why) instead of running as it.
@@ -51,23 +53,24 @@ begin
       source_table::pg_catalog.regclass, owner_name, current_user, source_table::pg_catalog.regclass,
       pg_catalog.quote_ident(current_user) using errcode = '42501';
   end if;
-  -- Writing the table (its vectors in its columns) fires its triggers as
-  -- current_user: a role granted TRIGGER on it may have added one.
-  if writes then
-    select pg_catalog.string_agg(pg_catalog.format('%I (%s, owned by %s)', t.tgname, p.oid::pg_catalog.regprocedure,
-      r.rolname), ', ') into owner_name
-    from pg_catalog.pg_trigger as t
-    inner join pg_catalog.pg_proc as p on t.tgfoid = p.oid
-    inner join pg_catalog.pg_roles as r on p.proowner = r.oid
-    -- A security definer function runs as its owner, whoever fires it (a
-    -- Supabase Database Webhook's supabase_functions.http_request(), say).
-    where t.tgrelid = source_table and not t.tgisinternal and not p.prosecdef
-      and r.rolname <> current_user and not r.rolsuper;
-    if owner_name is not null then
-      raise exception 'autoembed: % has triggers whose functions another role owns: %; writing its vectors would run them as %: drop them, or give their functions to % (alter function ... owner to %)',
-        source_table::pg_catalog.regclass, owner_name, current_user, current_user,
-        pg_catalog.quote_ident(current_user) using errcode = '42501';
-    end if;
+  -- Code attached to the table that its source's functions would run (its
+  -- triggers, constraints... when they write it), then its vector table's.
+  owner_name := public.embedding_relation_foreign_code(source_table, writes);
+  if owner_name is null then
+    select pg_catalog.concat_ws(': ', v.oid::pg_catalog.regclass::text || coalesce(' (owned by ' || r.rolname || ')', ''),
+      c.code)
+    into owner_name
+    from public.embedding_sources as s
+    inner join pg_catalog.pg_class as v
+      on v.oid = pg_catalog.to_regclass(pg_catalog.format('public.%I', s.name || '_embeddings'))
+    left join pg_catalog.pg_roles as r on r.oid = v.relowner and r.rolname <> current_user and not r.rolsuper
+    cross join lateral (select public.embedding_relation_foreign_code(v.oid, true) as code) as c
+    where s.relid = source_table and s.vectors = 'table' and (r.oid is not null or c.code is not null);
+  end if;
+  if owner_name is not null then
+    raise exception 'autoembed: % has code another role owns, which its source''s functions would run as %: %; drop it, or give it to % (alter function ... owner to %)',
+      source_table::pg_catalog.regclass, current_user, owner_name, current_user,
+      pg_catalog.quote_ident(current_user) using errcode = '42501';
   end if;
   -- What its expressions call, by name (declare_embedding_source checks the
   -- new expressions itself, before it records them: callables => false).
@@ -80,8 +83,8 @@ end;
 $$;
 
 comment on function public.embedding_source_owner_check(oid, boolean, boolean) is
-'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser, when the caller writes it unless every trigger function on it is too, and unless every function and operator named as its expressions'' calls are (callables).
-A table, trigger or overload of another role would let that role run code with the declarer''s rights.';
+'embedding_source_owner_check: raise (42501) unless the table is owned by current_user (the role a source''s functions run as) or by a superuser; when the caller writes it, unless the code its writes run is too (embedding_relation_foreign_code); unless its vector table and that table''s code are; and unless every function and operator named as its expressions'' calls are (callables).
+A table, trigger, constraint or overload of another role would let that role run code with the declarer''s rights.';
 revoke all on function public.embedding_source_owner_check(oid, boolean, boolean) from public, anon, authenticated;
 grant execute on function public.embedding_source_owner_check(oid, boolean, boolean) to service_role;
 

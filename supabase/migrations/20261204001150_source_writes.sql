@@ -72,12 +72,15 @@ declare
   queued text;
   protected text;
   calls text;
+  -- A live_when is judged as the claim judges it (20261204001190), whatever the writer's TimeZone.
+  settings text;
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
   tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
+  settings := case when s.live_when is not null then public.embedding_text_settings() else '' end;
   -- Before the live_when is evaluated, the names it calls (20261204001115):
   -- an overload of another role's raises, and the rows are queued as when it
   -- raises; the claim blocks the source, naming it.
@@ -90,7 +93,7 @@ begin
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
     returns trigger
-    language plpgsql volatile security definer set search_path = ''
+    language plpgsql volatile security definer set search_path = '' %4$s
     as $body$
     #variable_conflict use_column
     begin
@@ -120,7 +123,7 @@ begin
       || 'select from autoembed_new_rows as t where t.embedding is not null or t.embedding_model is not null '
       || 'or t.embedding_text_hash is not null or t.embedded_at is not null) then '
       || 'raise exception ''the embedding columns of %% are written by autoembed only'', %L '
-      || 'using errcode = ''42501''; end if;', tbl) else '' end);
+      || 'using errcode = ''42501''; end if;', tbl) else '' end, settings);
 
   -- The vectors first, then the entries: the order of complete_embedding_batch.
   execute pg_catalog.format(pg_catalog.replace($f$
@@ -188,7 +191,7 @@ begin
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
     returns trigger
-    language plpgsql volatile security definer set search_path = ''
+    language plpgsql volatile security definer set search_path = '' %12$s
     as $body$
     #variable_conflict use_column
     declare
@@ -258,7 +261,7 @@ begin
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'if pg_catalog.octet_length(old.%2$I) > 2000 then delete from public.embedding_queue q where q.source = %1$L '
       'and q.source_key = public.embedding_source_long_key_name(old.%2$I); end if;', s.name, s.key_column)
-      else '' end);
+      else '' end, settings);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);

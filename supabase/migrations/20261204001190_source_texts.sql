@@ -133,8 +133,9 @@ begin
       one_live boolean;
       one_error text;
     begin
-      -- Its rights are the declarer's: the table must still be its (20261204001110).
-      perform public.embedding_source_owner_check(%10$s::pg_catalog.oid);
+      -- Its rights are the declarer's: the table must still be its, and so the code
+      -- the store's writes run (20261204001110): the claim says why it is blocked.
+      perform public.embedding_source_owner_check(%10$s::pg_catalog.oid, %12$L);
       begin
         -- Two statements, so that the keyed one's plan probes the key's index.
         if $1 is null then
@@ -168,13 +169,11 @@ begin
           one_error := null;
           begin
             one_error := 'the live_when of this row raised ';
-            select (%6$s) into one_live from %2$s as autoembed_row
-            where autoembed_row.%3$I = one_key::%5$s;
+            -- By parameter, never by the variable's name: a column one_key would win it.
+            execute %13$L into one_live using one_key;
             one_error := 'the text of this row raised ';
             if one_live then
-              select (%4$s)::text, autoembed_row.xmin, autoembed_row.ctid into one_text, one_xmin, one_ctid
-              from %2$s as autoembed_row
-              where autoembed_row.%3$I = one_key::%5$s;
+              execute %14$L into one_text, one_xmin, one_ctid using one_key;
               found_keys := found_keys || one_key;
               found_texts := pg_catalog.array_append(found_texts, one_text);
               found_errors := pg_catalog.array_append(found_errors, null::text);
@@ -204,7 +203,12 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_embedding_texts', tbl, s.key_column, expr, s.key_type, live, dest, stored,
-    public.embedding_row_error_condition(), s.relid::oid, public.embedding_text_settings());
+    public.embedding_row_error_condition(), s.relid::oid, public.embedding_text_settings(),
+    s.vectors = 'columns',
+    pg_catalog.format('select (%s) from %s as autoembed_row where autoembed_row.%I = $1::%s',
+      live, tbl, s.key_column, s.key_type),
+    pg_catalog.format('select (%s)::text, autoembed_row.xmin, autoembed_row.ctid from %s as autoembed_row '
+      'where autoembed_row.%I = $1::%s', expr, tbl, s.key_column, s.key_type));
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',

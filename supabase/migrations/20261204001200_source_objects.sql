@@ -259,7 +259,7 @@ begin
   execute pg_catalog.format('comment on table %s is %L', vector_table, pg_catalog.format(
     'Vectors of the source %s (%s), by its key; written by autoembed only.', source_name, source_table));
   execute pg_catalog.format('alter table %s enable row level security', vector_table);
-  execute pg_catalog.format('revoke all on table %s from public, anon, authenticated', vector_table);
+  execute pg_catalog.format('revoke all on table %s from public, anon, authenticated, service_role', vector_table);
   execute pg_catalog.format('grant select on table %s to anon, authenticated, service_role', vector_table);
   perform public.create_embedding_source_visible(source_name, source_table, key_column, key_type, read_columns);
   execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);

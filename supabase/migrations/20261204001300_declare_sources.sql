@@ -87,10 +87,11 @@ begin
   -- a table of autoembed's), so nothing is embedded again.
   vectors := coalesce(vectors, (select e.vectors from public.embedding_sources e where e.name = source_name), 'table');
   vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
-  if vectors = 'table' and pg_catalog.to_regclass(vector_table) is not null and coalesce(pg_catalog.obj_description(
-    pg_catalog.to_regclass(vector_table), 'pg_class'), '') not like 'Vectors of the source%' then
+  if vectors = 'table' and exists (select from pg_catalog.pg_class c join pg_catalog.pg_roles r on r.oid = c.relowner
+    where c.oid = pg_catalog.to_regclass(vector_table) and (r.rolname <> current_user and not r.rolsuper
+      or coalesce(pg_catalog.obj_description(c.oid, 'pg_class'), '') not like 'Vectors of the source%')) then
     raise exception 'autoembed: % exists and is not autoembed''s: rename it, or declare the source under another name',
-      vector_table using errcode = '42P07';  -- autoembed's says so in its comment
+      vector_table using errcode = '42P07';  -- autoembed's says so in its comment, and is the declarer's
   end if;
   vector_table := null;
   if vectors is null or vectors not in ('table', 'columns') then
@@ -101,14 +102,14 @@ begin
   -- functions run as that role (20261204001110); the names its expressions call are checked below.
   perform public.embedding_source_owner_check(source_table, vectors = 'columns', false);
   -- The key: one column, of a type a queue entry can carry as text.
-  select pg_catalog.array_agg(a.attname order by k.n),
-    pg_catalog.min(pg_catalog.format_type(a.atttypid, null))
-  into key_columns, key_type
+  select pg_catalog.array_agg(a.attname order by k.n), pg_catalog.min(pg_catalog.format_type(a.atttypid, null)
+    || case when not l.collisdeterministic then pg_catalog.format(' collate %I (nondeterministic)', l.collname) else '' end)
+  into key_columns, key_type  -- a nondeterministic key's 'Abc' and 'ABC' are one row, and two keys of its vectors
   from pg_catalog.pg_index i
   cross join lateral pg_catalog.unnest(i.indkey) with ordinality as k (attnum, n)
   join pg_catalog.pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum
-  where i.indrelid = source_table and i.indisprimary
-    and k.n <= i.indnkeyatts;  -- not the columns it only includes
+  left join pg_catalog.pg_collation l on l.oid = a.attcollation
+  where i.indrelid = source_table and i.indisprimary and k.n <= i.indnkeyatts;  -- not the columns it only includes
   if key_columns is null then  -- a column already unique needs only to become the key
     raise exception 'autoembed: % has no primary key: add one (a bigint, integer, smallint, uuid, text or varchar column)%',
       source_table, coalesce((select pg_catalog.format(', e.g. alter table %s add primary key (%I)',
