@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(64);
+select plan(65);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -62,6 +62,14 @@ select ok(not public.embedding_source_parentheses_balanced($e$x = $t$ $t$ or y)$
   'a dollar quote ends where PostgreSQL ends it');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body || random()')$$, '%calls the volatile random()%', 'a volatile expression is refused');
+-- A stable function of one's own may read another table: a row it makes live later would never be queued.
+create table public.published (posting_id uuid primary key);
+create function public.is_published(uuid) returns boolean language sql stable
+as $f$ select exists (select from public.published p where p.posting_id = $1) $f$;
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => 'body', live_when => 'public.is_published(posting_id)')$$,
+  '%calls the stable public.is_published(uuid)%from the row alone (if it reads only its arguments, declare it so: alter function public.is_published(uuid) immutable)',
+  'a stable function of one''s own is refused, with the statement for one that reads only its arguments');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body || ' at ' || now()::text$e$)$$, '%reads the clock, the transaction or the session (now())%',
   'a text built from now() is refused (stale at every complete)');

@@ -132,11 +132,14 @@ insert into public.broken values (1, 'a', 'b');
 select public.declare_embedding_source('broken', 'public.broken', text_expression => 'body || extra');
 alter table public.broken drop column extra cascade;
 delete from public.embedding_queue;
+-- sums 2 failed for good under the old model: the new one may take it, as for jobs.
+insert into public.embedding_queue (source, source_key, attempts, processed_at, error_message)
+values ('sums', '2', 3, now(), 'HTTP 400: refused');
 select lives_ok($$select public.activate_embedding_model('test-other-3d', 3)$$,
   'a model switch goes past a source whose column (or table) is gone');
 select is((select array_agg(distinct q.source || ' ' || q.source_key order by q.source || ' ' || q.source_key)
   from public.embedding_queue q where q.processed_at is null), '{"events 1","sums 2","sums 3"}'::text[],
-  'and queues the live rows of the others');
+  'and queues the live rows of the others, one failed for good under the old model too');
 
 -- 7. A claim of one source's entries alone (a Batch API backfill of it).
 select is((select array_agg(c.source || ' ' || c.source_key)

@@ -133,7 +133,9 @@ begin
     raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function',
       pg_catalog.quote_literal(expression) using errcode = '42P20';
   end if;
-  select pg_catalog.string_agg(distinct p.oid::regprocedure::text, ', '),
+  -- A stable function of one's own may read other tables, whose changes no trigger of the source sees.
+  select pg_catalog.string_agg(distinct case p.provolatile when 'v' then 'the volatile ' else 'the stable ' end
+      || p.oid::regprocedure::text, ', '),
     pg_catalog.string_agg(distinct pg_catalog.format('alter function %s immutable', p.oid::regprocedure), '; ')
       filter (where p.pronamespace <> 'pg_catalog'::regnamespace)
   into volatile_calls, own_calls
@@ -145,9 +147,9 @@ begin
     join pg_catalog.pg_operator o on o.oid = m.opno
   ) as calls
   join pg_catalog.pg_proc p on p.oid = calls.fn
-  where p.provolatile = 'v';
+  where p.provolatile = 'v' or (p.provolatile = 's' and p.pronamespace <> 'pg_catalog'::regnamespace);
   if volatile_calls is not null then
-    raise exception 'autoembed: the expression % calls the volatile %: a row''s text must be the same each time it is built%',
+    raise exception 'autoembed: the expression % calls %: a row''s text must be the same each time it is built, from the row alone%',
       pg_catalog.quote_literal(expression), volatile_calls, coalesce(' (if it reads only its arguments, declare it so: '
         || own_calls || ')', '') using errcode = '42P13';
   end if;

@@ -1,7 +1,8 @@
 -- autoembed: sources follow model switches.
 --
 -- 1. activate_embedding_model queued the jobs without a current vector of
---    the new model; now every source's live rows without one too (a row
+--    the new model; now every source's live rows without one too, those failed
+--    for good included, as jobs' are (a row
 --    whose vector of that model is current, a switch back, is not), and a
 --    source whose vectors live in a table of autoembed's gets the model's
 --    HNSW index there. A source that cannot build its text now (blocked) is
@@ -124,7 +125,8 @@ begin
       execute public.embedding_source_index_ddl(other.name, model, dimensions);
     end if;
     begin
-      perform public.enqueue_embedding_source(other.name, false);
+      -- Its rows failed for good too, as jobs' are: the new model may take them.
+      perform public.enqueue_embedding_source(other.name, true);
     exception when syntax_error_or_access_rule_violation or undefined_function
       or object_not_in_prerequisite_state then
       -- Blocked (a column its text reads is gone): the claim reports it.
