@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import psycopg
+
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders import create_embedder
@@ -35,6 +37,8 @@ class Estimate:
     cost_usd: float
     batch_cost_usd: float
     sources: dict[str, Counted] = field(default_factory=dict)
+    # Sources that cannot build their texts now, each with why (one line, with the way out).
+    blocked: dict[str, str] = field(default_factory=dict)
 
     @property
     def jobs(self) -> int:
@@ -74,18 +78,24 @@ def estimate(db: Database, settings: Settings, model: str | None = None,
 
     With ``model`` unset: the pending entries, for the configured model. With a
     model name: every live row that model has not embedded yet (a switch).
-    Every source, or ``source`` alone.
+    Every source, or ``source`` alone; one that cannot build its texts now is
+    left out and named in ``blocked``, the others counted all the same.
     """
     store = SourceStore(db)
     names = [store.check(source)] if source else store.names()
     embedder = create_embedder(replace(settings, model=model) if model else settings)
-    sources = {name: _count(embedder, (text for _, text in store.backlog(name, model)))
-               for name in names if name}
+    sources: dict[str, Counted] = {}
+    blocked: dict[str, str] = {}
+    for name in filter(None, names):
+        try:
+            sources[name] = _count(embedder, (text for _, text in store.backlog(name, model)))
+        except psycopg.errors.ObjectNotInPrerequisiteState as exc:  # its table or a column gone
+            blocked[name] = str(exc.diag.message_primary).removeprefix("autoembed: ")
     rows = sum(c.rows for c in sources.values())
     tokens = sum(c.tokens for c in sources.values())
     return Estimate(embedder.model, rows, tokens, sum(c.truncated for c in sources.values()),
                     estimated_cost(embedder.model, tokens),
-                    estimated_cost(embedder.model, tokens, batch=True), sources)
+                    estimated_cost(embedder.model, tokens, batch=True), sources, blocked)
 
 
 def estimate_change(db: Database, settings: Settings, source: str, *, text_columns: Any = None,

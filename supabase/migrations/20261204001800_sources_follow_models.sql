@@ -8,6 +8,28 @@
 --    HNSW index there. A source that cannot build its text now (blocked) is
 --    left to the claim, which says why.
 
+-- Why a source cannot build its texts now, in one line with the way out (a
+-- column gone, its table dropped, what status says), else the error itself:
+-- the backfill and the estimate say it, naming the source, and go on with the others.
+create or replace function public.embedding_source_fault(source_name text, error text)
+returns text
+language plpgsql  -- not sql: what it calls is made by later migrations (20261204004200)
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return pg_catalog.regexp_replace(coalesce(public.embedding_source_columns_gone(source_name),
+    (select st.health_reason from public.embedding_source_status() as st where st.source = source_name),
+    error), '^source [a-z0-9_]+: ', '');
+end;
+$$;
+
+comment on function public.embedding_source_fault(text, text) is
+'embedding_source_fault: why the source cannot build its texts now, in one line with the way out, else the error given.';
+revoke all on function public.embedding_source_fault(text, text) from public, anon, authenticated;
+grant execute on function public.embedding_source_fault(text, text) to service_role;
+
 -- 0. Backfilling a source may leave out the rows whose latest entry failed
 -- for good (a model switch, as `autoembed backfill` for jobs); declaring one
 -- (enqueue_embedding_source(name)) still queues them, for the new text.
@@ -39,9 +61,7 @@ begin
     -- The source's own fault (its table or a column gone or renamed, a privilege taken):
     -- said in one line, with the way out status gives; the caller goes on with the others.
     raise exception 'autoembed: the source % cannot be backfilled now: %', source_name,
-      pg_catalog.regexp_replace(coalesce(public.embedding_source_columns_gone(source_name),
-        (select st.health_reason from public.embedding_source_status() as st where st.source = source_name),
-        sqlerrm), '^source [a-z0-9_]+: ', '') using errcode = '55000';
+      public.embedding_source_fault(source_name, sqlerrm) using errcode = '55000';
   end;
   insert into public.embedding_queue (source, source_key)
   select source_name, k from pg_catalog.unnest(public.embedding_source_queueable_keys(source_name, keys)) as k

@@ -67,28 +67,34 @@ begin
   if not exists (select from pg_catalog.pg_class c where c.oid = s.relid) then
     return;  -- its table was dropped: nothing will be embedded
   end if;
-  if for_model is null then
-    -- Rows whose text raises are failed by the claim, never sent, and so are
-    -- rows whose vector of the active model is current (a switch back: the
-    -- claim closes them unsent). The keys inserted since the last claim
-    -- (20261204001120) wait too.
-    return query execute pg_catalog.format(
-      'select c.source_key, c.content from public.%I(array(select q.source_key from '
-      'public.embedding_queue q where q.source = $1 and q.source_key is not null '
-      'and q.processed_at is null union select k.key from public.embedding_intake i '
-      'cross join lateral pg_catalog.unnest(i.keys) as k (key) where i.source = $1)) as c '
-      'where c.error is null and not coalesce(c.stored_model = $2 '
-      'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
-      s.name || '_embedding_texts'
-    ) using s.name, public.active_embedding_model();
-  else
-    return query execute pg_catalog.format(
-      'select c.source_key, c.content from public.%I(null) as c where c.error is null '
-      'and not coalesce(c.stored_model = $1 '
-      'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
-      s.name || '_embedding_texts'
-    ) using for_model;
-  end if;
+  begin
+    if for_model is null then
+      -- Rows whose text raises are failed by the claim, never sent, and so are
+      -- rows whose vector of the active model is current (a switch back: the
+      -- claim closes them unsent). The keys inserted since the last claim
+      -- (20261204001120) wait too.
+      return query execute pg_catalog.format(
+        'select c.source_key, c.content from public.%I(array(select q.source_key from '
+        'public.embedding_queue q where q.source = $1 and q.source_key is not null '
+        'and q.processed_at is null union select k.key from public.embedding_intake i '
+        'cross join lateral pg_catalog.unnest(i.keys) as k (key) where i.source = $1)) as c '
+        'where c.error is null and not coalesce(c.stored_model = $2 '
+        'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+        s.name || '_embedding_texts'
+      ) using s.name, public.active_embedding_model();
+    else
+      return query execute pg_catalog.format(
+        'select c.source_key, c.content from public.%I(null) as c where c.error is null '
+        'and not coalesce(c.stored_model = $1 '
+        'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
+        s.name || '_embedding_texts'
+      ) using for_model;
+    end if;
+  exception when syntax_error_or_access_rule_violation or object_not_in_prerequisite_state then
+    -- The source's own fault: one line, as the backfill says it (20261204001800).
+    raise exception 'autoembed: the source % cannot be estimated now: %', source_name,
+      public.embedding_source_fault(source_name, sqlerrm) using errcode = '55000';
+  end;
 end;
 $$;
 

@@ -218,7 +218,7 @@ def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
     postings: psycopg.Connection[Any], base_settings: Settings
 ) -> None:
     """A source whose column or table is gone is said in one line with the way out (exit 2); every
-    other source is backfilled all the same, before and after it in name order."""
+    other source is backfilled (and estimated) all the same, before and after it in name order."""
     postings.execute("create table public.aaa_notes (id bigint primary key, body text, extra text)")
     postings.execute("insert into public.aaa_notes values (1, 'a', 'x')")
     postings.execute("select public.declare_embedding_source('aaa_notes', 'public.aaa_notes', "
@@ -231,6 +231,13 @@ def test_backfill_names_a_source_it_cannot_read_and_backfills_the_others(
                         "extra", "declare the source again")
         assert column.stdout == "0 jobs enqueued\n3 postings rows enqueued\n", column.stdout
         assert sorted(_open(postings, "postings")) == sorted([A1, A2, A3])
+        # The estimate, likewise: the others priced, that one named (it failed every figure).
+        priced = _autoembed(base_settings, "estimate")
+        _one_line_error(priced, 2, "the source aaa_notes cannot be estimated now",
+                        "extra", "declare the source again")
+        assert [line.split(":")[0] for line in priced.stdout.splitlines()] == [
+            "text-embedding-3-small", "  jobs", "  postings"], priced.stdout
+        assert priced.stdout.splitlines()[2].startswith("  postings: 3 rows, "), priced.stdout
         postings.execute("drop table public.aaa_notes")
         table = _autoembed(base_settings, "backfill", "--source", "aaa_notes")
         _one_line_error(table, 2, "the source aaa_notes cannot be backfilled now",

@@ -150,7 +150,9 @@ def estimate(args: argparse.Namespace, needs: Needs) -> int:
         for name, counted in result.sources.items():
             print(f"  {name}: {plural(counted.rows, 'row', 'rows')}, {counted.tokens} tokens "
                   f"({counted.truncated} truncated)")
-    return 0
+    for reason in result.blocked.values():  # as the backfill says it: one line each, exit 2
+        fail(2, reason)
+    return 2 if result.blocked else 0
 
 
 def _backfill_arguments(parser: argparse.ArgumentParser) -> None:
