@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(42);
+select plan(44);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -179,6 +179,10 @@ select is((select count(*) from public.claim_embedding_batch(10, interval '5 min
 select is((select error_message from public.embedding_queue where source = 'long_codes'),
   'source long_codes: its key is 2100 bytes long; autoembed queues keys of at most 2000 bytes: give the table a shorter key (this row is not embedded)',
   'it fails for good, saying why');
+select is((select (public.retry_failed_source_embeddings('long_codes'), public.retry_failed_embeddings())),
+  (0, 0), 'no retry reopens it: no claim could embed it');
+select is((select count(*) from public.embedding_queue where source = 'long_codes' and processed_at is not null
+  and error_message like 'source long_codes: its key is 2100 bytes long%'), 1::bigint, 'it stays failed, saying why');
 delete from public.long_codes;
 select is((select count(*) from public.embedding_queue where source = 'long_codes'), 0::bigint,
   'and its failed entry goes with its row, as a text key''s');

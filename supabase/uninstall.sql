@@ -132,6 +132,7 @@ drop function if exists public.embedding_source_generated_names;
 drop function if exists public.enqueue_embedding_source(text);
 drop function if exists public.enqueue_embedding_source(text, boolean);
 drop function if exists public.embedding_source_fault;
+drop function if exists public.embedding_failure_is_long_key;
 drop function if exists public.create_embedding_source_objects;
 drop function if exists public.create_embedding_source_forget;
 drop function if exists public.forget_embeddings_without_text;

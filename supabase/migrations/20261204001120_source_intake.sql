@@ -63,6 +63,23 @@ comment on function public.embedding_source_long_key_name(text) is
 revoke all on function public.embedding_source_long_key_name(text) from public, anon, authenticated;
 grant execute on function public.embedding_source_long_key_name(text) to service_role;
 
+-- Whether a failure is a key too long to be queued (below): no retry can take
+-- it (its entry stands for the row under another name), so retries leave it
+-- failed, listed, rather than reopen an entry no claim could embed.
+create or replace function public.embedding_failure_is_long_key(error_message text)
+returns boolean
+language sql
+immutable
+parallel safe
+security invoker
+set search_path = ''
+return error_message like 'source %: its key is % bytes long; autoembed queues keys of at most 2000 bytes%';
+
+comment on function public.embedding_failure_is_long_key(text) is
+'embedding_failure_is_long_key: whether a failed entry''s error says its row''s key is too long to be queued (no retry can embed it).';
+revoke all on function public.embedding_failure_is_long_key(text) from public, anon, authenticated;
+grant execute on function public.embedding_failure_is_long_key(text) to service_role;
+
 create or replace function public.embedding_source_queueable_keys(source_name text, keys text[])
 returns text[]
 language plpgsql

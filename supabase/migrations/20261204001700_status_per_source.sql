@@ -221,6 +221,7 @@ as $$
       and q.source_key is not null
       and q.processed_at is not null
       and q.error_message is not null
+      and not public.embedding_failure_is_long_key(q.error_message)  -- 20261204001120
       and not exists (
         select from public.embedding_queue later
         where later.source = q.source and later.source_key = q.source_key and later.id > q.id

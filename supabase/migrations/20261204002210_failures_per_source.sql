@@ -78,6 +78,7 @@ begin
   where q.source = source_name
     and q.processed_at is not null
     and q.error_message is not null
+    and not public.embedding_failure_is_long_key(q.error_message)  -- no retry can take it (20261204001120)
     and (source_keys is null or coalesce(q.source_key, q.job_id::text) = any(keys))
     and (q.job_id is null or exists (select from public.jobs j where j.id = q.job_id and j.is_active))
     and not exists (
