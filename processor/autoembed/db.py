@@ -52,7 +52,6 @@ INTAKE = {REMAINING: _PLUS_INTAKE, DUE_COUNT: _PLUS_INTAKE,
           HAS_DUE: "select (%s) or exists (select from public.embedding_intake)"}
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
-FAILURES = "select job_id, title, error_message, attempts, failed_at from public.embedding_failures(%s, %s)"
 RECORD_RUN = """
 insert into public.embedding_runs (started_at, model, claimed, embedded, failed, retried, released,
   stale, tokens, requests, provider_retries, truncated_job_ids, estimated_cost_usd, skipped_current,
@@ -151,7 +150,8 @@ class Database:
 
     def complete(self, items: Sequence[ClaimedItem], vectors: Vectors,
                  model: str) -> dict[int, str]:
-        """Write vectors (row i for items[i]) in binary, one statement."""
+        """Write vectors (row i for items[i]) in binary, one statement; each entry's outcome
+        (embedded, stale: released for a claim of its new text or its writer's commit, lost)."""
         if not self._vector_type:
             # The `vector` type is looked up with the first vector a
             # connection writes: a run with nothing due never needs it.
@@ -167,7 +167,15 @@ class Database:
             VectorArray(vectors),  # one binary vector[], laid out in one pass
             model,
         ), binary=True)
-        return {int(qid): str(outcome) for qid, outcome in rows}
+        outcomes = {int(qid): str(outcome) for qid, outcome in rows}
+        if busy := [i for i in items if outcomes.get(i.queue_id) == "busy"]:
+            # Rows (and entries) a writer held: the complete gave way rather than wait in a
+            # possible deadlock with it. Released now, in a transaction holding nothing else (it
+            # may wait for the writer, never deadlock with it), for a claim of what it commits.
+            released = self.release(busy)
+            for n, item in enumerate(busy):
+                outcomes[item.queue_id] = "stale" if n < released else "lost"
+        return outcomes
 
     def fail(self, items: Sequence[ClaimedItem], errors: Sequence[str],
              permanent: Sequence[bool], max_attempts: int) -> dict[int, str]:
@@ -217,12 +225,6 @@ class Database:
     def set_schedule(self, active: bool | None, schedule: str | None) -> dict[str, Any]:
         """Pause, resume or reschedule the dispatch's pg_cron job; the job as it is now."""
         return dict(self._call(SET_SCHEDULE, (active, schedule))[0][0])
-
-    def failures(self, reason: str | None, limit: int) -> list[dict[str, Any]]:
-        """Jobs whose latest entry failed for good, newest first."""
-        rows = self._call(FAILURES, (reason, limit))
-        keys = ("job_id", "title", "error_message", "attempts", "failed_at")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def _queue_count(self, sql: str) -> Any:
         """``sql`` over the queue, with the intake's keys where the schema has an intake."""

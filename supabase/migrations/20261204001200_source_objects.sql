@@ -7,14 +7,12 @@
 --   its write triggers (insert, update, delete, truncate) and their
 --     functions, by create_embedding_source_writes (20261204001150)
 --
--- The source's text and liveness are written into these functions only
--- after embedding_source_expression_columns proved each is one expression
--- over the row; every name goes in with %I and every value with %L.
+-- The source's text and liveness are written into these functions only after embedding_source_expression_columns
+-- proved each is one expression over the row; every name goes in with %I and every value with %L.
 --
--- Security definer (the store function): it runs as whoever declared the
--- source, its table's owner, so that the processor's role needs no privilege
--- on the table and RLS never hides a row from being embedded. Only
--- service_role may call it.
+-- Security definer (the store function): it runs as whoever declared the source, its table's owner, so
+-- that the processor's role needs no privilege on the table and RLS never hides a row from being
+-- embedded. Only service_role may call it.
 
 create or replace function public.create_embedding_source_objects(source_name text)
 returns void
@@ -53,13 +51,19 @@ begin
     #variable_conflict use_column
     declare
       changed text[];
+      held text[];
     begin
       perform public.embedding_source_owner_check(%7$s::pg_catalog.oid, %8$L);  -- 20261204001110
-      -- The rows first, as a writer takes them (row, then its entry): an edit
-      -- in flight is waited for, and the comparison below, a statement of its
-      -- own, reads its committed text (test_source_write_race). The order
-      -- row, vector, entry is the delete trigger's too.
-      perform from %4$s as t where t.%5$I = any($1::%6$s []) order by t.%5$I for share of t;
+      -- The rows first, as a writer takes them (row, then its entry): an edit in flight is waited
+      -- for, and the comparison below, a statement of its own, reads its committed text
+      -- (test_source_write_race); the delete trigger's order is row, vector, entry too. Never long
+      -- enough to be in a deadlock with a writer (20261204001490): a row not taken is not written
+      -- (its key nulled), and complete_embedding_batch releases its entry.
+      held := public.embedding_lock_rows(%7$s::pg_catalog.oid::pg_catalog.regclass, %5$L, %6$L, $1, %8$L);
+      if pg_catalog.cardinality(held) < (select pg_catalog.count(k) from pg_catalog.unnest($1) as k) then
+        keys := array(select case when u.k = any(held) then u.k end
+          from pg_catalog.unnest($1) with ordinality as u (k, n) order by u.n);
+      end if;
       -- A row still the version its claim read (xmins and ctids: recorded
       -- in its entry, as for jobs, and given by complete_embedding_batch when
       -- the hash sent is the one the claim handed out; any later update makes
@@ -108,21 +112,16 @@ begin
       tbl, s.key_column, s.key_type) end,
     tbl, s.key_column, s.key_type, s.relid::oid, s.vectors = 'columns');
 
-  execute pg_catalog.format('revoke all on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
-    'from public, anon, authenticated', s.name || '_store_embeddings');
-  execute pg_catalog.format('grant execute on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
-    'to service_role', s.name || '_store_embeddings');
-  execute pg_catalog.format(
-    'comment on function public.%I(text[], bytea[], extensions.vector [], text, xid [], tid []) is %L',
-    s.name || '_store_embeddings',
-    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first, for share); a row still the version its claim read gets no text built again.
+  execute pg_catalog.format('revoke all on function public.%1$I(text[], bytea[], extensions.vector [], text, xid [], tid []) '
+    'from public, anon, authenticated; grant execute on function public.%1$I(text[], bytea[], extensions.vector [], text, '
+    'xid [], tid []) to service_role; comment on function public.%1$I(text[], bytea[], extensions.vector [], text, xid [], '
+    'tid []) is %2$L', s.name || '_store_embeddings',
+    pg_catalog.format('%s_store_embeddings: write vectors of the source %s whose text still hashes to what was embedded (its rows locked first: embedding_lock_rows, a row not taken is not written); a row still the version its claim read gets no text built again.
 keys, hashes, vectors, xmins and ctids are aligned; a null key is skipped (an entry of another source in the batch); xmins and ctids are the versions the claims read (complete_embedding_batch gives them).',
       s.name, s.name));
 
-  -- What drops the vectors of rows whose text came to show nothing (20261204004300).
-  perform public.create_embedding_source_forget(source_name);
-  -- The write triggers (20261204001150), last.
-  perform public.create_embedding_source_writes(source_name);
+  perform public.create_embedding_source_forget(source_name);  -- drops vectors of texts now empty (20261204004300)
+  perform public.create_embedding_source_writes(source_name);  -- the write triggers (20261204001150), last
 end;
 $$;
 

@@ -39,6 +39,8 @@ declare
   e_ctids tid[];
   written bigint[] := '{}';
   released bigint[];
+  held bigint[];
+  busy bigint[] := '{}';
   src_name text;
   src_keys text[];
   src_xmins xid[];
@@ -68,8 +70,12 @@ begin
   -- handed out): any later update, by anyone, makes a row version with
   -- another xmin (another transaction) or another ctid (the same one).
   -- Jobs are locked before queue rows, the same order as writers (whose
-  -- trigger touches the queue after the job), so no deadlock.
+  -- trigger touches the queue after the job), and among themselves by
+  -- embedding_lock_rows (20261204001490), which never waits for a writer
+  -- long enough to be in a deadlock with it: a job it could not take is not
+  -- written, its entry released below.
   if 'jobs' = any(e_sources) then
+    held := public.embedding_lock_rows('public.jobs', 'id', 'bigint', e_jobs::text[], true)::bigint[];
     with updated as (
       update public.jobs j
       set embedding = o.v,
@@ -78,7 +84,7 @@ begin
           embedded_at = pg_catalog.now()
       from unnest(queue_ids, e_jobs, e_xmins, e_ctids, content_hashes, embeddings)
         as o (queue_id, job_id, x, c, h, v)
-      where o.job_id is not null and j.id = o.job_id
+      where o.job_id = any(held) and j.id = o.job_id
         and ((j.xmin = o.x and j.ctid = o.c) or public.job_embedding_text_hash(j) = o.h)
       returning o.queue_id
     )
@@ -116,9 +122,12 @@ begin
       lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
   where q.id = any(written);
 
-  -- The text changed after the claim: drop the stale vector and release the
-  -- entry at once, without counting an attempt, so the new text is embedded.
-  -- (Nothing to release when every entry was written.)
+  -- The text changed after the claim, or its row was held by a writer: drop
+  -- the stale vector and release the entry at once, without counting an
+  -- attempt, so the new text is embedded. (Nothing to release when every
+  -- entry was written.) An entry a writer holds too (its edit of the text
+  -- touched it) is not waited for, while this holds rows the writer may be
+  -- waiting for: busy, for the caller to release in a transaction of its own.
   released := '{}';
   if pg_catalog.cardinality(written) < pg_catalog.cardinality(queue_ids) then
     with released_rows as (
@@ -126,17 +135,23 @@ begin
       set lease_token = null, lease_expires_at = null,
           next_attempt_at = pg_catalog.now(), updated_at = pg_catalog.now()
       from unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
-      where q.id = any(queue_ids) and q.id = i.queue_id and q.lease_token = i.lease_token
-        and q.processed_at is null
+      where q.id = any(array(select f.id from public.embedding_queue as f where f.id = any(queue_ids)
+          and f.id <> all(written) and f.processed_at is null for update of f skip locked))
+        and q.id = i.queue_id and q.lease_token = i.lease_token
       returning q.id
     )
     select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
+    busy := array(select q.id from public.embedding_queue as q
+      inner join unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
+        on q.id = i.queue_id and q.lease_token = i.lease_token
+      where q.id = any(queue_ids) and q.processed_at is null and q.id <> all(written) and q.id <> all(released));
   end if;
 
   return query
   select i.id,
          case when i.id = any(written) then 'embedded'
               when i.id = any(released) then 'stale'
+              when i.id = any(busy) then 'busy'
               else 'lost' end
   from pg_catalog.unnest(queue_ids) as i (id);
 end;
@@ -144,7 +159,7 @@ $$;
 
 comment on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text) is
 'complete_embedding_batch: store vectors for claimed entries of any source, compare-and-set on the text hash.
-Outcome per entry: embedded; stale (text changed, entry released for the new text); lost (lease no longer held).';
+Outcome per entry: embedded; stale (text changed, or its row held by a writer: entry released for the new text); busy (its row and entry held by a writer: release it in a transaction of its own); lost (lease no longer held).';
 revoke all on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)
 from public, anon, authenticated;
 grant execute on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)

@@ -44,12 +44,15 @@ def test_an_edit_committed_during_complete_is_embedded_not_lost(
 
         thread = threading.Thread(target=complete)
         thread.start()
-        # The complete waits for the writer, at whichever row it meets it first.
+        # The complete waits for the writer, at whichever row it meets it first: a moment (then it
+        # gives way, leaving that row's entry to be released once the writer commits, by the
+        # processor, in a transaction of its own: test_complete_gives_way), or until it commits.
+        writer_pid = writer.execute("select pg_backend_pid()").fetchone()
         with psycopg.connect(url, autocommit=True) as watcher:
             wait_for(lambda: watcher.execute(
                 "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-                "and query like '%complete_embedding_batch%'").fetchone() == (1,),
-                timeout=30, what="the complete to wait for the writer's lock")
+                "and %s = any(pg_catalog.pg_blocking_pids(pid))", writer_pid).fetchone() == (1,),
+                timeout=30, what="the complete (or its release) to wait for the writer's lock")
         writer.commit()
         thread.join(timeout=60)
     assert not thread.is_alive()

@@ -1,0 +1,53 @@
+-- autoembed: how a complete takes the rows it writes vectors for, so that it
+-- never deadlocks with the app (issue 23, point 6: compare-and-set holds
+-- against writers; found by an operator's probe: an app's multi-row UPDATE of
+-- jobs was the victim of a deadlock with complete_embedding_batch, which took
+-- the same rows in another order).
+--
+-- The rows are locked first, in their order in the table (that of an
+-- UPDATE that scans it), waiting for a row another transaction holds at most
+-- a fifth of deadlock_timeout: less than the time after which PostgreSQL looks
+-- for a deadlock, so if the holder waits for a row of the complete's, the
+-- complete gives up first, its locks go with the subtransaction that took
+-- them, and the app's statement goes on. The rows free then are taken
+-- (skip locked, never waiting); the others are left to a later claim.
+-- complete_embedding_batch (20261204001500) and each source's store function
+-- (20261204001200) call it.
+
+create or replace function public.embedding_lock_rows(
+  source_table regclass, key_column name, key_type text, keys text[], for_update boolean
+)
+returns text[]
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  caller_timeout constant text := pg_catalog.current_setting('lock_timeout');
+  locking constant text := pg_catalog.format(
+    'select array(select t.%1$I::text from %2$s as t where t.%1$I = any($1::%3$s []) order by t.ctid for %4$s of t',
+    key_column, source_table, key_type, case when for_update then 'no key update' else 'share' end);
+  held text[];
+begin
+  perform pg_catalog.set_config('lock_timeout', greatest(1, (extract(epoch from
+    pg_catalog.current_setting('deadlock_timeout')::interval) * 200)::integer)::text || 'ms', true);
+  begin
+    execute locking || ')' into held using keys;
+  exception when lock_not_available then
+    -- A row held longer, perhaps by a writer waiting for one of these: the
+    -- rows free now (the table itself waited for as before).
+    perform pg_catalog.set_config('lock_timeout', caller_timeout, true);
+    execute locking || ' skip locked)' into held using keys;
+  end;
+  perform pg_catalog.set_config('lock_timeout', caller_timeout, true);
+  return held;
+end;
+$$;
+
+comment on function public.embedding_lock_rows(regclass, name, text, text[], boolean) is
+'embedding_lock_rows: lock the rows of source_table whose key_column is one of keys (for no key update, or for share), in table order, waiting for a held row at most a fifth of deadlock_timeout, then taking only the rows free; returns the keys locked.
+A writer holding a row and waiting for another of them is never a deadlock victim: the complete gives way first.';
+revoke all on function public.embedding_lock_rows(regclass, name, text, text[], boolean)
+from public, anon, authenticated;
+grant execute on function public.embedding_lock_rows(regclass, name, text, text[], boolean) to service_role;

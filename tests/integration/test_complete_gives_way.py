@@ -1,0 +1,105 @@
+"""A complete never makes the app's statement a deadlock victim (found by an operator's probe).
+
+An app's UPDATE of several rows takes them in its order; the complete took the rows of its
+batch in another. Each then waited for a row the other held, and PostgreSQL killed the one
+that had waited longest: 1 app statement in 40 failed, under a loop of updates of
+``updated_at`` during a run. The complete now waits for a held row at most a fifth of
+deadlock_timeout (embedding_lock_rows): in a cycle it gives way, its locks go, the app's
+statement goes on, and the rows it held are embedded by a later claim.
+
+Made here with the app's session looking for deadlocks after 10 s and the processor's after
+20 s (a bound of 4 s): the app waits for the complete second, so without the bound the app's
+statement is the victim, at 10 s.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from autoembed.config import Settings
+from autoembed.db import Database
+
+from devstack.fake_openai import fake_vector
+from tests.support import insert_jobs, run_drain, wait_for
+
+# (table, its key, what the app's update sets: a column the text does not read)
+LAYOUTS = {
+    "jobs": ("public.jobs", "id", "updated_at = now()"),
+    "source": ("public.bumped", "id", "views = views + 1"),
+}
+
+
+def _texts(conn: psycopg.Connection[Any], layout: str) -> dict[str, str]:
+    if layout == "jobs":
+        return {str(k): t for k, t in conn.execute(
+            "select id, public.job_embedding_text(j) from public.jobs j").fetchall()}
+    return {k: t for k, t in conn.execute(
+        "select source_key, content from public.bumped_embedding_texts(null)").fetchall()}
+
+
+def _vectors(conn: psycopg.Connection[Any], layout: str) -> dict[str, Any]:
+    jobs = "select id::text, embedding::real[] from public.jobs where embedding is not null"
+    sql = (jobs if layout == "jobs"
+           else "select source_key::text, embedding::real[] from public.bumped_embeddings")
+    return {k: np.asarray(v) for k, v in conn.execute(sql).fetchall()}
+
+
+@pytest.mark.parametrize("layout", ["jobs", "source"])
+def test_an_app_update_waiting_for_a_complete_is_never_the_deadlock_victim(
+    db: psycopg.Connection[Any], base_settings: Settings, settings: Callable[..., Settings], layout: str
+) -> None:
+    table, key, bump = LAYOUTS[layout]
+    if layout == "jobs":
+        insert_jobs(db, 2)
+    else:
+        db.execute("create table public.bumped (id bigint primary key, body text, views integer default 0)")
+        db.execute("select public.declare_embedding_source('bumped', 'public.bumped', "
+                   "text_columns => '[\"body\"]')")
+        db.execute("insert into public.bumped (id, body) values (1, 'first posting'), (2, 'second posting')")
+    first, second = (str(k) for (k,) in db.execute(f"select {key} from {table} order by ctid").fetchall())
+    url, model = base_settings.database_url, settings().model
+    slow = url + ("&" if "?" in url else "?") + "options=-c%20deadlock_timeout%3D20s"
+    try:
+        with Database(slow) as database:
+            database.activate_model(model, 1536)
+            items = database.claim(10, 300)
+        assert sorted(i.source_key or str(i.job_id) for i in items) == sorted([first, second])
+        vectors = np.stack([fake_vector(i.content, 1536) for i in items])
+        outcomes: dict[int, str] = {}
+        with psycopg.connect(url) as app, psycopg.connect(url, autocommit=True) as watcher:
+            app.execute("set deadlock_timeout = '10s'")
+            app.execute(f"update {table} set {bump} where {key} = %s", (int(second),))  # the app holds it
+
+            def complete() -> None:
+                with Database(slow) as completing:
+                    outcomes.update(completing.complete(items, vectors, model))
+
+            thread = threading.Thread(target=complete)
+            thread.start()
+            app_pid = app.execute("select pg_backend_pid()").fetchone()
+            wait_for(lambda: watcher.execute(
+                "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+                "and %s = any(pg_catalog.pg_blocking_pids(pid))", app_pid).fetchone() == (1,),
+                timeout=30, what="the complete to wait for the row the app holds")
+            # The app's statement now wants the row the complete took first: a cycle.
+            app.execute(f"update {table} set {bump} where {key} = %s", (int(first),))
+            app.commit()
+            thread.join(timeout=60)
+        assert not thread.is_alive()
+        assert set(outcomes.values()) <= {"embedded", "stale"} and len(outcomes) == 2, outcomes
+        run_drain(settings())  # the rows the complete gave way on
+        stored = _vectors(db, layout)
+        assert set(stored) == {first, second}
+        for k, text in _texts(db, layout).items():
+            np.testing.assert_allclose(stored[k], fake_vector(text, 1536), rtol=0, atol=1e-7)
+        open_left = db.execute("select count(*) from public.embedding_queue where processed_at is null")
+        assert open_left.fetchone() == (0,)
+    finally:
+        if layout == "source":
+            db.execute("select public.drop_embedding_source('bumped', drop_vectors => true)")
+            db.execute("drop table if exists public.bumped")
