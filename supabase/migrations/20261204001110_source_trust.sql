@@ -38,6 +38,9 @@ language plpgsql
 stable
 security invoker
 set search_path = ''
+-- Its catalog queries take OIDs: planned once per session, also when called by a text function,
+-- which plans each of its own statements anew (force_custom_plan): 2 ms a call, not 0.15.
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   owner_name text;
