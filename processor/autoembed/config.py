@@ -188,6 +188,12 @@ def _seconds(name: str, raw: str) -> float:
     return value
 
 
+# As `autoembed` arguments too (cli_commands.base.checked): one bound each, wherever it is given.
+read_seconds = _seconds
+# pgvector's vector holds at most 16,000 dimensions, and public.embedding_models says the same.
+read_dimensions = _integer(1, 16_000)
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable: the field it sets and how its text is read."""
@@ -203,7 +209,7 @@ class Variable:
 VARIABLES = (
     Variable("EMBEDDING_PROVIDER", "provider", _one_of(DEFAULT_MODELS)),
     Variable("EMBEDDING_MODEL", "model"),
-    Variable("EMBEDDING_DIMENSIONS", "dimensions", _integer(1, 1 << 20)),
+    Variable("EMBEDDING_DIMENSIONS", "dimensions", read_dimensions),
     Variable("CRON_SECRET", "cron_secret", secret=True),
     Variable("EMBEDDING_SIGNING_SECRET", "signing_secret", secret=True),
     Variable("EMBEDDING_SIGNING_SECRET_PREVIOUS", "previous_signing_secret", secret=True),

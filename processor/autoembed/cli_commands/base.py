@@ -6,9 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from autoembed.config import Settings, database_url
 from autoembed.db import Database
+from autoembed.errors import ConfigError
+
+T = TypeVar("T")
 
 Run = Callable[[argparse.Namespace, "Needs"], int]
 Arguments = Callable[[argparse.ArgumentParser], None]
@@ -65,3 +69,13 @@ def positive(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {value!r}")
     return int(value)
+
+
+def checked(read: Callable[[str, str], T], name: str) -> Callable[[str], T]:
+    """An argument read as its environment variable is (config's bounds), refused by argparse."""
+    def parse(raw: str) -> T:
+        try:
+            return read(name, raw)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse

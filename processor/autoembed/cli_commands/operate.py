@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from autoembed.cli_commands.base import Needs, command, fail
+from autoembed.cli_commands.base import Needs, checked, command, fail
+from autoembed.config import read_dimensions
 from autoembed.status_view import plural
 
 
@@ -68,7 +69,7 @@ def secrets(args: argparse.Namespace, needs: Needs) -> int:
 
 def _switch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="the model to switch to (checked with the provider first)")
-    parser.add_argument("--dimensions", type=int, default=None,
+    parser.add_argument("--dimensions", type=checked(read_dimensions, "--dimensions"), default=None,
                         help="shorten a text-embedding-3 model, or give an unknown model's size")
 
 

@@ -8,8 +8,8 @@ import sys
 
 from autoembed import status_view
 from autoembed.accounting import RunReport
-from autoembed.cli_commands.base import Needs, command, fail, positive
-from autoembed.config import Settings
+from autoembed.cli_commands.base import Needs, checked, command, fail, positive
+from autoembed.config import Settings, read_seconds
 from autoembed.status_view import plural
 
 # A finite default: a provider that asks to wait an hour must not hold leases that long.
@@ -46,7 +46,8 @@ def status(args: argparse.Namespace, needs: Needs) -> int:
 
 
 def _process_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget", type=float, default=DEFAULT_CLI_BUDGET_SECONDS, metavar="SECONDS",
+    parser.add_argument("--budget", type=checked(read_seconds, "--budget"),
+                        default=DEFAULT_CLI_BUDGET_SECONDS, metavar="SECONDS",
                         help=f"start no request after this long (default {DEFAULT_CLI_BUDGET_SECONDS:g})")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (for logs and cron); the summary line stays")
