@@ -1,6 +1,6 @@
 -- Trigger rules: what enqueues, what coalesces, what never does.
 begin;
-select plan(11);
+select plan(12);
 
 insert into public.jobs (id, title, company, description) overriding system value
 values (9001, 'Backend engineer', 'Acme', 'Python and Postgres');
@@ -47,6 +47,13 @@ select is((select count(*)::int from public.embedding_queue where job_id = 9001 
 update public.jobs set is_active = false where id between 9100 and 9149;
 select is((select count(*)::int from public.embedding_queue where job_id between 9100 and 9149), 0,
   'deactivating drops pending entries');
+
+-- A job failed for good, then deactivated: no longer failed (nothing to retry, nothing to report).
+update public.embedding_queue set processed_at = now(), attempts = 3, error_message = 'HTTP 400: refused'
+where job_id = 9151 and processed_at is null;
+update public.jobs set is_active = false where id = 9151;
+select is((select count(*)::int from public.embedding_queue where job_id = 9151), 0,
+  'deactivating a job failed for good drops its failure too');
 
 delete from public.jobs where id = 9150;
 select is((select count(*)::int from public.embedding_queue where job_id = 9150), 0,

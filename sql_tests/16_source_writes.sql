@@ -3,7 +3,7 @@
 -- an insert trigger without live_when holds no exception block; a delete
 -- removes vectors before queue entries (complete_embedding_batch's order).
 begin;
-select plan(23);
+select plan(24);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -105,6 +105,13 @@ select set_eq($$select indexrelid::regclass::text from pg_catalog.pg_index
     'embedding_queue_source_row', 'embedding_queue_one_open_per_job', 'embedding_queue_job',
     'embedding_queue_batch'],
   'the queue holds no index another covers (embedding_queue_due: source_due)');
+
+-- A row failed for good, then no longer live: neither waiting nor failed.
+insert into public.embedding_queue (source, source_key, attempts, processed_at, error_message)
+values ('cands', '2', 3, now(), 'HTTP 400: refused');
+update public.cands set visible = false where id = 2;
+select is((select count(*) from public.embedding_queue where source = 'cands' and source_key = '2'
+  and (processed_at is null or error_message is not null)), 0::bigint, 'a failed row made not live loses its failure');
 
 -- Removing the columns source removes its protection with its columns.
 select lives_ok($$select public.drop_embedding_source('cands', drop_vectors => true)$$,

@@ -221,9 +221,9 @@ begin
       exception when others then
         is_live := true;
       end;
-      if not coalesce(is_live, false) then
+      if not coalesce(is_live, false) then  -- no longer live: neither waiting nor failed
         delete from public.embedding_queue q
-        where q.source = %2$L and q.source_key = new.%3$I::text and q.processed_at is null;
+        where q.source = %2$L and q.source_key = new.%3$I::text and (q.processed_at is null or q.error_message is not null);
         return null;
       end if;
       -- A key too long to be queued is failed for good, saying so (20261204001120).

@@ -3,7 +3,8 @@
 -- stand in for PostgreSQL's own), and truncating jobs empties jobs' entries
 -- only.
 
--- jobs' triggers, as 20261128000400 and 20261130000400 made them, the check first.
+-- jobs' triggers, as 20261128000400 and 20261130000400 made them, the check first; a job
+-- deactivated (or back to its embedded text) loses its failed entries with its open one.
 create or replace function public.queue_embedding_for_inserted_jobs()
 returns trigger
 language plpgsql
@@ -31,8 +32,10 @@ as $$
 begin
   if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;
   if not new.is_active or public.job_embedding_is_current(new) then
-    -- Deactivated, or the text is back to what was embedded: nothing to do.
-    delete from public.embedding_queue q where q.job_id = new.id and q.processed_at is null;
+    -- Deactivated, or the text is back to what was embedded: nothing to do, and
+    -- nothing failed either (a failure of its text no longer tells of the job).
+    delete from public.embedding_queue q
+    where q.job_id = new.id and (q.processed_at is null or q.error_message is not null);
     return null;
   end if;
 
