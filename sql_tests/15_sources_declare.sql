@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(65);
+select plan(67);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -73,6 +73,13 @@ select throws_like($$select public.declare_embedding_source('p', 'public.posting
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body || ' at ' || now()::text$e$)$$, '%reads the clock, the transaction or the session (now())%',
   'a text built from now() is refused (stale at every complete)');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => $e$body || inet_client_port()::text$e$)$$, '%reads the clock, the transaction or the session (inet_client_port())%',
+  'so is one built from the connection');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  live_when => $e$has_table_privilege('public.postings', 'select')$e$, text_expression => 'body')$$,
+  '%reads the clock, the transaction or the session (has_table_privilege(text,text))%',
+  'or from the catalog, which changes with no write to the row');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body || current_timestamp::text')$$, '%reads the clock%', 'current_timestamp is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',

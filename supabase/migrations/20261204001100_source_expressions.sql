@@ -161,10 +161,11 @@ begin
   from pg_catalog.regexp_matches(body, ':funcid (\d+)', 'g') as m
   join pg_catalog.pg_proc p on p.oid = m[1]::oid
   where p.pronamespace = 'pg_catalog'::regnamespace
-    and (p.proname in ('now', 'statement_timestamp', 'transaction_timestamp', 'current_setting',
-        'txid_current', 'txid_current_if_assigned', 'txid_current_snapshot', 'pg_current_xact_id',
-        'pg_current_xact_id_if_assigned', 'pg_current_snapshot', 'pg_backend_pid', 'current_query',
-        'current_date', 'current_time', 'current_timestamp', 'localtime', 'localtimestamp')
+    and (p.proname ~ ('^(now|statement_timestamp|transaction_timestamp|current_setting|txid_.*|pg_current_.*|'
+        'pg_backend_pid|current_query|current_(date|time|timestamp|schemas?)|local(time|timestamp)|'
+        'inet_(client|server)_(addr|port)|pg_(my|is_other)_temp_schema|pg_(conf_load|postmaster_start)_time|'
+        'pg_trigger_depth|(mxid|xid)_age|pg_stat_.*|pg_last_.*|pg_is_in_recovery|pg_client_encoding|'
+        'has_.*_privilege|pg_has_role|row_security_active|to_reg.*|pg_jit_available)$')
       or (p.proname = 'age' and p.pronargs = 1));
   if volatile_calls is not null or body ~ '\{SQLVALUEFUNCTION ' then
     raise exception 'autoembed: the expression % reads the clock, the transaction or the session (%): a row''s text must be the same each time it is built',
