@@ -2,7 +2,7 @@
 -- whatever its expressions call must be the declaring role's or a
 -- superuser's, and a text may not read the clock through a literal or a cast.
 begin;
-select plan(52);
+select plan(54);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -12,6 +12,7 @@ create role autoembed_test_untrusted;
 create table public.trust_rows (id bigint primary key, body text, ts_txt text, d date);
 insert into public.trust_rows values (1, 'a', '2024-01-01', '2024-01-01');
 create table public.trust_clock (like public.trust_rows including all);
+create type public.trust_event as (at timestamptz);
 insert into public.trust_clock select * from public.trust_rows;
 
 -- A table of another (not superuser) role: its owner would control code run as the declarer.
@@ -54,7 +55,11 @@ from (values
   ($$body || $x$yesterday$x$::date$$, 'literal read from the clock', 'a dollar-quoted ''yesterday'''),
   ($$body || '[now,)'::tstzrange$$, 'literal read from the clock', 'a range from ''now'''),
   ($$body || '☃ ' || 'now'::time$$, 'literal read from the clock', 'after a multibyte character'),
-  ($$body || ts_txt::timestamptz$$, 'casts text to a date or time', 'a text column cast to a timestamp'),
+  ($$body || ts_txt::timestamptz$$, 'casts text (or reads JSON) to a date or time', 'a text column cast to a timestamp'),
+  ($$body || ('(' || ts_txt || ')')::public.trust_event$$, 'casts text (or reads JSON) to a date or time',
+    'a text cast to a composite holding a timestamp'),
+  ($$body || pg_catalog.jsonb_populate_record(null::public.trust_event, '{"at": "now"}')::text$$,
+    'casts text (or reads JSON) to a date or time', 'JSON read into a record holding a timestamp'),
   ($$body || timestamptz_in('now', 0, -1)$$, 'calls the input function timestamptz_in(cstring,oid,integer)',
     'an input function called directly')
 ) as x (expression, message, why);

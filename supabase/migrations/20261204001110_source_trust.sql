@@ -168,10 +168,15 @@ begin
       select g.rngmultitypid from pg_catalog.pg_range as g
       where g.rngsubtype in ('date'::pg_catalog.regtype, 'timestamp'::pg_catalog.regtype,
         'timestamptz'::pg_catalog.regtype));
-  -- A text cast to one of them (coerced through its input function).
+  -- A text cast to one of them, or to a type holding one (a composite, a domain: coerced
+  -- through its input function), or JSON read into such a record (jsonb_populate_record).
   if exists (select from pg_catalog.regexp_matches(body, ':resulttype (\d+) :resultcollid \d+ :coerceformat', 'g') as m
-    where m[1]::oid = any(clock_types)) then
-    raise exception 'autoembed: the expression % casts text to a date or time, which reads ''now'' or ''today'' as the clock: use to_date(...) or to_timestamp(...) with a format',
+      where exists (select from public.embedding_types_within(array[m[1]::oid]) as w (t) where w.t = any(clock_types)))
+    or exists (select from pg_catalog.regexp_matches(body, '\{FUNCEXPR :funcid (\d+) :funcresulttype (\d+)', 'g') as m
+      inner join pg_catalog.pg_proc as p on p.oid = m[1]::oid and p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+      where p.proname in ('json_populate_record', 'jsonb_populate_record')
+        and exists (select from public.embedding_types_within(array[m[2]::oid]) as w (t) where w.t = any(clock_types))) then
+    raise exception 'autoembed: the expression % casts text (or reads JSON) to a date or time, or a type holding one, which reads ''now'' or ''today'' as the clock: use to_date(...) or to_timestamp(...) with a format',
       pg_catalog.quote_literal(expression) using errcode = '42P13';
   end if;
   -- A literal of one of them. A date, time or timestamp is compared by value
