@@ -42,16 +42,16 @@ select throws_like($$select public.declare_embedding_source('p; drop table publi
   text_expression => 'body')$$, '%a source name is%', 'a name that is not an identifier is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body); drop table public.victim; select (1$e$)$$,
-  '%is not one expression%', 'an expression that ends the statement is refused');
+  '%has unbalanced parentheses%', 'an expression that ends the statement is refused, before it is compiled');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body) from pg_catalog.pg_authid union select (rolname$e$)$$,
-  '%is not one expression%', 'an expression that adds a from clause is refused');
+  '%has unbalanced parentheses%', 'an expression that adds a from clause is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body || (select string_agg(rolname, ',') from pg_catalog.pg_roles)$e$)$$,
   '%may read only its row''s columns%', 'a subquery is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body', live_when => $e$status = 'open'); drop table public.victim; select (true$e$)$$,
-  '%is not one expression%', 'a liveness that ends the statement is refused');
+  '%has unbalanced parentheses%', 'a liveness that ends the statement is refused');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body', live_when => $e$status = 'open') or (true$e$)$$,
   '%has unbalanced parentheses%', 'a liveness that closes the parenthesis around it is refused');

@@ -42,7 +42,8 @@ declare
   own_calls text;  -- volatile functions of the app's, maybe volatile only by default
   used name[];
   found_type text;
-  is_string boolean;
+  is_string boolean;  -- (and the expression as errors quote it: on one line, as written otherwise)
+  shown constant text := pg_catalog.quote_literal(pg_catalog.regexp_replace(pg_catalog.btrim(expression), '\s+', ' ', 'g'));
 begin
   if result_type not in ('text', 'boolean') then
     raise exception 'autoembed: result_type must be text or boolean' using errcode = '22023';
@@ -60,6 +61,12 @@ begin
   from pg_catalog.pg_attribute a
   where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped;
 
+  -- Its parentheses pair up (embedding_source_parentheses_balanced), first: one like
+  -- `true) or (x` compiles once wrapped in ( ) as below, but would change the
+  -- logic of the generated statements around it; `upper(b` would fail in the wrapper's words.
+  if not public.embedding_source_parentheses_balanced(expression) then
+    raise exception 'autoembed: the expression % has unbalanced parentheses', shown using errcode = '42601';
+  end if;
   -- 1. One statement, or nothing runs.
   begin
     open probe for execute pg_catalog.format(
@@ -70,21 +77,13 @@ begin
     -- A parameter ($1) would mean a column in 2. and another value where the
     -- expression is used: columns are named. (A literal's '$5' is text.)
     raise exception 'autoembed: the expression % holds a parameter ($n): name the columns instead',
-      pg_catalog.quote_literal(expression) using errcode = '42P02';
+      shown using errcode = '42P02';
   when others then  -- an unknown function or type: the app's own are found by their schema only
     raise exception 'autoembed: the expression % is not one expression over the columns of %: %',
-      pg_catalog.quote_literal(expression), source_table, sqlerrm || case when sqlstate in ('42883', '42704')
+      shown, source_table, sqlerrm || case when sqlstate in ('42883', '42704')
         then ' (names are looked up with an empty search_path: write your own functions, types and operators '
           'with their schema, as public.my_function(...))' else '' end using errcode = '42601';
   end;
-
-  -- Its parentheses pair up (embedding_source_parentheses_balanced): one like
-  -- `true) or (x` compiles once wrapped in ( ) as above, but would change the
-  -- logic of the generated statements around it.
-  if not public.embedding_source_parentheses_balanced(expression) then
-    raise exception 'autoembed: the expression % has unbalanced parentheses',
-      pg_catalog.quote_literal(expression) using errcode = '42601';
-  end if;
 
   -- 2. One expression, of the type asked, over the row's columns.
   probe_sql := pg_catalog.format(
@@ -99,10 +98,10 @@ begin
       execute probe_sql;
     exception when invalid_function_definition then
       raise exception 'autoembed: the expression % is not of type %: %',
-        pg_catalog.quote_literal(expression), result_type, sqlerrm using errcode = '42804';
+        shown, result_type, sqlerrm using errcode = '42804';
     when others then
       raise exception 'autoembed: the expression % does not compile over the columns of %: %',
-        pg_catalog.quote_literal(expression), source_table, sqlerrm using errcode = '42601';
+        shown, source_table, sqlerrm using errcode = '42601';
     end;
     select p.prosqlbody::text into body
     from pg_catalog.pg_proc p
@@ -124,16 +123,16 @@ begin
   end;
   if found_type is distinct from result_type and not (result_type = 'text' and is_string) then
     raise exception 'autoembed: the expression % is of type %, not %: cast it, (...)::%',
-      pg_catalog.quote_literal(expression), found_type, result_type, result_type
+      shown, found_type, result_type, result_type
       using errcode = '42804';
   end if;
 
-  -- 3. Only the row, nothing volatile.
+  -- 3. Only the row, nothing volatile (nor a stable function of one's own: it may read other tables,
+  -- whose changes no trigger of the source sees).
   if body ~ '\{(SUBLINK|AGGREF|WINDOWFUNC) ' or body ~ ':hasTargetSRFs true' then
-    raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function',
-      pg_catalog.quote_literal(expression) using errcode = '42P20';
+    raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function', shown
+      using errcode = '42P20';
   end if;
-  -- A stable function of one's own may read other tables, whose changes no trigger of the source sees.
   select pg_catalog.string_agg(distinct case p.provolatile when 'v' then 'the volatile ' else 'the stable ' end
       || p.oid::regprocedure::text, ', '),
     pg_catalog.string_agg(distinct pg_catalog.format('alter function %s immutable', p.oid::regprocedure), '; ')
@@ -150,7 +149,7 @@ begin
   where p.provolatile = 'v' or (p.provolatile = 's' and p.pronamespace <> 'pg_catalog'::regnamespace);
   if volatile_calls is not null then
     raise exception 'autoembed: the expression % calls %: a row''s text must be the same each time it is built, from the row alone%',
-      pg_catalog.quote_literal(expression), volatile_calls, coalesce(' (if it reads only its arguments, declare it so: '
+      shown, volatile_calls, coalesce(' (if it reads only its arguments, declare it so: '
         || own_calls || ')', '') using errcode = '42P13';
   end if;
   -- Stable, but not the same from one transaction to the next: the clock, the
@@ -169,7 +168,7 @@ begin
       or (p.proname = 'age' and p.pronargs = 1));
   if volatile_calls is not null or body ~ '\{SQLVALUEFUNCTION ' then
     raise exception 'autoembed: the expression % reads the clock, the transaction or the session (%): a row''s text must be the same each time it is built',
-      pg_catalog.quote_literal(expression), coalesce(volatile_calls, 'current_date, current_timestamp, current_user or the like')
+      shown, coalesce(volatile_calls, 'current_date, current_timestamp, current_user or the like')
       using errcode = '42P13';
   end if;
 

@@ -103,6 +103,8 @@ as $$
 declare
   clock_types oid[];
   found_text text;
+  -- The expression as its errors quote it: on one line.
+  shown constant text := pg_catalog.quote_literal(pg_catalog.regexp_replace(pg_catalog.btrim(expression), '\s+', ' ', 'g'));
 begin
   -- Functions and operators called, and types read or made, of another role:
   -- the columns' types (its parameters) and every type in the expression
@@ -141,7 +143,7 @@ begin
   where x.owner <> current_user and not x.super;
   if found_text is not null then
     raise exception 'autoembed: the expression % calls %: a source''s functions run as %, so what its expressions call must be %''s or a superuser''s',
-      pg_catalog.quote_literal(expression), found_text, current_user, current_user using errcode = '42501';
+      shown, found_text, current_user, current_user using errcode = '42501';
   end if;
 
   select pg_catalog.string_agg(distinct p.oid::pg_catalog.regprocedure::text, ', ')
@@ -151,7 +153,7 @@ begin
   where exists (select from pg_catalog.pg_type as t where t.typinput = p.oid);
   if found_text is not null then
     raise exception 'autoembed: the expression % calls the input function %: write a cast instead',
-      pg_catalog.quote_literal(expression), found_text using errcode = '42P13';
+      shown, found_text using errcode = '42P13';
   end if;
 
   -- Dates and times, their arrays and their ranges.
@@ -177,7 +179,7 @@ begin
       where p.proname in ('json_populate_record', 'jsonb_populate_record')
         and exists (select from public.embedding_types_within(array[m[2]::oid]) as w (t) where w.t = any(clock_types))) then
     raise exception 'autoembed: the expression % casts text (or reads JSON) to a date or time, or a type holding one, which reads ''now'' or ''today'' as the clock: use to_date(...) or to_timestamp(...) with a format',
-      pg_catalog.quote_literal(expression) using errcode = '42P13';
+      shown using errcode = '42P13';
   end if;
   -- A literal of one of them. A date, time or timestamp is compared by value
   -- with what 'now', 'today', 'tomorrow' and 'yesterday' read in this
@@ -221,7 +223,7 @@ begin
   end if;
   if found_text is not null then
     raise exception 'autoembed: the expression % holds a % literal read from the clock (''now'', ''today'', ''tomorrow'', ''yesterday'', or a date or time equal to what they read now): a row''s text must be the same each time it is built (a fixed date of today''s: to_date(''...'', ''YYYY-MM-DD''))',
-      pg_catalog.quote_literal(expression), found_text using errcode = '42P13';
+      shown, found_text using errcode = '42P13';
   end if;
 end;
 $$;

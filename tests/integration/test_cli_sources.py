@@ -166,7 +166,7 @@ def test_estimate_refuses_what_declare_refuses(
     try:
         refused = _autoembed(base_settings, "estimate", "--source", "postings", "--text-expression",
                              "job_title); drop table public.bystander; select (1")
-        _one_line_error(refused, 2, "not one expression")
+        _one_line_error(refused, 2, "has unbalanced parentheses")
         assert postings.execute("select to_regclass('public.bystander')").fetchone() == ("bystander",)
         _one_line_error(_autoembed(base_settings, "estimate", "--text-expression", "job_title"), 2,
                         "--source")
