@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(67);
+select plan(68);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -62,6 +62,9 @@ select ok(not public.embedding_source_parentheses_balanced($e$x = $t$ $t$ or y)$
   'a dollar quote ends where PostgreSQL ends it');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => 'body || random()')$$, '%calls the volatile random()%', 'a volatile expression is refused');
+select throws_like($$select public.declare_embedding_source('p', 'public.postings',
+  text_expression => e'body ||\n    random()::text\n')$$, 'autoembed: the expression ''body || random()::text'' calls the volatile random()%',
+  'an expression written over several lines is quoted on one line');
 -- A stable function of one's own may read another table: a row it makes live later would never be queued.
 create table public.published (posting_id uuid primary key);
 create function public.is_published(uuid) returns boolean language sql stable
