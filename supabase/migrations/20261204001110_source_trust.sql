@@ -104,7 +104,7 @@ declare
   clock_types oid[];
   found_text text;
   -- The expression as its errors quote it: on one line.
-  shown constant text := pg_catalog.quote_literal(pg_catalog.regexp_replace(pg_catalog.btrim(expression), '\s+', ' ', 'g'));
+  shown constant text := pg_catalog.quote_literal(pg_catalog.btrim(pg_catalog.regexp_replace(expression, '\s+', ' ', 'g')));
 begin
   -- Functions and operators called, and types read or made, of another role:
   -- the columns' types (its parameters) and every type in the expression
