@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(57);
+select plan(58);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -258,6 +258,9 @@ set local role anon;
 select is((select row_data from public.search_embedding_source('members', 'go', null)),
   '{"id": 1, "bio": "likes go", "status": "open"}'::jsonb,
   'full text finds it too, with the columns granted to anon');
+select throws_ok($$select * from public.search_embedding_source('members', ' ', null)$$, '22023',
+  'autoembed: search_embedding_source needs a query_text or a query_embedding (with its weight above 0)',
+  'a search with neither query is refused in one line: a source has no order of its own to page by');
 reset role;
 select public.drop_embedding_source('members', true);
 

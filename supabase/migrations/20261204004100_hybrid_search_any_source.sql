@@ -221,6 +221,11 @@ begin
   if nullif(pg_catalog.btrim(query_text), '') is not null and full_text_weight > 0 then
     text_query := pg_catalog.websearch_to_tsquery('pg_catalog.english', query_text);
   end if;
+  if text_query is null and (query_embedding is null or semantic_weight <= 0) then
+    -- search_jobs pages the newest jobs then; a source has no order of its own.
+    raise exception 'autoembed: search_embedding_source needs a query_text or a query_embedding (with its weight above 0)'
+      using errcode = '22023';
+  end if;
 
   -- A side not asked for is not run (an empty list in its place).
   begin
