@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(68);
+select plan(69);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -73,6 +73,9 @@ select throws_like($$select public.declare_embedding_source('p', 'public.posting
   text_expression => 'body', live_when => 'public.is_published(posting_id)')$$,
   '%calls the stable public.is_published(uuid)%from the row alone (if it reads only its arguments, declare it so: alter function public.is_published(uuid) immutable)',
   'a stable function of one''s own is refused, with the statement for one that reads only its arguments');
+create extension if not exists unaccent schema extensions;
+select lives_ok($$select public.embedding_source_expression_columns('public.postings', 'extensions.unaccent(body)', 'text')$$,
+  'an extension''s stable function is not (unaccent: its dictionary, not another table)');
 select throws_like($$select public.declare_embedding_source('p', 'public.postings',
   text_expression => $e$body || ' at ' || now()::text$e$)$$, '%reads the clock, the transaction or the session (now())%',
   'a text built from now() is refused (stale at every complete)');

@@ -5,7 +5,7 @@
 -- And the text function's row-by-row path, a live_when in the writer's
 -- TimeZone, a nondeterministic key.
 begin;
-select plan(25);
+select plan(27);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -74,6 +74,25 @@ select throws_like($$select public.embedding_source_owner_check('public.att_docs
   '%generated column positive (function public.att_pure(bigint), owned by autoembed_test_attacher)%',
   'and a generated column');
 alter table public.att_docs drop column positive;
+-- A cast to a domain: its CHECK runs as whoever writes, and its owner may add one later.
+create function public.att_dom_check(text) returns boolean language sql immutable return $1 is not null;
+alter function public.att_dom_check(text) owner to autoembed_test_attacher;
+create domain public.att_dom as text check (public.att_dom_check(value));
+alter table public.att_docs add constraint att_cast check ((body)::public.att_dom is not null);
+select throws_like($$select public.embedding_source_owner_check('public.att_docs'::regclass, true)$$,
+  '%constraint att_cast (function public.att_dom_check(text), owned by autoembed_test_attacher)%',
+  'a CHECK casting to a domain whose own CHECK calls another role''s function');
+alter table public.att_docs drop constraint att_cast;
+create domain public.att_their_dom as text;
+alter domain public.att_their_dom owner to autoembed_test_attacher;
+set local role autoembed_test_attacher;
+create trigger att_dom_when before update on public.att_docs for each row
+  when ((new.body)::public.att_their_dom is not null) execute function pg_catalog.suppress_redundant_updates_trigger();
+reset role;
+select throws_like($$select public.embedding_source_owner_check('public.att_docs'::regclass, true)$$,
+  '%trigger att_dom_when (type public.att_their_dom, owned by autoembed_test_attacher)%',
+  'and a trigger casting to a domain of another role');
+drop trigger att_dom_when on public.att_docs;
 select lives_ok($$select public.embedding_source_owner_check('public.att_docs'::regclass, true)$$,
   'each gone, the source is trusted again');
 
@@ -84,7 +103,8 @@ create table public.att_forced (id bigint primary key);
 alter table public.att_forced owner to autoembed_test_declarer;
 alter table public.att_forced enable row level security, force row level security;
 create policy att_policy on public.att_forced using (public.att_pure(id));
-grant execute on function public.embedding_relation_foreign_code(oid, boolean) to autoembed_test_declarer;
+grant execute on function public.embedding_relation_foreign_code(oid, boolean), public.embedding_types_within(oid[])
+  to autoembed_test_declarer;
 set local role autoembed_test_declarer;
 select matches(public.embedding_relation_foreign_code('public.att_forced'::regclass, false),
   '^policy att_policy \(function public.att_pure\(bigint\), owned by autoembed_test_attacher\)$',

@@ -127,8 +127,8 @@ begin
       using errcode = '42804';
   end if;
 
-  -- 3. Only the row, nothing volatile (nor a stable function of one's own: it may read other tables,
-  -- whose changes no trigger of the source sees).
+  -- 3. Only the row, nothing volatile (nor a stable function of one's own, not an extension's: it may
+  -- read other tables, whose changes no trigger of the source sees).
   if body ~ '\{(SUBLINK|AGGREF|WINDOWFUNC) ' or body ~ ':hasTargetSRFs true' then
     raise exception 'autoembed: the expression % may read only its row''s columns: no subquery, aggregate, window or set-returning function', shown
       using errcode = '42P20';
@@ -146,7 +146,8 @@ begin
     join pg_catalog.pg_operator o on o.oid = m.opno
   ) as calls
   join pg_catalog.pg_proc p on p.oid = calls.fn
-  where p.provolatile = 'v' or (p.provolatile = 's' and p.pronamespace <> 'pg_catalog'::regnamespace);
+  where p.provolatile = 'v' or (p.provolatile = 's' and p.pronamespace <> 'pg_catalog'::regnamespace
+    and not exists (select from pg_catalog.pg_depend e where e.objid = p.oid and e.deptype = 'e'));  -- an extension's
   if volatile_calls is not null then
     raise exception 'autoembed: the expression % calls %: a row''s text must be the same each time it is built, from the row alone%',
       shown, volatile_calls, coalesce(' (if it reads only its arguments, declare it so: '
@@ -164,7 +165,7 @@ begin
         'pg_backend_pid|current_query|current_(date|time|timestamp|schemas?)|local(time|timestamp)|'
         'inet_(client|server)_(addr|port)|pg_(my|is_other)_temp_schema|pg_(conf_load|postmaster_start)_time|'
         'pg_trigger_depth|(mxid|xid)_age|pg_stat_.*|pg_last_.*|pg_is_in_recovery|pg_client_encoding|'
-        'has_.*_privilege|pg_has_role|row_security_active|to_reg.*|pg_jit_available)$')
+        'has_.*_privilege|pg_has_role|row_security_active|to_reg.*|pg_jit_available|(obj|col|shobj)_description|pg_get_.*)$')
       or (p.proname = 'age' and p.pronargs = 1));
   if volatile_calls is not null or body ~ '\{SQLVALUEFUNCTION ' then
     raise exception 'autoembed: the expression % reads the clock, the transaction or the session (%): a row''s text must be the same each time it is built',

@@ -71,7 +71,7 @@ begin
     where s.relid = source_table and s.vectors = 'table' and (r.oid is not null or c.code is not null);
   end if;
   if owner_name is not null then
-    raise exception 'autoembed: % has code another role owns, which its source''s functions would run as %: %; drop it, or give it to % (alter function ... owner to %)',
+    raise exception 'autoembed: % has code another role owns, which its source''s functions would run as %: %; drop it, or give it to % (alter function, type or table ... owner to %)',
       source_table::pg_catalog.regclass, current_user, owner_name, current_user,
       pg_catalog.quote_ident(current_user) using errcode = '42501';
   end if;

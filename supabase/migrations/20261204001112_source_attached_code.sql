@@ -7,7 +7,8 @@
 -- to current_user) evaluates, that current_user does not own: the functions
 -- of its triggers (their WHEN clauses too), CHECK constraints, indexes
 -- (expressions, predicates, operator classes), generated columns and rules,
--- and of its policies where they apply. PostgreSQL records what each of them
+-- and of its policies where they apply, and the types they cast to (a
+-- domain's owner, and what its CHECK calls). PostgreSQL records what each of them
 -- calls (pg_depend; never a built-in, which is a superuser's). A security
 -- definer function runs as its owner, whoever fires it, and is left out.
 -- A role with TRIGGER on the table, or one that owned it before, could
@@ -55,7 +56,7 @@ begin
       select d.refclassid, d.refobjid from pg_catalog.pg_depend as d
       where d.classid = a.classid and d.objid = a.objid
         and d.refclassid in ('pg_catalog.pg_proc'::pg_catalog.regclass, 'pg_catalog.pg_operator'::pg_catalog.regclass,
-          'pg_catalog.pg_opclass'::pg_catalog.regclass)
+          'pg_catalog.pg_opclass'::pg_catalog.regclass, 'pg_catalog.pg_type'::pg_catalog.regclass)
       offset 0
     ) as d
   ),
@@ -80,6 +81,24 @@ begin
     inner join pg_catalog.pg_opfamily as f on f.oid = c.opcfamily
     cross join lateral (values (c.opcowner), (f.opfowner)) as x (owner)
     where u.refclassid = 'pg_catalog.pg_opclass'::pg_catalog.regclass
+    union all
+    -- A type it casts to, and what that is made of (a domain's CHECK runs as whoever writes;
+    -- its owner may add one later): each type's owner, and what its constraints call.
+    select u.what, x.kind, x.owner, x.name
+    from uses as u
+    cross join lateral public.embedding_types_within(array[u.refobjid]) as w (t)
+    inner join pg_catalog.pg_type as y on y.oid = w.t
+    cross join lateral (
+      select 'type' as kind, y.typowner as owner, y.oid::pg_catalog.regtype::text as name
+      union all
+      select 'function', p.proowner, p.oid::pg_catalog.regprocedure::text
+      from pg_catalog.pg_constraint as k
+      inner join pg_catalog.pg_depend as d on d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+        and d.objid = k.oid and d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+      inner join pg_catalog.pg_proc as p on p.oid = d.refobjid and not p.prosecdef
+      where k.contypid = y.oid
+    ) as x
+    where u.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
   )
   select pg_catalog.string_agg(distinct pg_catalog.format('%s (%s %s, owned by %s)', c.what, c.kind, c.name, r.rolname), ', ')
   from code as c
@@ -89,6 +108,6 @@ end;
 $$;
 
 comment on function public.embedding_relation_foreign_code(oid, boolean) is
-'embedding_relation_foreign_code: what writing the table (writes), or reading it under row level security, would run that a role other than current_user or a superuser owns: each trigger, constraint, index, generated column, rule or policy with the function, operator or operator class it uses; null when none.';
+'embedding_relation_foreign_code: what writing the table (writes), or reading it under row level security, would run that a role other than current_user or a superuser owns: each trigger, constraint, index, generated column, rule or policy with the function, operator, operator class or type (a domain and what its CHECK calls) it uses; null when none.';
 revoke all on function public.embedding_relation_foreign_code(oid, boolean) from public, anon, authenticated;
 grant execute on function public.embedding_relation_foreign_code(oid, boolean) to service_role;
