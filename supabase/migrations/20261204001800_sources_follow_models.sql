@@ -98,6 +98,7 @@ as $$
 declare
   known public.embedding_models;
   other public.embedding_sources;
+  switched boolean;  -- from another model (not a database's first, registered mid-run)
 begin
   if exists (
     select from public.embedding_models m
@@ -122,6 +123,7 @@ begin
   end if;
 
   update public.embedding_models m set is_active = false where m.is_active;
+  switched := found;
   insert into public.embedding_models as m (model, dimensions, is_active)
   values (activate_embedding_model.model, activate_embedding_model.dimensions, true)
   on conflict on constraint embedding_models_pkey do update set is_active = true;
@@ -145,8 +147,9 @@ begin
       execute public.embedding_source_index_ddl(other.name, model, dimensions);
     end if;
     begin
-      -- Its rows failed for good too, as jobs' are: the new model may take them.
-      perform public.enqueue_embedding_source(other.name, true);
+      -- Its rows failed for good too, as jobs' are, when it replaces another model: the new
+      -- one may take them. (A first model's failures are its own, from the run registering it.)
+      perform public.enqueue_embedding_source(other.name, switched);
     exception when syntax_error_or_access_rule_violation or undefined_function
       or object_not_in_prerequisite_state then
       -- Blocked (a column its text reads is gone): the claim reports it.
