@@ -157,6 +157,7 @@ drop function if exists public.embedding_source_expression_trusted;
 drop function if exists public.embedding_source_owner_check;
 drop function if exists public.embedding_relation_foreign_code;
 drop function if exists public.embedding_lock_rows;
+drop function if exists public.embedding_lock_wait;
 drop function if exists public.embedding_source_callables_trusted;
 drop function if exists public.embedding_source_callables;
 drop function if exists public.embedding_expression_operators;

@@ -121,6 +121,7 @@ declare
   taken integer := 0;
   added bigint := 0;
   n bigint;
+  caller_timeout constant text := pg_catalog.current_setting('lock_timeout');
 begin
   -- Oldest first; rows another caller is expanding are skipped, never waited for.
   for r in
@@ -129,24 +130,35 @@ begin
     for update skip locked
   loop
     exit when taken >= max_keys;
-    delete from public.embedding_intake as i where i.ctid = r.at;
-    -- A source removed meanwhile: its keys go with it.
-    continue when not exists (select from public.embedding_sources as s where s.name = r.source);
-    if pg_catalog.cardinality(r.keys) > max_keys - taken then
-      -- A call does a bounded amount of work (a claim has a statement timeout,
-      -- and a million rows inserted at once would exceed it every time): the
-      -- rest waits as a row of its own, written when its rows were.
-      insert into public.embedding_intake (source, keys, created_at)
-      values (r.source, r.keys[max_keys - taken + 1:], r.created_at);
-      r.keys := r.keys[:max_keys - taken];
+    if not exists (select from public.embedding_sources as s where s.name = r.source) then
+      delete from public.embedding_intake as i where i.ctid = r.at;  -- a source removed meanwhile
+      continue;
     end if;
-    insert into public.embedding_queue as q (source, source_key, created_at)
-    select r.source, k.key, r.created_at
-    from pg_catalog.unnest(public.embedding_source_queueable_keys(r.source, r.keys)) as k (key)
-    on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
-    get diagnostics n = row_count;
-    added := added + n;
-    taken := taken + pg_catalog.cardinality(r.keys);
+    -- A writer's uncommitted entry for one of these keys is waited for briefly
+    -- (embedding_lock_wait, 20261204001490): the writer may be waiting for an
+    -- entry made here. Past that, this row of keys is left for a later call.
+    begin
+      perform pg_catalog.set_config('lock_timeout', public.embedding_lock_wait(), true);
+      delete from public.embedding_intake as i where i.ctid = r.at;
+      if pg_catalog.cardinality(r.keys) > max_keys - taken then
+        -- A call does a bounded amount of work (a claim has a statement timeout,
+        -- and a million rows inserted at once would exceed it every time): the
+        -- rest waits as a row of its own, written when its rows were.
+        insert into public.embedding_intake (source, keys, created_at)
+        values (r.source, r.keys[max_keys - taken + 1:], r.created_at);
+        r.keys := r.keys[:max_keys - taken];
+      end if;
+      insert into public.embedding_queue as q (source, source_key, created_at)
+      select r.source, k.key, r.created_at
+      from pg_catalog.unnest(public.embedding_source_queueable_keys(r.source, r.keys)) as k (key)
+      on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
+      get diagnostics n = row_count;
+      perform pg_catalog.set_config('lock_timeout', caller_timeout, true);
+      added := added + n;
+      taken := taken + pg_catalog.cardinality(r.keys);
+    exception when lock_not_available then
+      null;  -- undone, lock_timeout with it
+    end;
   end loop;
   return added;
 end;
@@ -154,7 +166,7 @@ $$;
 
 comment on function public.expand_embedding_intake(integer) is
 'expand_embedding_intake: turn up to max_keys keys in public.embedding_intake, oldest first, into queue entries (one per row; a row with an open entry keeps it), due now, created when their rows were written. Returns the entries added.
-Called by claim_embedding_batch before it claims and by dispatch_embedding_processing; rows another caller holds are skipped, the keys past max_keys wait for the next call.';
+Called by claim_embedding_batch before it claims and by dispatch_embedding_processing; rows another caller holds are skipped, the keys past max_keys wait for the next call, and so do those of a row whose key a writer''s uncommitted entry holds past embedding_lock_wait (the writer may be waiting for this call).';
 revoke all on function public.expand_embedding_intake(integer) from public, anon, authenticated;
 grant execute on function public.expand_embedding_intake(integer) to service_role;
 

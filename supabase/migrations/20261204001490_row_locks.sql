@@ -12,7 +12,24 @@
 -- them, and the app's statement goes on. The rows free then are taken
 -- (skip locked, never waiting); the others are left to a later claim.
 -- complete_embedding_batch (20261204001500) and each source's store function
--- (20261204001200) call it.
+-- (20261204001200) call it; expand_embedding_intake (20261204001120) waits as long.
+
+-- How long the processor's statements wait for what a writer holds: a fifth of
+-- deadlock_timeout (200 ms at the default), so a writer waiting for them in turn
+-- never reaches its own deadlock check first. As a lock_timeout value.
+create or replace function public.embedding_lock_wait()
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+return greatest(1, (extract(epoch from pg_catalog.current_setting('deadlock_timeout')::interval) * 200)::integer)::text
+  || 'ms';
+
+comment on function public.embedding_lock_wait() is
+'embedding_lock_wait: the lock_timeout (a fifth of deadlock_timeout) of the processor''s statements that would otherwise wait for a writer that may be waiting for them.';
+revoke all on function public.embedding_lock_wait() from public, anon, authenticated;
+grant execute on function public.embedding_lock_wait() to service_role;
 
 create or replace function public.embedding_lock_rows(
   source_table regclass, key_column name, key_type text, keys text[], for_update boolean
@@ -30,8 +47,7 @@ declare
     key_column, source_table, key_type, case when for_update then 'no key update' else 'share' end);
   held text[];
 begin
-  perform pg_catalog.set_config('lock_timeout', greatest(1, (extract(epoch from
-    pg_catalog.current_setting('deadlock_timeout')::interval) * 200)::integer)::text || 'ms', true);
+  perform pg_catalog.set_config('lock_timeout', public.embedding_lock_wait(), true);
   begin
     execute locking || ')' into held using keys;
   exception when lock_not_available then

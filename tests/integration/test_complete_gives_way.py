@@ -103,3 +103,53 @@ def test_an_app_update_waiting_for_a_complete_is_never_the_deadlock_victim(
         if layout == "source":
             db.execute("select public.drop_embedding_source('bumped', drop_vectors => true)")
             db.execute("drop table if exists public.bumped")
+
+
+def test_an_app_update_waiting_for_a_claim_is_never_the_deadlock_victim(
+    db: psycopg.Connection[Any], base_settings: Settings, settings: Callable[..., Settings]
+) -> None:
+    """A claim turns the keys of inserted rows into entries (expand_embedding_intake); a writer's
+    uncommitted entry for one of them made it wait, and the writer then waiting for an entry the
+    claim made was the victim (a stress probe). The claim now gives way: those keys wait."""
+    db.execute("create table public.intaken (id bigint primary key, body text)")
+    db.execute("select public.declare_embedding_source('intaken', 'public.intaken', "
+               "text_columns => '[\"body\"]')")
+    url, model = base_settings.database_url, settings().model
+    slow = url + ("&" if "?" in url else "?") + "options=-c%20deadlock_timeout%3D20s"
+    try:
+        with Database(url) as database:  # first: a model made active queues the rows it finds
+            database.activate_model(model, 1536)
+        db.execute("insert into public.intaken values (1, 'first'), (2, 'second')")  # keys, in the intake
+        claimed: list[Any] = []
+        with psycopg.connect(url) as app, psycopg.connect(url, autocommit=True) as watcher:
+            app.execute("set deadlock_timeout = '10s'")
+            app.execute("update public.intaken set body = 'second, edited' where id = 2")  # its entry
+
+            def claim() -> None:
+                with Database(slow) as claiming:
+                    claimed.extend(claiming.claim(10, 300))
+
+            thread = threading.Thread(target=claim)
+            thread.start()
+            app_pid = app.execute("select pg_backend_pid()").fetchone()
+            wait_for(lambda: watcher.execute(
+                "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+                "and %s = any(pg_catalog.pg_blocking_pids(pid))", app_pid).fetchone() == (1,),
+                timeout=30, what="the claim to wait for the app's entry")
+            # The app's statement now wants the entry the claim made for row 1: a cycle.
+            app.execute("update public.intaken set body = 'first, edited' where id = 1")
+            app.commit()
+            thread.join(timeout=60)
+        assert not thread.is_alive()
+        with Database(url) as database:  # what the claim leased goes back, as a run's end does
+            database.release([i for i in claimed if i.source == "intaken"])
+        run_drain(settings())
+        stored = {k: np.asarray(v) for k, v in db.execute(
+            "select source_key::text, embedding::real[] from public.intaken_embeddings").fetchall()}
+        assert set(stored) == {"1", "2"}
+        texts = db.execute("select source_key, content from public.intaken_embedding_texts(null)").fetchall()
+        for k, text in texts:
+            np.testing.assert_allclose(stored[k], fake_vector(text, 1536), rtol=0, atol=1e-7)
+    finally:
+        db.execute("select public.drop_embedding_source('intaken', drop_vectors => true)")
+        db.execute("drop table if exists public.intaken")
