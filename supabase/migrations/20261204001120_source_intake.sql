@@ -123,6 +123,10 @@ declare
   n bigint;
   caller_timeout constant text := pg_catalog.current_setting('lock_timeout');
 begin
+  -- A writer's uncommitted entry for one of these keys is waited for briefly
+  -- (embedding_lock_wait, 20261204001490): the writer may be waiting for an
+  -- entry made here. Past that, that row of keys is left for a later call.
+  perform pg_catalog.set_config('lock_timeout', public.embedding_lock_wait(), true);
   -- Oldest first; rows another caller is expanding are skipped, never waited for.
   for r in
     select i.ctid as at, i.source, i.keys, i.created_at from public.embedding_intake as i
@@ -134,11 +138,7 @@ begin
       delete from public.embedding_intake as i where i.ctid = r.at;  -- a source removed meanwhile
       continue;
     end if;
-    -- A writer's uncommitted entry for one of these keys is waited for briefly
-    -- (embedding_lock_wait, 20261204001490): the writer may be waiting for an
-    -- entry made here. Past that, this row of keys is left for a later call.
     begin
-      perform pg_catalog.set_config('lock_timeout', public.embedding_lock_wait(), true);
       delete from public.embedding_intake as i where i.ctid = r.at;
       if pg_catalog.cardinality(r.keys) > max_keys - taken then
         -- A call does a bounded amount of work (a claim has a statement timeout,
@@ -153,13 +153,13 @@ begin
       from pg_catalog.unnest(public.embedding_source_queueable_keys(r.source, r.keys)) as k (key)
       on conflict (source, source_key) where processed_at is null and source_key is not null do nothing;
       get diagnostics n = row_count;
-      perform pg_catalog.set_config('lock_timeout', caller_timeout, true);
       added := added + n;
       taken := taken + pg_catalog.cardinality(r.keys);
     exception when lock_not_available then
-      null;  -- undone, lock_timeout with it
+      null;  -- this row's expansion undone
     end;
   end loop;
+  perform pg_catalog.set_config('lock_timeout', caller_timeout, true);
   return added;
 end;
 $$;
