@@ -23,8 +23,7 @@ language sql
 stable
 security invoker
 set search_path = ''
-return greatest(1, (extract(epoch from pg_catalog.current_setting('deadlock_timeout')::interval) * 200)::integer)::text
-  || 'ms';
+return greatest(1, (extract(epoch from pg_catalog.current_setting('deadlock_timeout')::interval) * 200)::integer) || 'ms';
 
 comment on function public.embedding_lock_wait() is
 'embedding_lock_wait: the lock_timeout (a fifth of deadlock_timeout) of the processor''s statements that would otherwise wait for a writer that may be waiting for them.';
