@@ -25,7 +25,7 @@ from autoembed.config import Settings
 from autoembed.db import Database
 
 from devstack.fake_openai import fake_vector
-from tests.support import insert_jobs, run_drain, wait_for
+from tests.support import blocked_by, insert_jobs, run_drain, wait_for
 
 # (table, its key, what the app's update sets: a column the text does not read)
 LAYOUTS = {
@@ -81,11 +81,8 @@ def test_an_app_update_waiting_for_a_complete_is_never_the_deadlock_victim(
 
             thread = threading.Thread(target=complete)
             thread.start()
-            app_pid = app.execute("select pg_backend_pid()").fetchone()
-            wait_for(lambda: watcher.execute(
-                "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-                "and %s = any(pg_catalog.pg_blocking_pids(pid))", app_pid).fetchone() == (1,),
-                timeout=30, what="the complete to wait for the row the app holds")
+            wait_for(blocked_by(watcher, app), timeout=30,
+                     what="the complete to wait for the row the app holds")
             # The app's statement now wants the row the complete took first: a cycle.
             app.execute(f"update {table} set {bump} where {key} = %s", (int(first),))
             app.commit()
@@ -131,11 +128,7 @@ def test_an_app_update_waiting_for_a_claim_is_never_the_deadlock_victim(
 
             thread = threading.Thread(target=claim)
             thread.start()
-            app_pid = app.execute("select pg_backend_pid()").fetchone()
-            wait_for(lambda: watcher.execute(
-                "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-                "and %s = any(pg_catalog.pg_blocking_pids(pid))", app_pid).fetchone() == (1,),
-                timeout=30, what="the claim to wait for the app's entry")
+            wait_for(blocked_by(watcher, app), timeout=30, what="the claim to wait for the app's entry")
             # The app's statement now wants the entry the claim made for row 1: a cycle.
             app.execute("update public.intaken set body = 'first, edited' where id = 1")
             app.commit()

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support import wait_for
+from tests.support import blocked_by, wait_for
 
 DECLARE = ("select public.declare_embedding_source('locked', 'public.locked', "
            "text_columns => '[\"body\"]')")
@@ -52,11 +52,7 @@ def _while_a_claim_holds_the_keys(database_url: str, statement: str) -> list[Bas
         assert claim.execute("select public.expand_embedding_intake()").fetchone() == (2,)
         other = threading.Thread(target=run)
         other.start()
-        pid = claim.execute("select pg_backend_pid()").fetchone()
-        wait_for(lambda: watcher.execute(
-            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
-            timeout=30, what="the statement waiting for the claim's keys")
+        wait_for(blocked_by(watcher, claim), timeout=30, what="the statement waiting for the claim's keys")
         try:
             claim.execute("select count(*) from public.locked").fetchone()  # its texts
             claim.execute("update public.embedding_sources set blocked_reason = null, blocked_at = null "
@@ -124,13 +120,10 @@ def test_a_rename_followed_while_a_claim_reads_the_vectors_takes_no_lock_on_them
 
     with psycopg.connect(database_url) as claim, psycopg.connect(database_url, autocommit=True) as watcher:
         claim.execute("select count(*) from public.locked_embeddings").fetchone()
-        pid = claim.execute("select pg_backend_pid()").fetchone()
+        waiting = blocked_by(watcher, claim)
         renaming = threading.Thread(target=rename)
         renaming.start()
-        wait_for(lambda: not renaming.is_alive() or watcher.execute(
-            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
-            timeout=30, what="the rename to end or wait")
+        wait_for(lambda: not renaming.is_alive() or waiting(), timeout=30, what="the rename to end or wait")
         waited = renaming.is_alive()
         claim.commit()
         renaming.join(timeout=60)
@@ -162,13 +155,10 @@ def test_a_source_is_removed_while_a_writer_holds_a_row_and_deletes_another(
     with psycopg.connect(database_url) as writer, psycopg.connect(database_url, autocommit=True) as watcher:
         writer.execute("set deadlock_timeout = '100ms'")
         writer.execute("select from public.locked where id = 1 for update")
-        pid = writer.execute("select pg_backend_pid()").fetchone()
+        waiting = blocked_by(watcher, writer)
         dropping = threading.Thread(target=drop)
         dropping.start()
-        wait_for(lambda: watcher.execute(
-            "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-            "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,),
-            timeout=30, what="the removal waiting for the writer")
+        wait_for(waiting, timeout=30, what="the removal waiting for the writer")
         try:
             writer.execute("delete from public.locked where id = 2")
             writer.commit()

@@ -14,7 +14,7 @@ from autoembed.db import Database
 from devstack.fake_openai import fake_vector
 from tests.integration.source_layouts import postings_in_either_layout  # noqa: F401 (the fixture postings)
 from tests.integration.test_sources import POSTING_TEXTS, POSTINGS, stored_vectors
-from tests.support import run_drain, wait_for
+from tests.support import blocked_by, run_drain, wait_for
 
 A1 = POSTINGS[0][0]
 EDITED = POSTING_TEXTS[A1].replace("Go developer", "Go developer (senior)")
@@ -47,12 +47,9 @@ def test_an_edit_committed_during_complete_is_embedded_not_lost(
         # The complete waits for the writer, at whichever row it meets it first: a moment (then it
         # gives way, leaving that row's entry to be released once the writer commits, by the
         # processor, in a transaction of its own: test_complete_gives_way), or until it commits.
-        writer_pid = writer.execute("select pg_backend_pid()").fetchone()
         with psycopg.connect(url, autocommit=True) as watcher:
-            wait_for(lambda: watcher.execute(
-                "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
-                "and %s = any(pg_catalog.pg_blocking_pids(pid))", writer_pid).fetchone() == (1,),
-                timeout=30, what="the complete (or its release) to wait for the writer's lock")
+            wait_for(blocked_by(watcher, writer), timeout=30,
+                     what="the complete (or its release) to wait for the writer's lock")
         writer.commit()
         thread.join(timeout=60)
     assert not thread.is_alive()

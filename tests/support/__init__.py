@@ -71,3 +71,11 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def blocked_by(watcher: psycopg.Connection[Any], holder: psycopg.Connection[Any]) -> Callable[[], bool]:
+    """Whether one session waits for a lock ``holder``'s session holds (for ``wait_for``)."""
+    pid = holder.execute("select pg_backend_pid()").fetchone()
+    return lambda: watcher.execute(
+        "select count(*) from pg_catalog.pg_stat_activity where wait_event_type = 'Lock' "
+        "and %s = any(pg_catalog.pg_blocking_pids(pid))", pid).fetchone() == (1,)
