@@ -1,5 +1,5 @@
--- autoembed: how a complete takes the rows it writes vectors for, so that it
--- never deadlocks with the app (issue 23, point 6: compare-and-set holds
+-- autoembed: how a complete takes the rows it writes vectors for, so that the
+-- app is not made its deadlock victim (issue 23, point 6: compare-and-set holds
 -- against writers; found by an operator's probe: an app's multi-row UPDATE of
 -- jobs was the victim of a deadlock with complete_embedding_batch, which took
 -- the same rows in another order).
@@ -13,6 +13,8 @@
 -- (skip locked, never waiting); the others are left to a later claim.
 -- complete_embedding_batch (20261204001500) and each source's store function
 -- (20261204001200) call it; expand_embedding_intake (20261204001120) waits as long.
+-- (A batch of several sources keeps one table's rows while it takes the next's:
+-- docs/operating.md says the rare case that leaves.)
 
 -- How long the processor's statements wait for what a writer holds: a fifth of
 -- deadlock_timeout (200 ms at the default), so a writer waiting for them in turn
