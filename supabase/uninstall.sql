@@ -154,6 +154,7 @@ drop function if exists public.match_embedding_source;
 drop function if exists public.raise_embedding_source_search_error;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_expression_trusted;
+drop function if exists public.embedding_expression_quoted;
 drop function if exists public.embedding_source_owner_check;
 drop function if exists public.embedding_relation_foreign_code;
 drop function if exists public.embedding_lock_rows;

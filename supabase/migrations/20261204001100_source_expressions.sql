@@ -43,7 +43,7 @@ declare
   used name[];
   found_type text;
   is_string boolean;  -- (and the expression as errors quote it: on one line, as written otherwise)
-  shown constant text := pg_catalog.quote_literal(pg_catalog.btrim(pg_catalog.regexp_replace(expression, '\s+', ' ', 'g')));
+  shown constant text := public.embedding_expression_quoted(expression);  -- 20261204001110
 begin
   if result_type not in ('text', 'boolean') then
     raise exception 'autoembed: result_type must be text or boolean' using errcode = '22023';

@@ -91,6 +91,20 @@ A table, trigger, constraint or overload of another role would let that role run
 revoke all on function public.embedding_source_owner_check(oid, boolean, boolean) from public, anon, authenticated;
 grant execute on function public.embedding_source_owner_check(oid, boolean, boolean) to service_role;
 
+-- An expression as the errors about it quote it: on one line, however it was written.
+create or replace function public.embedding_expression_quoted(expression text)
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+return pg_catalog.quote_literal(pg_catalog.btrim(pg_catalog.regexp_replace(expression, '\s+', ' ', 'g')));
+
+comment on function public.embedding_expression_quoted(text) is
+'embedding_expression_quoted: an expression as a declaration''s errors quote it, its whitespace runs made one space (one line).';
+revoke all on function public.embedding_expression_quoted(text) from public, anon, authenticated;
+grant execute on function public.embedding_expression_quoted(text) to service_role;
+
 create or replace function public.embedding_source_expression_trusted(
   expression text, body text, statement text
 )
@@ -103,8 +117,7 @@ as $$
 declare
   clock_types oid[];
   found_text text;
-  -- The expression as its errors quote it: on one line.
-  shown constant text := pg_catalog.quote_literal(pg_catalog.btrim(pg_catalog.regexp_replace(expression, '\s+', ' ', 'g')));
+  shown constant text := public.embedding_expression_quoted(expression);
 begin
   -- Functions and operators called, and types read or made, of another role:
   -- the columns' types (its parameters) and every type in the expression

@@ -33,8 +33,7 @@ as $$
     and case
       when for_model is null then exists (
         select from public.embedding_queue q where q.job_id = j.id and q.processed_at is null
-      ) and not coalesce(j.embedding is not null and j.embedding_model = public.active_embedding_model()
-        and j.embedding_text_hash = public.job_embedding_text_hash(j), false)
+      ) and not public.job_embedding_is_current(j)
       else j.embedding_model is distinct from for_model
         or j.embedding_text_hash is distinct from public.job_embedding_text_hash(j)
     end
