@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from autoembed.config import Settings
 from autoembed.embedders.base import Embedder, Embeddings
 from autoembed.limits import Limits
@@ -35,6 +37,11 @@ def create_embedder(settings: Settings) -> Embedder:
         return LocalEmbedder(settings)
     from autoembed.embedders.openai import OpenAIEmbedder
 
+    # numpy only lays this embedder's vectors out, never multiplies them: its
+    # OpenBLAS, loaded with the first answer, would start a thread per core
+    # that spins on startup (0.1 s of CPU a run on 2 cores). Set before numpy
+    # loads; a value of the user's stands. (The local model's BLAS is torch's.)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     return OpenAIEmbedder(settings)
 
 
