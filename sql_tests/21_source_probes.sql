@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(58);
+select plan(62);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -119,6 +119,14 @@ select throws_like($$select public.declare_embedding_source('candidates', 'publi
   '%public.candidates_embeddings holds vectors kept for keys of type bigint, and public.candidate_notes is keyed by uuid%',
   'a kept vector table of another key type is named in one line, with the way out');
 select isnt(to_regclass('public.candidates_embeddings'), null, 'and the kept vectors are still there');
+-- Gone for good: its kept vectors go when asked, and only a vector table autoembed made.
+select ok(public.drop_embedding_source('candidates', drop_vectors => true),
+  'a source removed before: drop_vectors drops the vectors it kept');
+select is(to_regclass('public.candidates_embeddings'), null, 'and they are gone');
+select ok(not public.drop_embedding_source('candidates', drop_vectors => true), 'after which nothing is left to drop');
+create table public.notes_embeddings (id bigint primary key);
+select ok(not public.drop_embedding_source('notes', drop_vectors => true)
+  and to_regclass('public.notes_embeddings') is not null, 'a table of that name autoembed did not make stays');
 
 -- A renamed table where autoembed could not make its event trigger (the
 -- migrations run by a role that may not; 23_source_renames.sql follows it):

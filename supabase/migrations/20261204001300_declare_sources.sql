@@ -1,10 +1,9 @@
--- autoembed: sources, part 4 of 5: declaring and removing a source (its rows are
--- queued by enqueue_embedding_source, 20261204001190).
+-- autoembed: sources, part 4 of 5: declaring a source (its rows are queued by
+-- enqueue_embedding_source, 20261204001190; removing one: 20261204001310).
 --
 --   select public.declare_embedding_source('postings', 'public.postings', text_columns => '["job_title",
 --     {"column": "employer", "label": "Company"}, "body"]', live_when => $$status = 'open'$$);
---   select public.drop_embedding_source('postings', drop_vectors => true);
--- Both are security invoker and need the table's ownership (its triggers). Declaring again replaces
+-- Security invoker: it needs the table's ownership (its triggers). Declaring again replaces
 -- the text or liveness: rows whose text hash changed are queued; their vectors answer until replaced.
 
 create or replace function public.declare_embedding_source(
@@ -218,83 +217,3 @@ revoke all on function public.declare_embedding_source(text, regclass, jsonb, te
 from public, anon, authenticated;
 grant execute on function public.declare_embedding_source(text, regclass, jsonb, text, text, text)
 to service_role;
-
-create or replace function public.drop_embedding_source(source_name text, drop_vectors boolean default false)
-returns boolean
-language plpgsql
-volatile
-security invoker
-set search_path = ''
--- No notice for each drop ... if exists of an object this source never had.
-set client_min_messages = warning
-as $$
-declare
-  s public.embedding_sources;
-  tbl text;
-  part text;
-  g record;
-  vector_table text;
-begin
-  select * into s from public.embedding_sources e where e.name = source_name;
-  if not found then
-    return false;
-  end if;
-  if s.name = 'jobs' then
-    raise exception 'autoembed: the source jobs is the migrations'' (supabase/uninstall.sql removes it)'
-      using errcode = '22023';
-  end if;
-  -- Its entries first, then its catalog row, before the table is locked: the claim's
-  -- order (entries, table, catalog; the other way round, the two deadlocked). The
-  -- claims after this skip the source; entries written meanwhile go below.
-  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
-  delete from public.embedding_intake i where i.source = s.name;
-  delete from public.embedding_sources e where e.name = s.name;
-  -- The table may be gone already (dropped with its triggers).
-  select c.oid::regclass::text into tbl from pg_catalog.pg_class c where c.oid = s.relid;
-  if tbl is not null then
-    if not exists (select from pg_catalog.pg_class c where c.oid = s.relid
-      and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then
-      raise exception 'autoembed: removing the source % needs the ownership of %', source_name, tbl using errcode = '42501';
-    end if;
-    -- Locked before its vector table (the policy, below), in the order writers take them.
-    execute pg_catalog.format('lock table %s in access exclusive mode', tbl);
-  end if;
-  -- Its vector table, also when declared again with columns since (autoembed's, by its
-  -- comment); its policy first, which calls <source>_embedding_visible, dropped below.
-  vector_table := pg_catalog.format('public.%I', s.name || '_embeddings');
-  if coalesce(pg_catalog.obj_description(pg_catalog.to_regclass(vector_table), 'pg_class'), '')
-    like 'Vectors of the source%' then
-    -- Kept vectors stay readable by service_role alone until declared again.
-    execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
-    if drop_vectors then execute pg_catalog.format('drop table %s', vector_table); end if;
-  end if;
-  -- Its triggers, then its functions (20261204001290).
-  for g in select * from public.embedding_source_generated_names(s.name) loop
-    if g.kind = 'trigger' and tbl is not null then
-      execute pg_catalog.format('drop trigger if exists %I on %s', g.name, tbl);
-    elsif g.kind = 'function' then
-      execute pg_catalog.format('drop function if exists public.%I(%s)', g.name, coalesce(g.args, s.key_type));
-    end if;
-  end loop;
-  delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
-  delete from public.embedding_intake i where i.source = s.name;
-  for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
-    join pg_catalog.pg_class c on c.oid = i.indexrelid
-    where i.indrelid = s.relid and c.relname ~ ('^' || s.name || '_hnsw_[0-9a-f]{12}$') loop
-    execute pg_catalog.format('drop index %s', part);  -- made on the table's own columns
-  end loop;
-  -- The columns it added, if declared again with a vector table since:
-  if drop_vectors and s.added_columns and tbl is not null then
-    execute pg_catalog.format('alter table %s drop column if exists embedding, '
-      'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
-      'drop column if exists embedded_at', tbl);
-  end if;
-  return true;
-end;
-$$;
-
-comment on function public.drop_embedding_source(text, boolean) is
-'drop_embedding_source: stop embedding a source: its triggers, functions and queue entries go; with drop_vectors, its vector table (or the columns autoembed added).
-The table, its rows, grants, policies and RLS stay as they were. Returns false for an unknown source.';
-revoke all on function public.drop_embedding_source(text, boolean) from public, anon, authenticated;
-grant execute on function public.drop_embedding_source(text, boolean) to service_role;
