@@ -15,6 +15,7 @@ statement is the victim, at 10 s.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,3 +147,78 @@ def test_an_app_update_waiting_for_a_claim_is_never_the_deadlock_victim(
     finally:
         db.execute("select public.drop_embedding_source('intaken', drop_vectors => true)")
         db.execute("drop table if exists public.intaken")
+
+
+
+
+def test_a_batch_of_two_tables_never_waits_for_the_second_while_it_holds_the_first(
+    db: psycopg.Connection[Any], base_settings: Settings, settings: Callable[..., Settings]
+) -> None:
+    """A batch of a job and a source's rows: the complete takes the job's row, then the
+    source's. An app holding a source row waits for the job meanwhile; had the complete then
+    waited for the app's row after waiting for another, the app, which had waited longer,
+    would reach its deadlock check first and be the victim (the case the bound alone left).
+    Holding rows of one table, the complete takes the next table's free rows at once.
+
+    The processor looks for deadlocks after 30 s (it would wait 6 s for a held row), the app
+    after 8 s. Another session holds the source's first row for 3 s, the app its second."""
+    (job,) = insert_jobs(db, 1)
+    db.execute("create table public.bumped (id bigint primary key, body text, views integer default 0)")
+    db.execute("select public.declare_embedding_source('bumped', 'public.bumped', "
+               "text_columns => '[\"body\"]')")
+    db.execute("insert into public.bumped (id, body) values (6, 'a posting'), (7, 'another posting')")
+    url, model = base_settings.database_url, settings().model
+    slow = url + ("&" if "?" in url else "?") + "options=-c%20deadlock_timeout%3D30s"
+    try:
+        with Database(slow) as database:
+            database.activate_model(model, 1536)
+            items = database.claim(10, 300)
+        assert sorted(i.source_key or str(i.job_id) for i in items) == sorted([str(job), "6", "7"])
+        vectors = np.stack([fake_vector(i.content, 1536) for i in items])
+        outcomes: dict[int, str] = {}
+        app_errors: list[BaseException] = []
+        with psycopg.connect(url) as app, psycopg.connect(url) as other, \
+                psycopg.connect(url, autocommit=True) as watcher:
+            app.execute("set deadlock_timeout = '8s'")
+            app.execute("update public.bumped set views = views + 1 where id = 7")  # the app holds it
+            other.execute("update public.bumped set views = views + 1 where id = 6")
+            app_pid = app.execute("select pg_backend_pid()").fetchone()
+
+            def complete() -> None:
+                with Database(slow) as completing:
+                    outcomes.update(completing.complete(items, vectors, model))
+
+            def app_wants_the_job() -> None:
+                try:
+                    app.execute("update public.jobs set updated_at = now() where id = %s", (job,))
+                    app.commit()
+                except BaseException as exc:
+                    app_errors.append(exc)
+
+            thread = threading.Thread(target=complete)
+            thread.start()
+            waits_for_other = blocked_by(watcher, other)
+            wait_for(lambda: not thread.is_alive() or waits_for_other(), timeout=30,
+                     what="the complete to take the job's row, then wait for the source's or be done")
+            app_thread = threading.Thread(target=app_wants_the_job)
+            app_thread.start()
+            wait_for(lambda: not app_thread.is_alive() or watcher.execute(
+                "select wait_event_type = 'Lock' from pg_catalog.pg_stat_activity where pid = %s",
+                app_pid).fetchone() == (True,), timeout=30, what="the app to wait for the job's row")
+            time.sleep(3)  # the app waits; the other session holds its row meanwhile
+            other.commit()
+            app_thread.join(timeout=60)
+            thread.join(timeout=60)
+        assert not thread.is_alive() and not app_thread.is_alive()
+        assert app_errors == []  # the app is not the victim of a deadlock
+        by_key = {i.source_key or str(i.job_id): outcomes[i.queue_id] for i in items}
+        assert by_key == {str(job): "embedded", "6": "stale", "7": "stale"}, by_key
+        run_drain(settings())  # the rows it gave way on
+        for layout in ("jobs", "source"):
+            stored, texts = _vectors(db, layout), _texts(db, layout)
+            assert set(stored) == set(texts), layout
+            for k, text in texts.items():
+                np.testing.assert_allclose(stored[k], fake_vector(text, 1536), rtol=0, atol=1e-7)
+    finally:
+        db.execute("select public.drop_embedding_source('bumped', drop_vectors => true)")
+        db.execute("drop table if exists public.bumped")
