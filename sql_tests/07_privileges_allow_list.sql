@@ -57,6 +57,11 @@ select set_eq(
     -- The error a search of a source whose table was renamed or dropped raises, as the caller.
     ('anon', 'raise_embedding_source_search_error(source_name text, message text, code text)', 'EXECUTE'),
     ('authenticated', 'raise_embedding_source_search_error(source_name text, message text, code text)', 'EXECUTE'),
+    -- How deep a search's index scans reach, set and put back as the caller (20261204001590).
+    ('anon', 'embedding_search_reach(depth integer)', 'EXECUTE'),
+    ('authenticated', 'embedding_search_reach(depth integer)', 'EXECUTE'),
+    ('anon', 'embedding_search_reach_end(previous jsonb)', 'EXECUTE'),
+    ('authenticated', 'embedding_search_reach_end(previous jsonb)', 'EXECUTE'),
     ('anon', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('authenticated', 'embedding_model_for_query(query_embedding vector, model text)', 'EXECUTE'),
     ('anon', 'embedding_source_readable_columns(source_table oid, key_column name)', 'EXECUTE'),

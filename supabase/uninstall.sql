@@ -151,6 +151,8 @@ drop function if exists public.embedding_source_row_without_ours;
 drop function if exists public.embedding_source_columns_readable;
 drop function if exists public.require_embedding_source_readable;
 drop function if exists public.match_embedding_source;
+drop function if exists public.embedding_search_reach;
+drop function if exists public.embedding_search_reach_end;
 drop function if exists public.raise_embedding_source_search_error;
 drop function if exists public.embedding_source_expression_columns;
 drop function if exists public.embedding_source_expression_trusted;
@@ -245,7 +247,7 @@ where version in (
   '20261130000500', '20261130000600', '20261130000700',
   '20261204000100', '20261204000200', '20261204000300', '20261204000400',
   '20261204001000', '20261204001100', '20261204001105', '20261204001110', '20261204001112', '20261204001115', '20261204001120', '20261204001150', '20261204001180', '20261204001190', '20261204001200', '20261204001250', '20261204001290', '20261204001300', '20261204001310', '20261204001400', '20261204001490',
-  '20261204001500', '20261204001600', '20261204001700', '20261204001800',
+  '20261204001500', '20261204001590', '20261204001600', '20261204001700', '20261204001800',
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
   '20261204004100', '20261204004200', '20261204004300',

@@ -118,7 +118,7 @@ begin
           raise;
         end if;
         -- Some row raised: the nearest vectors, each one's row read alone
-        -- (as many as the index gives: hnsw.ef_search, as in the search itself).
+        -- (as many as the index gives, as in the search itself).
         hits := '[]';
         for k, d in execute pg_catalog.format(%5$L, dimensions, cols) using query_embedding, model loop
           exit when pg_catalog.jsonb_array_length(hits) >= match_count or d < min_similarity;
@@ -199,6 +199,7 @@ set search_path = ''
 as $$
 declare
   chosen public.embedding_models;
+  previous jsonb;
 begin
   select m.* into chosen
   from public.embedding_models m
@@ -220,12 +221,15 @@ begin
     from public.match_jobs(query_embedding, match_count, min_similarity, chosen.model) as m;
     return;
   end if;
-  -- The source's own search (create_embedding_source_objects), as the caller.
+  -- The source's own search (create_embedding_source_objects), as the caller, the
+  -- index reaching as deep as it asks (20261204001590).
+  previous := public.embedding_search_reach(least(greatest(match_count, 0), 1000));
   begin
     return query execute pg_catalog.format('select * from public.%I($1, $2, $3, $4, $5)',
       source_name || '_search_embeddings')
     using query_embedding, chosen.dimensions, chosen.model, least(greatest(match_count, 0), 1000),
       min_similarity;
+    perform public.embedding_search_reach_end(previous);
   exception when undefined_function then
     raise exception 'autoembed: no source %', coalesce(source_name, 'null') using errcode = '42704';
   when undefined_table or undefined_column then

@@ -143,8 +143,7 @@ declare
   ft_matches double precision[] := '{}';  -- each ranked row's ts_rank_cd
   sem_ids bigint[] := '{}';
   sem_distances double precision[] := '{}';
-  old_ef text;
-  old_iterative text;
+  previous jsonb;
   -- The place as a LIKE prefix (its own % and _ escaped): jobs_search_location answers it.
   place text := pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
     pg_catalog.lower(nullif(pg_catalog.btrim(location), '')), '\', '\\'), '%', '\%'), '_', '\_');
@@ -159,14 +158,9 @@ begin
 
   if query_embedding is not null and semantic_weight > 0 then
     chosen := public.embedding_model_for_query(query_embedding, search_jobs.model);
-    old_ef := pg_catalog.current_setting('hnsw.ef_search', true);
-    old_iterative := pg_catalog.current_setting('hnsw.iterative_scan', true);
-    -- The index returns up to ef_search rows, and with pgvector 0.8's iterative scans goes on
-    -- past rows the filters drop (older pgvector: a short answer is completed exactly below).
-    perform pg_catalog.set_config('hnsw.ef_search', greatest(depth, coalesce(old_ef, '40')::integer)::text, true);
-    if old_iterative is not null then
-      perform pg_catalog.set_config('hnsw.iterative_scan', 'relaxed_order', true);
-    end if;
+    -- The index reaches depth rows, and with pgvector 0.8 goes on past rows the
+    -- filters drop (20261204001590; older pgvector: a short answer is completed exactly below).
+    previous := public.embedding_search_reach(depth);
     -- A filter keeping few rows is ranked exactly (the index would walk past nearly all: 117 ms
     -- for 757 of 100,000 jobs): one pass reads up to exact_below of its rows for both sides.
     -- The cast to the model's dimension matches its HNSW index; `+ 0` avoids it.
@@ -218,10 +212,7 @@ begin
         exit when pg_catalog.cardinality(sem_ids) >= depth;
       end loop;
     end if;
-    perform pg_catalog.set_config('hnsw.ef_search', coalesce(old_ef, '40'), true);
-    if old_iterative is not null then
-      perform pg_catalog.set_config('hnsw.iterative_scan', old_iterative, true);
-    end if;
+    perform public.embedding_search_reach_end(previous);
   end if;
 
   if filtered < exact_below then
