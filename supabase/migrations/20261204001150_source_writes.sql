@@ -80,7 +80,9 @@ begin
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
   tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
-  settings := case when s.live_when is not null then public.embedding_text_settings() else '' end;
+  -- The text's settings for a live_when they may change (20261204001190).
+  settings := case when s.live_when is not null and not public.embedding_expression_immutable(s.relid, s.live_when)
+    then public.embedding_text_settings() else '' end;
   -- Before the live_when is evaluated, the names it calls (20261204001115):
   -- an overload of another role's raises, and the rows are queued as when it
   -- raises; the claim blocks the source, naming it.

@@ -56,27 +56,7 @@ Not the source''s (42, 3D, 3F: it blocks the source) nor the moment''s (08, 25, 
 revoke all on function public.embedding_row_error_condition() from public, anon, authenticated;
 grant execute on function public.embedding_row_error_condition() to service_role;
 
--- The output settings every source's text is built with, whoever builds it:
--- a processor, an estimate, a declaration from Studio or from a session with
--- its own DateStyle. A date, an interval, a timestamptz (in UTC), a float or
--- a bytea then reads the same everywhere, and a row's text hash changes only
--- with the row. Written into the text function (below) and
--- embedding_source_change_rows (20261204002200) as SET clauses.
-create or replace function public.embedding_text_settings()
-returns text
-language sql
-immutable
-security invoker
-set search_path = ''
-as $$
-  select 'set datestyle = ''ISO, MDY'' set intervalstyle = ''postgres'' set timezone = ''UTC'' '
-    'set extra_float_digits = 1 set bytea_output = ''hex'''
-$$;
-
-comment on function public.embedding_text_settings() is
-'embedding_text_settings: the SET clauses (DateStyle, IntervalStyle, TimeZone, extra_float_digits, bytea_output) every function that builds a source''s text runs with, so a text reads the same in every session.';
-revoke all on function public.embedding_text_settings() from public, anon, authenticated;
-grant execute on function public.embedding_text_settings() to service_role;
+-- The settings the text function runs with: embedding_text_settings (20261204001145).
 
 create or replace function public.create_embedding_source_texts(source_name text)
 returns void
