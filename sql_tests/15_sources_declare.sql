@@ -2,7 +2,7 @@
 -- triggers that read only what the text reads, and removing it leaves the
 -- user's table exactly as it was; names and expressions never run as SQL.
 begin;
-select plan(69);
+select plan(70);
 
 create table public.postings (
   posting_id uuid primary key default gen_random_uuid(),
@@ -135,6 +135,10 @@ select lives_ok($$select public.declare_embedding_source('postings', 'public.pos
 select is((select content from public.postings_embedding_texts(null)),
   e'Go dev\nCo''); drop table public.victim; --: Acme\n$x$ Skills: go, sql\nBuild.',
   'labels are written as they are, and only live rows have a text');
+select is(public.embedding_source_columns_expression('public.postings',
+    '[{"column": "body", "label": ""}, {"column": "employer", "label": " "}]'),
+  public.embedding_source_columns_expression('public.postings', '["body", "employer"]'),
+  'an empty or blank label is no label (not ": body")');
 select isnt(to_regclass('public.victim'), null, 'public.victim is still there after the declaration');
 select throws_like($$select public.declare_embedding_source('postings_again', 'public.postings',
   text_expression => 'body')$$, '%public.postings is already the source postings: declare postings again%',

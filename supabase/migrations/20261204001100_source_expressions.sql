@@ -267,7 +267,7 @@ begin
         item using errcode = '22023';
     end if;
     col := case pg_catalog.jsonb_typeof(item) when 'string' then item #>> '{}' else item ->> 'column' end;
-    label := case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end;
+    label := nullif(pg_catalog.btrim(case pg_catalog.jsonb_typeof(item) when 'object' then item ->> 'label' end), '');
     select t.typcategory = 'A' into is_array
     from pg_catalog.pg_attribute a join pg_catalog.pg_type t on t.oid = a.atttypid
     where a.attrelid = source_table and a.attname = col and a.attnum > 0 and not a.attisdropped;
