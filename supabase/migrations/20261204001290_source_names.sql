@@ -31,7 +31,8 @@ as $$
     (10, 'function', '_queue_inserted', ''),
     (11, 'function', '_queue_updated', ''),
     (12, 'function', '_unqueue_deleted', ''),
-    (13, 'function', '_embedding_visible', null)
+    (13, 'function', '_embedding_visible', null),
+    (14, 'function', '_vectors_in_use', '')
   ) as n (position, kind, suffix, args)
   order by n.position
 $$;

@@ -60,9 +60,11 @@ begin
     like 'Vectors of the source%' then
     -- Kept vectors stay readable by service_role alone until declared again.
     execute pg_catalog.format('drop policy if exists "Readable with its row" on %s', vector_table);
-    if drop_vectors then execute pg_catalog.format('drop table %s', vector_table); end if;
+  else
+    vector_table := null;
   end if;
-  -- Its triggers, then its functions (20261204001290).
+  -- Its triggers, then its functions (20261204001290), <source>_vectors_in_use among them:
+  -- the vector table is then free to drop (20261204001210), or to be dropped by hand once kept.
   for g in select * from public.embedding_source_generated_names(s.name) loop
     if g.kind = 'trigger' and tbl is not null then
       execute pg_catalog.format('drop trigger if exists %I on %s', g.name, tbl);
@@ -70,6 +72,9 @@ begin
       execute pg_catalog.format('drop function if exists public.%I(%s)', g.name, coalesce(g.args, s.key_type));
     end if;
   end loop;
+  if drop_vectors and vector_table is not null then
+    execute pg_catalog.format('drop table %s', vector_table);
+  end if;
   delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
   delete from public.embedding_intake i where i.source = s.name;
   for part in select i.indexrelid::pg_catalog.regclass::text from pg_catalog.pg_index i
