@@ -43,20 +43,25 @@ set search_path = ''
 set client_min_messages = warning
 as $$
 declare
-  immutable boolean;
+  immutable boolean := false;
 begin
-  drop table if exists pg_temp.autoembed_immutable_probe;
-  execute pg_catalog.format('create temporary table autoembed_immutable_probe (like %s)', source_table);
+  -- In a block rolled back at its end, as the expression's probe (20261204001100): a
+  -- session that had no temporary schema is left without one (20261204001105).
   begin
-    execute pg_catalog.format(e'create index on pg_temp.autoembed_immutable_probe ((1)) where (%s\n)', expression);
-    immutable := true;
-  exception when invalid_object_definition then  -- "functions in index predicate must be marked IMMUTABLE"
-    immutable := false;
+    execute pg_catalog.format('create temporary table autoembed_immutable_probe (like %s)', source_table);
+    begin
+      execute pg_catalog.format(e'create index on pg_temp.autoembed_immutable_probe ((1)) where (%s\n)', expression);
+      immutable := true;
+    exception when invalid_object_definition then  -- "functions in index predicate must be marked IMMUTABLE"
+      immutable := false;
+    end;
+    raise exception using errcode = 'AEPRB';  -- undoes the probe
+  exception when sqlstate 'AEPRB' then
+    null;
+  when others then
+    immutable := false;  -- no temporary table may be made here: the settings, to be safe
   end;
-  drop table pg_temp.autoembed_immutable_probe;
   return immutable;
-exception when others then
-  return false;  -- no temporary table may be made here: the settings, to be safe
 end;
 $$;
 
