@@ -4,7 +4,7 @@
 -- refuses a plain drop, naming public.<source>_vectors_in_use; the source's
 -- removal frees it, and the app's own table can always be dropped.
 begin;
-select plan(12);
+select plan(14);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('pgtap-held', 3, true)
 on conflict (model) do update set is_active = true;
@@ -29,6 +29,16 @@ select public.declare_embedding_source('k5', 'public.k5', text_expression => 'bo
 select is(to_regprocedure('public.k5_vectors_in_use()'), null, 'vectors in the table''s columns are not held');
 select public.declare_embedding_source('k5', 'public.k5', text_expression => 'body', vectors => 'table');
 select isnt(to_regprocedure('public.k5_vectors_in_use()'), null, 'moved back to a vector table, it is held again');
+
+-- Forced (cascade): the claim blocks the source, saying how to make the table again.
+drop table public.k5_embeddings cascade;
+insert into public.k5 values (4, 'four');
+create temporary table claimed as select * from public.claim_embedding_batch(10);
+select matches((select health_reason from public.embedding_source_status() where source = 'k5'),
+  '^source k5: its vector table public.k5_embeddings was dropped: declare the source again to make it',
+  'a vector table dropped with cascade blocks its source, with the way out');
+select public.declare_embedding_source('k5', 'public.k5', text_expression => 'body');
+select lives_ok('delete from public.k5 where id = 4', 'declared again, the app''s deletes go on');
 
 -- Removed: with its vectors, both go; keeping them, the table is the user's to drop.
 select ok(public.drop_embedding_source('k5', drop_vectors => true)

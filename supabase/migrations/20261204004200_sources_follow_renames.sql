@@ -45,7 +45,7 @@ stable
 security invoker
 set search_path = ''
 as $$
-  select pg_catalog.format('source %s: the %s %s of %s that its %s %s gone (dropped or renamed): declare the source again',
+  select coalesce((select pg_catalog.format('source %s: the %s %s of %s that its %s %s gone (dropped or renamed): declare the source again',
     s.name, case when pg_catalog.count(*) > 1 then 'columns' else 'column' end,
     pg_catalog.string_agg(pg_catalog.quote_ident(g.c), ', ' order by g.c), s.relid::pg_catalog.regclass,
     case when s.live_when is null or pg_catalog.bool_and(g.listed) then 'text reads'
@@ -60,11 +60,17 @@ as $$
     where not exists (select from pg_catalog.pg_attribute as a
       where a.attrelid = s.relid and a.attname = u.c and a.attnum > 0 and not a.attisdropped)) as g
   where s.name = source_name
-  group by s.name, s.relid, s.live_when, s.text_columns
+  group by s.name, s.relid, s.live_when, s.text_columns),
+  -- Its vector table dropped with cascade (a plain drop is refused, 20261204001210).
+  (select pg_catalog.format('source %s: its vector table public.%I was dropped: declare the source again to make it, '
+      'or remove it (select public.drop_embedding_source(%L))', s.name, s.name || '_embeddings', s.name)
+    from public.embedding_sources as s
+    where s.name = source_name and s.vectors = 'table'
+      and pg_catalog.to_regclass(pg_catalog.format('public.%I', s.name || '_embeddings')) is null))
 $$;
 
 comment on function public.embedding_source_columns_gone(text) is
-'embedding_source_columns_gone: why a source is blocked when columns its text or live_when reads are gone (dropped or renamed), naming them; null when none is.';
+'embedding_source_columns_gone: why a source is blocked when columns its text or live_when reads are gone (dropped or renamed), naming them, or its vector table is; null when none is.';
 revoke all on function public.embedding_source_columns_gone(text) from public, anon, authenticated;
 grant execute on function public.embedding_source_columns_gone(text) to service_role;
 
