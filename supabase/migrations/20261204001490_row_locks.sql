@@ -67,7 +67,9 @@ begin
   if held is null then
     execute locking || ' skip locked)' into held using keys;
   end if;
-  perform pg_catalog.set_config('autoembed.rows_locked', 'on', true);
+  if pg_catalog.cardinality(held) > 0 then
+    perform pg_catalog.set_config('autoembed.rows_locked', 'on', true);
+  end if;
   return held;
 end;
 $$;
