@@ -242,9 +242,13 @@ def test_two_processors_share_a_rate_limit_without_429s(
         reports = list(pool.map(lambda _: run_drain(s), range(2)))
     assert 429 not in fake.statuses
     sent = sum(r.tokens for r in reports)
-    # 6,000 at once, then 100 a second for about 8 s, less the 600 kept back; on a busy
-    # machine the 8 s budget can end with one request (~500 tokens) not yet sent.
-    assert 5_400 - 500 <= sent <= 6_000 + 100 * 12
+    # 6,000 at once, then 100 a second for about 8 s, less the 600 kept back: never more.
+    assert sent <= 6_000 + 100 * 12
+    # And the pacer held neither run back before the first minute's budget was spent (one
+    # request, ~500 tokens, may be on its way). A busy machine may end the 8 s budget sooner
+    # (4,160 tokens in a fresh-clone CI run): then no run was held at all, the machine was slow.
+    assert sent >= 5_400 - 500 or all(r.paced_seconds == 0 for r in reports), (
+        sent, [r.paced_seconds for r in reports])
     embedded = db.execute("select count(*) from public.jobs where embedding is not null").fetchone()
     assert embedded == (sum(r.embedded for r in reports),) and 0 < embedded[0] < 400
 
