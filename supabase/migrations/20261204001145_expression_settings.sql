@@ -40,7 +40,6 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
-set client_min_messages = warning
 as $$
 declare
   immutable boolean := false;

@@ -13,7 +13,7 @@
 -- returns what they were; embedding_search_reach_end(previous) puts them back
 -- (an error rolls them back with its transaction). match_jobs,
 -- match_embedding_source (20261204001600) and search_jobs (20261204004000)
--- use them.
+-- use them, and embedding_model_for_query for the model a query searches.
 
 create or replace function public.embedding_search_reach(depth integer)
 returns jsonb
@@ -61,6 +61,43 @@ comment on function public.embedding_search_reach_end(jsonb) is
 revoke all on function public.embedding_search_reach_end(jsonb) from public;
 grant execute on function public.embedding_search_reach_end(jsonb) to anon, authenticated, service_role;
 
+-- The model a query embedding searches: the one named, else the active one;
+-- a query of another dimension is an error, never a silent mismatch.
+create or replace function public.embedding_model_for_query(
+  query_embedding extensions.vector,
+  model text default null
+)
+returns public.embedding_models
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+declare
+  chosen public.embedding_models;
+begin
+  select m.* into chosen
+  from public.embedding_models m
+  where m.model = coalesce(embedding_model_for_query.model, public.active_embedding_model());
+  if not found then
+    raise exception 'no embedding model %; nothing has been embedded yet',
+      coalesce(embedding_model_for_query.model, '(active)') using errcode = '22023';
+  end if;
+  if extensions.vector_dims(query_embedding) <> chosen.dimensions then
+    raise exception 'query embedding has % dimensions, but model % makes %',
+      extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
+      using errcode = '22000';
+  end if;
+  return chosen;
+end;
+$$;
+
+comment on function public.embedding_model_for_query(extensions.vector, text) is
+'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); an unknown model or a query of another dimension is an error.';
+revoke all on function public.embedding_model_for_query(extensions.vector, text) from public;
+grant execute on function public.embedding_model_for_query(extensions.vector, text)
+to anon, authenticated, service_role;
+
 -- 0.2.0's match_jobs, reaching as deep as match_count and ordered again.
 create or replace function public.match_jobs(
   query_embedding extensions.vector,
@@ -82,22 +119,9 @@ security invoker
 set search_path = ''
 as $$
 declare
-  chosen public.embedding_models;
+  chosen constant public.embedding_models := public.embedding_model_for_query(query_embedding, match_jobs.model);
   previous jsonb;
 begin
-  select m.* into chosen
-  from public.embedding_models m
-  where m.model = coalesce(match_jobs.model, public.active_embedding_model());
-  if not found then
-    raise exception 'no embedding model %; nothing has been embedded yet', coalesce(match_jobs.model, '(active)')
-      using errcode = '22023';
-  end if;
-  if extensions.vector_dims(query_embedding) <> chosen.dimensions then
-    raise exception 'query embedding has % dimensions, but model % makes %',
-      extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
-      using errcode = '22000';
-  end if;
-
   previous := public.embedding_search_reach(least(greatest(match_count, 0), 1000));
   -- The cast to the model's dimension must be literal SQL to match the
   -- model's partial HNSW index; the dimension is an integer from

@@ -198,21 +198,11 @@ security invoker
 set search_path = ''
 as $$
 declare
-  chosen public.embedding_models;
+  chosen constant public.embedding_models :=
+    public.embedding_model_for_query(query_embedding, match_embedding_source.model);  -- 20261204001590
   previous jsonb;
 begin
-  select m.* into chosen
-  from public.embedding_models m
-  where m.model = coalesce(match_embedding_source.model, public.active_embedding_model());
-  if not found then
-    raise exception 'no embedding model %; nothing has been embedded yet',
-      coalesce(match_embedding_source.model, '(active)') using errcode = '22023';
-  end if;
-  if extensions.vector_dims(query_embedding) <> chosen.dimensions then
-    raise exception 'query embedding has % dimensions, but model % makes %',
-      extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
-      using errcode = '22000';
-  elsif extensions.vector_norm(query_embedding) = 0 then  -- its cosine similarity to anything is NaN
+  if extensions.vector_norm(query_embedding) = 0 then  -- its cosine similarity to anything is NaN
     raise exception 'query embedding is all zeros: it has no direction to compare' using errcode = '22000';
   end if;
   if source_name = 'jobs' then
