@@ -4,7 +4,7 @@
 -- refuses a plain drop, naming public.<source>_vectors_in_use; the source's
 -- removal frees it, and the app's own table can always be dropped.
 begin;
-select plan(14);
+select plan(18);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('pgtap-held', 3, true)
 on conflict (model) do update set is_active = true;
@@ -32,11 +32,27 @@ select isnt(to_regprocedure('public.k5_vectors_in_use()'), null, 'moved back to 
 
 -- Forced (cascade): the claim blocks the source, saying how to make the table again.
 drop table public.k5_embeddings cascade;
-insert into public.k5 values (4, 'four');
+insert into public.k5 values (4, 'four'), (5, 'five'), (6, 'six');
 create temporary table claimed as select * from public.claim_embedding_batch(10);
 select matches((select health_reason from public.embedding_source_status() where source = 'k5'),
   '^source k5: its vector table public.k5_embeddings was dropped: declare the source again to make it',
   'a vector table dropped with cascade blocks its source, with the way out');
+-- Meanwhile the app's writes go on (they failed with 'relation does not exist').
+select lives_ok($$update public.k5 set id = 40 where id = 4; delete from public.k5 where id = 5$$,
+  'with its vector table dropped with cascade, the app''s key updates and deletes go on');
+select results_eq($$select source_key from public.embedding_queue where source = 'k5' and processed_at is null
+  order by source_key$$, array['40', '6'], 'the new key waits, the old and the deleted keys do not');
+-- A table of that name made by another role is not autoembed's: the app's deletes leave it alone.
+create role pgtap_impostor;
+create table public.k5_embeddings (source_key integer primary key);
+alter table public.k5_embeddings owner to pgtap_impostor;
+insert into public.k5_embeddings values (6), (40);
+select lives_ok('delete from public.k5 where id = 6; truncate public.k5',
+  'the app deletes and truncates beside a vector table of another role''s');
+select results_eq('select source_key from public.k5_embeddings order by 1', array[6, 40],
+  'whose rows the source''s triggers never touch');
+drop table public.k5_embeddings;
+insert into public.k5 values (4, 'four');
 select public.declare_embedding_source('k5', 'public.k5', text_expression => 'body');
 select lives_ok('delete from public.k5 where id = 4', 'declared again, the app''s deletes go on');
 

@@ -74,10 +74,13 @@ declare
   calls text;
   -- A live_when is judged as the claim judges it (20261204001190), whatever the writer's TimeZone.
   settings text;
+  held text;  -- its vector table is there, and the declarer's: not dropped with cascade, nor made by another role
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
+  held := pg_catalog.format('coalesce((select c.relowner = current_user::pg_catalog.regrole from pg_catalog.pg_class as c '
+    'where c.oid = pg_catalog.to_regclass(%L)), false)', dest);
   tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
   -- The text's settings for a live_when they may change (20261204001190).
@@ -149,10 +152,11 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_unqueue_deleted', s.name, s.key_column,
-    case when s.vectors = 'table' then pg_catalog.format('delete from %s;', dest) else '' end,
+    -- Its vector table dropped with cascade (the claim blocks the source): the app's writes go on.
+    case when s.vectors = 'table' then pg_catalog.format('if %s then delete from %s; end if;', held, dest) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
-      'delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I;', dest, s.key_column)
-      else '' end,
+      'if %s then delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I; end if;',
+      held, dest, s.key_column) else '' end,
     -- A text key too long to be queued has a failed entry of another name (20261204001120).
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'delete from public.embedding_queue q using autoembed_old_rows as t where pg_catalog.octet_length(t.%2$I) > 2000 '
@@ -198,6 +202,7 @@ begin
     #variable_conflict use_column
     declare
       is_live pg_catalog.bool;  -- qualified: resolved when compiled (20261204001105)
+      taken pg_catalog.bool := false;  -- the new key has a vector
     begin
       if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;
       %5$s
@@ -208,7 +213,8 @@ begin
         -- key): then which vector and entry is whose is not known, row by
         -- row; no vector is moved onto a row not its own, the two keys' vectors
         -- go (both rows are embedded again) and no entry is taken from a row.
-        if exists (select from %7$s as t where t.%3$I = old.%3$I)%8$s then
+        %8$s
+        if exists (select from %7$s as t where t.%3$I = old.%3$I) or taken then
           %9$s
         else
           %6$s
@@ -251,13 +257,14 @@ begin
       || 'raise exception ''the embedding columns of %% are written by autoembed only'', %L '
       || 'using errcode = ''42501''; end if;', protected, tbl) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
-      'update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I;', dest, s.key_column)
-      else '' end,
+      'if %3$s then update %1$s as v set source_key = new.%2$I where v.source_key = old.%2$I; end if;',
+      dest, s.key_column, held) else '' end,
     tbl,
     case when s.vectors = 'table' then pg_catalog.format(
-      ' or exists (select from %1$s as v where v.source_key = new.%2$I)', dest, s.key_column) else '' end,
+      'if %s then taken := exists (select from %s as v where v.source_key = new.%I); end if;', held, dest, s.key_column)
+      else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
-      'delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I);', dest, s.key_column)
+      'if %3$s then delete from %1$s as v where v.source_key in (old.%2$I, new.%2$I); end if;', dest, s.key_column, held)
       else 'null;' end,
     calls,
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
