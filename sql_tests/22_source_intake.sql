@@ -118,13 +118,15 @@ select is((select keys from public.embedding_intake where source = 'ratios'), ar
   'and keeps every key: the claim decides, and fails the row that raises');
 
 -- Keys no claim took for 10 minutes: stalled; each dispatch turns them into entries.
+-- (Live rows: the keys of rows gone or not live are not pending, 20261204004700.)
+insert into public.ratios values (4, 2, 1);
 delete from public.embedding_intake;
 delete from public.embedding_queue;
 delete from vault.secrets where name in ('autoembed_processor_url', 'autoembed_signing_secret');
 select vault.create_secret('http://127.0.0.1:9/api/process-embedding-queue', 'autoembed_processor_url');
 select vault.create_secret('pgtap-signing-secret', 'autoembed_signing_secret');
 insert into public.embedding_intake (source, keys, created_at)
-values ('ratios', array['1', '3'], now() - interval '11 minutes');
+values ('ratios', array['1', '4'], now() - interval '11 minutes');
 select is((select s ->> 'health' from public.embedding_queue_status() s), 'stalled',
   'rows inserted over 10 minutes ago and not claimed make the health stalled');
 select matches((select s ->> 'health_reason' from public.embedding_queue_status() s),
@@ -133,7 +135,7 @@ select matches((select s ->> 'health_reason' from public.embedding_queue_status(
 select is(public.dispatch_embedding_processing(), 1, 'a dispatch sees them due and sends a request');
 select is((select array_agg(source_key order by source_key) from public.embedding_queue
   where source = 'ratios' and processed_at is null and created_at < now() - interval '10 minutes'),
-  array['1', '3'], 'having turned them into entries created when their rows were written');
+  array['1', '4'], 'having turned them into entries created when their rows were written');
 select is((select count(*) from public.embedding_intake), 0::bigint, 'the intake is empty');
 
 -- Service_role may read and expand the intake, nobody else may touch it.
