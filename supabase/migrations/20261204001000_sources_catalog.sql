@@ -105,6 +105,10 @@ grant update (blocked_reason, blocked_at) on table public.embedding_sources to s
 -- with entries of other sources (job_id null) it would have removed them
 -- all. Only jobs entries are probed now; other sources delete their entries
 -- by trigger, and the claim cleans up after a dropped table.
+-- A failed entry with a later entry of its row goes too, whatever its age: the
+-- status and the failures hide it already, but once the later success was
+-- purged it was counted again (a row fixed and embedded read failed after 7
+-- days; found by a probe).
 create or replace function public.purge_embedding_queue_history(older_than interval default interval '7 days')
 returns integer
 language sql
@@ -116,6 +120,10 @@ as $$
     delete from public.embedding_queue q
     where (q.processed_at < pg_catalog.now() - older_than and q.error_message is null)
       or (q.job_id is not null and not exists (select from public.jobs j where j.id = q.job_id))
+      or (q.processed_at is not null and q.error_message is not null and exists (
+        select from public.embedding_queue as later
+        where later.id > q.id and later.source = q.source
+          and (later.job_id = q.job_id or later.source_key = q.source_key)))
     returning q.id
   ),
   dispatches as (
@@ -126,7 +134,7 @@ $$;
 
 comment on function public.purge_embedding_queue_history(interval) is
 'purge_embedding_queue_history: delete successfully finished entries older than older_than.
-Also entries of jobs deleted while they were being enqueued, and dispatch records; failed entries are kept so their reasons stay readable.';
+Also entries of jobs deleted while they were being enqueued, failed entries with a later entry of their row (which the status and the failures hide), and dispatch records; a row''s last failure is kept so its reason stays readable.';
 revoke all on function public.purge_embedding_queue_history(interval) from public, anon, authenticated;
 grant execute on function public.purge_embedding_queue_history(interval) to service_role;
 -- The lexer's view of parentheses: those in string literals ('', E'' with
