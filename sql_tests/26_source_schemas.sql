@@ -3,7 +3,7 @@
 -- exchanged under a deferrable primary key, a primary key with INCLUDE
 -- columns. The app's writes keep working, and every changed row is queued.
 begin;
-select plan(24);
+select plan(25);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -141,6 +141,10 @@ update public.longkeys set body = 'later, edited' where body = 'later';
 update public.longkeys set body = 'later, edited again' where body = 'later, edited';
 select is((select count(*) from public.embedding_queue where source = 'longkeys' and source_key like 'mmm%'),
   1::bigint, 'edited again and again, that row keeps its one entry');
+update public.longkeys set live = false where k = repeat('k', 2500);
+select is((select count(*) from public.embedding_queue where source = 'longkeys' and source_key like 'kkk%'),
+  0::bigint, 'no longer live, a row whose key is too long is not failed any more (found by a probe)');
+update public.longkeys set live = true where k = repeat('k', 2500);
 update public.longkeys set k = repeat('n', 2100) where body = 'later, edited again';
 select is((select array_agg(left(source_key, 3) order by source_key) from public.embedding_queue
   where source = 'longkeys' and source_key not in ('short')), '{kkk,nnn}',

@@ -74,13 +74,12 @@ declare
   calls text;
   -- A live_when is judged as the claim judges it (20261204001190), whatever the writer's TimeZone.
   settings text;
-  held text;  -- its vector table is there, and the declarer's: not dropped with cascade, nor made by another role
+  held text;  -- its vector table is there and the declarer's (dropped with cascade, the app's writes go on)
 begin
   select * into strict s from public.embedding_sources as e where e.name = source_name;
   tbl := s.relid::regclass::text;
   dest := pg_catalog.format('public.%I', s.name || '_embeddings');
-  held := pg_catalog.format('coalesce((select c.relowner = current_user::pg_catalog.regrole from pg_catalog.pg_class as c '
-    'where c.oid = pg_catalog.to_regclass(%L)), false)', dest);
+  held := pg_catalog.format('coalesce((select c.relowner = current_user::pg_catalog.regrole from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(%L)), false)', dest);
   tag := public.embedding_source_quote_tag(s::text || tbl || dest);
   queued := 'having pg_catalog.count(*) > 0;';
   -- The text's settings for a live_when they may change (20261204001190).
@@ -152,7 +151,6 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_unqueue_deleted', s.name, s.key_column,
-    -- Its vector table dropped with cascade (the claim blocks the source): the app's writes go on.
     case when s.vectors = 'table' then pg_catalog.format('if %s then delete from %s; end if;', held, dest) else '' end,
     case when s.vectors = 'table' then pg_catalog.format(
       'if %s then delete from %s as v using autoembed_old_rows as t where v.source_key = t.%I; end if;',
@@ -231,7 +229,7 @@ begin
       end;
       if not coalesce(is_live, false) then  -- no longer live: neither waiting nor failed
         delete from public.embedding_queue q
-        where q.source = %2$L and q.source_key = new.%3$I::text and (q.processed_at is null or q.error_message is not null);
+        where q.source = %2$L and q.source_key in (new.%3$I::text, %13$s) and (q.processed_at is null or q.error_message is not null);
         return null;
       end if;
       -- A key too long to be queued is failed for good, saying so (20261204001120).
@@ -270,7 +268,9 @@ begin
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'if pg_catalog.octet_length(old.%2$I) > 2000 then delete from public.embedding_queue q where q.source = %1$L '
       'and q.source_key = public.embedding_source_long_key_name(old.%2$I); end if;', s.name, s.key_column)
-      else '' end, settings);
+      else '' end, settings,
+    case when s.key_type in ('text', 'character varying') then pg_catalog.format('case when pg_catalog.octet_length(new.%1$I) > 2000 '
+      'then public.embedding_source_long_key_name(new.%1$I) end', s.key_column) else 'null' end);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
