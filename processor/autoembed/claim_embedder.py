@@ -29,6 +29,7 @@ from autoembed.limits import MAX_SINGLE_WAIT_SECONDS
 from autoembed.request_packing import pack
 from autoembed.results import ClaimResult, Failure
 from autoembed.retry import RetryPolicy
+from autoembed.shown import shown
 from autoembed.tokens import Prepared
 from autoembed.vectors import Vectors
 
@@ -84,7 +85,7 @@ class ClaimEmbedder:
                 continue
             if item.failed_by_claim:  # its text raised: the claim failed it for good
                 result.failed_by_claim += 1
-                log.warning("%s: failed for good: %s", item.row, item.content)
+                log.warning("%s: failed for good: %s", item.row, shown(item.content))
                 continue
             if not (item.content or "").strip():
                 result.failures.append(Failure(item, NO_TEXT, True, without_text=True))

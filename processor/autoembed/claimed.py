@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from autoembed.shown import shown
+
 
 @dataclass(frozen=True)
 class ClaimedItem:
@@ -30,7 +32,7 @@ class ClaimedItem:
     @property
     def row(self) -> str:
         """The entry's row as logs and messages name it: ``job 42``, ``postings 3f2a...``."""
-        return f"job {self.job_id}" if self.source == "jobs" else f"{self.source} {self.source_key}"
+        return f"job {self.job_id}" if self.source == "jobs" else f"{self.source} {shown(self.source_key)}"
 
 
 def claimed_items(rows: Iterable[Sequence[Any]]) -> list[ClaimedItem]:

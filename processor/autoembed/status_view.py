@@ -13,6 +13,7 @@ import psycopg
 from autoembed.db import Database
 from autoembed.index_store import IndexStore
 from autoembed.schema import expected_schema_version, mismatch, package_version
+from autoembed.shown import shown
 
 STATUS_ROWS = ("health", "health_reason", "blocked_since", "schema_version", "processor_version",
                "pending", "processing", "retries", "failed", "due", "oldest_pending_seconds",
@@ -86,6 +87,15 @@ def _source_line(source: dict[str, Any]) -> str:
             + (f" ({source['health_reason']})" if source.get("health_reason") else ""))
 
 
+def failure_line(row: dict[str, Any]) -> str:
+    """A row failed for good (a row of embedding_source_failures) on one line, whatever its key,
+    title and reason hold (autoembed.shown)."""
+    key, title = shown(row["source_key"]), "" if row["title"] is None else f"{shown(row['title'])[:40]}: "
+    name = f"job {key:<8}" if row["source"] == "jobs" else f"{row['source']} {key}"
+    return (f"{name} {str(row['failed_at'])[:19]}  attempts {row['attempts']}  {title}"
+            + shown(row["error_message"]))
+
+
 def _label(key: str) -> str:
     """A field's label: ``oldest_pending_seconds`` reads ``oldest pending seconds``. Names (a source's,
     a batch's) are shown as they are typed, for ``--source``."""
@@ -94,8 +104,8 @@ def _label(key: str) -> str:
 
 def _two_columns(title: str, rows: list[tuple[str, Any]]) -> str:
     width = max(len(k) for k, _ in rows)
-    lines = [f"  {k:<{width}}  {v if v is not None else '-'}" for k, v in rows]
-    return "\n".join([title, *lines])
+    lines = [f"  {k:<{width}}  {shown(v) if v is not None else '-'}" for k, v in rows]
+    return "\n".join([shown(title), *lines])
 
 
 def plural(count: int, one: str, many: str) -> str:

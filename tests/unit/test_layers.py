@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "processor" / "autoembed"
 
 # Lower floors are imported by higher ones, never the other way round.
 FLOORS: dict[str, float] = {
-    "errors": 0, "limits": 0, "redact": 0, "schema": 0, "vectors": 0,
+    "errors": 0, "limits": 0, "redact": 0, "schema": 0, "vectors": 0, "shown": 0,
     "retry": 1, "failures": 1, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1, "request_packing": 1,
     "auth": 1,
     "embedders.base": 2, "embedders.openai_answers": 2.3, "embedders.openai_batches": 2.4,

@@ -240,10 +240,7 @@ def failures(args: argparse.Namespace, needs: Needs) -> int:
         print(f"no {what} has failed for good"
               + (f" with a reason containing {args.reason!r}" if args.reason else ""))
     for row in rows:
-        name = (f"job {row['source_key']:<8}" if row["source"] == "jobs"
-                else f"{row['source']} {row['source_key']}")
-        print(f"{name} {str(row['failed_at'])[:19]}  attempts {row['attempts']}  "
-              + (f"{row['title']!s:.40}: " if row["title"] is not None else "") + f"{row['error_message']}")
+        print(status_view.failure_line(row))
     return 0
 
 

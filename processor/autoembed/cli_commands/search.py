@@ -23,6 +23,7 @@ import psycopg
 from autoembed import redact
 from autoembed.cli_commands.base import Needs, command, fail, positive
 from autoembed.search_store import Filters, search, search_source
+from autoembed.shown import shown
 
 _DAYS_AGO = re.compile(r"(\d+)d")
 
@@ -127,7 +128,8 @@ def table(rows: list[dict[str, Any]], first_rank: int = 1) -> str:
     cells = [("rank", "score", "title", "company", "location")]
     for n, row in enumerate(rows, start=first_rank):
         score = "-" if row["score"] is None else f"{row['score']:.4f}"
-        cells.append((str(n), score, row["title"] or "", row["company"] or "", row["location"] or ""))
+        cells.append((str(n), score, shown(row["title"] or ""), shown(row["company"] or ""),
+                      shown(row["location"] or "")))
     widths = [max(len(c[i]) for c in cells) for i in range(4)]
     return "\n".join("  ".join([c[0].rjust(widths[0]), c[1].rjust(widths[1]),
                                 *(v.ljust(w) for v, w in zip(c[2:4], widths[2:], strict=True)), c[4]])
@@ -150,10 +152,10 @@ def source_table(rows: list[dict[str, Any]], first_rank: int = 1, order: Sequenc
         names = [k for k in order if k in data] + [k for k in data if k not in order]
         values = [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                   for v in (data[k] for k in names) if v not in (None, row["source_key"])]
-        preview = " | ".join(values).replace("\n", " ")
+        preview = shown(" | ".join(values).replace("\n", " "))
         if len(preview) > PREVIEW_CHARACTERS:
             preview = preview[:PREVIEW_CHARACTERS - 3] + "..."
-        cells.append((str(n), score, row["source_key"], preview))
+        cells.append((str(n), score, shown(row["source_key"]), preview))
     widths = [max(len(c[i]) for c in cells) for i in range(3)]
     return "\n".join("  ".join([c[0].rjust(widths[0]), c[1].rjust(widths[1]), c[2].ljust(widths[2]), c[3]])
                      for c in cells)
