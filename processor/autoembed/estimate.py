@@ -24,6 +24,8 @@ class Counted:
     rows: int = 0
     tokens: int = 0
     truncated: int = 0
+    # Waiting rows whose text raises: failed for good by the claim, never sent (not in rows).
+    failing: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Estimate:
     def jobs(self) -> int:
         """The rows counted (named for the job board, whose rows are jobs)."""
         return self.rows
+
+    @property
+    def failing(self) -> int:
+        """Waiting rows whose text raises, of every source: they will fail, never sent."""
+        return sum(c.failing for c in self.sources.values())
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,21 @@ def _count(embedder: Embedder, texts: Iterable[str | None]) -> Counted:
     return Counted(rows, tokens, truncated)
 
 
+def _count_backlog(embedder: Embedder, rows: Iterable[tuple[Any, ...]]) -> Counted:
+    """_count of the texts of (key, text, error) rows; those with an error counted apart."""
+    failing = 0
+
+    def texts() -> Iterable[str | None]:
+        nonlocal failing
+        for _, content, error in rows:
+            if error is not None:
+                failing += 1
+            else:
+                yield content
+
+    return replace(_count(embedder, texts()), failing=failing)
+
+
 def estimate(db: Database, settings: Settings, model: str | None = None,
              source: str | None = None) -> Estimate:
     """Count, with the model's own tokenizer, what embedding the backlog would send.
@@ -88,7 +110,7 @@ def estimate(db: Database, settings: Settings, model: str | None = None,
     blocked: dict[str, str] = {}
     for name in filter(None, names):
         try:
-            sources[name] = _count(embedder, (text for _, text in store.backlog(name, model)))
+            sources[name] = _count_backlog(embedder, store.backlog(name, model))
         except psycopg.errors.ObjectNotInPrerequisiteState as exc:  # its table or a column gone
             blocked[name] = str(exc.diag.message_primary).removeprefix("autoembed: ")
     rows = sum(c.rows for c in sources.values())

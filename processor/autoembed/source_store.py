@@ -16,7 +16,7 @@ from autoembed.errors import ConfigError
 
 SOURCES = "select name from public.embedding_sources order by name"
 SOURCE_STATUS = "select to_jsonb(s) from public.embedding_source_status() as s where s.source = %s"
-BACKLOG = "select source_key, content from public.embedding_source_backlog(%s, %s)"
+BACKLOG = "select source_key, content, error from public.embedding_source_backlog(%s, %s)"
 CHANGE_ROWS = """
 select source_key, content, error, reason
 from public.embedding_source_change_rows(%s, %s::jsonb, %s, %s)
@@ -67,7 +67,8 @@ class SourceStore:
         return dict(rows[0][0]) if rows else {}
 
     def backlog(self, source: str, for_model: str | None = None) -> Iterator[tuple[Any, ...]]:
-        """Stream (key, text) of a source's waiting rows, or of those ``for_model`` would embed."""
+        """Stream (key, text, error) of a source's waiting rows, or of those ``for_model`` would embed
+        (error: its text raises, and it is failed, never sent)."""
         return self.db.stream(BACKLOG, (source, for_model))
 
     def change_rows(self, source: str, *, text_columns: Any = None, text_expression: str | None = None,

@@ -46,7 +46,7 @@ revoke all on function public.embedding_backlog(text) from public, anon, authent
 grant execute on function public.embedding_backlog(text) to service_role;
 
 create or replace function public.embedding_source_backlog(source_name text, for_model text default null)
-returns table (source_key text, content text)
+returns table (source_key text, content text, error text)
 language plpgsql
 stable
 security invoker
@@ -60,7 +60,7 @@ begin
     raise exception 'autoembed: no source %', source_name using errcode = '42704';
   end if;
   if s.name = 'jobs' then
-    return query select b.job_id::text, b.content from public.embedding_backlog(for_model) as b;
+    return query select b.job_id::text, b.content, null::text from public.embedding_backlog(for_model) as b;
     return;
   end if;
   if not exists (select from pg_catalog.pg_class c where c.oid = s.relid) then
@@ -68,23 +68,23 @@ begin
   end if;
   begin
     if for_model is null then
-      -- Rows whose text raises are failed by the claim, never sent, and so are
-      -- rows whose vector of the active model is current (a switch back: the
-      -- claim closes them unsent). The keys inserted since the last claim
-      -- (20261204001120) wait too.
+      -- Rows whose vector of the active model is current are closed by the
+      -- claim unsent (a switch back). Rows whose text raises come with their
+      -- error (the claim fails them, never sent: counted apart). The keys
+      -- inserted since the last claim (20261204001120) wait too.
       return query execute pg_catalog.format(
-        'select c.source_key, c.content from public.%I(array(select q.source_key from '
+        'select c.source_key, c.content, c.error from public.%I(array(select q.source_key from '
         'public.embedding_queue q where q.source = $1 and q.source_key is not null '
         'and q.processed_at is null union select k.key from public.embedding_intake i '
         'cross join lateral pg_catalog.unnest(i.keys) as k (key) where i.source = $1)) as c '
-        'where c.error is null and not coalesce(c.stored_model = $2 '
+        'where not coalesce(c.stored_model = $2 '
         'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
         s.name || '_embedding_texts'
       ) using s.name, public.active_embedding_model();
     else
       return query execute pg_catalog.format(
-        'select c.source_key, c.content from public.%I(null) as c where c.error is null '
-        'and not coalesce(c.stored_model = $1 '
+        'select c.source_key, c.content, c.error from public.%I(null) as c '
+        'where not coalesce(c.stored_model = $1 '
         'and c.stored_hash = pg_catalog.sha256(pg_catalog.convert_to(c.content, ''UTF8'')), false)',
         s.name || '_embedding_texts'
       ) using for_model;
@@ -98,7 +98,7 @@ end;
 $$;
 
 comment on function public.embedding_source_backlog(text, text) is
-'embedding_source_backlog: the texts of a source waiting to be embedded (for_model null: its open entries, less the rows whose vector of the active model is current), or that for_model would embed.
+'embedding_source_backlog: the texts of a source waiting to be embedded (for_model null: its open entries, less the rows whose vector of the active model is current), or that for_model would embed; a row whose text raises comes with its error, and no text (never sent).
 Feeds `autoembed estimate --source`; reads only. For jobs, embedding_backlog (key: the job id).';
 revoke all on function public.embedding_source_backlog(text, text) from public, anon, authenticated;
 grant execute on function public.embedding_source_backlog(text, text) to service_role;

@@ -1,6 +1,7 @@
 """Keys and values an app's users chose reach a terminal escaped: a newline or an escape sequence
 in a text key (or a row's text) never splits a line of ``autoembed`` output or drives the terminal
-(found by a probe: ``failures`` printed ``ESC [ 31 m`` as it is); ``--json`` keeps them exact."""
+(found by a probe: ``failures`` printed ``ESC [ 31 m`` as it is); ``--json`` keeps them exact.
+The estimate of such a source says which rows are not sent."""
 
 from __future__ import annotations
 
@@ -59,3 +60,19 @@ def test_failures_process_and_search_escape_what_the_app_wrote(
     assert found.returncode == 0, found.stderr
     assert "\x1b" not in found.stdout and "\x07" not in found.stdout, found.stdout
     assert "python backend \\x1b]0;pwned\\x07 engineer" in found.stdout, found.stdout
+
+
+def test_estimate_names_the_rows_whose_text_raises(
+    notes: psycopg.Connection[Any], base_settings: Settings
+) -> None:
+    """The status counts them pending until a run fails them; the estimate says so, apart from
+    what it prices (found by a probe: it said 0 rows where the status said 3 pending)."""
+    status = json.loads(_autoembed(base_settings, "status", "--source", "notes", "--json").stdout)
+    assert status["pending"] == 4
+    priced = _autoembed(base_settings, "estimate", "--source", "notes")
+    assert priced.returncode == 0, priced.stderr
+    lines = priced.stdout.splitlines()
+    assert lines[0].startswith("text-embedding-3-small: 1 row, ") and len(lines) == 2, lines
+    assert lines[1] == "3 rows more whose text raises: not sent, failed by a run"
+    every = _autoembed(base_settings, "estimate").stdout.splitlines()
+    assert "  notes: 1 row, " in every[2] and every[2].endswith(", 3 whose text raises"), every

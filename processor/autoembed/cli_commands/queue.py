@@ -149,8 +149,11 @@ def estimate(args: argparse.Namespace, needs: Needs) -> int:
           + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if batch else ""))
     if len(result.sources) > 1:
         for name, counted in result.sources.items():
+            raising = f", {counted.failing} whose text raises" if counted.failing else ""
             print(f"  {name}: {plural(counted.rows, 'row', 'rows')}, {counted.tokens} tokens "
-                  f"({counted.truncated} truncated)")
+                  f"({counted.truncated} truncated){raising}")
+    if result.failing:  # the status counts them pending until a claim fails them
+        print(f"{plural(result.failing, 'row', 'rows')} more whose text raises: not sent, failed by a run")
     for reason in result.blocked.values():  # as the backfill says it: one line each, exit 2
         fail(2, reason)
     return 2 if result.blocked else 0
