@@ -332,6 +332,25 @@ def test_a_batch_of_a_model_switched_away_from_gives_its_entries_back(
     assert fake.batches.content_downloads == 0
 
 
+def test_a_processor_of_the_new_model_cancels_a_batch_of_the_old_one(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """The processor a switch asks for (configured for the new model) cancels a batch of the old one
+    still running, and its entries go back (found by a probe: it waited for an old-model processor,
+    which refuses to run, and the rows stayed processing for good)."""
+    insert_jobs(db, 20)
+    fake.batches.delay = 3600.0  # still running when the model is switched
+    _submit(settings())
+    db.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
+    new = settings(model="text-embedding-3-large", dimensions=3072)
+    with Database(new.database_url) as database:
+        report = provider_batches.carry_forward(database, new, OpenAIEmbedder(new))
+    assert (report.finished, report.in_progress, report.run.released) == (1, 0, 20)
+    assert [b.status for b in fake.batches.batches.values()] == ["cancelled"]
+    assert db.execute("select count(*), max(attempts) from public.embedding_queue "
+                      "where processed_at is null and lease_token is null").fetchone() == (20, 0)
+
+
 def test_a_batch_the_provider_no_longer_has_gives_its_entries_back(
     db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
 ) -> None:

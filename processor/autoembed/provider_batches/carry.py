@@ -130,17 +130,20 @@ class _Carrier:
 
     def carry(self, taken: TakenBatch) -> None:
         report = self.report
-        if taken.model != self.embedder.model:
-            # Its vectors are read with the configured model's dimensions: wait for a
-            # processor configured for it (`autoembed batches cancel` gives it up).
-            self.store.note(taken, f"waiting for a processor configured for {taken.model}")
-            report.in_progress += 1
-            return
+        # A model no longer active first: any processor cancels its batch, the new model's
+        # included (found by a probe: it waited for one configured for the old model, which
+        # refuses to run, and the batch's rows stayed processing for good).
         active = self.db.active_model()
         if active is not None and active[0] != taken.model:
             cancel(self.embedder, taken.provider_batch_id)  # its answers would be thrown away
             self.finish(taken, None, None, None,
                         f"the active model is now {active[0]}: its entries are embedded online with it")
+            return
+        if taken.model != self.embedder.model:
+            # Its vectors are read with the configured model's dimensions: wait for a
+            # processor configured for it (`autoembed batches cancel` gives it up).
+            self.store.note(taken, f"waiting for a processor configured for {taken.model}")
+            report.in_progress += 1
             return
         state = self.api.check(taken.provider_batch_id)
         if state.running:
