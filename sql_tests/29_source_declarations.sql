@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(44);
+select plan(45);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -126,7 +126,8 @@ select throws_ok($$select public.declare_embedding_source('gone', 'public.gone',
 select is((select (s.health, s.embedded) from public.embedding_source_status() s where s.source = 'gone'),
   ('blocked'::text, 0::bigint), 'its status is blocked with nothing embedded');
 
--- 6. A model switch goes past a source that cannot build its text, and queues every other's rows.
+-- 6. A model switch is refused while a source cannot build its text (sql_tests/36), goes past
+-- a source whose table was dropped, and queues every other's rows.
 create table public.broken (id bigint primary key, body text, extra text);
 insert into public.broken values (1, 'a', 'b');
 select public.declare_embedding_source('broken', 'public.broken', text_expression => 'body || extra');
@@ -135,8 +136,12 @@ delete from public.embedding_queue;
 -- sums 2 failed for good under the old model: the new one may take it, as for jobs.
 insert into public.embedding_queue (source, source_key, attempts, processed_at, error_message)
 values ('sums', '2', 3, now(), 'HTTP 400: refused');
+select throws_like($$select public.activate_embedding_model('test-other-3d', 3)$$,
+  '%the source broken cannot be queued for it now: the column extra of public.broken%',
+  'a model switch is refused while a source''s column is gone');
+select public.drop_embedding_source('broken');
 select lives_ok($$select public.activate_embedding_model('test-other-3d', 3)$$,
-  'a model switch goes past a source whose column (or table) is gone');
+  'removed, the switch goes through, past a source whose table was dropped');
 select is((select array_agg(distinct q.source || ' ' || q.source_key order by q.source || ' ' || q.source_key)
   from public.embedding_queue q where q.processed_at is null), '{"events 1","sums 2","sums 3"}'::text[],
   'and queues the live rows of the others, one failed for good under the old model too');

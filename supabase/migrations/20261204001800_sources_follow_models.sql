@@ -5,8 +5,9 @@
 --    for good included, as jobs' are (a row
 --    whose vector of that model is current, a switch back, is not), and a
 --    source whose vectors live in a table of autoembed's gets the model's
---    HNSW index there. A source that cannot build its text now (blocked) is
---    left to the claim, which says why.
+--    HNSW index there. A source that cannot build its text now (blocked)
+--    refuses a switch, naming itself and why; for a database's first model it
+--    is left to the claim, which says why.
 
 -- Why a source cannot build its texts now, in one line with the way out (a
 -- column gone, its table dropped, what status says), else the error itself:
@@ -146,14 +147,25 @@ begin
     if public.embedding_source_index_ddl(other.name, model, dimensions) is not null then
       execute public.embedding_source_index_ddl(other.name, model, dimensions);
     end if;
+    if not exists (select from pg_catalog.pg_class as c where c.oid = other.relid) then
+      continue;  -- its table was dropped: nothing to queue (its status says to remove it)
+    end if;
     begin
       -- Its rows failed for good too, as jobs' are, when it replaces another model: the new
       -- one may take them. (A first model's failures are its own, from the run registering it.)
       perform public.enqueue_embedding_source(other.name, switched);
     exception when syntax_error_or_access_rule_violation or undefined_function
       or object_not_in_prerequisite_state then
-      -- Blocked (a column its text reads is gone): the claim reports it.
-      null;
+      -- Blocked (a column its text reads is gone, its table given to another role). A first
+      -- model, registered by a run: the rows are queued already (by their writes and the
+      -- declaration), and the claim says why the source is blocked. A switch would leave them
+      -- without a vector of the new model and nothing queued, the source idle: refused, saying
+      -- which source and why (found by a probe), so that it is fixed or removed first.
+      if switched then
+        raise exception 'autoembed: % was not made the active model: the source % cannot be queued for it now: %; fix that (or remove the source), then switch again',
+          model, other.name, pg_catalog.regexp_replace(sqlerrm, '^autoembed: (the source [a-z0-9_]+ cannot be backfilled now: )?', '')
+          using errcode = '55000';
+      end if;
     end;
   end loop;
   return true;
@@ -162,6 +174,6 @@ $$;
 
 comment on function public.activate_embedding_model(text, integer) is
 'activate_embedding_model: make `model` the active embedding model, on purpose.
-Creates its HNSW index (on jobs, and where each source''s vectors are) and queues every live row of every source without a current vector of it; returns false when it was already active.';
+Creates its HNSW index (on jobs, and where each source''s vectors are) and queues every live row of every source without a current vector of it; returns false when it was already active. Refused (55000, naming the source and why) while a source cannot be queued, unless it is the database''s first model.';
 revoke all on function public.activate_embedding_model(text, integer) from public, anon, authenticated;
 grant execute on function public.activate_embedding_model(text, integer) to service_role;
