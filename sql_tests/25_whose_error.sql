@@ -61,7 +61,7 @@ update public.crates set body = body || '.' where id in (2, 5);
 select is((select count(*) from public.claim_embedding_batch(10) where source = 'crates'), 0::bigint,
   'a claim meeting it leases none of the source''s rows');
 select alike((select blocked_reason from public.embedding_sources where name = 'crates'),
-  'source crates: its text cannot be built: canceling statement due to lock timeout (its rows are tried again every 5 minutes)',
+  'source crates: its text cannot be built: canceling statement due to lock timeout (its rows are tried again every 5 minutes; declaring the source again, once fixed, tries at once)',
   'the source is blocked with the error while it lasts');
 select is((select count(*) from public.embedding_queue where source = 'crates' and processed_at is null
   and next_attempt_at > now() and attempts = 0), 2::bigint,

@@ -219,7 +219,7 @@ begin
       -- The source's own fault: name the columns it reads that are gone (20261204004200).
       update public.embedding_sources s
       set blocked_reason = pg_catalog.left(coalesce(public.embedding_source_columns_gone(src.name),
-            pg_catalog.format('source %s: its text cannot be built: %s (its rows are tried again every 5 minutes)', src.name, sqlerrm)), 2000),
+            pg_catalog.format('source %s: its text cannot be built: %s (its rows are tried again every 5 minutes; declaring the source again, once fixed, tries at once)', src.name, sqlerrm)), 2000),
           blocked_at = coalesce(s.blocked_at, pg_catalog.now())
       where s.name = src.name;
       update public.embedding_queue q
