@@ -118,7 +118,7 @@ select is((select keys from public.embedding_intake where source = 'ratios'), ar
   'and keeps every key: the claim decides, and fails the row that raises');
 
 -- Keys no claim took for 10 minutes: stalled; each dispatch turns them into entries.
--- (Live rows: the keys of rows gone or not live are not pending, 20261204004700.)
+-- (Live rows: the keys of rows gone or not live are not pending, 20261204001120.)
 insert into public.ratios values (4, 2, 1);
 delete from public.embedding_intake;
 delete from public.embedding_queue;

@@ -170,25 +170,61 @@ Called by claim_embedding_batch before it claims and by dispatch_embedding_proce
 revoke all on function public.expand_embedding_intake(integer) from public, anon, authenticated;
 grant execute on function public.expand_embedding_intake(integer) to service_role;
 
+-- The keys waiting count as pending only while their rows are there and live
+-- (a probe: 10 inserted, 3 deleted and 1 closed said 10 pending, where jobs,
+-- whose triggers write entries, says 6). The delete and update triggers leave
+-- a key in the intake (taking one key out of an array would cost every delete)
+-- and the claim drops it; each source's keys are counted where the row exists
+-- and its live_when holds, judged as the caller (service_role), as a search
+-- judges it, and only while what it calls is the caller's or a superuser's.
+-- Otherwise (a column gone, no privilege, the live_when raises) every key counts.
 create or replace function public.embedding_intake_pending()
 returns table (source text, pending bigint, oldest timestamptz)
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
-  select i.source, pg_catalog.count(distinct k.key), pg_catalog.min(i.created_at)
-  from public.embedding_intake as i
-  cross join lateral pg_catalog.unnest(i.keys) as k (key)
-  where not exists (
-    select from public.embedding_queue as q
-    where q.source = i.source and q.source_key = k.key and q.processed_at is null
-  )
-  group by i.source
+declare
+  s public.embedding_sources;
+  waiting constant text := 'from public.embedding_intake as i cross join lateral pg_catalog.unnest(i.keys) as k (key) '
+    'where i.source = $1 and not exists (select from public.embedding_queue as q '
+    'where q.source = i.source and q.source_key = k.key and q.processed_at is null)';
+  counted constant text := 'select $1, pg_catalog.count(distinct k.key), pg_catalog.min(i.created_at) ';
+begin
+  for s in
+    select e.* from public.embedding_sources as e
+    where exists (select from public.embedding_intake as i where i.source = e.name)
+    order by e.name
+  loop
+    begin
+      if not exists (select from pg_catalog.pg_class as c where c.oid = s.relid) then
+        continue;  -- its table was dropped, and its rows with it
+      end if;
+      if s.live_when is not null then
+        perform public.embedding_source_callables_trusted(pg_catalog.jsonb_agg(c.item))
+        from pg_catalog.jsonb_array_elements(s.callables) as c (item)
+        where c.item ->> 'in' = 'live_when'
+        having pg_catalog.count(*) > 0;
+      end if;
+      return query execute counted || waiting || pg_catalog.format(
+        ' and exists (select from %s as autoembed_row where autoembed_row.%I = k.key::%s and (%s%s)) having pg_catalog.count(*) > 0',
+        s.relid::pg_catalog.regclass, s.key_column, s.key_type, coalesce(s.live_when, 'true'), e'\n')
+      using s.name;
+    exception when others then
+      -- A cancel, a timeout or a broken connection is not the source's.
+      if pg_catalog.left(sqlstate, 2) = any ('{08,25,40,53,57,58,XX}'::text[]) then
+        raise;
+      end if;
+      return query execute counted || waiting || ' having pg_catalog.count(*) > 0' using s.name;
+    end;
+  end loop;
+end;
 $$;
 
 comment on function public.embedding_intake_pending() is
-'embedding_intake_pending: per source, the rows in public.embedding_intake that have no open queue entry (pending and due, as an entry would be), and when the oldest was written.
+'embedding_intake_pending: per source, the rows in public.embedding_intake that have no open queue entry and whose row is still there and live (pending and due, as an entry would be), and when the oldest was written.
+The live_when is judged as the caller; when it cannot be (it calls code of another role, raises, or the table cannot be read), every key counts.
 Added to the queue''s counts by the status, the index-aware backfill, the estimate and the processor.';
 revoke all on function public.embedding_intake_pending() from public, anon, authenticated;
 grant execute on function public.embedding_intake_pending() to service_role;
