@@ -163,6 +163,7 @@ drop function if exists public.embedding_relation_foreign_code;
 drop function if exists public.embedding_lock_rows;
 drop function if exists public.embedding_lock_wait;
 drop function if exists public.embedding_source_callables_trusted;
+drop function if exists public.embedding_source_live_when_callables;
 drop function if exists public.embedding_source_callables;
 drop function if exists public.embedding_expression_operators;
 drop function if exists public.embedding_session_check;

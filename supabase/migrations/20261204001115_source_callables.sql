@@ -140,3 +140,22 @@ comment on function public.embedding_source_callables_trusted(pg_catalog.jsonb) 
 Any of them may be the one a call by that name resolves to.';
 revoke all on function public.embedding_source_callables_trusted(pg_catalog.jsonb) from public, anon, authenticated;
 grant execute on function public.embedding_source_callables_trusted(pg_catalog.jsonb) to service_role;
+
+-- The names a source's live_when calls (marked "in": "live_when" by declare_embedding_source):
+-- its write triggers check them before they judge a row live, and so does the
+-- intake's count (20261204001120). Null when it calls none.
+create or replace function public.embedding_source_live_when_callables(callables pg_catalog.jsonb)
+returns pg_catalog.jsonb
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_agg(c.item) from pg_catalog.jsonb_array_elements(callables) as c (item)
+  where c.item ->> 'in' = 'live_when'
+$$;
+
+comment on function public.embedding_source_live_when_callables(pg_catalog.jsonb) is
+'embedding_source_live_when_callables: of a source''s callables (embedding_sources.callables), those its live_when calls; null when none.';
+revoke all on function public.embedding_source_live_when_callables(pg_catalog.jsonb) from public, anon, authenticated;
+grant execute on function public.embedding_source_live_when_callables(pg_catalog.jsonb) to service_role;

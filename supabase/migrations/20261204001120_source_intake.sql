@@ -201,12 +201,8 @@ begin
       if not exists (select from pg_catalog.pg_class as c where c.oid = s.relid) then
         continue;  -- its table was dropped, and its rows with it
       end if;
-      if s.live_when is not null then
-        perform public.embedding_source_callables_trusted(pg_catalog.jsonb_agg(c.item))
-        from pg_catalog.jsonb_array_elements(s.callables) as c (item)
-        where c.item ->> 'in' = 'live_when'
-        having pg_catalog.count(*) > 0;
-      end if;
+      perform public.embedding_source_callables_trusted(
+        coalesce(public.embedding_source_live_when_callables(s.callables), '[]'));
       return query execute counted || waiting || pg_catalog.format(
         ' and exists (select from %s as autoembed_row where autoembed_row.%I = k.key::%s and (%s%s)) having pg_catalog.count(*) > 0',
         s.relid::pg_catalog.regclass, s.key_column, s.key_type, coalesce(s.live_when, 'true'), e'\n')

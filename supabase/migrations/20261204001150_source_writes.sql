@@ -88,11 +88,8 @@ begin
   -- Before the live_when is evaluated, the names it calls (20261204001115):
   -- an overload of another role's raises, and the rows are queued as when it
   -- raises; the claim blocks the source, naming it.
-  select case when pg_catalog.count(*) > 0 then pg_catalog.format(
-      e'perform public.embedding_source_callables_trusted(%L::jsonb);\n', pg_catalog.jsonb_agg(c.item)) else '' end
-  into calls
-  from pg_catalog.jsonb_array_elements(s.callables) as c (item)
-  where c.item ->> 'in' = 'live_when';
+  calls := coalesce('perform public.embedding_source_callables_trusted('  -- null, and so '', when it calls none
+    || pg_catalog.quote_literal(public.embedding_source_live_when_callables(s.callables)::text) || e'::jsonb);\n', '');
 
   execute pg_catalog.format(pg_catalog.replace($f$
     create or replace function public.%1$I()
