@@ -67,31 +67,20 @@ class ChangeEstimate:
     batch_cost_usd: float
 
 
-def _count(embedder: Embedder, texts: Iterable[str | None]) -> Counted:
-    rows = tokens = truncated = 0
-    for content in texts:
+def _count(embedder: Embedder, rows: Iterable[tuple[str | None, str | None]]) -> Counted:
+    """Count (text, error) rows: a row with an error is failed by the claim, never sent."""
+    sent = tokens = truncated = failing = 0
+    for content, error in rows:
+        if error is not None:
+            failing += 1
+            continue
         if not (content or "").strip():
             continue  # never sent: failed for good as "no text to embed"
         prepared = embedder.prepare(content or "", exact=True)
-        rows += 1
+        sent += 1
         tokens += prepared.tokens
         truncated += prepared.truncated
-    return Counted(rows, tokens, truncated)
-
-
-def _count_backlog(embedder: Embedder, rows: Iterable[tuple[Any, ...]]) -> Counted:
-    """_count of the texts of (key, text, error) rows; those with an error counted apart."""
-    failing = 0
-
-    def texts() -> Iterable[str | None]:
-        nonlocal failing
-        for _, content, error in rows:
-            if error is not None:
-                failing += 1
-            else:
-                yield content
-
-    return replace(_count(embedder, texts()), failing=failing)
+    return Counted(sent, tokens, truncated, failing)
 
 
 def estimate(db: Database, settings: Settings, model: str | None = None,
@@ -110,7 +99,7 @@ def estimate(db: Database, settings: Settings, model: str | None = None,
     blocked: dict[str, str] = {}
     for name in filter(None, names):
         try:
-            sources[name] = _count_backlog(embedder, store.backlog(name, model))
+            sources[name] = _count(embedder, ((text, error) for _, text, error in store.backlog(name, model)))
         except psycopg.errors.ObjectNotInPrerequisiteState as exc:  # its table or a column gone
             blocked[name] = str(exc.diag.message_primary).removeprefix("autoembed: ")
     rows = sum(c.rows for c in sources.values())
@@ -133,11 +122,11 @@ def estimate_change(db: Database, settings: Settings, source: str, *, text_colum
     embedder = create_embedder(settings)
     reasons: Counter[str] = Counter()
 
-    def texts() -> Iterable[str | None]:
+    def texts() -> Iterable[tuple[str | None, str | None]]:
         for _, content, error, reason in store.change_rows(
                 source, text_columns=text_columns, text_expression=text_expression, live_when=live_when):
             reasons[str(reason)] += 1
-            yield None if error is not None else content
+            yield content, error
 
     counted = _count(embedder, texts())
     return ChangeEstimate(embedder.model, source, sum(reasons.values()), dict(reasons), counted.tokens,
