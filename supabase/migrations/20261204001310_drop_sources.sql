@@ -21,6 +21,8 @@ declare
   part text;
   g record;
   vector_table text;
+  in_flight bigint;
+  batches text;
 begin
   select * into s from public.embedding_sources e where e.name = source_name;
   if not found then
@@ -40,6 +42,11 @@ begin
   -- Its entries first, then its catalog row, before the table is locked: the claim's
   -- order (entries, table, catalog; the other way round, the two deadlocked). The
   -- claims after this skip the source; entries written meanwhile go below.
+  -- Rows sent in a Batch API batch still running: their answers will have no place.
+  select pg_catalog.count(*), pg_catalog.string_agg(distinct q.batch_id::text, ', ')
+  into in_flight, batches
+  from public.embedding_queue q
+  where q.source = s.name and q.source_key is not null and q.batch_id is not null and q.processed_at is null;
   delete from public.embedding_queue q where q.source = s.name and q.source_key is not null;
   delete from public.embedding_intake i where i.source = s.name;
   delete from public.embedding_sources e where e.name = s.name;
@@ -88,12 +95,16 @@ begin
       'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
       'drop column if exists embedded_at', tbl);
   end if;
+  if in_flight > 0 then
+    raise warning 'autoembed: % rows of the source % were in the Batch API batches still in flight (%): their answers will be dropped; the next processor run cancels at the provider a batch left with no open entry (autoembed batches cancel <id> does it now)',
+      in_flight, s.name, batches;
+  end if;
   return true;
 end;
 $$;
 
 comment on function public.drop_embedding_source(text, boolean) is
-'drop_embedding_source: stop embedding a source: its triggers, functions and queue entries go; with drop_vectors, its vector table (or the columns autoembed added).
+'drop_embedding_source: stop embedding a source: its triggers, functions and queue entries go; with drop_vectors, its vector table (or the columns autoembed added). A warning names the Batch API batches in flight that held its rows (the next processor run cancels one left with no open entry).
 The table, its rows, grants, policies and RLS stay as they were. Returns false for an unknown source; for a source removed before, drop_vectors drops the vector table it kept (true).';
 revoke all on function public.drop_embedding_source(text, boolean) from public, anon, authenticated;
 grant execute on function public.drop_embedding_source(text, boolean) to service_role;

@@ -53,3 +53,59 @@ def test_rows_waiting_in_the_intake_are_sent_in_the_batch_and_written(
                       "from public.batch_notes_embeddings").fetchone() == ([1, 2, 3, 4, 5],)
     assert db.execute("select pg_catalog.count(*) from public.embedding_queue "
                       "where source = 'batch_notes' and processed_at is null").fetchone() == (0,)
+
+
+def _batches(db: psycopg.Connection[Any]) -> list[tuple[str, str | None, str | None]]:
+    return db.execute("select state, provider_status, error from public.embedding_batches "
+                      "order by id").fetchall()
+
+
+def test_a_source_removed_while_its_batch_runs_warns_and_the_next_run_cancels_the_batch(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: the batch ran on at the provider, paid for, its answers dropped, and
+    drop_embedding_source said nothing."""
+    db, s = notes, settings()
+    fake.batches.delay = 3600.0  # still running when the source is removed
+    with Database(s.database_url) as database:
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    warnings: list[str] = []
+    db.add_notice_handler(lambda d: warnings.append(f"{d.severity_nonlocalized}: {d.message_primary}"))
+    db.execute("select public.drop_embedding_source('batch_notes')")
+    assert warnings == [
+        f"WARNING: autoembed: 5 rows of the source batch_notes were in the Batch API batches still in flight "
+        f"({sent.batch}): their answers will be dropped; the next processor run cancels at the provider a "
+        "batch left with no open entry (autoembed batches cancel <id> does it now)"]
+    with Database(s.database_url) as database:
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (report.checked, report.finished, report.in_progress, report.run.released) == (1, 1, 0, 0)
+    assert [b.status for b in fake.batches.batches.values()] == ["cancelled"]
+    assert _batches(db) == [("released", "cancelling",
+                                  "none of its entries is open any more: cancelled at the provider")]
+    assert fake.batches.content_downloads == 0 and fake.requests == []
+
+
+def test_a_batch_whose_rows_were_all_deleted_is_closed_unread_and_one_with_rows_left_is_written(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """A batch that ended with no open entry left is closed without downloading its answers (and
+    not cancelled: it ended); a batch that still has rows is written as usual."""
+    db, s = notes, settings()
+    with Database(s.database_url) as database:
+        [first] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    db.execute("delete from public.batch_notes")
+    db.execute("insert into public.batch_notes values (6, 'note 6'), (7, 'note 7')")
+    with Database(s.database_url) as database:
+        [second] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    db.execute("delete from public.batch_notes where id = 6")
+    with Database(s.database_url) as database:
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (first.entries, second.entries) == (5, 2)
+    assert (report.checked, report.finished, report.run.embedded, report.run.lost) == (2, 2, 1, 0)
+    assert _batches(db) == [
+        ("released", "completed",
+         "none of its entries is open any more: it had ended completed at the provider"),
+        ("done", "completed", None)]
+    assert fake.batches.content_downloads == 1
+    assert db.execute("select pg_catalog.array_agg(source_key) "
+                      "from public.batch_notes_embeddings").fetchone() == ([7],)

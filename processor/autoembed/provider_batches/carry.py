@@ -1,16 +1,13 @@
 """Carrying provider batches forward: check each open batch, write a finished one's results.
 
-A finished batch's answers take the online path: each answered request
-becomes a ``ClaimResult`` written by ``accounting.record_claim`` (compare-and-set
-on each entry's lease and text hash), each vector placed by its request's
-``custom_id`` and its ``index``, never by position. What an answer means is
-processor.failures', as online; and a request the provider refused for an
-input, or answered with an unusable vector or an answer it cannot use, is
-sent again online through ``ClaimEmbedder``, so it costs what it costs
-online: the bad input alone fails, the others are embedded. A check lease in the database keeps two
-processors from carrying the same batch at once.
+A finished batch's answers take the online path: each answered request becomes a ``ClaimResult``
+written by ``accounting.record_claim`` (compare-and-set on each entry's lease and text hash), each
+vector placed by its request's ``custom_id`` and its ``index``, never by position. What an answer
+means is processor.failures', as online; a request the provider refused for an input, or answered
+with an unusable vector or an answer it cannot use, is sent again online through ``ClaimEmbedder``,
+so it costs what it costs online: the bad input alone fails, the others are embedded. A check
+lease in the database keeps two processors from carrying the same batch at once.
 """
-
 from __future__ import annotations
 
 import logging
@@ -35,7 +32,7 @@ from autoembed.errors import (
 )
 from autoembed.provider_batches import result_file
 from autoembed.provider_batches.store import BatchEntry, ProviderBatchStore, TakenBatch
-from autoembed.provider_batches.submit import batch_api_of, cancel
+from autoembed.provider_batches.submit import batch_api_of, cancel, cancel_if_running
 from autoembed.results import ClaimResult, Failure
 from autoembed.retry import RetryPolicy
 
@@ -138,6 +135,11 @@ class _Carrier:
             cancel(self.embedder, taken.provider_batch_id)  # its answers would be thrown away
             self.finish(taken, None, None, None,
                         f"the active model is now {active[0]}: its entries are embedded online with it")
+            return
+        if not self.store.entries(taken.id):
+            # Its rows deleted or its source removed: no answer has a place (found by a probe: it ran on).
+            status, done = cancel_if_running(self.embedder, taken.provider_batch_id)
+            self.finish(taken, status, None, None, f"none of its entries is open any more: {done}")
             return
         if taken.model != self.embedder.model:
             # Its vectors are read with the configured model's dimensions: wait for a

@@ -108,3 +108,15 @@ def cancel(embedder: Embedder, provider_batch_id: str) -> str | None:
     except EmbeddingError as exc:
         return redact.error(exc, with_type=False)
     return None
+
+
+def cancel_if_running(embedder: Embedder, provider_batch_id: str) -> tuple[str, str]:
+    """Cancel a batch the provider still runs (one that ended needs no cancel, and the
+    provider refuses one): its status after, and what was done, as a clause."""
+    state = batch_api_of(embedder).check(provider_batch_id)
+    if not state.running:
+        return state.status, f"it had ended {state.status} at the provider"
+    refused = cancel(embedder, provider_batch_id)
+    if refused:
+        return state.status, f"the provider did not cancel it: {refused}"
+    return "cancelling", "cancelled at the provider"
