@@ -49,6 +49,7 @@ where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 
 -- Renames are no longer followed (20261204004200).
 drop event trigger if exists autoembed_sources_follow_renames;
+drop function if exists public.embedding_batch_blocked_source;
 drop function if exists public.embedding_sources_follow_renames;
 drop function if exists public.embedding_source_columns_gone;
 drop function if exists public.create_embedding_source_visible;
@@ -253,7 +254,8 @@ where version in (
   '20261204002000', '20261204002100', '20261204002200',
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
   '20261204004100', '20261204004200', '20261204004300',
-  '20261204004400', '20261204004500', '20261204004600'
+  '20261204004400', '20261204004500', '20261204004600',
+  '20261204004700'
 );
 
 commit;

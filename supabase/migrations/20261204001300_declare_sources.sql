@@ -151,8 +151,16 @@ begin
   -- reads the table next: the other way round, the two deadlocked); once more below. What
   -- waited already is not counted as queued by this call.
   with gone as (delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
-    and q.processed_at is null returning q.source_key)
+    and q.processed_at is null and (q.batch_id is null or q.lease_token is distinct from q.batch_lease_token)
+    returning q.source_key)
   select pg_catalog.array_agg(gone.source_key) into waited from gone;
+  -- Entries sent in a Batch API batch stay in it (20261204004700): its answers are written
+  -- once it ends, each compared with the text as declared now. Their recorded row versions
+  -- go, so that the store builds that text and compares its hash.
+  with kept as (update public.embedding_queue q set lease_job_xmin = null, lease_job_ctid = null
+    where q.source = source_name and q.source_key is not null and q.processed_at is null
+      and q.batch_id is not null and q.lease_token = q.batch_lease_token returning q.source_key)
+  select coalesce(waited, '{}') || coalesce(pg_catalog.array_agg(kept.source_key), '{}') into waited from kept;
   with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)
   select coalesce(waited, '{}') || coalesce(pg_catalog.array_agg(k), '{}') into waited
   from gone cross join lateral pg_catalog.unnest(gone.keys) as k;
@@ -183,7 +191,8 @@ begin
   perform public.create_embedding_source_search(source_name);
   -- Those written meanwhile go too; the rows whose text (or liveness) changed are queued with the rest.
   with gone as (delete from public.embedding_queue q where q.source = source_name and q.source_key is not null
-    and q.processed_at is null returning q.source_key)
+    and q.processed_at is null and (q.batch_id is null or q.lease_token is distinct from q.batch_lease_token)
+    returning q.source_key)
   select waited || coalesce(pg_catalog.array_agg(gone.source_key), '{}') into waited from gone;
   with gone as (delete from public.embedding_intake i where i.source = source_name returning i.keys)  -- (20261204001120)
   select waited || coalesce(pg_catalog.array_agg(k), '{}') into waited

@@ -3,13 +3,14 @@ the reserve's claim turns them into entries, and every entry it reserves is sent
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
-from autoembed import provider_batches
+from autoembed import provider_batches, service
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.openai import OpenAIEmbedder
@@ -109,3 +110,41 @@ def test_a_batch_whose_rows_were_all_deleted_is_closed_unread_and_one_with_rows_
     assert fake.batches.content_downloads == 1
     assert db.execute("select pg_catalog.array_agg(source_key) "
                       "from public.batch_notes_embeddings").fetchone() == ([7],)
+
+
+def test_a_batch_of_a_source_blocked_meanwhile_waits_and_is_paid_for_once(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: a column the text reads renamed while the batch ran. Its answers were
+    dropped and the rows sent again online once declared again: paid twice. Now the batch waits
+    (the source blocked, saying why), declaring the source again keeps its entries, and the next
+    run writes its answers: each row paid for once, but one whose text the new declaration changed."""
+    db, s = notes, settings()
+    with Database(s.database_url) as database:
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    db.execute("alter table public.batch_notes rename column body to content")
+    with Database(s.database_url) as database:
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (sent.entries, report.checked, report.finished, report.in_progress) == (5, 1, 0, 1)
+    assert fake.batches.content_downloads == 0 and report.run.released == 0
+    note = ("source batch_notes: the column body of public.batch_notes that its text reads is gone "
+            "(dropped or renamed): declare the source again")
+    assert _batches(db) == [("submitted", note, None)]
+    assert db.execute("select blocked_reason from public.embedding_sources "
+                      "where name = 'batch_notes'").fetchone() == (note,)
+    # Fixed by declaring it again, row 3's text changed by the new declaration.
+    db.execute("select public.declare_embedding_source('batch_notes', 'public.batch_notes', text_expression "
+               "=> $$case when id = 3 then content || ' v2' else content end$$)")
+    assert db.execute("select pg_catalog.count(*) from public.embedding_queue where source = 'batch_notes' "
+                      "and processed_at is null and batch_id is not null").fetchone() == (5,)
+    report_online = service.run_drain(s)
+    assert fake.batch_texts == Counter({f"note {k}": 1 for k in range(1, 6)})
+    assert fake.requests == [["note 3 v2"]] and report_online.embedded == 1
+    expected = {str(k): f"note {k}" + (" v2" if k == 3 else "") for k in range(1, 6)}
+    assert dict(db.execute("select source_key::text, embedding_text_hash from public.batch_notes_embeddings")
+                .fetchall()) == {k: hashlib.sha256(t.encode()).digest() for k, t in expected.items()}
+    assert [(b[0], b[2]) for b in _batches(db)] == [("done", None)]
+    assert db.execute("select blocked_reason from public.embedding_sources "
+                      "where name = 'batch_notes'").fetchone() == (None,)
+    assert db.execute("select pg_catalog.count(*) from public.embedding_queue "
+                      "where source = 'batch_notes' and processed_at is null").fetchone() == (0,)

@@ -107,8 +107,8 @@ def carry_forward(db: Database, settings: Settings, embedder: Embedder,
             log.warning(note)
             report.errors.append(note)
             store.note(taken, None)
-    report.run.claimed = (report.run.embedded + report.run.failed + report.run.retried
-                          + report.run.stale + report.run.lost)
+    run = report.run
+    run.claimed = run.embedded + run.failed + run.retried + run.stale + run.lost
     return report
 
 
@@ -127,9 +127,8 @@ class _Carrier:
 
     def carry(self, taken: TakenBatch) -> None:
         report = self.report
-        # A model no longer active first: any processor cancels its batch, the new model's
-        # included (found by a probe: it waited for one configured for the old model, which
-        # refuses to run, and the batch's rows stayed processing for good).
+        # A model no longer active first: any processor cancels its batch (found by a probe: it waited
+        # for one configured for the old model, which refuses to run; its rows stayed processing).
         active = self.db.active_model()
         if active is not None and active[0] != taken.model:
             cancel(self.embedder, taken.provider_batch_id)  # its answers would be thrown away
@@ -142,14 +141,16 @@ class _Carrier:
             self.finish(taken, status, None, None, f"none of its entries is open any more: {done}")
             return
         if taken.model != self.embedder.model:
-            # Its vectors are read with the configured model's dimensions: wait for a
-            # processor configured for it (`autoembed batches cancel` gives it up).
+            # Read with the configured model's dimensions: wait for one configured for it (or a cancel).
             self.store.note(taken, f"waiting for a processor configured for {taken.model}")
             report.in_progress += 1
             return
         state = self.api.check(taken.provider_batch_id)
-        if state.running:
-            self.store.note(taken, state.status)
+        # Still running, or a source of its rows cannot take vectors (a column renamed): its answers
+        # wait at the provider until it can (found by a probe: they were dropped, rows paid twice).
+        waiting = state.status if state.running else self.store.blocked(taken.id)
+        if waiting:
+            self.store.note(taken, waiting)
             report.in_progress += 1
             return
         if state.input_file_id != taken.input_file_id:
@@ -158,10 +159,9 @@ class _Carrier:
                         f"the provider's batch {taken.provider_batch_id} ran file {state.input_file_id}, "
                         f"not this batch's {taken.input_file_id}: nothing of it is written")
             return
-        requests = len(taken.request_sizes)
         with result_file.downloaded(self.api, [state.output_file_id, state.error_file_id]) as files:
             try:
-                answered, _ = result_file.check(files, taken.id, requests)
+                answered, _ = result_file.check(files, taken.id, len(taken.request_sizes))
             except result_file.NotThisBatchError as exc:
                 self.finish(taken, state.status, None, None, f"{exc}: nothing of it is written")
                 return
