@@ -82,7 +82,7 @@ def test_a_source_removed_while_its_batch_runs_warns_and_the_next_run_cancels_th
     assert (report.checked, report.finished, report.in_progress, report.run.released) == (1, 1, 0, 0)
     assert [b.status for b in fake.batches.batches.values()] == ["cancelled"]
     assert _batches(db) == [("released", "cancelling",
-                                  "none of its entries is open any more: cancelled at the provider")]
+                                  "no entry of it is left to write: cancelled at the provider")]
     assert fake.batches.content_downloads == 0 and fake.requests == []
 
 
@@ -105,7 +105,7 @@ def test_a_batch_whose_rows_were_all_deleted_is_closed_unread_and_one_with_rows_
     assert (report.checked, report.finished, report.run.embedded, report.run.lost) == (2, 2, 1, 0)
     assert _batches(db) == [
         ("released", "completed",
-         "none of its entries is open any more: it had ended completed at the provider"),
+         "no entry of it is left to write: it had ended completed at the provider"),
         ("done", "completed", None)]
     assert fake.batches.content_downloads == 1
     assert db.execute("select pg_catalog.array_agg(source_key) "

@@ -136,9 +136,9 @@ class _Carrier:
                         f"the active model is now {active[0]}: its entries are embedded online with it")
             return
         if not self.store.entries(taken.id):
-            # Its rows deleted or its source removed: no answer has a place (found by a probe: it ran on).
+            # Its rows deleted, its source removed or its lease run out: no answer has a place (a probe).
             status, done = cancel_if_running(self.embedder, taken.provider_batch_id)
-            self.finish(taken, status, None, None, f"none of its entries is open any more: {done}")
+            self.finish(taken, status, None, None, f"no entry of it is left to write: {done}")
             return
         if taken.model != self.embedder.model:
             # Read with the configured model's dimensions: wait for one configured for it (or a cancel).
