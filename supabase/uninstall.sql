@@ -142,6 +142,7 @@ drop function if exists public.embedding_entries_edited_since_claim;
 drop function if exists public.embedding_entries_held;
 drop function if exists public.create_embedding_source_texts;
 drop function if exists public.embedding_row_error_condition;
+drop function if exists public.embedding_source_error_condition;
 drop function if exists public.embedding_text_settings;
 drop function if exists public.embedding_expression_immutable;
 drop function if exists public.create_embedding_source_writes;

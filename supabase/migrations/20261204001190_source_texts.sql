@@ -14,11 +14,13 @@
 -- A row whose text raises an error is not the source's fault: the function
 -- tries the rows one by one after a failure and reports the error of each
 -- bad row (naming the live_when or the text), which the claim then fails for
--- good. An error that is not the row's (embedding_row_error_condition: a
--- column or table gone, a privilege taken away, or a deadlock, a lock
--- timeout, a lack of memory) propagates, and the claim blocks the source
--- until a claim builds its texts again (5 minutes later): nothing is failed
--- for good for it, and the other sources are claimed meanwhile.
+-- good. The moment's errors (a deadlock, a lock timeout, a lack of memory)
+-- propagate; so does a source's (embedding_source_error_condition: a column
+-- or table gone, a privilege taken away) when no row builds, and the claim
+-- blocks the source until a claim builds its texts again (5 minutes later):
+-- nothing is failed for good for it, and the other sources are claimed
+-- meanwhile. While other rows build, such an error is the row's own (found
+-- by a probe: a cast of one row's value to regclass blocked the source).
 --
 -- Its statements are planned at every call (force_custom_plan): a plan kept
 -- from a call made while the vector table was empty would scan it for every
@@ -32,14 +34,31 @@
 -- expression over the row; every name goes in with %I and every value with %L.
 
 -- Whose fault an error raised while reading a source's row is, decided here
--- once for the text function and both searches (they are generated with this
--- condition written in): a name gone, a type changed or a grant taken away
+-- once for the text function and both searches (they are generated with these
+-- conditions written in): a name gone, a type changed or a grant taken away
 -- (42, 3D, 3F) is the source's; a deadlock, a serialization failure, a lock
 -- not granted in time, a lack of memory or disk, a cancel, a read-only
 -- transaction, an I/O or connection error (08, 25, 40, 53, 55, 57, 58, 72)
 -- is the moment's, and passes. Any other is the row's own (its data raised:
 -- a cast, a division, a raise in a function of the user's): that row is
--- failed for good with the error, or left out of a search.
+-- failed for good with the error, or left out of a search. The text function
+-- also fails a row for a source's error while other rows build (one row's
+-- data can raise one: a cast of its value to regclass).
+create or replace function public.embedding_source_error_condition()
+returns text
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select 'pg_catalog.left(sqlstate, 2) = any (''{3D,3F,42}''::text[])'
+$$;
+
+comment on function public.embedding_source_error_condition() is
+'embedding_source_error_condition: the PL/pgSQL condition, over sqlstate, that an error raised reading a source''s row is the source''s (42, 3D, 3F: a name gone, a grant taken away).';
+revoke all on function public.embedding_source_error_condition() from public, anon, authenticated;
+grant execute on function public.embedding_source_error_condition() to service_role;
+
 create or replace function public.embedding_row_error_condition()
 returns text
 language sql
@@ -47,12 +66,13 @@ immutable
 security invoker
 set search_path = ''
 as $$
-  select 'pg_catalog.left(sqlstate, 2) <> all (''{08,25,3D,3F,40,42,53,55,57,58,72}''::text[])'
+  select 'not (' || public.embedding_source_error_condition()
+    || ') and pg_catalog.left(sqlstate, 2) <> all (''{08,25,40,53,55,57,58,72}''::text[])'
 $$;
 
 comment on function public.embedding_row_error_condition() is
 'embedding_row_error_condition: the PL/pgSQL condition, over sqlstate, that an error raised reading a source''s row is the row''s own.
-Not the source''s (42, 3D, 3F: it blocks the source) nor the moment''s (08, 25, 40, 53, 55, 57, 58, 72: it passes).';
+Not the source''s (embedding_source_error_condition: it blocks the source) nor the moment''s (08, 25, 40, 53, 55, 57, 58, 72: it passes).';
 revoke all on function public.embedding_row_error_condition() from public, anon, authenticated;
 grant execute on function public.embedding_row_error_condition() to service_role;
 
@@ -112,6 +132,8 @@ begin
       one_ctid tid;
       one_live boolean;
       one_error text;
+      tried integer := 0;
+      sources_errors integer := 0;
     begin
       -- Its rights are the declarer's: the table must still be its, and so the code
       -- the store's writes run (20261204001110): the claim says why it is blocked.
@@ -135,10 +157,12 @@ begin
         end if;
         found_errors := pg_catalog.array_fill(null::text, array[pg_catalog.cardinality(found_keys)]);
       exception when others then
-        if not (%9$s) then
-          raise;
+        if not (%9$s) and not (%15$s) then
+          raise;  -- the moment's
         end if;
-        -- One row's text (or liveness) raised: find which, row by row.
+        -- One row's text (or liveness) raised: find which, row by row. An error of the
+        -- source's kind is the source's when no row builds (raised as it came, the claim
+        -- blocks the source), the row's own when others do.
         found_keys := '{}'; found_texts := '{}'; found_errors := '{}'; found_xmins := '{}'; found_ctids := '{}';
         for one_key in
           select autoembed_row.%3$I::text from %2$s as autoembed_row where $1 is null
@@ -147,6 +171,7 @@ begin
         loop
           -- The liveness first, then the text of a live row: the error names which raised.
           one_error := null;
+          tried := tried + 1;
           begin
             one_error := 'the live_when of this row raised ';
             -- By parameter, never by the variable's name: a column one_key would win it.
@@ -161,8 +186,11 @@ begin
               found_ctids := pg_catalog.array_append(found_ctids, one_ctid);
             end if;
           exception when others then
-            if not (%9$s) then
+            if not (%9$s) and not (%15$s) then
               raise;
+            end if;
+            if %15$s then
+              sources_errors := sources_errors + 1;
             end if;
             found_keys := found_keys || one_key;
             found_texts := pg_catalog.array_append(found_texts, null::text);
@@ -171,6 +199,9 @@ begin
             found_ctids := pg_catalog.array_append(found_ctids, null::tid);
           end;
         end loop;
+        if sources_errors = tried then  -- no row builds (or none was asked: the statement raised)
+          raise;
+        end if;
       end;
       -- Each row's vector by its key (offset 0: never a hash of the whole
       -- vector table, whose rows a claim of 250 would all read).
@@ -188,7 +219,8 @@ begin
     pg_catalog.format('select (%s) from %s as autoembed_row where autoembed_row.%I = $1::%s',
       live, tbl, s.key_column, s.key_type),
     pg_catalog.format('select (%s)::text, autoembed_row.xmin, autoembed_row.ctid from %s as autoembed_row '
-      'where autoembed_row.%I = $1::%s', expr, tbl, s.key_column, s.key_type));
+      'where autoembed_row.%I = $1::%s', expr, tbl, s.key_column, s.key_type),
+    public.embedding_source_error_condition());
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',

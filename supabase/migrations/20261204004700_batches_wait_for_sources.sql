@@ -36,8 +36,8 @@ begin
     why := null;
     begin
       -- One row's text through the source's own function: a row that raises is the row's
-      -- (failed when written); a name gone, a grant taken or an owner changed (42, 3D, 3F:
-      -- embedding_row_error_condition) is the source's.
+      -- (failed when written); a name gone, a grant taken or an owner changed is the source's
+      -- (the classes of embedding_source_error_condition, 20261204001190).
       execute pg_catalog.format('select pg_catalog.count(*) from public.%I($1)', src.source || '_embedding_texts')
       using array[src.one_key];
     exception when others then
