@@ -19,9 +19,8 @@
 --    it calls (none may be volatile: the text of a row must not change
 --    between the claim and the complete) and whether it holds a subquery or
 --    an aggregate (refused: the text is the row's alone).
--- 4. Everything it calls is the declaring role's or a superuser's, and it
---    reads no clock through a literal or a cast
---    (embedding_source_expression_trusted, 20261204001110).
+-- 4. Everything it calls is the declaring role's or a superuser's, and it reads no clock
+--    through a literal or a cast (embedding_source_expression_trusted, 20261204001110).
 
 create or replace function public.embedding_source_expression_columns(
   source_table regclass, expression text, result_type text, out reads name[], out callables jsonb
@@ -103,7 +102,8 @@ begin
       raise exception 'autoembed: the expression % does not compile over the columns of %: %',
         shown, source_table, sqlerrm using errcode = '42601';
     end;
-    select p.prosqlbody::text into body
+    -- A copy (|| ''), never a pointer into the probe's TOAST rows, dead after the rollback (test_probe_toast).
+    select p.prosqlbody::text || '' into body
     from pg_catalog.pg_proc p
     where p.proname = 'autoembed_expression_probe' and p.pronamespace = pg_catalog.pg_my_temp_schema();
 
