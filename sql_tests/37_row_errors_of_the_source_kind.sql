@@ -1,10 +1,10 @@
 -- An error of the source's kind (class 42: a name that does not exist) raised
 -- by one row's data, here a cast of its value to regclass, fails that row for
--- good while the other rows build (found by a probe: it blocked the whole
--- source); raised by every row, it blocks the source, as a column renamed
--- does, and fails nothing.
+-- good while other rows build, those claimed or another of the table (found
+-- by a probe: it blocked the whole source); raised by every row, it blocks
+-- the source, as a column renamed does, and fails nothing.
 begin;
-select plan(9);
+select plan(11);
 
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
 on conflict (model) do update set is_active = true;
@@ -34,6 +34,13 @@ select is((select error_message from public.embedding_queue where source = 'refs
   'and is failed for good with that error');
 select is((select blocked_reason from public.embedding_sources where name = 'refs'), null,
   'the source is not blocked for one row''s error');
+
+-- Alone in a claim (the others embedded), such a row is still its own: another row of the table builds.
+insert into public.refs values (4, 'public.no_such_either', 'd');
+select is((select array_agg(source_key || ' ' || (lease_token is null)) from public.claim_embedding_batch(10, interval '5 minutes', null, 'refs')),
+  array['4 true'], 'a bad row claimed alone is returned failed, not leased');
+select is((select blocked_reason from public.embedding_sources where name = 'refs'), null,
+  'and the source is still not blocked (another of its rows builds)');
 
 select is_empty($$select from claimed where source = 'refs_all_bad'$$,
   'when every row raises it, nothing of that source is claimed');

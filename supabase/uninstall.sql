@@ -49,7 +49,7 @@ where j.jobname in ('process-embedding-queue', 'purge-embedding-queue-history');
 
 -- Renames are no longer followed (20261204004200).
 drop event trigger if exists autoembed_sources_follow_renames;
-drop function if exists public.embedding_batch_blocked_source;
+drop function if exists public.embedding_batch_held_entries;
 drop function if exists public.embedding_sources_follow_renames;
 drop function if exists public.embedding_source_columns_gone;
 drop function if exists public.create_embedding_source_visible;

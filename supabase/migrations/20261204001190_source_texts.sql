@@ -19,8 +19,9 @@
 -- or table gone, a privilege taken away) when no row builds, and the claim
 -- blocks the source until a claim builds its texts again (5 minutes later):
 -- nothing is failed for good for it, and the other sources are claimed
--- meanwhile. While other rows build, such an error is the row's own (found
--- by a probe: a cast of one row's value to regclass blocked the source).
+-- meanwhile. While other rows build (those asked, else one more of the
+-- table), such an error is the row's own (found by a probe: a cast of one
+-- row's value to regclass blocked the source).
 --
 -- Its statements are planned at every call (force_custom_plan): a plan kept
 -- from a call made while the vector table was empty would scan it for every
@@ -134,6 +135,7 @@ begin
       one_error text;
       tried integer := 0;
       sources_errors integer := 0;
+      others integer;
     begin
       -- Its rights are the declarer's: the table must still be its, and so the code
       -- the store's writes run (20261204001110): the claim says why it is blocked.
@@ -199,6 +201,15 @@ begin
             found_ctids := pg_catalog.array_append(found_ctids, null::tid);
           end;
         end loop;
+        if sources_errors = tried and $1 is not null then  -- no row asked builds: does another?
+          begin
+            execute %16$L into one_text using $1;
+            get diagnostics others = row_count;
+            sources_errors := sources_errors - others;  -- one does: the errors are those rows' own
+          exception when others then
+            null;
+          end;
+        end if;
         if sources_errors = tried then  -- no row builds (or none was asked: the statement raised)
           raise;
         end if;
@@ -220,7 +231,9 @@ begin
       live, tbl, s.key_column, s.key_type),
     pg_catalog.format('select (%s)::text, autoembed_row.xmin, autoembed_row.ctid from %s as autoembed_row '
       'where autoembed_row.%I = $1::%s', expr, tbl, s.key_column, s.key_type),
-    public.embedding_source_error_condition());
+    public.embedding_source_error_condition(),
+    pg_catalog.format('select (%s)::text from %s as autoembed_row where autoembed_row.%I <> all ($1::%s[]) limit 1',
+      expr, tbl, s.key_column, s.key_type));
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',

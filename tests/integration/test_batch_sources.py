@@ -15,7 +15,9 @@ from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.openai import OpenAIEmbedder
 
+from devstack.fake_batches import _error
 from devstack.fake_openai import FakeOpenAI
+from tests.support import insert_jobs
 
 
 @pytest.fixture
@@ -129,7 +131,7 @@ def test_a_batch_of_a_source_blocked_meanwhile_waits_and_is_paid_for_once(
     assert fake.batches.content_downloads == 0 and report.run.released == 0
     note = ("source batch_notes: the column body of public.batch_notes that its text reads is gone "
             "(dropped or renamed): declare the source again")
-    assert _batches(db) == [("submitted", note, None)]
+    assert _batches(db) == [("submitted", f"completed; 5 entries wait: {note}", None)]
     assert db.execute("select blocked_reason from public.embedding_sources "
                       "where name = 'batch_notes'").fetchone() == (note,)
     # Fixed by declaring it again, row 3's text changed by the new declaration.
@@ -148,3 +150,94 @@ def test_a_batch_of_a_source_blocked_meanwhile_waits_and_is_paid_for_once(
                       "where name = 'batch_notes'").fetchone() == (None,)
     assert db.execute("select pg_catalog.count(*) from public.embedding_queue "
                       "where source = 'batch_notes' and processed_at is null").fetchone() == (0,)
+
+
+def test_one_row_s_error_of_the_source_s_kind_fails_that_row_and_the_batch_writes_the_others(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: the batch's check tried one row, which raised a class-42 error of its own
+    (its value cast to regclass names a table dropped meanwhile), and held the whole batch."""
+    s = settings()
+    db.execute("select public.register_embedding_model('text-embedding-3-small', 1536)")
+    db.execute("create table public.target_a ()")
+    db.execute("create table public.refs (id bigint primary key, kind text, body text)")
+    db.execute("insert into public.refs values (1, 'public.target_a', 'a'), (2, 'pg_class', 'b'), "
+               "(3, 'pg_type', 'c')")
+    db.execute("select public.declare_embedding_source('refs', 'public.refs', "
+               "text_expression => $$body || ' ' || kind::regclass::text$$)")
+    try:
+        with Database(s.database_url) as database:
+            provider_batches.submit(database, s, OpenAIEmbedder(s))
+        db.execute("drop table public.target_a")
+        report = service.run_drain(s)
+        assert db.execute("select pg_catalog.array_agg(source_key order by source_key) "
+                          "from public.refs_embeddings").fetchone() == ([2, 3],)
+        row = db.execute("select error_message from public.embedding_queue where source = 'refs' "
+                         "and source_key = '1' and processed_at is not null").fetchone()
+        assert row == ('source refs: the text of this row raised 42P01 relation "public.target_a" '
+                       'does not exist',)
+        assert fake.requests == [] and report.failed == 1
+        assert [b[0] for b in _batches(db)] == ["done"]
+    finally:
+        db.execute("select public.drop_embedding_source('refs', drop_vectors => true)")
+        db.execute("drop table public.refs")
+
+
+def test_a_blocked_source_holds_only_its_own_rows_of_a_mixed_batch(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: a job in the same batch as a blocked source's rows waited with them, and
+    was embedded online (paid twice) once the batch's lease ran out. The job is written now; the
+    source's rows wait; once its table is dropped, they are removed and the batch closes."""
+    db, s = notes, settings()
+    insert_jobs(db, 1)
+    with Database(s.database_url) as database:
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    assert sent.entries == 6
+    db.execute("alter table public.batch_notes rename column body to content")
+    with Database(s.database_url) as database:
+        report = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (report.in_progress, report.run.embedded, report.run.released) == (1, 1, 0)
+    assert db.execute("select pg_catalog.count(*) from public.jobs "
+                      "where embedding is not null").fetchone() == (1,)
+    [(state, note, _)] = _batches(db)
+    assert state == "submitted" and note is not None
+    assert note.startswith("completed; 5 entries wait: source batch_notes:"), note
+    # Nothing left to write but the held rows: the next run does not download it again.
+    with Database(s.database_url) as database:
+        again = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (again.in_progress, fake.batches.content_downloads) == (1, 1)
+    db.execute("drop table public.batch_notes cascade")
+    with Database(s.database_url) as database:
+        last = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (last.finished, last.in_progress) == (1, 0) and [b[0] for b in _batches(db)] == ["done"]
+    assert db.execute("select blocked_reason from public.embedding_sources "
+                      "where name = 'batch_notes'").fetchone() == (
+        "source batch_notes: its table public.batch_notes was dropped: "
+        "select public.drop_embedding_source('batch_notes')",)
+    db.execute("create table public.batch_notes (id bigint primary key, body text)")  # the fixture drops it
+
+
+def test_a_cancel_the_provider_refuses_is_tried_again_by_the_next_run(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: one refused cancel closed the batch, which then ran on at the provider,
+    out of `autoembed batches`' sight."""
+    db, s = notes, settings()
+    fake.batches.delay = 3600.0
+    with Database(s.database_url) as database:
+        provider_batches.submit(database, s, OpenAIEmbedder(s))
+    db.execute("delete from public.batch_notes")
+    cancel = fake.batches._cancel
+    fake.batches._cancel = lambda batch_id: _error(503, "the batch service is busy")  # type: ignore[method-assign]
+    with Database(s.database_url) as database:
+        first = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    fake.batches._cancel = cancel  # type: ignore[method-assign]
+    [(state, note, _)] = _batches(db)
+    assert (first.in_progress, first.finished, state) == (1, 0, "submitted")
+    assert note is not None and "no entry of it is left to write" in note, note
+    assert "cancelled again by the next run" in note, note
+    with Database(s.database_url) as database:
+        second = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (second.finished, [b.status for b in fake.batches.batches.values()]) == (1, ["cancelled"])
+    assert _batches(db)[0][:2] == ("released", "cancelling")

@@ -43,7 +43,7 @@ from public.embedding_batch_texts(%s::bigint, %s::bigint[]) as t
 join public.embedding_queue as q on q.id = t.queue_id
 """
 NOTE = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
-BLOCKED = "select public.embedding_batch_blocked_source(%s::bigint)"
+HELD = "select queue_id, reason from public.embedding_batch_held_entries(%s::bigint)"
 NOTE_UNREADABLE = "select public.note_unreadable_embedding_batch(%s::bigint, %s::uuid, %s)"
 FINISH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
 OPEN = """
@@ -145,10 +145,9 @@ class ProviderBatchStore:
         return {int(q): (job, str(text), str(source), key)
                 for q, job, text, source, key in self._call(TEXTS, (batch, list(queue_ids)))}
 
-    def blocked(self, batch: int) -> str | None:
-        """Why a source of the batch's rows cannot take vectors now (it is blocked), or None."""
-        rows = self._call(BLOCKED, (batch,))
-        return str(rows[0][0]) if rows and rows[0][0] else None
+    def held(self, batch: int) -> dict[int, str]:
+        """The batch's entries whose source cannot take vectors now (it is blocked), each with why."""
+        return {int(queue_id): str(reason) for queue_id, reason in self._call(HELD, (batch,))}
 
     def note(self, batch: TakenBatch, status: str | None) -> None:
         """Still running (or not reached): note the provider's status, end the check."""

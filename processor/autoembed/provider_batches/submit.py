@@ -110,13 +110,13 @@ def cancel(embedder: Embedder, provider_batch_id: str) -> str | None:
     return None
 
 
-def cancel_if_running(embedder: Embedder, provider_batch_id: str) -> tuple[str, str]:
-    """Cancel a batch the provider still runs (one that ended needs no cancel, and the
-    provider refuses one): its status after, and what was done, as a clause."""
+def cancel_if_running(embedder: Embedder, provider_batch_id: str) -> tuple[str, str, bool]:
+    """Cancel a batch the provider still runs (one that ended needs no cancel, and the provider
+    refuses one): its status after, what was done (a clause), and whether the provider refused."""
     state = batch_api_of(embedder).check(provider_batch_id)
     if not state.running:
-        return state.status, f"it had ended {state.status} at the provider"
+        return state.status, f"it had ended {state.status} at the provider", False
     refused = cancel(embedder, provider_batch_id)
     if refused:
-        return state.status, f"the provider did not cancel it: {refused}"
-    return "cancelling", "cancelled at the provider"
+        return state.status, f"the provider did not cancel it: {refused}", True
+    return "cancelling", "cancelled at the provider", False
