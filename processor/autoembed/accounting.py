@@ -118,6 +118,8 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
                 embedded += 1
             elif outcome == "stale":
                 stale += 1
+            elif outcome == "failed":  # writing its vector raised: failed for good with the error
+                failed += 1
             else:
                 lost += 1
     if unit.failures:
@@ -125,7 +127,7 @@ def record_claim(db: Database, model: str, max_attempts: int, unit: ClaimResult,
             db.forget_without_text(blank)
         outcomes = db.fail([f.item for f in unit.failures], [f.error for f in unit.failures],
                            [f.permanent for f in unit.failures], max_attempts)
-        failed = sum(1 for o in outcomes.values() if o == "failed")
+        failed += sum(1 for o in outcomes.values() if o == "failed")
         retried = sum(1 for o in outcomes.values() if o == "retry")
         stale += sum(1 for o in outcomes.values() if o == "stale")  # edited since: released
         lost += len(unit.failures) - len(outcomes)

@@ -151,7 +151,7 @@ class Database:
     def complete(self, items: Sequence[ClaimedItem], vectors: Vectors,
                  model: str) -> dict[int, str]:
         """Write vectors (row i for items[i]) in binary, one statement; each entry's outcome
-        (embedded, stale: released for a claim of its new text or its writer's commit, lost)."""
+        (embedded; stale: released for its new text or its writer's commit; failed; lost)."""
         if not self._vector_type:
             # The `vector` type is looked up with the first vector a
             # connection writes: a run with nothing due never needs it.

@@ -46,6 +46,9 @@ declare
   src_xmins xid[];
   src_ctids tid[];
   stored text[];
+  one_stored text[];
+  store text;
+  failed bigint[] := '{}';
 begin
   if not exists (
     select from public.embedding_models m
@@ -103,14 +106,46 @@ begin
       pg_catalog.array_agg(case when e.s = src_name then e.c end order by e.n)
     into src_keys, src_xmins, src_ctids
     from unnest(e_sources, e_keys, e_xmins, e_ctids) with ordinality as e (s, k, x, c, n);
+    store := pg_catalog.format('select coalesce(pg_catalog.array_agg(k), ''{}'') from public.%I($1, $2, $3, $4, $5, $6) as k',
+      src_name || '_store_embeddings');
     begin
-      execute pg_catalog.format('select coalesce(pg_catalog.array_agg(k), ''{}'') from public.%I($1, $2, $3, $4, $5, $6) as k',
-        src_name || '_store_embeddings')
-      into stored using src_keys, content_hashes, embeddings, complete_embedding_batch.model, src_xmins, src_ctids;
+      execute store into stored
+      using src_keys, content_hashes, embeddings, complete_embedding_batch.model, src_xmins, src_ctids;
     exception when syntax_error_or_access_rule_violation or object_not_in_prerequisite_state then
       -- The source cannot take vectors now: its entries are released, and
       -- the next claim says why (blocked) or cleans them up.
       stored := '{}';
+    when others then
+      if pg_catalog.left(sqlstate, 2) = any ('{08,25,40,53,57,58,72}'::text[]) then
+        raise;  -- the moment's: the caller's next write tries again
+      end if;
+      -- A row's write raised (a trigger or a constraint of the app's table, a vector its
+      -- column cannot hold): each row alone; one that raises is failed for good with the
+      -- error, the others are written (found by a probe: every run failed, for every source).
+      stored := '{}';
+      for pos in 1 .. pg_catalog.cardinality(src_keys) loop
+        continue when src_keys[pos] is null;
+        begin
+          execute store into one_stored
+          using array(select case when i.n = pos then i.k end from unnest(src_keys) with ordinality as i (k, n)
+              order by i.n),
+            content_hashes, embeddings, complete_embedding_batch.model, src_xmins, src_ctids;
+          stored := stored || one_stored;
+        exception when others then
+          if pg_catalog.left(sqlstate, 2) = any ('{08,25,40,53,57,58,72}'::text[]) then
+            raise;
+          end if;
+          update public.embedding_queue q
+          set attempts = q.attempts + 1, processed_at = pg_catalog.now(),
+              error_message = pg_catalog.left(pg_catalog.format('source %s: writing the vector of this row raised %s %s',
+                src_name, sqlstate, sqlerrm), 2000),
+              lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
+          where q.id = queue_ids[pos] and q.lease_token = lease_tokens[pos] and q.processed_at is null;
+          if found then
+            failed := failed || queue_ids[pos];
+          end if;
+        end;
+      end loop;
     end;
     written := written || array(
       select i.id from unnest(queue_ids, src_keys) as i (id, k) join pg_catalog.unnest(stored) as w (k) on w.k = i.k
@@ -129,7 +164,7 @@ begin
   -- touched it) is not waited for, while this holds rows the writer may be
   -- waiting for: busy, for the caller to release in a transaction of its own.
   released := '{}';
-  if pg_catalog.cardinality(written) < pg_catalog.cardinality(queue_ids) then
+  if pg_catalog.cardinality(written) + pg_catalog.cardinality(failed) < pg_catalog.cardinality(queue_ids) then
     with released_rows as (
       update public.embedding_queue q
       set lease_token = null, lease_expires_at = null,
@@ -150,6 +185,7 @@ begin
   return query
   select i.id,
          case when i.id = any(written) then 'embedded'
+              when i.id = any(failed) then 'failed'
               when i.id = any(released) then 'stale'
               when i.id = any(busy) then 'busy'
               else 'lost' end
@@ -159,7 +195,7 @@ $$;
 
 comment on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text) is
 'complete_embedding_batch: store vectors for claimed entries of any source, compare-and-set on the text hash.
-Outcome per entry: embedded; stale (text changed, or its row held by a writer: entry released for the new text); busy (its row and entry held by a writer: release it in a transaction of its own); lost (lease no longer held).';
+Outcome per entry: embedded; failed (writing its vector raised: failed for good with the error); stale (text changed, or its row held by a writer: entry released for the new text); busy (its row and entry held by a writer: release it in a transaction of its own); lost (lease no longer held).';
 revoke all on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)
 from public, anon, authenticated;
 grant execute on function public.complete_embedding_batch(bigint[], uuid[], bytea[], extensions.vector[], text)
