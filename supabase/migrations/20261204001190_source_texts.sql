@@ -34,48 +34,8 @@
 -- in only after embedding_source_expression_columns proved each is one
 -- expression over the row; every name goes in with %I and every value with %L.
 
--- Whose fault an error raised while reading a source's row is, decided here
--- once for the text function and both searches (they are generated with these
--- conditions written in): a name gone, a type changed or a grant taken away
--- (42, 3D, 3F) is the source's; a deadlock, a serialization failure, a lock
--- not granted in time, a lack of memory or disk, a cancel, a read-only
--- transaction, an I/O or connection error (08, 25, 40, 53, 55, 57, 58, 72)
--- is the moment's, and passes. Any other is the row's own (its data raised:
--- a cast, a division, a raise in a function of the user's): that row is
--- failed for good with the error, or left out of a search. The text function
--- also fails a row for a source's error while other rows build (one row's
--- data can raise one: a cast of its value to regclass).
-create or replace function public.embedding_source_error_condition()
-returns text
-language sql
-immutable
-security invoker
-set search_path = ''
-as $$
-  select 'pg_catalog.left(sqlstate, 2) = any (''{3D,3F,42}''::text[])'
-$$;
-
-comment on function public.embedding_source_error_condition() is
-'embedding_source_error_condition: the PL/pgSQL condition, over sqlstate, that an error raised reading a source''s row is the source''s (42, 3D, 3F: a name gone, a grant taken away).';
-revoke all on function public.embedding_source_error_condition() from public, anon, authenticated;
-grant execute on function public.embedding_source_error_condition() to service_role;
-
-create or replace function public.embedding_row_error_condition()
-returns text
-language sql
-immutable
-security invoker
-set search_path = ''
-as $$
-  select 'not (' || public.embedding_source_error_condition()
-    || ') and pg_catalog.left(sqlstate, 2) <> all (''{08,25,40,53,55,57,58,72}''::text[])'
-$$;
-
-comment on function public.embedding_row_error_condition() is
-'embedding_row_error_condition: the PL/pgSQL condition, over sqlstate, that an error raised reading a source''s row is the row''s own.
-Not the source''s (embedding_source_error_condition: it blocks the source) nor the moment''s (08, 25, 40, 53, 55, 57, 58, 72: it passes).';
-revoke all on function public.embedding_row_error_condition() from public, anon, authenticated;
-grant execute on function public.embedding_row_error_condition() to service_role;
+-- Whose fault an error is: embedding_row_error_condition and
+-- embedding_source_error_condition (20261204001185).
 
 -- The settings the text function runs with: embedding_text_settings (20261204001145).
 

@@ -116,7 +116,7 @@ begin
       -- the next claim says why (blocked) or cleans them up.
       stored := '{}';
     when others then
-      if pg_catalog.left(sqlstate, 2) = any ('{08,25,40,53,57,58,72}'::text[]) then
+      if pg_catalog.left(sqlstate, 2) = any (public.embedding_error_classes('moment')) then
         raise;  -- the moment's: the caller's next write tries again
       end if;
       -- A row's write raised (a trigger or a constraint of the app's table, a vector its
@@ -132,7 +132,7 @@ begin
             content_hashes, embeddings, complete_embedding_batch.model, src_xmins, src_ctids;
           stored := stored || one_stored;
         exception when others then
-          if pg_catalog.left(sqlstate, 2) = any ('{08,25,40,53,57,58,72}'::text[]) then
+          if pg_catalog.left(sqlstate, 2) = any (public.embedding_error_classes('moment')) then
             raise;
           end if;
           update public.embedding_queue q

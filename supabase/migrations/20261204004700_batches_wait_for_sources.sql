@@ -56,7 +56,7 @@ begin
       execute pg_catalog.format('select pg_catalog.count(*) from public.%I($1)', src.source || '_embedding_texts')
       using src.keys;
     exception when others then
-      if pg_catalog.left(sqlstate, 2) <> all ('{3D,3F,42}'::text[]) then  -- embedding_source_error_condition
+      if pg_catalog.left(sqlstate, 2) <> all (public.embedding_error_classes('source')) then
         raise;  -- the moment's (a lock not granted, a deadlock...): the next run asks again
       end if;
       why := pg_catalog.left(coalesce(public.embedding_source_columns_gone(src.source),
