@@ -95,9 +95,9 @@ class Carrier:
         if state.running:
             self._wait(taken, state.status)
             return
-        # Rows of a source that cannot take vectors now (a column renamed) stay in the batch, and
-        # its requests that hold one with them (found by a probe: their answers were dropped and
-        # the rows paid twice); the others are written. Nothing to write: not even downloaded.
+        # Rows of a source that cannot take vectors now (a column renamed) stay in the batch, their
+        # answers kept (found by a probe: they were dropped and the rows paid twice); the others
+        # are written. With nothing else to write, the answers are not even downloaded.
         held = self.store.held(taken.id)
         if held and all(e.queue_id in held for e in entries):
             self._wait(taken, f"{state.status}; {len(held)} entries wait: {next(iter(held.values()))}")
@@ -129,8 +129,9 @@ class Carrier:
 
     def _write(self, taken: TakenBatch, files: Sequence[IO[bytes] | None], why: str | None,
                status: str, held: dict[int, str]) -> None:
-        """Every answered request through the online path, but those holding a ``held`` entry;
-        then the batch is closed, or left open while some wait."""
+        """Every answered request's entries through the online path, but the ``held`` ones (a
+        request's tokens are counted with its last entries); then the batch is closed, or left open
+        while some wait."""
         entries: dict[int, list[BatchEntry]] = defaultdict(list)
         for entry in self.store.entries(taken.id):
             entries[entry.request].append(entry)
