@@ -241,3 +241,26 @@ def test_a_cancel_the_provider_refuses_is_tried_again_by_the_next_run(
         second = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
     assert (second.finished, [b.status for b in fake.batches.batches.values()]) == (1, ["cancelled"])
     assert _batches(db)[0][:2] == ("released", "cancelling")
+
+
+def test_a_line_sent_again_online_after_a_new_declaration_is_sent_once(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: a batch line answered with an unusable vector is sent again online; when a
+    declaration since changed that row's text, it went with the old text's hash, its vector was
+    stale, and the row was sent online a second time."""
+    db, s = notes, settings()
+    with Database(s.database_url) as database:
+        provider_batches.submit(database, s, OpenAIEmbedder(s))
+    fake.nan_marker = "note 3"  # the batch answers row 3 with a vector holding NaN
+    db.execute("alter table public.batch_notes rename column body to content")
+    with Database(s.database_url) as database:
+        provider_batches.carry_forward(database, s, OpenAIEmbedder(s))  # the source blocked: it waits
+    fake.nan_marker = None
+    db.execute("select public.declare_embedding_source('batch_notes', 'public.batch_notes', text_expression "
+               "=> $$case when id = 3 then upper(content) else content end$$)")
+    service.run_drain(s)
+    assert fake.requests == [["NOTE 3"]]
+    assert db.execute("select embedding_text_hash from public.batch_notes_embeddings "
+                      "where source_key = 3").fetchone() == (hashlib.sha256(b"NOTE 3").digest(),)
+    assert db.execute("select pg_catalog.count(*) from public.batch_notes_embeddings").fetchone() == (5,)

@@ -192,7 +192,7 @@ class Carrier:
     def _resend(self, taken: TakenBatch, entries: list[BatchEntry]) -> None:
         """Send entries again online, as a claim of theirs would be (still under the batch's lease)."""
         texts = self.store.texts(taken.id, [e.queue_id for e in entries])
-        items = [e.as_claimed(*texts[e.queue_id]) for e in entries if e.queue_id in texts]
+        items = [e.as_claimed(*texts[e.queue_id], resent=True) for e in entries if e.queue_id in texts]
         if items:
             self._record(self.online.run(items))
 

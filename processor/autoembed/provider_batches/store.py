@@ -8,6 +8,7 @@ requests are db.py's.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +73,12 @@ class BatchEntry:
     position: int
 
     def as_claimed(self, job_id: int | None = 0, content: str = "", source: str = "jobs",
-                   source_key: str | None = None) -> ClaimedItem:
-        """The entry as an online claim's item: its lease and hash are what writes check."""
-        return ClaimedItem(self.queue_id, job_id, self.lease_token, 0, content, self.content_hash,
+                   source_key: str | None = None, *, resent: bool = False) -> ClaimedItem:
+        """The entry as an online claim's item: its lease and hash are what writes check. Sent
+        again online (``resent``), its hash is the text's it is sent with, which a declaration
+        since may have changed (found by a probe: the old hash made its vector stale)."""
+        digest = hashlib.sha256(content.encode()).digest() if resent else self.content_hash
+        return ClaimedItem(self.queue_id, job_id, self.lease_token, 0, content, digest,
                            source=source, source_key=source_key)
 
 
