@@ -52,6 +52,7 @@ begin
     declare
       changed text[];
       held text[];
+      written bigint;
     begin
       perform public.embedding_source_owner_check(%7$s::pg_catalog.oid, %8$L);  -- 20261204001110
       -- The rows first, as a writer takes them (row, then its entry): an edit in flight is waited
@@ -83,6 +84,14 @@ begin
           select i.k, i.h, i.v from unnest($1, $2, $3) as i (k, h, v) where i.k is not null
         )
         %3$s;
+        -- In its own columns, a row unchanged and locked is written unless a BEFORE UPDATE trigger
+        -- of the app's skipped it (returned NULL): said, so that the row is failed, not embedded
+        -- again at every run (found by a probe); complete_embedding_batch finds which row.
+        get diagnostics written = row_count;
+        if %8$L and written < (select pg_catalog.count(k) from pg_catalog.unnest(keys) as k) then
+          raise exception 'autoembed: the write of its vector into %% was skipped (a BEFORE UPDATE trigger returned NULL, or a forced row security policy hides the row): let updates of the embedding columns through, or declare the source with vectors => ''table''',
+            %7$s::pg_catalog.oid::pg_catalog.regclass using errcode = 'AEWSK';
+        end if;
       else
         return query
         with ok as (

@@ -78,3 +78,33 @@ def test_a_vector_column_of_other_dimensions_fails_its_rows_and_other_sources_fl
         for name in ("w_small", "w_next"):
             db.execute("select public.drop_embedding_source(%s, drop_vectors => true)", (name,))
             db.execute(f"drop table public.{name}")
+
+
+def test_a_row_whose_write_a_trigger_skips_fails_instead_of_being_embedded_at_every_run(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by a probe: a BEFORE UPDATE trigger returning NULL for archived rows skipped the
+    vector's write; the row was released as stale and embedded again, paid, at every run."""
+    db.execute("create table public.w_archive (id int primary key, body text, "
+               "archived boolean default false)")
+    db.execute("create function public.w_skip_archived() returns trigger language plpgsql as $$begin "
+               "if old.archived then return null; end if; return new; end$$")
+    db.execute("create trigger w_skip before update on public.w_archive for each row "
+               "execute function public.w_skip_archived()")
+    db.execute("insert into public.w_archive values (1, 'live row', false), (2, 'archived row', true)")
+    try:
+        db.execute("select public.declare_embedding_source('w_archive', 'public.w_archive', "
+                   "text_expression => 'body', vectors => 'columns')")
+        first = service.run_drain(settings())
+        second = service.run_drain(settings())
+        assert (first.embedded, first.failed, first.stale, second.claimed) == (1, 1, 0, 0)
+        assert fake.requests == [["live row", "archived row"]]
+        [(error,)] = db.execute("select error_message from public.embedding_queue "
+                                "where source = 'w_archive' and source_key = '2'").fetchall()
+        assert error.startswith("source w_archive: writing the vector of this row raised AEWSK autoembed: "
+                                "the write of its vector into public.w_archive was skipped (a BEFORE UPDATE "
+                                "trigger returned NULL"), error
+    finally:
+        db.execute("select public.drop_embedding_source('w_archive', drop_vectors => true)")
+        db.execute("drop table public.w_archive")
+        db.execute("drop function public.w_skip_archived()")
