@@ -95,7 +95,7 @@ begin
       one_error text;
       tried integer := 0;
       sources_errors integer := 0;
-      others integer;
+      other_rows integer;
     begin
       -- Its rights are the declarer's: the table must still be its, and so the code
       -- the store's writes run (20261204001110): the claim says why it is blocked.
@@ -164,8 +164,8 @@ begin
         if sources_errors = tried and $1 is not null then  -- no row asked builds: does another?
           begin
             execute %16$L into one_text using $1;
-            get diagnostics others = row_count;
-            sources_errors := sources_errors - others;  -- one does: the errors are those rows' own
+            get diagnostics other_rows = row_count;
+            sources_errors := sources_errors - other_rows;  -- one does: the errors are those rows' own
           exception when others then
             null;
           end;

@@ -49,6 +49,8 @@ declare
   one_stored text[];
   store text;
   failed bigint[] := '{}';
+  given_back bigint[] := '{}';
+  one_outcome text;
 begin
   if not exists (
     select from public.embedding_models m
@@ -135,14 +137,15 @@ begin
           if pg_catalog.left(sqlstate, 2) = any (public.embedding_error_classes('moment')) then
             raise;
           end if;
-          update public.embedding_queue q
-          set attempts = q.attempts + 1, processed_at = pg_catalog.now(),
-              error_message = pg_catalog.left(pg_catalog.format('source %s: writing the vector of this row raised %s %s',
-                src_name, sqlstate, sqlerrm), 2000),
-              lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
-          where q.id = queue_ids[pos] and q.lease_token = lease_tokens[pos] and q.processed_at is null;
-          if found then
+          -- Failed for good as any failure is (released instead if its row was edited since the claim).
+          select f.outcome into one_outcome
+          from public.fail_embedding_batch(array[queue_ids[pos]], array[lease_tokens[pos]],
+            array[pg_catalog.format('source %s: writing the vector of this row raised %s %s', src_name, sqlstate, sqlerrm)],
+            array[true], 1) as f;
+          if one_outcome = 'failed' then
             failed := failed || queue_ids[pos];
+          elsif one_outcome = 'stale' then
+            given_back := given_back || queue_ids[pos];
           end if;
         end;
       end loop;
@@ -163,8 +166,9 @@ begin
   -- entry was written.) An entry a writer holds too (its edit of the text
   -- touched it) is not waited for, while this holds rows the writer may be
   -- waiting for: busy, for the caller to release in a transaction of its own.
-  released := '{}';
-  if pg_catalog.cardinality(written) + pg_catalog.cardinality(failed) < pg_catalog.cardinality(queue_ids) then
+  released := given_back;
+  if pg_catalog.cardinality(written) + pg_catalog.cardinality(failed) + pg_catalog.cardinality(given_back)
+    < pg_catalog.cardinality(queue_ids) then
     with released_rows as (
       update public.embedding_queue q
       set lease_token = null, lease_expires_at = null,
@@ -175,7 +179,7 @@ begin
         and q.id = i.queue_id and q.lease_token = i.lease_token
       returning q.id
     )
-    select coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
+    select given_back || coalesce(pg_catalog.array_agg(r.id), '{}') into released from released_rows r;
     busy := array(select q.id from public.embedding_queue as q
       inner join unnest(queue_ids, lease_tokens) as i (queue_id, lease_token)
         on q.id = i.queue_id and q.lease_token = i.lease_token

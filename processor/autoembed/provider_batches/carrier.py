@@ -7,7 +7,7 @@ Each answered request becomes a ``ClaimResult`` written by ``accounting.record_c
 ``custom_id`` and its ``index``, never by position. A request the provider refused for an input,
 or answered with an unusable vector or an answer it cannot use, is sent again online through
 ``ClaimEmbedder``: the bad input alone fails, the others are embedded. Rows of a source that
-cannot take vectors now stay in the batch with their requests, answers kept at the provider.
+cannot take vectors now stay in the batch, their answers kept at the provider.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Carrier:
         # are written. With nothing else to write, the answers are not even downloaded.
         held = self.store.held(taken.id)
         if held and all(e.queue_id in held for e in entries):
-            self._wait(taken, f"{state.status}; {len(held)} entries wait: {next(iter(held.values()))}")
+            self._hold(taken, state.status, held)
             return
         if state.input_file_id != taken.input_file_id:
             # Another batch's answers (a row pointed at the wrong batch): none is ours.
@@ -127,6 +127,10 @@ class Carrier:
         self.store.note(taken, note)
         self.report.in_progress += 1
 
+    def _hold(self, taken: TakenBatch, status: str, held: dict[int, str]) -> None:
+        """Leave the batch open for its ``held`` entries: the provider's status, how many wait, why."""
+        self._wait(taken, f"{status}; {len(held)} entries wait: {next(iter(held.values()))}")
+
     def _write(self, taken: TakenBatch, files: Sequence[IO[bytes] | None], why: str | None,
                status: str, held: dict[int, str]) -> None:
         """Every answered request's entries through the online path, but the ``held`` ones (a
@@ -146,7 +150,7 @@ class Carrier:
             if ready or whole:
                 self._line(taken, ready, taken.request_sizes[request], response, billed=whole)
         if held:
-            self._wait(taken, f"{status}; {len(held)} entries wait: {next(iter(held.values()))}")
+            self._hold(taken, status, held)
         else:
             self.finish(taken, status, self.report.batch_tokens - tokens, run.embedded - embedded, why)
 
