@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(45);
+select plan(48);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -205,6 +205,20 @@ create table public.amounts (id numeric primary key, body text);
 select throws_ok($$select public.declare_embedding_source('amounts', 'public.amounts', text_expression => 'body')$$,
   '42P10', 'autoembed: the primary key public.amounts.id is of type numeric: use a bigint, integer, smallint, uuid, text or varchar key, e.g. alter table public.amounts alter column id type text',
   'a numeric key is refused with a way forward');
+
+-- autoembed's own tables (found by a probe: a source on embedding_runs queued the next run's row
+-- at every run, for ever; one on embedding_queue overflowed the stack), and a source's vectors.
+select throws_ok($$select public.declare_embedding_source('runs', 'public.embedding_runs',
+  text_expression => $e$'run ' || id::text$e$)$$, '42809',
+  'autoembed: public.embedding_runs is one of autoembed''s own tables: declare a table of your app''s',
+  'autoembed''s run records are refused');
+select throws_ok($$select public.declare_embedding_source('q', 'public.embedding_queue', text_expression => $e$'x'$e$)$$,
+  '42809', 'autoembed: public.embedding_queue is one of autoembed''s own tables: declare a table of your app''s',
+  'and its queue');
+select throws_ok($$select public.declare_embedding_source('lv', 'public.levels_embeddings',
+  text_expression => $e$'x'$e$)$$, '42809',
+  'autoembed: public.levels_embeddings is one of autoembed''s own tables: declare a table of your app''s',
+  'and a source''s vector table');
 
 select * from finish();
 rollback;

@@ -64,6 +64,13 @@ begin
     -- The same with inheritance, and a parent's reads would return its children's rows too.
     raise exception 'autoembed: % inherits from a table or has tables inheriting from it: not supported (statement triggers miss rows written to the others)',
       source_table using errcode = '0A000';
+  elsif rel.relnamespace = 'public'::pg_catalog.regnamespace and rel.relname in ('embedding_batches',
+      'embedding_dispatches', 'embedding_intake', 'embedding_models', 'embedding_queue', 'embedding_runs',
+      'embedding_sources', 'embedding_vectors_to_forget', 'embedding_wake')
+    or coalesce(pg_catalog.obj_description(source_table, 'pg_class'), '') like 'Vectors of the source%' then
+    -- Its rows are written by every run (the runs' queued the next run's, for ever) or by the queue itself.
+    raise exception 'autoembed: % is one of autoembed''s own tables: declare a table of your app''s',
+      source_table using errcode = '42809';
   elsif rel.relpersistence = 't' then
     raise exception 'autoembed: % is a temporary table: it goes with its session; declare a table of a schema',
       source_table using errcode = '42809';

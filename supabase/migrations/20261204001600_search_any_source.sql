@@ -99,7 +99,7 @@ begin
       min_similarity double precision
     )
     returns table (source_key text, similarity double precision, row_data jsonb)
-    language plpgsql stable security invoker set search_path = ''
+    language plpgsql stable security invoker set search_path = '' %10$s
     as $body$
     declare
       cols text := public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L);
@@ -139,7 +139,8 @@ begin
     end;
     $body$
     $f$, '$body$', tag), s.name || '_search_embeddings', parts[1], s.relid, s.key_column, parts[2], parts[3],
-    public.embedding_row_error_condition(), s.name, s.read_columns || s.key_column);
+    public.embedding_row_error_condition(), s.name, s.read_columns || s.key_column,
+    public.embedding_text_settings());
   execute pg_catalog.format('revoke all on function public.%I(extensions.vector, integer, text, integer, '
     'double precision) from public', s.name || '_search_embeddings');
   execute pg_catalog.format('grant execute on function public.%I(extensions.vector, integer, text, integer, '

@@ -71,7 +71,7 @@ begin
     create or replace function public.%1$I(query tsquery, depth integer)
     -- $1 and $2 below: a column of the table may be named query or depth.
     returns table (source_key text, rank real, row_data jsonb)
-    language plpgsql stable security invoker set search_path = ''
+    language plpgsql stable security invoker set search_path = '' %9$s
     as $body$
     declare
       statement text := pg_catalog.format(%2$L, public.embedding_source_readable_columns(%3$L::pg_catalog.oid, %4$L));
@@ -153,7 +153,8 @@ begin
     -- The keys the caller may read, in the key's order.
     pg_catalog.format('select pg_catalog.array_agg(autoembed_row.%1$I::text order by autoembed_row.%1$I) from %2$s as autoembed_row',
       s.key_column, tbl),
-    s.read_columns || s.key_column, s.name, public.embedding_row_error_condition());
+    s.read_columns || s.key_column, s.name, public.embedding_row_error_condition(),
+    public.embedding_text_settings());
   execute pg_catalog.format('revoke all on function public.%I(tsquery, integer) from public',
     s.name || '_search_text');
   execute pg_catalog.format('grant execute on function public.%I(tsquery, integer) '
