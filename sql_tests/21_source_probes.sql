@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(62);
+select plan(66);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -98,6 +98,25 @@ select is((select vectors || ' ' || coalesce(vector_table, '-') from public.embe
 select public.drop_embedding_source('candidates', drop_vectors => true);
 select set_eq('select * from candidates_catalog', 'select * from before_declare',
   'removed with its vectors, the columns autoembed added first are gone, the table as before');
+-- Columns kept by a removal, the source gone for good (found by a probe: drop_vectors answered
+-- false and left them for ever, their comment naming a function uninstall removes).
+select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"',
+  vectors => 'columns');
+select public.drop_embedding_source('candidates');
+select ok(public.drop_embedding_source('candidates', drop_vectors => true),
+  'a source removed before: drop_vectors removes the columns it kept');
+select set_eq('select * from candidates_catalog', 'select * from before_declare', 'the table as before');
+-- Kept, declared again under another name and kept again: the columns are that name's.
+select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"',
+  vectors => 'columns');
+select public.drop_embedding_source('candidates');
+select public.declare_embedding_source('applicants', '"HR Dept"."Candidates"', text_expression => '"Full Name"',
+  vectors => 'columns');
+select public.drop_embedding_source('applicants');
+select ok(not public.drop_embedding_source('candidates', drop_vectors => true)
+  and public.drop_embedding_source('applicants', drop_vectors => true),
+  'kept under another name since, they are removed by that name');
+select set_eq('select * from candidates_catalog', 'select * from before_declare', 'the table as before again');
 
 -- Vectors kept by a removal: declared again, those of rows deleted meanwhile go.
 select public.declare_embedding_source('candidates', '"HR Dept"."Candidates"', text_expression => '"Full Name"');

@@ -149,6 +149,7 @@ drop function if exists public.embedding_expression_immutable;
 drop function if exists public.create_embedding_source_writes;
 drop function if exists public.embedding_source_reads_every_update;
 drop function if exists public.create_embedding_source_vectors;
+drop function if exists public.embedding_source_columns_note;
 drop function if exists public.create_embedding_source_search;
 drop function if exists public.embedding_source_readable_columns;
 drop function if exists public.embedding_source_row_without_ours;
@@ -214,6 +215,15 @@ drop column if exists embedded_at,
 drop column if exists search_document;
 drop index if exists public.jobs_search_location, public.jobs_search_company, public.jobs_search_tags,
 public.jobs_search_created_at;
+-- The table's comment, if still the one the migrations wrote (it speaks of those columns).
+do $$
+begin
+  if pg_catalog.to_regclass('public.jobs') is not null and pg_catalog.obj_description('public.jobs'::regclass, 'pg_class')
+    like 'Job postings. Embedding columns are maintained by autoembed%' then
+    comment on table public.jobs is null;
+  end if;
+end;
+$$;
 -- A created_at that hybrid search added to an adopted table is the app's
 -- posting date now, and stays.
 drop function if exists public.job_search_document;

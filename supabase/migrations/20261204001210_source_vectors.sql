@@ -10,6 +10,25 @@
 -- columns on the app's own table are not held so: that would refuse a drop of
 -- the table itself, which a source follows.)
 
+-- The comment on the embedding column autoembed adds (vectors => 'columns'). It
+-- names the source, so that columns kept by a removal are found and removed
+-- with drop_vectors => true once the source is gone (20261204001310).
+create or replace function public.embedding_source_columns_note(source_name text)
+returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select pg_catalog.format('Added by autoembed for the source %s (declare_embedding_source): removed with '
+    'drop_embedding_source(%L, drop_vectors => true).', source_name, source_name)
+$$;
+
+comment on function public.embedding_source_columns_note(text) is
+'embedding_source_columns_note: the comment on the embedding column autoembed adds to a source''s table (vectors => ''columns''), naming the source and how to remove the columns.';
+revoke all on function public.embedding_source_columns_note(text) from public, anon, authenticated;
+grant execute on function public.embedding_source_columns_note(text) to service_role;
+
 -- Where a source's vectors go, made ready by declare_embedding_source before
 -- its functions are generated. vectors => 'table': public.<source>_embeddings,
 -- made, or kept from an earlier declaration (its vectors are reused when
@@ -58,10 +77,6 @@ begin
       execute pg_catalog.format('alter table %s add column embedding extensions.vector, '
         'add column embedding_model text references public.embedding_models (model) on update cascade, '
         'add column embedding_text_hash bytea, add column embedded_at timestamptz', source_table);
-      -- Said on the column, so that kept by a removal and declared again
-      -- they are still autoembed's to remove with the vectors.
-      execute pg_catalog.format('comment on column %s.embedding is %L', source_table,
-        'Added by autoembed (declare_embedding_source): removed with drop_embedding_source(drop_vectors => true).');
       added := true;
     elsif (select pg_catalog.count(*) from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attnum > 0 and not a.attisdropped
@@ -82,8 +97,15 @@ begin
           vector_table, sqlerrm using errcode = '2BP01';
       end;
     end if;
-    return added or coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
+    added := added or coalesce(pg_catalog.col_description(source_table, (select a.attnum from pg_catalog.pg_attribute a
       where a.attrelid = source_table and a.attname = 'embedding')), '') like 'Added by autoembed%';
+    if added then
+      -- Said on the column (naming the source as declared now), so that kept by a
+      -- removal, and declared again, they are still autoembed's to remove.
+      execute pg_catalog.format('comment on column %s.embedding is %L', source_table,
+        public.embedding_source_columns_note(source_name));
+    end if;
+    return added;
   end if;
   select pg_catalog.format_type(a.atttypid, null) into kept_type
   from pg_catalog.pg_attribute a

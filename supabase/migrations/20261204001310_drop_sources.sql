@@ -23,17 +23,36 @@ declare
   vector_table text;
   in_flight bigint;
   batches text;
+  removed boolean := false;
+  -- The four columns autoembed added to the table (vectors => 'columns').
+  drop_columns constant text := 'alter table %s drop column if exists embedding, drop column if exists '
+    'embedding_model, drop column if exists embedding_text_hash, drop column if exists embedded_at';
 begin
   select * into s from public.embedding_sources e where e.name = source_name;
   if not found then
-    -- Declared no more, its vectors kept when it was removed: asked for, they go now.
+    -- Declared no more, its vectors kept when it was removed: asked for, they go now,
+    -- its vector table or the columns it added (their comment names it).
     vector_table := pg_catalog.format('public.%I', source_name || '_embeddings');
-    if drop_vectors and coalesce(pg_catalog.obj_description(pg_catalog.to_regclass(vector_table), 'pg_class'), '')
+    if not drop_vectors then
+      return false;
+    elsif coalesce(pg_catalog.obj_description(pg_catalog.to_regclass(vector_table), 'pg_class'), '')
       like 'Vectors of the source%' then
       execute pg_catalog.format('drop table %s', vector_table);
       return true;
     end if;
-    return false;
+    for tbl in select d.objoid::pg_catalog.regclass::text from pg_catalog.pg_description d
+      join pg_catalog.pg_attribute a on a.attrelid = d.objoid and a.attnum = d.objsubid
+      where d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass and a.attname = 'embedding'
+        and d.description = public.embedding_source_columns_note(source_name) loop
+      if not exists (select from pg_catalog.pg_class c where c.oid = tbl::pg_catalog.regclass
+        and pg_catalog.pg_has_role(current_user, c.relowner, 'USAGE')) then
+        raise exception 'autoembed: removing the columns the source % added needs the ownership of %',
+          source_name, tbl using errcode = '42501';
+      end if;
+      execute pg_catalog.format(drop_columns, tbl);
+      removed := true;
+    end loop;
+    return removed;
   end if;
   if s.name = 'jobs' then
     raise exception 'autoembed: the source jobs is the migrations'' (supabase/uninstall.sql removes it)'
@@ -91,9 +110,7 @@ begin
   end loop;
   -- The columns it added, if declared again with a vector table since:
   if drop_vectors and s.added_columns and tbl is not null then
-    execute pg_catalog.format('alter table %s drop column if exists embedding, '
-      'drop column if exists embedding_model, drop column if exists embedding_text_hash, '
-      'drop column if exists embedded_at', tbl);
+    execute pg_catalog.format(drop_columns, tbl);
   end if;
   if in_flight > 0 then
     raise warning 'autoembed: % rows of the source % were in the Batch API batches still in flight (%): their answers will be dropped; the next processor run cancels at the provider a batch left with no open entry (autoembed batches cancel <id> does it now)',
@@ -105,6 +122,6 @@ $$;
 
 comment on function public.drop_embedding_source(text, boolean) is
 'drop_embedding_source: stop embedding a source: its triggers, functions and queue entries go; with drop_vectors, its vector table (or the columns autoembed added). A warning names the Batch API batches in flight that held its rows (the next processor run cancels one left with no open entry).
-The table, its rows, grants, policies and RLS stay as they were. Returns false for an unknown source; for a source removed before, drop_vectors drops the vector table it kept (true).';
+The table, its rows, grants, policies and RLS stay as they were. Returns false for an unknown source; for a source removed before, drop_vectors drops the vector table or the columns it kept (true).';
 revoke all on function public.drop_embedding_source(text, boolean) from public, anon, authenticated;
 grant execute on function public.drop_embedding_source(text, boolean) to service_role;

@@ -70,7 +70,9 @@ def test_install_uninstall_install(deployed: str) -> None:
             "and attnum > 0 and not attisdropped")}
         cron = conn.execute("select count(*) from cron.job").fetchone()
         jobs = conn.execute("select count(*) from public.jobs").fetchone()
+        comment = conn.execute("select obj_description('public.jobs'::regclass, 'pg_class')").fetchone()
     assert functions & _created("function") == set()
+    assert comment == (None,)  # it spoke of the embedding columns
     assert relations & ((_created("table") | _created("view")) - {"jobs"}) == set()
     assert not {c for c in columns if c.startswith("embed")} and jobs == (12,) and cron == (0,)
     stack.db_push(installed)
