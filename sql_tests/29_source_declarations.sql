@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(48);
+select plan(49);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -99,6 +99,15 @@ select is((select content from public.events_embedding_texts(null)),
   'reads the same from a session with other DateStyle, IntervalStyle, TimeZone, float digits and bytea output');
 select is((select count(*) from public.embedding_source_change_rows('events')), 0::bigint,
   'the estimate of declaring it again finds no change');
+-- Before any model is active (no run yet), no row has a vector of it: each is missing, none changed
+-- (found by a probe: all were said changed).
+update public.embedding_models set is_active = false where is_active;
+insert into public.events values (2, '2026-12-07', '1 day', '2026-12-07 10:00+00', 0.2, '\x03');
+select is((select array_agg(reason || ' ' || source_key order by source_key)
+  from public.embedding_source_change_rows('events', live_when => 'true')),
+  '{"missing 1","missing 2"}'::text[], 'before any model is active every row the change would queue is missing');
+delete from public.events where id = 2;
+update public.embedding_models set is_active = true where model = 'test-3d';
 select is((public.declare_embedding_source('events', 'public.events',
   text_expression => $$concat_ws(' ', day::text, span::text, at::text, ratio::text, raw::text)$$)) ->> 'queued',
   '0', 'and declaring it again queues nothing');

@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 
-from autoembed.config import Settings
+from autoembed.config import DEFAULT_MODELS, Provider, Settings
 from autoembed.db import Database
-from autoembed.embedders import create_embedder
+from autoembed.embedders import create_embedder, model_mismatch
 from autoembed.embedders.base import Embedder
 from autoembed.pricing import estimated_cost
 from autoembed.source_store import SourceStore
@@ -41,6 +41,8 @@ class Estimate:
     sources: dict[str, Counted] = field(default_factory=dict)
     # Sources that cannot build their texts now, each with why (one line, with the way out).
     blocked: dict[str, str] = field(default_factory=dict)
+    # Why the configured model is not the one priced (the database's active model is another).
+    note: str | None = None
 
     @property
     def jobs(self) -> int:
@@ -65,6 +67,22 @@ class ChangeEstimate:
     truncated: int
     cost_usd: float
     batch_cost_usd: float
+    note: str | None = None
+
+
+def pricing_embedder(db: Database, settings: Settings) -> tuple[Embedder, str | None]:
+    """The embedder that counts what waits: the database's active model's, which the texts wait
+    for (a processor configured for another refuses to run), with why when that is not the
+    configured one (only DATABASE_URL set, say: the default model is priced otherwise)."""
+    embedder = create_embedder(settings)
+    active = db.active_model()
+    mismatch = model_mismatch(active, embedder)
+    if active is None or mismatch is None:
+        return embedder, None
+    name, at, _ = active[0].partition("@")  # a shortened model is stored as name@dimensions
+    provider: Provider = "local" if name == DEFAULT_MODELS["local"] else "openai"
+    priced = replace(settings, provider=provider, model=name, dimensions=active[1] if at else None)
+    return create_embedder(priced), f"priced for the active model: {mismatch}"
 
 
 def _count(embedder: Embedder, rows: Iterable[tuple[str | None, str | None]]) -> Counted:
@@ -87,14 +105,16 @@ def estimate(db: Database, settings: Settings, model: str | None = None,
              source: str | None = None) -> Estimate:
     """Count, with the model's own tokenizer, what embedding the backlog would send.
 
-    With ``model`` unset: the pending entries, for the configured model. With a
-    model name: every live row that model has not embedded yet (a switch).
+    With ``model`` unset: the pending entries, for the database's active model
+    (pricing_embedder). With a model name: every live row that model has not
+    embedded yet (a switch).
     Every source, or ``source`` alone; one that cannot build its texts now is
     left out and named in ``blocked``, the others counted all the same.
     """
     store = SourceStore(db)
     names = [store.check(source)] if source else store.names()
-    embedder = create_embedder(replace(settings, model=model) if model else settings)
+    embedder, note = ((create_embedder(replace(settings, model=model)), None) if model
+                      else pricing_embedder(db, settings))
     sources: dict[str, Counted] = {}
     blocked: dict[str, str] = {}
     for name in filter(None, names):
@@ -106,7 +126,7 @@ def estimate(db: Database, settings: Settings, model: str | None = None,
     tokens = sum(c.tokens for c in sources.values())
     return Estimate(embedder.model, rows, tokens, sum(c.truncated for c in sources.values()),
                     estimated_cost(embedder.model, tokens),
-                    estimated_cost(embedder.model, tokens, batch=True), sources, blocked)
+                    estimated_cost(embedder.model, tokens, batch=True), sources, blocked, note)
 
 
 def estimate_change(db: Database, settings: Settings, source: str, *, text_columns: Any = None,
@@ -119,7 +139,7 @@ def estimate_change(db: Database, settings: Settings, source: str, *, text_colum
     """
     store = SourceStore(db)
     store.check(source)
-    embedder = create_embedder(settings)
+    embedder, note = pricing_embedder(db, settings)
     reasons: Counter[str] = Counter()
 
     def texts() -> Iterable[tuple[str | None, str | None]]:
@@ -131,4 +151,4 @@ def estimate_change(db: Database, settings: Settings, source: str, *, text_colum
     counted = _count(embedder, texts())
     return ChangeEstimate(embedder.model, source, sum(reasons.values()), dict(reasons), counted.tokens,
                           counted.truncated, estimated_cost(embedder.model, counted.tokens),
-                          estimated_cost(embedder.model, counted.tokens, batch=True))
+                          estimated_cost(embedder.model, counted.tokens, batch=True), note)

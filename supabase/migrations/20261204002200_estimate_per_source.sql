@@ -206,7 +206,7 @@ begin
   -- The criterion of enqueue_embedding_source, which declaring runs.
   return query execute pg_catalog.format(
     'select f.k, f.c, f.e, case when f.e is not null then ''error'' '
-    'when v.embedding_model is distinct from $4 then ''missing'' else ''changed'' end '
+    'when $4 is null or v.embedding_model is distinct from $4 then ''missing'' else ''changed'' end '
     'from unnest($1, $2, $3) as f (k, c, e) left join %s as v on v.%I = f.k::%s '
     'where f.e is not null or not coalesce(v.embedding_model = $4 '
     'and v.embedding_text_hash = pg_catalog.sha256(pg_catalog.convert_to(f.c, ''UTF8'')), false)',

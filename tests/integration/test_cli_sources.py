@@ -288,3 +288,32 @@ def test_a_batch_api_backfill_of_one_source_sends_that_source_alone(
     rest = _autoembed(base_settings, "backfill", "--batch-api")
     assert rest.returncode == 0 and "2 entries in 1 request" in rest.stdout, rest.stdout + rest.stderr
     assert postings.execute(batched).fetchall() == [("jobs", 2), ("postings", 3)]
+
+
+def test_estimate_prices_for_the_database_s_active_model_whatever_is_configured(
+    postings: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings
+) -> None:
+    """The rows wait for the active model: the backlog and a text change are priced for it, and the
+    configured model that is not it is named (found by a probe: with only DATABASE_URL set, the
+    default model was priced, at another price, with no word of it)."""
+    from autoembed.pricing import estimated_cost
+
+    postings.execute("select public.activate_embedding_model('text-embedding-3-large', 3072)")
+    backlog = _autoembed(base_settings, "estimate", "--source", "postings")
+    assert backlog.returncode == 0, backlog.stderr
+    first, note = backlog.stdout.splitlines()
+    assert first.startswith("text-embedding-3-large: 3 rows, "), first
+    tokens = int(first.split(", ")[1].split(" tokens")[0])
+    assert first.endswith(f"estimated ${estimated_cost('text-embedding-3-large', tokens):.6f}"), first
+    assert note.startswith("priced for the active model: the configured model is text-embedding-3-small "
+                           "(1536 dimensions) but the active model is text-embedding-3-large (3072)"), note
+    change = _autoembed(base_settings, "estimate", "--source", "postings", "--live-when", "true")
+    assert change.returncode == 0, change.stderr
+    first, note = change.stdout.splitlines()
+    assert first.startswith("text-embedding-3-large: declaring this would queue 5 rows of postings "
+                            "(5 missing), "), first
+    assert note.startswith("priced for the active model: "), note
+    postings.execute("select public.activate_embedding_model('text-embedding-3-small', 1536)")
+    same = _autoembed(base_settings, "estimate", "--source", "postings")
+    assert same.stdout.startswith("text-embedding-3-small: 3 rows, ") and len(same.stdout.splitlines()) == 1
+    assert fake.requests == []

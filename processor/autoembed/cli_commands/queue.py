@@ -126,8 +126,7 @@ def _json(value: str) -> object:
 def estimate(args: argparse.Namespace, needs: Needs) -> int:
     from autoembed.estimate import estimate, estimate_change
 
-    settings = needs.settings(embeds=False)  # counts tokens; asks the provider nothing
-    batch = args.batch_api
+    settings, batch = needs.settings(embeds=False), args.batch_api  # counts tokens; asks the provider nothing
     if args.text_expression is not None or args.text_columns is not None or args.live_when is not None:
         if args.source is None or args.model is not None:
             return fail(2, "a text change is priced for one source (--source NAME), with the active model")
@@ -139,14 +138,15 @@ def estimate(args: argparse.Namespace, needs: Needs) -> int:
               f"{change.source}" + (f" ({why})" if why else "") + f", {change.tokens} tokens "
               f"({change.truncated} truncated), estimated ${change.cost_usd:.6f}"
               + (f" online, ${change.batch_cost_usd:.6f} through the Batch API" if batch else "")
-              + "; nothing was declared or queued")
+              + "; nothing was declared or queued" + (f"\n{change.note}" if change.note else ""))
         return 0
     with needs.database() as db:
         result = estimate(db, settings, args.model, args.source)
     noun = ("job", "jobs") if set(result.sources) <= {"jobs"} else ("row", "rows")
     print(f"{result.model}: {plural(result.jobs, *noun)}, {result.tokens} tokens "
           f"({result.truncated} truncated), estimated ${result.cost_usd:.6f}"
-          + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if batch else ""))
+          + (f" online, ${result.batch_cost_usd:.6f} through the Batch API" if batch else "")
+          + (f"\n{result.note}" if result.note else ""))
     if len(result.sources) > 1:
         for name, counted in result.sources.items():
             raising = f", {counted.failing} whose text raises" if counted.failing else ""
