@@ -227,8 +227,13 @@ def test_the_cli_sends_lists_and_cancels_batches(
         (batch_id, 400, "submitted")]
     assert re.search(rf"batch {batch_id} +submitted \(validating\), 400 entries, \d+ s old, estimated \$",
                      _cli(base_settings, "status").stdout)
-    cancelled = _cli(base_settings, "batches", "cancel", str(batch_id))
-    assert cancelled.returncode == 0 and "400 entries are due again" in cancelled.stdout
+    missing = _cli(base_settings, "batches", "cancel")
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        "autoembed: say which batch: `autoembed batches cancel ID`, its number or the provider's id "
+        "as `autoembed batches` lists it"], missing.stderr
+    cancelled = _cli(base_settings, "batches", "cancel", provider_id)  # or its number, as below
+    assert cancelled.returncode == 0
+    assert f"batch {batch_id} cancelled; 400 entries are due again" in cancelled.stdout
     assert fake.batches.batches[provider_id].status == "cancelled"
     assert _batch_states(db) == [("released", "cancelled")]
     assert db.execute("select count(*), max(attempts) from public.embedding_queue "

@@ -39,12 +39,16 @@ def send_backlog(db: Database, settings: Settings, source: str | None = None) ->
 
 def _batches_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=["list", "cancel"], default="list")
-    parser.add_argument("batch_id", nargs="?", type=int, help="the batch to cancel")
+    parser.add_argument("batch_id", nargs="?", metavar="ID",
+                        help="the batch to cancel: its number or the provider's id, as listed")
 
 
 @command("batches", "the Batch API batches in flight; `batches cancel ID`", _batches_arguments)
 def batches(args: argparse.Namespace, needs: Needs) -> int:
     """List the batches in flight, or cancel one and give its entries back."""
+    if args.action == "cancel" and args.batch_id is None:
+        return fail(2, "say which batch: `autoembed batches cancel ID`, its number or the provider's id "
+                       "as `autoembed batches` lists it")
     settings = needs.settings() if args.action == "cancel" else None
     with needs.database() as db:
         store = ProviderBatchStore(db)
@@ -58,7 +62,8 @@ def batches(args: argparse.Namespace, needs: Needs) -> int:
             if not open_batches:
                 print("no batches in flight")
             return 0
-        chosen = next((b for b in open_batches if b["id"] == args.batch_id), None)
+        chosen = next((b for b in open_batches
+                       if args.batch_id in (str(b["id"]), b["provider_batch_id"])), None)
         if chosen is None:
             return fail(2, f"no batch {args.batch_id} in flight: see `autoembed batches`")
         if chosen["provider_batch_id"]:
