@@ -83,10 +83,9 @@ declare
   active_model text;
 begin
   if after_queue_id is not null then
-    select q.next_attempt_at into after_attempt_at
-    from public.embedding_queue as q
-    where q.id = after_queue_id;
+    select q.next_attempt_at into after_attempt_at from public.embedding_queue as q where q.id = after_queue_id;
   end if;
+  perform public.write_held_embeddings();  -- before any entry is taken (20261204004800)
   if only_source is not null or exists (select from public.embedding_sources s where s.name <> 'jobs') then
     perform public.expand_embedding_intake();  -- the keys inserted since (20261204001120)
     -- Before any entry is taken (row, then vector): the vectors of rows failed

@@ -51,6 +51,7 @@ declare
   failed bigint[] := '{}';
   given_back bigint[] := '{}';
   one_outcome text;
+  done bigint[];
 begin
   if not exists (
     select from public.embedding_models m
@@ -159,6 +160,20 @@ begin
   set processed_at = pg_catalog.now(), error_message = null,
       lease_token = null, lease_expires_at = null, updated_at = pg_catalog.now()
   where q.id = any(written);
+
+  -- A row a writer held, whose committed text is still the one embedded: its vector is
+  -- kept, rather than its text sent again at every run while it is held (found by a
+  -- probe); the next claims write it once the row is free (keep_held_embeddings,
+  -- write_held_embeddings: 20261204004800).
+  done := written || failed || given_back;
+  if pg_catalog.cardinality(done) < pg_catalog.cardinality(queue_ids) then
+    given_back := given_back || public.keep_held_embeddings(
+      array(select i.id from unnest(queue_ids) as i (id) where i.id <> all(done)),
+      array(select i.t from unnest(queue_ids, lease_tokens) as i (id, t) where i.id <> all(done)),
+      array(select i.h from unnest(queue_ids, content_hashes) as i (id, h) where i.id <> all(done)),
+      array(select i.v from unnest(queue_ids, embeddings) as i (id, v) where i.id <> all(done)),
+      complete_embedding_batch.model);
+  end if;
 
   -- The text changed after the claim, or its row was held by a writer: drop
   -- the stale vector and release the entry at once, without counting an
