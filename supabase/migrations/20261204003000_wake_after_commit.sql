@@ -157,8 +157,10 @@ begin
     or not (exists (select from public.embedding_entries_due) or exists (select from public.embedding_intake)) then
     return null;
   end if;
-  -- What the processor answered last (a wake or a dispatch): 202 is `autoembed serve`.
-  select r.status_code = 202 into learned from net._http_response r
+  -- What the processor answered last (a wake or a dispatch): 202 is `autoembed serve`. No
+  -- answer (a timeout, a refused connection) is not one: a processor that hangs held
+  -- pg_net's one worker for the whole timeout at every window (found by a probe).
+  select coalesce(r.status_code = 202, false) into learned from net._http_response r
   where r.id = any(array[
     w.last_request_id,
     (select d.request_ids[1] from public.embedding_dispatches d order by d.id desc limit 1)
@@ -166,15 +168,12 @@ begin
   order by r.id desc limit 1;
   learned := coalesce(learned, w.answers_at_once);
   if w.mode = 'auto' and not coalesce(learned, false) then
-    if learned is not null and w.answers_at_once is distinct from learned then
-      -- Remembered, so that writers skip this until a dispatch is answered 202; never waits.
-      update public.embedding_wake e set answers_at_once = learned
-      where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
-    elsif learned is null then
-      -- Nothing answered yet (a fresh deploy): look again in a window, not at every insert.
-      update public.embedding_wake e set window_started_at = pg_catalog.clock_timestamp()
-      where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
-    end if;
+    -- Not woken; looked at again in a window, not at every insert (never waited for): the
+    -- first answer 202 since, a dispatch's, wakes it again at once (found by a probe: the
+    -- wake stayed off until a second dispatch had been answered).
+    update public.embedding_wake e set window_started_at = pg_catalog.clock_timestamp(),
+      answers_at_once = coalesce(learned, e.answers_at_once)
+    where e.id and e.id in (select l.id from public.embedding_wake l for update skip locked);
     return null;
   end if;
 
@@ -218,8 +217,8 @@ end;
 $$;
 
 comment on function public.wake_embedding_processor() is
-'wake_embedding_processor: POST one signed wake to the processor (pg_net sends it after commit) if the window has passed, the pg_cron job is active, entries are due, the mode allows it (auto: the processor answered 202 last), none waits in pg_net''s queue, and no other writer took the window (skip locked).
-Returns the request id, or null when it sent nothing; a window begins only with a wake sent. Called by the insert triggers of the queue and of the intake.';
+'wake_embedding_processor: POST one signed wake to the processor (pg_net sends it after commit) if the window has passed, the pg_cron job is active, entries are due, the mode allows it (auto: the processor answered 202 last, not an error, a timeout or no connection), none waits in pg_net''s queue, and no other writer took the window (skip locked).
+Returns the request id, or null when it sent nothing; a window begins with a wake sent, or (auto) with the look that found the processor did not answer at once. Called by the insert triggers of the queue and of the intake.';
 revoke all on function public.wake_embedding_processor() from public, anon, authenticated;
 grant execute on function public.wake_embedding_processor() to service_role;
 
@@ -233,11 +232,11 @@ security definer
 set search_path = ''
 as $$
 begin
-  -- The fast path of nearly every insert: the window is running, the wake off, or (auto)
-  -- the processor did not answer 202 last time (the dispatch learns when it does again).
+  -- The fast path of nearly every insert: the window is running, or the wake off. (Auto mode
+  -- looks at the processor's last answer once a window, in wake_embedding_processor.)
   if exists (
     select from public.embedding_wake e
-    where e.id and (e.mode = 'on' or (e.mode = 'auto' and e.answers_at_once is not false))
+    where e.id and e.mode <> 'off'
       and e.window_started_at <= pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => e.window_seconds)
   ) then
     perform public.wake_embedding_processor();

@@ -39,6 +39,8 @@ begin
   end if;
   update public.embedding_wake e
   set mode = coalesce(set_embedding_wake.mode, e.mode),
+      -- Another mode: the next write looks at once, not after a window auto mode's look began.
+      window_started_at = case when set_embedding_wake.mode <> e.mode then '-infinity' else e.window_started_at end,
       window_seconds = coalesce(set_embedding_wake.window_seconds, e.window_seconds),
       timeout_milliseconds = coalesce(set_embedding_wake.timeout_milliseconds, e.timeout_milliseconds)
   where e.id

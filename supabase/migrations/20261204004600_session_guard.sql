@@ -85,11 +85,11 @@ set search_path = ''
 as $$
 begin
   if pg_catalog.pg_my_temp_schema() <> 0 then perform public.embedding_session_check(); end if;
-  -- The fast path of nearly every insert: the window is running, the wake off, or (auto)
-  -- the processor did not answer 202 last time (the dispatch learns when it does again).
+  -- The fast path of nearly every insert: the window is running, or the wake off. (Auto mode
+  -- looks at the processor's last answer once a window, in wake_embedding_processor.)
   if exists (
     select from public.embedding_wake e
-    where e.id and (e.mode = 'on' or (e.mode = 'auto' and e.answers_at_once is not false))
+    where e.id and e.mode <> 'off'
       and e.window_started_at <= pg_catalog.clock_timestamp() - pg_catalog.make_interval(secs => e.window_seconds)
   ) then
     perform public.wake_embedding_processor();

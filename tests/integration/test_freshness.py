@@ -286,3 +286,4 @@ def test_a_serverless_processor_woken_on_purpose_runs_synchronously(
         wait_for(lambda: db.execute(woken).fetchone() == (200,), what="the wake's 200 after the run")
     finally:
         server.shutdown()
+
