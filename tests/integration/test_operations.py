@@ -135,6 +135,12 @@ def test_pause_resume_and_schedule(db: psycopg.Connection[Any], base_settings: S
         assert changed.stdout.strip() == "pg_cron job process-embedding-queue: active, schedule */10 * * * *"
         assert _cli(base_settings, "pause").returncode == 0
         assert db.execute(job).fetchone() == (False, "*/10 * * * *")
+        # A typo is the person's to fix: exit 2, one line (found by a probe: exit 1, "database error").
+        typo = _cli(base_settings, "schedule", "garbage")
+        assert typo.returncode == 2 and typo.stderr.strip().splitlines() == [
+            "autoembed: 'garbage' is not a pg_cron schedule: five fields, e.g. '*/5 * * * *' "
+            "(pg_cron 1.5 and later also take '30 seconds')"], typo.stderr
+        assert db.execute(job).fetchone() == (False, "*/10 * * * *")
     finally:
         db.execute("select public.set_embedding_schedule(active => false, schedule => '*/5 * * * *')")
 

@@ -12,8 +12,16 @@ from autoembed.status_view import plural
 
 def _set_schedule(needs: Needs, active: bool | None, cron: str | None) -> int:
     """Pause, resume or reschedule the pg_cron job process-embedding-queue."""
+    import psycopg
+
     with needs.database() as db:
-        job = db.set_schedule(active, cron)
+        try:
+            job = db.set_schedule(active, cron)
+        except psycopg.Error as exc:  # pg_cron's own words, with no SQLSTATE of a person's
+            if not str(exc.diag.message_primary or "").startswith("invalid schedule"):
+                raise
+            return fail(2, f"{cron!r} is not a pg_cron schedule: five fields, e.g. '*/5 * * * *' "
+                           "(pg_cron 1.5 and later also take '30 seconds')")
     print(f"pg_cron job {job['job']}: {'active' if job['active'] else 'paused'}, schedule {job['schedule']}")
     return 0
 
