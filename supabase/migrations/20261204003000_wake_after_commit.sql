@@ -67,8 +67,11 @@ declare
 begin
   -- The keys of declared sources inserted since the last claim become entries
   -- (20261204001120): with no processor claiming, they wait as entries, and
-  -- the status's stalled rule sees them.
+  -- the status's stalled rule sees them. Entries this makes wake nothing: this sends
+  -- the requests (found by a probe: the wake they sent made this send none, recording none).
+  perform pg_catalog.set_config('autoembed.dispatching', 'on', true);
   perform public.expand_embedding_intake();
+  perform pg_catalog.set_config('autoembed.dispatching', '', true);
   select pg_catalog.count(*) into due
   from (
     select from public.embedding_entries_due q
@@ -148,6 +151,9 @@ declare
   request_id bigint;
 begin
   select * into w from public.embedding_wake e where e.id;
+  if pg_catalog.current_setting('autoembed.dispatching', true) = 'on' then
+    return null;  -- entries a dispatch makes: it sends the requests itself
+  end if;
   if w.mode = 'off' or w.window_started_at > pg_catalog.clock_timestamp() - pg_catalog.make_interval(
       secs => w.window_seconds) then
     return null;

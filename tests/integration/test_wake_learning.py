@@ -1,8 +1,9 @@
-"""Auto mode's wake learns from the processor's last answer (found by a probe, issue 24's wake).
+"""The wake and the dispatch, each as its own (found by a probe).
 
-A processor behind a proxy that answered 502, then a dispatch answered 202: the next commit wakes
-it. A processor that does not answer within pg_net's timeout is not woken again at every window,
-each wake holding pg_net's one worker for the whole timeout.
+Auto mode's wake learns from the processor's last answer: a processor behind a proxy that
+answered 502, then a dispatch answered 202: the next commit wakes it. A processor that does not
+answer within pg_net's timeout is not woken again at every window, each wake holding pg_net's one
+worker for the whole timeout. The entries a dispatch makes wake nothing: it sends its own requests.
 """
 
 from __future__ import annotations
@@ -103,3 +104,29 @@ def test_a_processor_that_does_not_answer_is_not_woken_again_at_every_window(
         hanging.close()
         for connection in held:
             connection.close()
+
+
+def test_a_dispatch_turning_inserted_keys_into_entries_sends_its_own_requests(
+    db: psycopg.Connection[Any], wake: CountingProcessor
+) -> None:
+    """The keys a declared source's inserts left in the intake become entries in the dispatch: those
+    wake nothing, and the dispatch sends and records its requests (found by a probe: the wake they
+    sent made the tick send none and record none)."""
+    db.execute("create table public.ticked (id bigint primary key, body text)")
+    try:
+        db.execute("select public.declare_embedding_source('ticked', 'public.ticked', "
+                   "text_columns => '[\"body\"]')")
+        db.execute("select public.set_embedding_wake('off')")
+        db.execute("insert into public.ticked values (1, 'first'), (2, 'second')")  # keys in the intake
+        db.execute("select public.set_embedding_wake('on')")
+        dispatches = "select count(*) from public.embedding_dispatches"
+        before = db.execute(dispatches).fetchone()
+        assert before is not None
+        assert db.execute("select public.dispatch_embedding_processing()").fetchone() == (1,)
+        assert db.execute(dispatches).fetchone() == (before[0] + 1,)
+        assert db.execute("select last_request_id from public.embedding_wake").fetchone() == (None,)
+        wait_for(lambda: open_entries(db) == 0, timeout=DEADLINE, what="the dispatched drain")
+        assert wake.wakes() == []
+    finally:
+        db.execute("select public.drop_embedding_source('ticked', drop_vectors => true)")
+        db.execute("drop table public.ticked")
