@@ -94,10 +94,13 @@ class Drain:
     def run(self) -> RunReport:
         """Claim, embed and write until done; record the run; return its report."""
         active = self.db.active_model()
-        self.report.model_mismatch = model_mismatch(active, self.embedder)
-        if self.report.model_mismatch:
-            log.error("nothing done: %s", self.report.model_mismatch)
-            self.report.remaining = self.db.remaining()
+        self.report.model_mismatch = mismatch = model_mismatch(active, self.embedder)
+        if mismatch:
+            log.error("nothing done: %s", mismatch)
+            if remaining := self.db.remaining():  # work waits: health says why (blocked), with the fix
+                self.db.record_run(self.started_at, self.embedder.model,
+                                   {**self.report.as_dict(), "setup_error": f"nothing done: {mismatch}"})
+            self.report.remaining = remaining
             return self.report
         # A model is registered once the provider has answered for it, before
         # its first vector is written; the first model of a database becomes active.
@@ -238,9 +241,7 @@ class Drain:
             setattr(report, name, round(getattr(report, name), 3))
         if report.claimed or report.skipped_current or report.setup_error:
             self.db.record_run(self.started_at, self.embedder.model, report.as_dict())
-        if report.lost:
-            # The entry was deleted with its job, closed when the job was
-            # deactivated, or taken by another run after this run's lease ran out.
+        if report.lost:  # entries deleted with their rows, closed, or taken after the lease ran out
             log.warning("%s results had no open entry of this run's left to complete (lost): "
                         "their jobs were deleted or deactivated meanwhile, or their leases ran "
                         "out and another run took them", report.lost)

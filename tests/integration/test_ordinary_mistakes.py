@@ -69,6 +69,13 @@ def test_a_typo_model_changes_nothing_and_spends_nothing(
     assert report.remaining == 1  # the due job waits, and the report says so
     assert db.execute("select model from public.embedding_models where is_active").fetchone() == (
         "text-embedding-3-small",)
+    # And the status says why, with the fix, where an operator watching `autoembed serve` looks
+    # (found by a probe: no run was recorded, health stayed ok, then stalled with no reason).
+    status = _status(db)
+    assert status["health"] == "blocked", status
+    assert status["health_reason"].startswith("nothing done: the configured model is text-embedding-3-smal")
+    assert "set EMBEDDING_MODEL=text-embedding-3-small for the active one" in status["health_reason"]
+    assert run_drain(settings()).embedded == 1 and _status(db)["health"] == "idle"
     from pgvector.psycopg import register_vector
 
     from devstack.fake_openai import fake_vector
