@@ -1,8 +1,8 @@
 """OpenAI's Files and Batches endpoints for the fake API, as the official SDK calls them.
 
 ``POST /v1/files`` (multipart: ``purpose``, ``file``), ``GET /v1/files/{id}``,
-``GET /v1/files/{id}/content``, ``POST /v1/batches``, ``GET /v1/batches/{id}``,
-``POST /v1/batches/{id}/cancel``. A batch is ``validating``, then
+``GET /v1/files/{id}/content``, ``POST /v1/batches`` (with its ``metadata``), ``GET /v1/batches``
+(newest first), ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel``. A batch is ``validating``, then
 ``in_progress``, and after ``delay`` seconds ``completed``: each line of its
 input file is answered by the fake's own ``/v1/embeddings`` (so markers and
 faults apply), successes to the output file and failures to the error file,
@@ -39,13 +39,14 @@ class _Batch:
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
     errors: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "object": "batch", "endpoint": "/v1/embeddings",
                 "input_file_id": self.input_file_id, "completion_window": "24h",
                 "status": self.status, "output_file_id": self.output_file_id,
                 "error_file_id": self.error_file_id, "created_at": int(self.created_at),
-                "request_counts": dict(self.counts),
+                "request_counts": dict(self.counts), "metadata": dict(self.metadata) or None,
                 "errors": {"object": "list", "data": self.errors} if self.errors else None}
 
 
@@ -93,6 +94,10 @@ class FakeBatches:
         if parts[:2] == ["v1", "batches"]:
             if method == "POST" and len(parts) == 2:
                 return self._create(raw)
+            if method == "GET" and len(parts) == 2:  # newest first, one page
+                with self.lock:
+                    data = [b.as_json() for b in sorted(self.batches.values(), key=lambda b: -b.created_at)]
+                return _ok({"object": "list", "data": data, "has_more": False})
             if method == "GET" and len(parts) == 3:
                 return self._retrieve(parts[2])
             if method == "POST" and len(parts) == 4 and parts[3] == "cancel":
@@ -151,7 +156,8 @@ class FakeBatches:
         with self.lock:
             if file_id not in self.files:
                 return _error(404, f"No such File object: {file_id}")
-            batch = _Batch(id=f"batch_{next(_ids)}", input_file_id=file_id, created_at=time.time())
+            batch = _Batch(id=f"batch_{next(_ids)}", input_file_id=file_id, created_at=time.time(),
+                           metadata=dict(body.get("metadata") or {}))
             self.batches[batch.id] = batch
         return _ok(batch.as_json())
 

@@ -62,6 +62,11 @@ class BatchAPI(Protocol):
         """Upload the input file and start its batch: (provider batch id, input file id)."""
         ...
 
+    def find(self, metadata: Mapping[str, str], since: float) -> tuple[str, str] | None:
+        """(provider batch id, input file id) of the batch started with ``metadata`` at or after
+        ``since`` (epoch seconds), or None: one a processor did not live to record."""
+        ...
+
     def check(self, provider_batch_id: str) -> ProviderBatch:
         """The batch as the provider has it now."""
         ...

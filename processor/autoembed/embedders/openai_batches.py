@@ -59,6 +59,16 @@ class OpenAIBatchAPI:
                                             metadata=dict(metadata))
         return str(created.id), str(uploaded.id)
 
+    def find(self, metadata: Mapping[str, str], since: float) -> tuple[str, str] | None:
+        client = self._embedder.client
+        with self._embedder.provider_errors():
+            for batch in client.batches.list(limit=100):  # newest first; the SDK fetches each page
+                if int(batch.created_at) < since - 300:  # created before it could have been sent
+                    break
+                if dict(batch.metadata or {}).items() >= dict(metadata).items():
+                    return str(batch.id), str(batch.input_file_id)
+        return None
+
     def check(self, provider_batch_id: str) -> ProviderBatch:
         client = self._embedder.client
         with self._embedder.provider_errors():

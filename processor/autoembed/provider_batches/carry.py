@@ -14,7 +14,9 @@ from autoembed.db import Database
 from autoembed.embedders.base import Embedder
 from autoembed.errors import EmbeddingError, MalformedResponseError, SetupError
 from autoembed.provider_batches.carrier import BatchReport, Carrier
+from autoembed.provider_batches.recover import recover_stranded
 from autoembed.provider_batches.store import ProviderBatchStore
+from autoembed.provider_batches.submit import batch_api_of
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,10 @@ def carry_forward(db: Database, settings: Settings, embedder: Embedder,
     """
     report = BatchReport()
     store = ProviderBatchStore(db)
+    try:  # before take gives back those left preparing an hour
+        recover_stranded(store, batch_api_of(embedder))
+    except EmbeddingError as exc:  # the provider away: the next run looks again
+        report.errors.append(f"batches left preparing not looked for: {redact.error(exc, with_type=False)}")
     taken_batches = store.take(CHECK_LEASE_SECONDS)
     carrier = Carrier(store, settings, embedder, report, deadline)
     for n, taken in enumerate(taken_batches):

@@ -52,12 +52,14 @@ select id, provider_batch_id, state, provider_status, entries, requests, estimat
   extract(epoch from now() - created_at)::integer
 from public.embedding_batches where state in ('preparing', 'submitted') order by id
 """
-# Batches to carry forward: at the provider, or abandoned while being prepared
-# (take_embedding_batches gives their entries back).
-HAS_SUBMITTED = """
+# A batch left preparing this long may be at the provider unrecorded (recover.py looks).
+STRANDED_AFTER = "30 minutes"
+# Batches to carry forward: at the provider, left preparing (perhaps at the provider), or
+# abandoned while being prepared (take_embedding_batches gives their entries back).
+HAS_SUBMITTED = f"""
 select exists (
   select from public.embedding_batches
-  where state = 'submitted' or (state = 'preparing' and created_at < now() - interval '1 hour')
+  where state = 'submitted' or (state = 'preparing' and created_at < now() - interval '{STRANDED_AFTER}')
 )
 """
 

@@ -21,6 +21,7 @@ from autoembed.embedders.base import BatchAPI, Embedder
 from autoembed.errors import EmbeddingError, MalformedResponseError, SetupError
 from autoembed.limits import BATCH_ENTRIES
 from autoembed.pricing import estimated_cost
+from autoembed.provider_batches import recover
 from autoembed.provider_batches.input_file import input_file
 from autoembed.provider_batches.store import ProviderBatchStore
 
@@ -88,9 +89,10 @@ def _submit_one(store: ProviderBatchStore, settings: Settings, embedder: Embedde
         return Submitted(batch, "", 0, 0, 0, 0.0, 0.0)
     store.place(batch, built.placements)
     provider_batch_id, input_file_id = api.send(f"autoembed-{batch}.jsonl", built.content,
-                                                {"autoembed_batch": str(batch)})
+                                                recover.metadata(store, batch))
     cost = estimated_cost(embedder.model, built.tokens, batch=True)
-    if not store.submit(batch, provider_batch_id, input_file_id, built.sizes, built.tokens, cost):
+    if not (store.submit(batch, provider_batch_id, input_file_id, built.sizes, built.tokens, cost)
+            or recover.recorded_as(store, batch) == provider_batch_id):  # a run recovered it meanwhile
         # Given back meanwhile (taken for abandoned after an hour): its
         # entries may be online work by now, so the provider's copy goes.
         cancel(embedder, provider_batch_id)
