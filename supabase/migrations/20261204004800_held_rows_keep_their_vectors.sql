@@ -196,16 +196,24 @@ begin
       written := '{}';
       raised := true;
     end;
+    -- Entries a writer holds are never waited for (its edit of the text took the entry, and
+    -- it may wait for a row this holds): skipped, they are due, their kept vector dropped.
     done := array(select i.id from unnest(r.ids, r.keys) as i (id, k) where i.k = any(written));
     update public.embedding_queue as q
     set processed_at = pg_catalog.now(), error_message = null, updated_at = pg_catalog.now()
-    where q.id = any(done) and q.processed_at is null and q.lease_token is null;
+    where q.id = any(array(select f.id from public.embedding_queue as f where f.id = any(done)
+      and f.processed_at is null and f.lease_token is null for update of f skip locked));
     waiting := case when raised then '{}' else public.embedding_entries_unchanged(
       array(select i.id from unnest(r.ids) as i (id) where i.id <> all(done)),
       array(select i.h from unnest(r.ids, r.hashes) as i (id, h) where i.id <> all(done))) end;
-    update public.embedding_queue as q
-    set next_attempt_at = pg_catalog.now() + interval '1 minute', updated_at = pg_catalog.now()
-    where q.id = any(waiting);
+    with waited as (
+      update public.embedding_queue as q
+      set next_attempt_at = pg_catalog.now() + interval '1 minute', updated_at = pg_catalog.now()
+      where q.id = any(array(select f.id from public.embedding_queue as f where f.id = any(waiting)
+        and f.processed_at is null and f.lease_token is null for update of f skip locked))
+      returning q.id
+    )
+    select coalesce(pg_catalog.array_agg(w.id), '{}') into waiting from waited as w;
     delete from public.embedding_held_vectors as h where h.queue_id = any(r.ids) and h.queue_id <> all(waiting);
     total := total + pg_catalog.cardinality(done);
   end loop;

@@ -9,6 +9,7 @@ new text of a row the writer changed.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -121,3 +122,39 @@ def test_a_row_its_writer_changed_is_sent_again_with_its_new_text(
     assert sent == Counter([*texts.values(), new_text[0]])  # the old text once (its vector dropped), the new
     assert np.allclose(_stored(db, layout, held), fake_vector(new_text[0], 1536))
     assert _left(db) == (0, 0)
+
+
+@pytest.mark.parametrize("layout", ["jobs", "source"])
+def test_a_claim_never_waits_for_a_writer_editing_a_row_whose_vector_is_kept(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings, layout: str
+) -> None:
+    """The writer holding the row edits its text, which takes its entry too: the next claims go on
+    without it, never waiting for the writer (found by a review: every claim waited for it, and the
+    app, then waiting for a row the claim held, was the deadlock victim)."""
+    table, key, column, _ = LAYOUTS[layout]
+    texts = _rows(db, layout)
+    held = min(texts)
+    with Database(base_settings.database_url) as database:
+        database.register_model(base_settings.model, 1536)
+    with psycopg.connect(base_settings.database_url) as app:
+        app.execute(f"select 1 from {table} where {key} = %s for update", (held,))
+        assert run_drain(base_settings).embedded == 2  # the held row's vector kept, its entry due
+        app.execute(f"update {table} set {column} = {column} || ' (edited)' where {key} = %s", (held,))
+        done: list[Any] = []
+        runner = threading.Thread(target=lambda: done.append(run_drain(base_settings)))
+        runner.start()
+        runner.join(timeout=60)
+        assert not runner.is_alive() and len(done) == 1  # while the writer still holds row and entry
+    _due_now(db)
+    run_drain(base_settings)
+    new_text = _rows_now(db, layout)[held]
+    sent = Counter(t for request in fake.requests for t in request)
+    assert sent == Counter([*texts.values(), new_text])
+    assert np.allclose(_stored(db, layout, held), fake_vector(new_text, 1536))
+    assert _left(db) == (0, 0)
+
+
+def _rows_now(db: psycopg.Connection[Any], layout: str) -> dict[int, str]:
+    sql = ("select id, public.job_embedding_text(j) from public.jobs j" if layout == "jobs"
+           else "select source_key::bigint, content from public.held_embedding_texts(null)")
+    return dict(db.execute(sql).fetchall())
