@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(49);
+select plan(50);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -107,6 +107,14 @@ select is((select array_agg(reason || ' ' || source_key order by source_key)
   from public.embedding_source_change_rows('events', live_when => 'true')),
   '{"missing 1","missing 2"}'::text[], 'before any model is active every row the change would queue is missing');
 delete from public.events where id = 2;
+-- A key over 2000 bytes is never queued (it is failed for good, saying so): not priced either.
+create table public.long_keys (k text primary key, body text not null);
+select public.declare_embedding_source('long_keys', 'public.long_keys', text_expression => 'body');
+insert into public.long_keys values ('short', 'a'), (repeat('x', 2500), 'b');
+select is((select array_agg(source_key) from public.embedding_source_change_rows('long_keys', text_expression => $$body || '!'$$)),
+  '{short}'::text[], 'the estimate of a text change prices only the keys declaring it would queue');
+select public.drop_embedding_source('long_keys', drop_vectors => true);
+drop table public.long_keys;
 update public.embedding_models set is_active = true where model = 'test-3d';
 select is((public.declare_embedding_source('events', 'public.events',
   text_expression => $$concat_ws(' ', day::text, span::text, at::text, ratio::text, raw::text)$$)) ->> 'queued',

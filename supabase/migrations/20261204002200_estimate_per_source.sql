@@ -208,8 +208,9 @@ begin
     'select f.k, f.c, f.e, case when f.e is not null then ''error'' '
     'when $4 is null or v.embedding_model is distinct from $4 then ''missing'' else ''changed'' end '
     'from unnest($1, $2, $3) as f (k, c, e) left join %s as v on v.%I = f.k::%s '
-    'where f.e is not null or not coalesce(v.embedding_model = $4 '
-    'and v.embedding_text_hash = pg_catalog.sha256(pg_catalog.convert_to(f.c, ''UTF8'')), false)',
+    -- A key over 2000 bytes is never queued (embedding_source_queueable_keys): not priced.
+    'where pg_catalog.octet_length(f.k) <= 2000 and (f.e is not null or not coalesce(v.embedding_model = $4 '
+    'and v.embedding_text_hash = pg_catalog.sha256(pg_catalog.convert_to(f.c, ''UTF8'')), false))',
     dest, stored, s.key_type
   ) using keys, texts, errors, public.active_embedding_model();
 end;
