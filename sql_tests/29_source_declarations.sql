@@ -4,7 +4,7 @@
 -- same whatever the session's output settings; a table in a schema the
 -- searcher may not use is said so; a source whose table was dropped says so.
 begin;
-select plan(50);
+select plan(51);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -115,6 +115,15 @@ select is((select array_agg(source_key) from public.embedding_source_change_rows
   '{short}'::text[], 'the estimate of a text change prices only the keys declaring it would queue');
 select public.drop_embedding_source('long_keys', drop_vectors => true);
 drop table public.long_keys;
+-- An expression's text that shows nothing is no text, as labelled columns' is (found by a probe:
+-- a text of only invisible characters was sent); one that shows something is kept as it is.
+create table public.blank_texts (id integer primary key, body text not null);
+select public.declare_embedding_source('blank_texts', 'public.blank_texts', text_expression => $$body || ' '$$);
+insert into public.blank_texts values (1, e'\u200b\u2028\ufeff\u00a0'), (2, ' shows ');
+select is((select array_agg(coalesce(content, '(none)') order by source_key) from public.blank_texts_embedding_texts(null)),
+  array['(none)', ' shows  '], 'an expression showing nothing has no text; another keeps its blanks');
+select public.drop_embedding_source('blank_texts', drop_vectors => true);
+drop table public.blank_texts;
 update public.embedding_models set is_active = true where model = 'test-3d';
 select is((public.declare_embedding_source('events', 'public.events',
   text_expression => $$concat_ws(' ', day::text, span::text, at::text, ratio::text, raw::text)$$)) ->> 'queued',

@@ -177,7 +177,7 @@ begin
       -- Each row's vector by its key (offset 0: never a hash of the whole
       -- vector table, whose rows a claim of 250 would all read).
       return query
-      select f.k, f.c, f.e, v.embedding_model, v.embedding_text_hash, f.x, f.t
+      select f.k, %17$s, f.e, v.embedding_model, v.embedding_text_hash, f.x, f.t
       from unnest(found_keys, found_texts, found_errors, found_xmins, found_ctids) as f (k, c, e, x, t)
       left join lateral (
         select v.embedding_model, v.embedding_text_hash from %7$s as v where v.%8$I = f.k::%5$s offset 0
@@ -193,7 +193,10 @@ begin
       'where autoembed_row.%I = $1::%s', expr, tbl, s.key_column, s.key_type),
     public.embedding_source_error_condition(),
     pg_catalog.format('select (%s)::text from %s as autoembed_row where autoembed_row.%I <> all ($1::%s[]) limit 1',
-      expr, tbl, s.key_column, s.key_type));
+      expr, tbl, s.key_column, s.key_type),
+    -- An expression's text that shows nothing (blanks, invisible characters: job_text_field) is
+    -- no text, as labelled columns' is (found by a probe: a text of only U+200B was sent).
+    case when s.text_expression is null then 'f.c' else 'case when public.job_text_field(f.c) is not null then f.c end' end);
   execute pg_catalog.format('revoke all on function public.%I(text[]) from public, anon, authenticated',
     s.name || '_embedding_texts');
   execute pg_catalog.format('grant execute on function public.%I(text[]) to service_role',
