@@ -45,11 +45,11 @@ ACTIVE_MODEL = "select model, dimensions from public.embedding_models where is_a
 REMAINING = "select count(*) from public.embedding_queue where processed_at is null"
 HAS_DUE = "select exists (select from public.embedding_entries_due)"
 DUE_COUNT = "select count(*) from public.embedding_entries_due"
-# The keys inserted into declared sources since the last claim (public.embedding_intake, from
-# 0.7.0) are open and due too: the claim turns them into entries.
+# Keys inserted into declared sources since the last claim (embedding_intake) are open and due.
 _PLUS_INTAKE = "select (%s) + (select coalesce(sum(pending), 0) from public.embedding_intake_pending())"
 INTAKE = {REMAINING: _PLUS_INTAKE, DUE_COUNT: _PLUS_INTAKE,
-          HAS_DUE: "select (%s) or exists (select from public.embedding_intake)"}
+          HAS_DUE: "select public.require_embedding_row_access() and ((%s) "  # a role RLS hides all from
+                   "or exists (select from public.embedding_intake))"}
 SET_SECRET = "select public.set_embedding_secret(%s, %s)"  # noqa: S105 (SQL, not a secret)
 SET_SCHEDULE = "select public.set_embedding_schedule(%s, %s)"
 RECORD_RUN = """

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -26,6 +27,10 @@ LAST_RUN_ROWS = ("finished_at", "seconds", "claimed", "embedded", "failed", "ret
 
 def read(db: Database) -> dict[str, Any]:
     """The status RPC's JSON, with this processor's version and a warning when the schemas differ."""
+    # A role row level security hides every row from would read "0 pending": 42501 instead
+    # (a schema from before 0.7.0 has no such check).
+    with suppress(psycopg.errors.UndefinedFunction):
+        db._call("select public.require_embedding_row_access()")
     data = db.status()
     data["processor_version"] = package_version()
     data["schema_warning"] = mismatch(data.get("schema_version"))

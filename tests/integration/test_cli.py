@@ -13,7 +13,7 @@ import pytest
 from autoembed.config import Settings
 
 from devstack.fake_openai import FakeOpenAI, Fault
-from tests.support import insert_jobs, open_entries
+from tests.support import assert_embedded_from_current_text, insert_jobs, open_entries
 
 
 def _env(settings: Settings, **env: str) -> dict[str, str]:
@@ -125,6 +125,30 @@ def test_wrong_role_is_one_line(db: psycopg.Connection[Any], base_settings: Sett
     db.execute("drop role if exists autoembed_probe; create role autoembed_probe login")
     url = database_url.replace("postgres@", "autoembed_probe@", 1)
     _one_line_error(_autoembed(base_settings, "status", DATABASE_URL=url), 2, "may not do this")
+
+
+def test_a_role_granted_service_role_without_bypassrls_is_told_so(
+    db: psycopg.Connection[Any], fake: FakeOpenAI, base_settings: Settings, database_url: str
+) -> None:
+    """A login granted service_role does not inherit BYPASSRLS: row level security hides every
+    row from it. process and status say so in one line, exit 2 (found by a probe: both said 0
+    pending, exit 0, while the rows waited); with BYPASSRLS the same role embeds them."""
+    ids = insert_jobs(db, 3)
+    db.execute("drop role if exists autoembed_member; create role autoembed_member login; "
+               "grant service_role to autoembed_member")
+    url = database_url.replace("postgres@", "autoembed_member@", 1)
+    try:
+        for command in (("process", "--no-progress"), ("status",)):
+            _one_line_error(_autoembed(base_settings, *command, DATABASE_URL=url), 2,
+                            "row level security hides autoembed's rows from the role autoembed_member",
+                            "alter role autoembed_member bypassrls")
+        assert open_entries(db) == 3 and fake.requests == []
+        db.execute("alter role autoembed_member bypassrls")
+        done = _autoembed(base_settings, "process", "--no-progress", DATABASE_URL=url)
+        assert done.returncode == 0 and "embedded 3" in done.stdout, done.stdout + done.stderr
+        assert_embedded_from_current_text(db, ids)
+    finally:
+        db.execute("drop owned by autoembed_member; drop role autoembed_member")
 
 
 def test_a_revoked_key_stops_process_with_exit_1_and_charges_nothing(
