@@ -172,6 +172,18 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def in_own_backend(conn: psycopg.Connection[Any], work: Callable[[psycopg.Connection[Any]], None]) -> None:
+    """``work`` on a connection of its own, waited out until its backend has ended: a backend's
+    function counts reach the shared statistics as it ends (while it idles, at no set moment)."""
+    with psycopg.connect(conn.info.dsn, autocommit=True) as own:
+        work(own)
+        pid = own.info.backend_pid
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and conn.execute(
+            "select 1 from pg_stat_activity where pid = %s", (pid,)).fetchone():
+        time.sleep(0.05)
+
+
 def pending(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute("select count(*) from public.embedding_queue "
                        "where processed_at is null").fetchone()

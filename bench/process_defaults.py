@@ -42,6 +42,7 @@ from bench.harness import (
     cpu_seconds,
     drop_search_index,
     emit,
+    in_own_backend,
     load_jobs,
     machine_busy_seconds,
     pending,
@@ -167,8 +168,7 @@ def _function_times(conn: psycopg.Connection[Any], env: dict[str, str],
     conn.execute("alter system set track_functions = 'all'")
     conn.execute("select pg_reload_conf()")
     try:
-        reset(conn)
-        time.sleep(1.5)  # this backend flushes the reset's own counts (at most once a second) first
+        in_own_backend(conn, reset)  # its own counts in before the reset, not among the run's
         conn.execute("select pg_stat_reset()")
         subprocess.run(COMMAND, env=env, capture_output=True, check=True)
         conn.execute("select pg_stat_clear_snapshot()")
