@@ -31,18 +31,16 @@ LAYOUTS = {
 
 
 def _rows(db: psycopg.Connection[Any], layout: str) -> dict[int, str]:
-    """Each row's key and text, as the claim builds it."""
+    """Three rows of the layout, made; each one's key and text."""
     if layout == "jobs":
         insert_jobs(db, 3)
-        sql = "select id, public.job_embedding_text(j) from public.jobs j"
     else:
         db.execute("create table public.held (id bigint primary key, body text not null)")
         db.execute("select public.declare_embedding_source('held', 'public.held', "
                    "text_columns => '[\"body\"]')")
         db.execute("insert into public.held values (1, 'first posting'), (2, 'second posting'), "
                    "(3, 'third posting')")
-        sql = "select source_key::bigint, content from public.held_embedding_texts(null)"
-    return dict(db.execute(sql).fetchall())
+    return _rows_now(db, layout)
 
 
 def _due_now(db: psycopg.Connection[Any]) -> None:
@@ -112,15 +110,13 @@ def test_a_row_its_writer_changed_is_sent_again_with_its_new_text(
         assert run_drain(base_settings).embedded == 2
         assert db.execute("select count(*) from public.embedding_held_vectors").fetchone() == (1,)
         app.execute(f"update {table} set {column} = {column} || ' (edited)' where {key} = %s", (held,))
-    new_text = (db.execute("select public.job_embedding_text(j) from public.jobs j where id = %s", (held,))
-                if layout == "jobs" else db.execute(
-                    "select content from public.held_embedding_texts(array[%s])", (str(held),))).fetchone()
-    assert new_text is not None and new_text[0] != texts[held]
+    new_text = _rows_now(db, layout)[held]
+    assert new_text != texts[held]
     _due_now(db)
     run_drain(base_settings)
     sent = Counter(t for request in fake.requests for t in request)
-    assert sent == Counter([*texts.values(), new_text[0]])  # the old text once (its vector dropped), the new
-    assert np.allclose(_stored(db, layout, held), fake_vector(new_text[0], 1536))
+    assert sent == Counter([*texts.values(), new_text])  # the old text once (its vector dropped), the new
+    assert np.allclose(_stored(db, layout, held), fake_vector(new_text, 1536))
     assert _left(db) == (0, 0)
 
 
@@ -155,6 +151,7 @@ def test_a_claim_never_waits_for_a_writer_editing_a_row_whose_vector_is_kept(
 
 
 def _rows_now(db: psycopg.Connection[Any], layout: str) -> dict[int, str]:
+    """Each row's key and text as the claim builds it now."""
     sql = ("select id, public.job_embedding_text(j) from public.jobs j" if layout == "jobs"
            else "select source_key::bigint, content from public.held_embedding_texts(null)")
     return dict(db.execute(sql).fetchall())
