@@ -243,7 +243,7 @@ class Drain:
             self.db.record_run(self.started_at, self.embedder.model, report.as_dict())
         if report.lost:  # entries deleted with their rows, closed, or taken after the lease ran out
             log.warning("%s results had no open entry of this run's left to complete (lost): "
-                        "their jobs were deleted or deactivated meanwhile, or their leases ran "
+                        "their rows were deleted or stopped being live meanwhile, or their leases ran "
                         "out and another run took them", report.lost)
         report.remaining = self.db.remaining()
         return report

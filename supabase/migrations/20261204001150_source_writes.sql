@@ -13,12 +13,14 @@
 --    read or its key changed (its WHEN, compared in C), whoever changed
 --    them (a BEFORE trigger of the app's too): an update of any other column
 --    (a view counter) calls nothing. A new key takes the row's
---    vector along (vectors => 'table'), unless keys were exchanged.
+--    vector along (vectors => 'table'), unless keys were exchanged; a key
+--    too long to be queued leaves the row failed for good, with no vector.
 -- 3. Its delete trigger removes the vector rows before the queue entries:
 --    complete_embedding_batch writes a vector (through the store function)
 --    and then closes the entry, so a delete that took the entry first and
 --    the vector second could deadlock against a running complete (each
---    holding what the other waits for). Both go vector, then entry.
+--    holding what the other waits for). Both go vector, then entry. An open
+--    entry of a key another row holds now (moved onto it) is that row's: kept.
 -- 4. Embedding columns autoembed adds (vectors => 'columns') are autoembed's
 --    alone, as jobs' are: anon and authenticated cannot write them, whatever
 --    table grants they hold; the store function (the source's owner) can.
@@ -30,31 +32,6 @@
 -- Security definer (the generated trigger functions): they run as whoever
 -- declared the source, its table's owner, so that writers of the table need
 -- no privilege on the queue.
-
--- Whether a table has a BEFORE UPDATE row trigger of its own (not
--- PostgreSQL's; autoembed's are AFTER): it may change columns the UPDATE did not
--- set, which `update of` would miss. The event trigger of 20261204004200
--- asks it of the triggers a statement made (among), and makes the update
--- trigger again when one is such.
-create or replace function public.embedding_source_reads_every_update(source_table oid, among oid[] default null)
-returns boolean
-language sql
-stable
-security invoker
-set search_path = ''
-as $$
-  select exists (
-    select from pg_catalog.pg_trigger as t
-    where t.tgrelid = source_table and not t.tgisinternal
-      and (t.tgtype::integer & 19) = 19  -- row (1), before (2), update (16): autoembed's are after
-      and (among is null or t.oid = any(among))
-  )
-$$;
-
-comment on function public.embedding_source_reads_every_update(oid, oid[]) is
-'embedding_source_reads_every_update: whether source_table has (among those triggers, when given) a BEFORE UPDATE row trigger of the app''s, so a source''s update trigger must look at every UPDATE, not only those setting the columns its text reads.';
-revoke all on function public.embedding_source_reads_every_update(oid, oid[]) from public, anon, authenticated;
-grant execute on function public.embedding_source_reads_every_update(oid, oid[]) to service_role;
 
 create or replace function public.create_embedding_source_writes(source_name text)
 returns void
@@ -140,8 +117,10 @@ begin
         delete from public.embedding_intake i where i.source = %2$L;
       else
         %5$s
+        -- A key another row holds now (moved onto it under a deferrable key) keeps its open entry: that row's.
         delete from public.embedding_queue q using autoembed_old_rows as t
-        where q.source = %2$L and q.source_key = t.%3$I::text;
+        where q.source = %2$L and q.source_key = t.%3$I::text
+          and (q.processed_at is not null or not exists (select from %7$s as r where r.%3$I = t.%3$I));
         %6$s
       end if;
       return null;
@@ -156,7 +135,7 @@ begin
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'delete from public.embedding_queue q using autoembed_old_rows as t where pg_catalog.octet_length(t.%2$I) > 2000 '
       'and q.source = %1$L and q.source_key = public.embedding_source_long_key_name(t.%2$I);', s.name, s.key_column)
-      else '' end);
+      else '' end, tbl);
 
   foreach queued in array array['_queue_inserted', '_unqueue_deleted'] loop
     execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
@@ -231,6 +210,7 @@ begin
       end if;
       -- A key too long to be queued is failed for good, saying so (20261204001120).
       if pg_catalog.cardinality(public.embedding_source_queueable_keys(%2$L, array[new.%3$I::text])) = 0 then
+        %14$s  -- nor does it hold a vector (its old key's, moved along)
         return null;
       end if;
       insert into public.embedding_queue as q (source, source_key)
@@ -267,7 +247,11 @@ begin
       'and q.source_key = public.embedding_source_long_key_name(old.%2$I); end if;', s.name, s.key_column)
       else '' end, settings,
     case when s.key_type in ('text', 'character varying') then pg_catalog.format('case when pg_catalog.octet_length(new.%1$I) > 2000 '
-      'then public.embedding_source_long_key_name(new.%1$I) end', s.key_column) else 'null' end);
+      'then public.embedding_source_long_key_name(new.%1$I) end', s.key_column) else 'null' end,
+    case when s.key_type not in ('text', 'character varying') then '' when s.vectors = 'table' then pg_catalog.format(
+      'if %3$s then delete from %1$s as v where v.source_key = new.%2$I; end if;', dest, s.key_column, held)
+    else pg_catalog.format('update %1$s as t set embedding = null, embedding_model = null, embedding_text_hash = null, '
+      'embedded_at = null where t.%2$I = new.%2$I and t.embedding is not null;', tbl, s.key_column) end);
   execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
     s.name || '_queue_updated');
   execute pg_catalog.format('drop trigger if exists %I on %s', s.name || '_embedding_update', tbl);
