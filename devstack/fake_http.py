@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
@@ -26,6 +27,15 @@ def handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             with contextlib.suppress(OSError):  # the client gave up (timeout test)
                 self.wfile.write(body)
+                self.wfile.flush()
+
+        def _write(self, body: bytes, drip: tuple[int, float] | None) -> None:
+            """The body at once, or dripped: ``drip`` slices, each after a pause."""
+            pieces, pause = drip or (1, 0.0)
+            size = max(1, -(-len(body) // pieces))
+            for start in range(0, len(body), size):
+                time.sleep(pause)
+                self.wfile.write(body[start:start + size])
                 self.wfile.flush()
 
         def do_GET(self) -> None:
@@ -74,8 +84,7 @@ def handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             with contextlib.suppress(OSError):  # the client gave up (timeout test)
-                self.wfile.write(body)
-                self.wfile.flush()
+                self._write(body, fake.drip if status == 200 else None)
             if fake.on_response is not None:
                 fake.on_response(status)
 

@@ -58,6 +58,8 @@ class FakeOpenAI:
         # Random faults: kind -> probability, e.g. {"429": 0.2, "500": 0.1, "hang": 0.05}.
         self.fault_mix: dict[str, float] = {}
         self.hang_seconds = 2.0
+        # An answer dripped out: its body in this many slices, this many seconds apart.
+        self.drip: tuple[int, float] | None = None
         self.rng = random.Random(1)
         self.on_response: Callable[[int], None] | None = None
         self.requests: list[list[str]] = []
@@ -106,6 +108,7 @@ class FakeOpenAI:
             self.faults.clear()
             self.reject_marker = None
             self.nan_marker = None
+            self.drip = None
             self.latency = 0.0
             self.response_headers = {}
             self.fault_mix = {}

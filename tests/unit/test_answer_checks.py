@@ -38,8 +38,18 @@ def test_one_non_finite_value_spoils_only_its_row_and_keeps_the_tokens() -> None
     with pytest.raises(BadVectorsError) as caught:
         check_vectors(vectors, 3, 4, tokens=12)
     assert caught.value.bad == [1] and caught.value.tokens == 12
-    assert str(caught.value) == "unusable vector at position 1 of 3 (NaN, infinite or wrong size)"
+    assert str(caught.value) == "unusable vector at position 1 of 3 (NaN, infinite, all zero or wrong size)"
     assert caught.value.vectors is vectors
+
+
+def test_a_row_of_only_zeros_is_unusable_as_a_nan_is() -> None:
+    """A zero vector has no direction: its cosine distance is NaN, so no search finds its row."""
+    vectors = np.ones((3, 4), np.float32)
+    vectors[2] = 0.0
+    vectors[0, 0] = 0.0  # one zero value is a vector like any other
+    with pytest.raises(BadVectorsError) as caught:
+        check_vectors(vectors, 3, 4)
+    assert caught.value.bad == [2]
 
 
 def test_every_row_bad_is_the_answers_fault_unless_there_is_one() -> None:

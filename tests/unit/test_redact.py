@@ -88,3 +88,11 @@ def test_the_password_of_a_url_that_does_not_parse_is_redacted(url: str) -> None
     redact.register(redact.url_secrets(url))
     said = redact.text(f'missing "=" after "{url}" in connection info string')
     assert "Malformed-pw" not in said and "[redacted]" in said
+
+
+def test_a_password_holding_an_unescaped_at_sign_is_redacted_where_libpq_cuts_it() -> None:
+    """libpq takes the password up to its first "@" and resolves the rest as a host name."""
+    url = "postgresql://postgres.abcd:MyP@ssw0rdTail99@db.example:5432/postgres"
+    redact.register(redact.url_secrets(url))
+    said = redact.text("failed to resolve host 'ssw0rdTail99@db.example': Name or service not known")
+    assert said == "failed to resolve host '[redacted]@db.example': Name or service not known"

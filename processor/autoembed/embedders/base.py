@@ -124,7 +124,7 @@ def check_vectors(vectors: Vectors, count: int, dimensions: int,
     """Refuse an answer with the wrong shape; name the rows that are unusable.
 
     A wrong count or width is the whole answer's fault (MalformedResponseError);
-    rows with NaN or infinity, or listed in ``bad`` by the decoder, are the
+    rows with NaN, infinity or only zeros, or listed in ``bad`` by the decoder, are the
     rows' own (BadVectorsError, which carries the good rows too).
     """
     import numpy as np
@@ -135,12 +135,15 @@ def check_vectors(vectors: Vectors, count: int, dimensions: int,
         raise MalformedResponseError(
             f"expected {dimensions} dimensions, got {vectors.shape[1]}"
         )
-    unusable = sorted(set(bad) | {int(i) for i in np.flatnonzero(~np.isfinite(vectors).all(axis=1))})
+    # All zeros has no direction: its cosine distance is NaN, so no search would ever find the row.
+    spoiled = ~np.isfinite(vectors).all(axis=1) | ~vectors.any(axis=1)
+    unusable = sorted(set(bad) | {int(i) for i in np.flatnonzero(spoiled)})
     if unusable and len(unusable) == count > 1:
-        raise MalformedResponseError(f"all {count} vectors are unusable (NaN, infinite or wrong size)")
+        raise MalformedResponseError(
+            f"all {count} vectors are unusable (NaN, infinite, all zero or wrong size)")
     if unusable:
         raise BadVectorsError(f"unusable vector at position {unusable[0]} of {count} "
-                              "(NaN, infinite or wrong size)", vectors, unusable, tokens)
+                              "(NaN, infinite, all zero or wrong size)", vectors, unusable, tokens)
     return vectors
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -23,7 +24,11 @@ from autoembed.tokens import Prepared, byte_bound, openai_tokenizer
 
 log = logging.getLogger(__name__)
 
-_JSON: Any = {"headers": {"Content-Type": "application/json"}}
+# The answer is handed over unread (the SDK's own "stream" mode, as its
+# with_streaming_response uses), so the request timeout bounds the whole answer:
+# the SDK's timeout bounds each read, and a provider dripping its body would
+# hold a run (and a processor's shutdown) far past it.
+_STREAMED: Any = {"headers": {"Content-Type": "application/json", "X-Stainless-Raw-Response": "stream"}}
 
 NATIVE_DIMENSIONS = {
     "text-embedding-3-small": 1536,
@@ -55,7 +60,8 @@ class OpenAIEmbedder:
         self._lock = threading.Lock()
         self._client: Any = None
         self._openai: Any = None
-        self._raw: Any = None
+        self._httpx: Any = None
+        self._timeout = settings.request_timeout_seconds
         self.batch_api = OpenAIBatchAPI(self)
 
     @property
@@ -77,7 +83,7 @@ class OpenAIEmbedder:
                     )
                 except openai.OpenAIError as exc:  # no key anywhere
                     raise SetupError(f"the OpenAI client cannot start: {exc}") from None
-                self._openai, self._raw = openai, httpx2.Response
+                self._openai, self._httpx = openai, httpx2
                 # The SDK's modules and types (some 70,000 objects the cyclic
                 # collector tracks) live as long as the process: frozen, full
                 # collections stop walking them (about 5 % of the processor's CPU
@@ -126,8 +132,18 @@ class OpenAIEmbedder:
             message, code = error_detail(getattr(exc, "body", None), type(exc).__name__)
             raise failures.from_http(exc.status_code, message, code=code,
                                      retry_after=retry_after(exc.response.headers)) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise RetryableEmbeddingError(f"{type(exc).__name__}: provider unreachable") from None
+        except openai.APITimeoutError:
+            raise RetryableEmbeddingError(f"APITimeoutError: no answer within {self._timeout:g} s "
+                                          "(EMBEDDING_REQUEST_TIMEOUT_SECONDS)") from None
+        except openai.APIConnectionError:
+            raise RetryableEmbeddingError("APIConnectionError: no answer from the provider "
+                                          "(unreachable, or it closed the connection)") from None
+        except self._httpx.TimeoutException:  # reading the answer (embed)
+            raise RetryableEmbeddingError(f"the provider's answer stalled for {self._timeout:g} s "
+                                          "(EMBEDDING_REQUEST_TIMEOUT_SECONDS)") from None
+        except self._httpx.TransportError as exc:
+            raise RetryableEmbeddingError(f"{type(exc).__name__}: the provider's answer broke off "
+                                          "mid-way") from None
         except ValueError as exc:  # truncated or non-JSON body
             raise MalformedResponseError(f"unreadable response: {exc}") from None
 
@@ -155,12 +171,27 @@ class OpenAIEmbedder:
             # `embeddings.create` walks every input through its type
             # transforms and pydantic models, 40 us of GIL per text: more
             # than the rest of the processor's work for that text.
-            raw = client.post("/embeddings", cast_to=self._raw,
-                              content=orjson.dumps(self.request_body(texts)), options=_JSON)
-            if self._pacer:
-                self._pacer.update(raw.headers)
-            payload = orjson.loads(raw.content)
+            deadline = time.monotonic() + self._timeout
+            raw = client.post("/embeddings", cast_to=self._httpx.Response,
+                              content=orjson.dumps(self.request_body(texts)), options=_STREAMED)
+            try:
+                if self._pacer:
+                    self._pacer.update(raw.headers)
+                payload = orjson.loads(read_within(raw, deadline, self._timeout))
+            finally:
+                raw.close()
         return self.decode(payload, len(texts))
+
+
+def read_within(response: Any, deadline: float, timeout: float) -> bytes:
+    """An answer's body, or a retryable error once ``deadline`` (monotonic) passes."""
+    parts = []
+    for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            raise RetryableEmbeddingError(f"the provider's answer took over {timeout:g} s "
+                                          "(EMBEDDING_REQUEST_TIMEOUT_SECONDS)")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 def check(settings: Settings) -> int:
