@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import psycopg
+
 from autoembed.db import Database
 from autoembed.errors import ConfigError
 
@@ -35,6 +37,17 @@ join pg_catalog.pg_attribute as a on a.attrelid = s.relid and a.attnum > 0 and n
 where s.name = %s
 """
 ENQUEUE = "select public.enqueue_embedding_source(%s, %s)"
+KEPT_MODEL = "select public.register_kept_embedding_model(%s, %s)"
+
+
+def register_kept_model(db: Database, model: str, dimensions: int) -> bool:
+    """Register ``model`` where none is active and a source keeps vectors of it (through a
+    reinstall, or a table adopted with its vectors): the claims then close the rows whose
+    vector is current, unsent. Whether it is the active model now (a schema before 0.7.0: no)."""
+    try:
+        return bool(db._call(KEPT_MODEL, (model, dimensions))[0][0])
+    except psycopg.errors.UndefinedFunction:
+        return False
 
 
 class SourceStore:

@@ -162,9 +162,50 @@ def test_reinstall_keeps_what_the_app_reads(deployed: str, fake_openai: FakeOpen
     assert between["anon"] == between["authenticated"] == active
     stack.db_push(installed)
     report = run_drain(_settings(installed, fake_openai))
-    assert report.embedded == len(active)
+    assert report.embedded == len(active)  # jobs' vector columns went with the uninstall
     after = _what_the_app_sees(installed, query)
     assert after == before
+
+
+def test_reinstall_sends_nothing_for_vectors_sources_kept(deployed: str, fake_openai: FakeOpenAI) -> None:
+    """A removed source's kept vector table and a table's own vector columns, declared again after
+    uninstall and a push: only the row edited meanwhile is sent (a probe saw all 20 sent again)."""
+    fake_openai.reset()
+    declare = ("select public.declare_embedding_source('kept_posts', 'public.kept_posts', "
+               "text_columns => '[\"body\"]');"
+               "select public.declare_embedding_source('own_notes', 'public.own_notes', "
+               "text_columns => '[\"body\"]', vectors => 'columns')")
+    with psycopg.connect(deployed, autocommit=True) as conn:
+        conn.execute("truncate public.jobs, public.embedding_queue restart identity")
+        conn.execute("create table public.kept_posts (id bigint primary key, body text)")
+        conn.execute("create table public.own_notes (id bigint primary key, body text, "
+                     "embedding extensions.vector, embedding_model text, embedding_text_hash bytea, "
+                     "embedded_at timestamptz)")
+        conn.execute("insert into public.kept_posts select g, 'post ' || g from generate_series(1, 10) g;"
+                     "insert into public.own_notes (id, body) select g, 'note ' || g from generate_series(1, 10) g")
+        conn.execute(declare)
+    try:
+        assert run_drain(_settings(deployed, fake_openai)).embedded == 20
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            conn.execute("select public.drop_embedding_source('kept_posts')")  # its vectors stay
+        done = _uninstall(deployed)
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            conn.execute("update public.own_notes set body = 'note 3, edited' where id = 3")
+        stack.db_push(deployed)
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            conn.execute(declare)
+        sent = len(fake_openai.requests)
+        report = run_drain(_settings(deployed, fake_openai))
+        assert (report.embedded, report.skipped_current) == (1, 19)
+        assert [text for request in fake_openai.requests[sent:] for text in request] == ["note 3, edited"]
+    finally:
+        with psycopg.connect(deployed, autocommit=True) as conn:
+            for name in ("kept_posts", "own_notes"):
+                conn.execute("select public.drop_embedding_source(%s, drop_vectors => true) "
+                             "from public.embedding_sources where name = %s", (name, name))
+            conn.execute("drop table if exists public.kept_posts, public.kept_posts_embeddings, "
+                         "public.own_notes")
 
 
 def test_uninstall_refuses_while_batches_are_in_flight(deployed: str) -> None:
