@@ -181,8 +181,9 @@ def test_reinstall_sends_nothing_for_vectors_sources_kept(deployed: str, fake_op
         conn.execute("create table public.own_notes (id bigint primary key, body text, "
                      "embedding extensions.vector, embedding_model text, embedding_text_hash bytea, "
                      "embedded_at timestamptz)")
-        conn.execute("insert into public.kept_posts select g, 'post ' || g from generate_series(1, 10) g;"
-                     "insert into public.own_notes (id, body) select g, 'note ' || g from generate_series(1, 10) g")
+        conn.execute("insert into public.kept_posts select g, 'post ' || g from generate_series(1, 10) g")
+        conn.execute("insert into public.own_notes (id, body) "
+                     "select g, 'note ' || g from generate_series(1, 10) g")
         conn.execute(declare)
     try:
         assert run_drain(_settings(deployed, fake_openai)).embedded == 20
