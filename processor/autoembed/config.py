@@ -7,17 +7,26 @@ range. A variable that is unset (or blank) leaves the field's default.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from difflib import get_close_matches
 from typing import Literal
 from urllib.parse import urlsplit
 
 from autoembed import redact
+from autoembed.config_values import boolean, http_url, integer, one_of, seconds, text
+
+# As `autoembed` arguments too (cli_commands.base.checked): one bound each, wherever it is given.
+from autoembed.config_values import read_dimensions as read_dimensions
+from autoembed.config_values import read_seconds as read_seconds
 from autoembed.errors import ConfigError
 from autoembed.limits import OPENAI_LIMITS, RUN_MARGIN_SECONDS, synchronous_run_fits
 from autoembed.retry import MAX_ATTEMPTS, PROVIDER_RETRIES
+
+log = logging.getLogger(__name__)
 
 Provider = Literal["openai", "local"]
 
@@ -88,6 +97,7 @@ class Settings:
         """
         env = os.environ if env is None else env
         url = database_url(env)
+        warn_unknown(env)
         values = {v.field: v.read(v.name, raw.strip()) for v in VARIABLES
                   if (raw := env.get(v.name)) and raw.strip()}
         provider = values.setdefault("provider", DEFAULT_PROVIDER)
@@ -145,53 +155,13 @@ def environment_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     return [v for v in values if v]
 
 
-def _text(name: str, raw: str) -> str:
-    return raw
-
-
-def _one_of(choices: Iterable[str]) -> Callable[[str, str], str]:
-    allowed = tuple(choices)
-
-    def read(name: str, raw: str) -> str:
-        if raw not in allowed:
-            raise ConfigError(f"{name} must be {' or '.join(repr(c) for c in allowed)}, not {raw!r}")
-        return raw
-    return read
-
-
-def _bool(name: str, raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"{name} must be true or false, not {raw!r}")
-    return lowered in ("true", "1", "yes")
-
-
-def _integer(low: int, high: int) -> Callable[[str, str], int]:
-    def read(name: str, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
-        return value
-    return read
-
-
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{name} must be a positive number of seconds, not {raw!r}")
-    return value
-
-
-# As `autoembed` arguments too (cli_commands.base.checked): one bound each, wherever it is given.
-read_seconds = _seconds
-# pgvector's vector holds at most 16,000 dimensions, and public.embedding_models says the same.
-read_dimensions = _integer(1, 16_000)
+def warn_unknown(env: Mapping[str, str]) -> None:
+    """Log a variable that looks like one of ours, misspelled: it would be ignored silently."""
+    known = [v.name for v in VARIABLES] + ["DATABASE_URL", "AUTOEMBED_LOG_LEVEL", "AUTOEMBED_LOG_FORMAT",
+                                           "TIKTOKEN_ENCODING_FILE"]
+    for name in env:
+        if name not in known and (close := get_close_matches(name, known, n=1, cutoff=0.85)):
+            log.warning("%s is not a setting autoembed reads: did you mean %s?", name, close[0])
 
 
 @dataclass(frozen=True)
@@ -200,34 +170,34 @@ class Variable:
 
     name: str
     field: str
-    read: Callable[[str, str], object] = _text
+    read: Callable[[str, str], object] = text
     # Redacted everywhere, valid or not, before anything reads it.
     secret: bool = False
 
 
 # Every value is read with surrounding whitespace (a .env file's newline, say) removed.
 VARIABLES = (
-    Variable("EMBEDDING_PROVIDER", "provider", _one_of(DEFAULT_MODELS)),
+    Variable("EMBEDDING_PROVIDER", "provider", one_of(DEFAULT_MODELS)),
     Variable("EMBEDDING_MODEL", "model"),
     Variable("EMBEDDING_DIMENSIONS", "dimensions", read_dimensions),
     Variable("CRON_SECRET", "cron_secret", secret=True),
     Variable("EMBEDDING_SIGNING_SECRET", "signing_secret", secret=True),
     Variable("EMBEDDING_SIGNING_SECRET_PREVIOUS", "previous_signing_secret", secret=True),
     Variable("OPENAI_API_KEY", "openai_api_key", secret=True),
-    Variable("OPENAI_BASE_URL", "openai_base_url"),
+    Variable("OPENAI_BASE_URL", "openai_base_url", http_url),
     # A claim never holds more entries than one request may carry.
-    Variable("EMBEDDING_CLAIM_SIZE", "claim_size", _integer(1, OPENAI_LIMITS.max_inputs)),
-    Variable("EMBEDDING_CONCURRENCY", "max_in_flight", _integer(1, 32)),
-    Variable("EMBEDDING_WRITERS", "writers", _integer(1, 8)),
-    Variable("EMBEDDING_TIME_BUDGET_SECONDS", "time_budget_seconds", _seconds),
-    Variable("EMBEDDING_REQUEST_TIMEOUT_SECONDS", "request_timeout_seconds", _seconds),
-    Variable("EMBEDDING_CALLER_TIMEOUT_SECONDS", "caller_timeout_seconds", _seconds),
-    Variable("EMBEDDING_BACKGROUND_BUDGET_SECONDS", "background_budget_seconds", _seconds),
-    Variable("EMBEDDING_LEASE_SECONDS", "lease_seconds", _integer(10, 86400)),
-    Variable("EMBEDDING_PUBLIC_STATUS", "public_status", _bool),
-    Variable("EMBEDDING_PACING", "pacing", _bool),
-    Variable("EMBEDDING_DEFER_INDEX", "defer_index", _bool),
-    Variable("EMBEDDING_BATCH_API_THRESHOLD", "batch_api_threshold", _integer(0, 1 << 20)),
-    Variable("EMBEDDING_INDEX_BUILD_MEMORY_MB", "index_build_memory_mb", _integer(64, 65536)),
-    Variable("EMBEDDING_REPLAY_WINDOW_SECONDS", "replay_window_seconds", _integer(30, 86400)),
+    Variable("EMBEDDING_CLAIM_SIZE", "claim_size", integer(1, OPENAI_LIMITS.max_inputs)),
+    Variable("EMBEDDING_CONCURRENCY", "max_in_flight", integer(1, 32)),
+    Variable("EMBEDDING_WRITERS", "writers", integer(1, 8)),
+    Variable("EMBEDDING_TIME_BUDGET_SECONDS", "time_budget_seconds", seconds),
+    Variable("EMBEDDING_REQUEST_TIMEOUT_SECONDS", "request_timeout_seconds", seconds),
+    Variable("EMBEDDING_CALLER_TIMEOUT_SECONDS", "caller_timeout_seconds", seconds),
+    Variable("EMBEDDING_BACKGROUND_BUDGET_SECONDS", "background_budget_seconds", seconds),
+    Variable("EMBEDDING_LEASE_SECONDS", "lease_seconds", integer(10, 86400)),
+    Variable("EMBEDDING_PUBLIC_STATUS", "public_status", boolean),
+    Variable("EMBEDDING_PACING", "pacing", boolean),
+    Variable("EMBEDDING_DEFER_INDEX", "defer_index", boolean),
+    Variable("EMBEDDING_BATCH_API_THRESHOLD", "batch_api_threshold", integer(0, 1 << 20)),
+    Variable("EMBEDDING_INDEX_BUILD_MEMORY_MB", "index_build_memory_mb", integer(64, 65536)),
+    Variable("EMBEDDING_REPLAY_WINDOW_SECONDS", "replay_window_seconds", integer(30, 86400)),
 )

@@ -149,3 +149,27 @@ def test_passwords_of_malformed_urls_are_secrets(url: str) -> None:
     """The password of a URL that does not parse is still among the environment's secrets."""
     password = url.split("user:", 1)[1].split("@", 1)[0]
     assert password.startswith("Pw-malformed") and password in environment_secrets({"DATABASE_URL": url})
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://example.com/v1", "http://", "api.openai.com/v1",
+                                 "https://user:Pw-secret-1@:0/v1"])
+def test_a_base_url_that_is_not_http_is_named_at_start(url: str) -> None:
+    """A probe's OPENAI_BASE_URL=notaurl ran, and failed every row for good as 'unreachable'."""
+    with pytest.raises(ConfigError, match="^OPENAI_BASE_URL must be an http:// or https:// URL") as caught:
+        Settings.from_env({**GOOD, "OPENAI_BASE_URL": url})
+    assert "Pw-secret-1" not in str(caught.value)
+
+
+def test_base_urls_of_any_compatible_server_pass() -> None:
+    for url in ("https://api.openai.com/v1", "http://127.0.0.1:8080/v1", "HTTPS://proxy.example/openai"):
+        assert Settings.from_env({**GOOD, "OPENAI_BASE_URL": url}).openai_base_url == url
+
+
+def test_a_misspelled_variable_is_warned_of_by_the_name_it_resembles(caplog: pytest.LogCaptureFixture) -> None:
+    """It would be ignored silently: the default would run in its place."""
+    env = {**GOOD, "EMBEDING_MODEL": "text-embedding-3-large", "EMBEDDING_CLAIMSIZE": "10", "HOME": "/root"}
+    with caplog.at_level("WARNING"):
+        assert Settings.from_env(env).model == "text-embedding-3-small"
+    assert [r.getMessage() for r in caplog.records] == [
+        "EMBEDING_MODEL is not a setting autoembed reads: did you mean EMBEDDING_MODEL?",
+        "EMBEDDING_CLAIMSIZE is not a setting autoembed reads: did you mean EMBEDDING_CLAIM_SIZE?"]

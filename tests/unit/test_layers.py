@@ -14,8 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "processor" / "autoembed"
 # Lower floors are imported by higher ones, never the other way round.
 FLOORS: dict[str, float] = {
     "errors": 0, "limits": 0, "redact": 0, "schema": 0, "vectors": 0, "shown": 0,
-    "retry": 1, "failures": 1, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1, "request_packing": 1,
-    "auth": 1,
+    "retry": 1, "failures": 1, "config_values": 1.4, "config": 1.5, "pricing": 1, "tokens": 1, "pacing": 1,
+    "request_packing": 1, "auth": 1,
     "embedders.base": 2, "embedders.openai_answers": 2.3, "embedders.openai_batches": 2.4,
     "vector_array": 2.2, "claimed": 2.2, "db": 2.5, "index_store": 2.6, "embedders.openai": 2.5,
     "embedders.local": 2.5,
