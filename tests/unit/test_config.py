@@ -155,7 +155,7 @@ def test_passwords_of_malformed_urls_are_secrets(url: str) -> None:
                                  "https://user:Pw-secret-1@:0/v1"])
 def test_a_base_url_that_is_not_http_is_named_at_start(url: str) -> None:
     """A probe's OPENAI_BASE_URL=notaurl ran, and failed every row for good as 'unreachable'."""
-    with pytest.raises(ConfigError, match="^OPENAI_BASE_URL must be an http:// or https:// URL") as caught:
+    with pytest.raises(ConfigError, match=r"^OPENAI_BASE_URL must be an http:// or https:// URL") as caught:
         Settings.from_env({**GOOD, "OPENAI_BASE_URL": url})
     assert "Pw-secret-1" not in str(caught.value)
 
