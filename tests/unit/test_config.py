@@ -165,7 +165,9 @@ def test_base_urls_of_any_compatible_server_pass() -> None:
         assert Settings.from_env({**GOOD, "OPENAI_BASE_URL": url}).openai_base_url == url
 
 
-def test_a_misspelled_variable_is_warned_of_by_the_name_it_resembles(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_misspelled_variable_is_warned_of_by_the_name_it_resembles(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """It would be ignored silently: the default would run in its place."""
     env = {**GOOD, "EMBEDING_MODEL": "text-embedding-3-large", "EMBEDDING_CLAIMSIZE": "10", "HOME": "/root"}
     with caplog.at_level("WARNING"):
