@@ -17,7 +17,15 @@ log = logging.getLogger(__name__)
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--port", type=_port, default=8000,
+                        help="port to listen on (default 8000; 0: any free one)")
+
+
+def _port(raw: str) -> int:
+    """A TCP port, 0 (any free one) to 65535: Python would take 99999 as 99999 % 65536."""
+    if not raw.isdigit() or int(raw) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, not {raw!r}")
+    return int(raw)
 
 
 @command("serve", "run the HTTP processor that pg_net calls", _serve_arguments)
@@ -32,7 +40,11 @@ def serve(args: argparse.Namespace, needs: Needs) -> int:
 
     settings = needs.settings().require_secret()
     processor = Processor(settings, background=True)
-    server = make_server(processor, args.host, args.port)
+    try:
+        server = make_server(processor, args.host, args.port)
+    except (OSError, ValueError) as exc:  # a host that is no address here, a port in use
+        said = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return fail(2, f"cannot listen on {args.host}:{args.port}: {said} (check --host and --port)")
     print(f"autoembed processor on http://{args.host}:{server.server_port}/api/process-embedding-queue",
           file=sys.stderr)
     log.info("settings: %s", settings.describe())
