@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -114,6 +116,18 @@ def test_every_malformed_request_gets_an_http_answer(
     assert db.execute("select count(*) from public.embedding_queue where lease_token is not null"
                       ).fetchone() == (0,)
     assert not [line for line in CAPTURED[mark:] if "Traceback" in line]
+
+
+@pytest.mark.parametrize("size", [5_000_000, 50_000_000])
+def test_a_large_body_sent_whole_before_reading_gets_413(processor_url: str, size: int) -> None:
+    """urllib sends the whole body, then reads: the 413 sent meanwhile still reaches it (a probe got
+    a reset connection: the server closed over the unread body)."""
+    request = urllib.request.Request(processor_url, data=b"x" * size, method="POST",
+                                     headers={"Authorization": f"Bearer {CRON_SECRET}"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    caught.value.close()
+    assert caught.value.code == 413
 
 
 def test_a_body_that_stops_arriving_gets_408(processor_url: str) -> None:
