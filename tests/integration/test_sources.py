@@ -146,6 +146,11 @@ def test_the_readme_examples_run_as_written(
     assert [r[0] for r in rows] == [titles[k] for k in want]  # the closed and the draft posting never
     assert [r[1] for r in rows] == pytest.approx(
         [float(np.dot(candidate, fake_vector(POSTING_TEXTS[k], 1536))) for k in want], abs=1e-5)
+    # The candidate's vector of another model of the same size (a switch under way): never compared.
+    db.execute("insert into public.embedding_models (model, dimensions, is_active) "
+               "values ('text-embedding-ada-002', 1536, false)")
+    db.execute("update public.candidates_embeddings set embedding_model = 'text-embedding-ada-002'")
+    assert db.execute(search).fetchall() == []
 
 
 def test_edits_and_a_new_text_re_embed_only_the_rows_whose_text_changed(
