@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(66);
+select plan(69);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -355,6 +355,12 @@ select throws_ok($$select public.declare_embedding_source('boards', 'public.boar
 reset role;
 select throws_ok($$select * from public.match_embedding_source('jobs', '[0,0,0]')$$, '22000',
   'query embedding is all zeros: it has no direction to compare', 'a zero query vector is refused, not NaN');
+select throws_ok($$select * from public.match_jobs('[0,0,0]')$$, '22000',
+  'query embedding is all zeros: it has no direction to compare', 'by match_jobs too (it gave NaN rows)');
+select throws_ok($$select * from public.search_jobs('python', '[0,0,0]')$$, '22000',
+  'query embedding is all zeros: it has no direction to compare', 'and by search_jobs');
+select throws_ok($$select * from public.search_embedding_source('jobs', null, '[0,0,0]')$$, '22000',
+  'query embedding is all zeros: it has no direction to compare', 'and by the hybrid search of jobs as a source');
 
 select * from finish();
 rollback;

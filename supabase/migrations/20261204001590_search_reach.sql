@@ -88,12 +88,15 @@ begin
       extensions.vector_dims(query_embedding), chosen.model, chosen.dimensions
       using errcode = '22000';
   end if;
+  if extensions.vector_norm(query_embedding) = 0 then  -- its cosine similarity to anything is NaN
+    raise exception 'query embedding is all zeros: it has no direction to compare' using errcode = '22000';
+  end if;
   return chosen;
 end;
 $$;
 
 comment on function public.embedding_model_for_query(extensions.vector, text) is
-'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); an unknown model or a query of another dimension is an error.';
+'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); an unknown model, a query of another dimension, or one of only zeros (no direction: NaN similarities) is an error.';
 revoke all on function public.embedding_model_for_query(extensions.vector, text) from public;
 grant execute on function public.embedding_model_for_query(extensions.vector, text)
 to anon, authenticated, service_role;

@@ -203,9 +203,6 @@ declare
     public.embedding_model_for_query(query_embedding, match_embedding_source.model);  -- 20261204001590
   previous jsonb;
 begin
-  if extensions.vector_norm(query_embedding) = 0 then  -- its cosine similarity to anything is NaN
-    raise exception 'query embedding is all zeros: it has no direction to compare' using errcode = '22000';
-  end if;
   if source_name = 'jobs' then
     return query
     select m.id::text, m.similarity, pg_catalog.to_jsonb(m) - 'similarity'
