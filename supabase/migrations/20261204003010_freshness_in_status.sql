@@ -75,15 +75,26 @@ as $$
         select from public.embedding_dispatches d
         join net._http_response later on later.id = d.request_ids[1]
         where later.id > r.id and later.status_code between 200 and 299
-      )
+      ),
+    -- The pg_cron job's own dispatch answered since, when it failed too (the safety net is down).
+    'dispatch_failed_at', f.created,
+    'dispatch_error', coalesce('HTTP ' || f.status_code, f.error_msg, 'no answer')
   )
   from public.embedding_wake w
   left join net._http_response r on r.id = w.last_request_id
+  left join lateral (
+    select later.created, later.status_code, later.error_msg
+    from public.embedding_dispatches d
+    join net._http_response later on later.id = d.request_ids[1]
+    where later.id > r.id
+    order by later.id desc
+    limit 1
+  ) as f on f.status_code is null or f.status_code not between 200 and 299
   where w.id
 $$;
 
 comment on function public.embedding_wake_state() is
-'embedding_wake_state: the wake after commit at a glance: mode, window, pg_net''s wait, whether the processor answers at once, the last wake and pg_net''s answer to it, and failing (that answer is an error and no dispatch was answered 2xx since).
+'embedding_wake_state: the wake after commit at a glance: mode, window, pg_net''s wait, whether the processor answers at once, the last wake and pg_net''s answer to it, failing (that answer is an error and no dispatch was answered 2xx since), and the pg_cron job''s last dispatch since, when it failed too (dispatch_failed_at, dispatch_error).
 Read by embedding_queue_status for freshness and health.';
 revoke all on function public.embedding_wake_state() from public, anon, authenticated;
 grant execute on function public.embedding_wake_state() to service_role;
@@ -104,6 +115,13 @@ as $$
   select s.status || pg_catalog.jsonb_build_object(
     'commit_to_embedded_p95_seconds', f.p95, 'embedded_last_hour', f.n, 'wake', w.state
   ) || case
+    when (w.state ->> 'failing')::boolean and s.status ->> 'health' in ('ok', 'idle')
+      and w.state ->> 'dispatch_failed_at' is not null then
+      pg_catalog.jsonb_build_object('health', 'stalled', 'health_reason', pg_catalog.format(
+        'the processor did not accept the last dispatch of the pg_cron job process-embedding-queue '
+        'at %s (pg_net: %s), nor the wake after commit at %s: new rows wait until it does; check the '
+        'processor at autoembed_processor_url and its signing secret', w.state ->> 'dispatch_failed_at',
+        w.state ->> 'dispatch_error', w.state ->> 'last_woken_at'))
     when (w.state ->> 'failing')::boolean and s.status ->> 'health' in ('ok', 'idle') then
       pg_catalog.jsonb_build_object('health', 'stalled', 'health_reason', pg_catalog.format(
         'the wake after commit failed at %s (pg_net: %s): new rows wait for the pg_cron job '

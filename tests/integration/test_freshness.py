@@ -224,6 +224,15 @@ def test_a_failing_wake_makes_health_stalled(
     assert "the wake after commit failed" in status[0]["health_reason"]
     assert "Couldn't connect to server" in status[0]["health_reason"]
     assert status[0]["wake"]["failing"] is True
+    # The pg_cron job's own dispatch fails too: the reason names it, not the job as a safety net.
+    assert db.execute("select public.dispatch_embedding_processing()").fetchone() == (1,)
+    wait_for(lambda: db.execute("select public.embedding_queue_status() -> 'wake' ->> 'dispatch_failed_at'"
+                                ).fetchone() != (None,), what="pg_net's answer to the dispatch")
+    reason = db.execute("select public.embedding_queue_status() ->> 'health_reason'").fetchone()
+    assert reason is not None and reason[0].startswith(
+        "the processor did not accept the last dispatch of the pg_cron job process-embedding-queue at ")
+    assert "(pg_net: Couldn't connect to server), nor the wake after commit at " in reason[0]
+    assert "safety net" not in reason[0]
     # The processor is back and the safety net's dispatch is answered: no longer stalled.
     stack.set_secret(base_settings.database_url, "autoembed_processor_url", wake.url)
     assert db.execute("select public.dispatch_embedding_processing()").fetchone() == (1,)
