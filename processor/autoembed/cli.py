@@ -79,8 +79,9 @@ def database_fault(exc: psycopg.Error, *, connected: bool) -> tuple[int, str]:
         person = missing or (exc.sqlstate or "")[:2] in ("22", "42")
         return 2 if person else 1, said.removeprefix("autoembed: ")
     if missing:
-        return 2, (f"the database at DATABASE_URL has no autoembed schema: {said}; "
-                   "run `supabase db push` first")
+        # Missing altogether, or older than this processor (deployed before its `db push`).
+        return 2, (f"the database at DATABASE_URL has no autoembed schema, or one older than this "
+                   f"processor: {said}; run `supabase db push` first")
     if isinstance(exc, TRANSIENT) or (connected and isinstance(exc, psycopg.OperationalError)):
         return 1, f"the database went away: {said}; retry when it is back (claims it held expire)"
     if not connected:

@@ -4,7 +4,10 @@ ones, and compare with a fresh deploy; nothing is lost and nothing current is em
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -117,6 +120,15 @@ def test_upgrade_from_the_last_release_keeps_everything_and_spends_nothing(
             [item] = database.claim(1, 300)
             database.fail([item], ["HTTP 400: rejected"], [True], 3)
         before = _rows(conn)
+    # This processor deployed before the push (configuration.md's order): a command the old schema
+    # cannot serve says the schema is older, not that there is none.
+    where = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
+    done = subprocess.run([sys.executable, "-m", "autoembed.cli", "failures"], capture_output=True, text=True,
+                          env={**where, "DATABASE_URL": upgraded}, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("autoembed: the database at DATABASE_URL has no autoembed schema, or one older "
+                           "than this processor: ") and line.endswith("; run `supabase db push` first")
     fake.reset()
     stack.db_push(upgraded)
     with psycopg.connect(upgraded, autocommit=True) as conn:
