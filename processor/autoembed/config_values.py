@@ -23,8 +23,8 @@ def http_url(name: str, raw: str) -> str:
     except ValueError:
         good = False
     if not good:
-        raise ConfigError(f"{name} must be an http:// or https:// URL with a host, such as "
-                          f"https://api.openai.com/v1, not {redact.url(raw)!r}")
+        raise ConfigError(f"{name} must be an http:// or https:// URL with a host, "
+                          f"not {redact.url(raw)!r}")
     return raw
 
 

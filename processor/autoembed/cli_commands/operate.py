@@ -7,6 +7,7 @@ import sys
 
 from autoembed.cli_commands.base import Needs, checked, command, fail
 from autoembed.config import read_dimensions
+from autoembed.config_values import http_url
 from autoembed.status_view import plural
 
 
@@ -47,7 +48,8 @@ def schedule(args: argparse.Namespace, needs: Needs) -> int:
 
 def _secrets_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["set"])
-    parser.add_argument("--url", help="the processor's URL, e.g. https://app.example/api/process-embedding-queue")
+    parser.add_argument("--url", type=checked(http_url, "--url"),
+                        help="the processor's URL, e.g. https://app.example/api/process-embedding-queue")
     parser.add_argument("--signing-secret", help="the signing secret (also set on the processor)")
     parser.add_argument("--generate-signing-secret", action="store_true",
                         help="make a new random signing secret, store it and print it once")

@@ -21,7 +21,8 @@ from typing import Any
 import psycopg
 
 from autoembed import redact
-from autoembed.cli_commands.base import Needs, command, fail, positive
+from autoembed.cli_commands.base import Needs, checked, command, fail, positive
+from autoembed.config_values import integer
 from autoembed.search_store import Filters, search, search_source
 from autoembed.shown import shown
 
@@ -54,7 +55,8 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=_since, metavar="DATE",
                         help="posted on or after: 2026-11-01, an ISO date and time, or 30d")
     parser.add_argument("--page", type=positive, default=1, help="the page, from 1 (default 1)")
-    parser.add_argument("--page-size", type=positive, default=10, help="jobs a page, 1-100 (default 10)")
+    parser.add_argument("--page-size", type=checked(integer(1, 100), "--page-size"), default=10,
+                        help="jobs a page, 1-100 (default 10)")
     parser.add_argument("--json", action="store_true", help="print the page as JSON, every column")
     parser.add_argument("--source", metavar="NAME",
                         help="search this declared source (search_embedding_source) instead of jobs; "

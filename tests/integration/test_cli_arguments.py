@@ -1,5 +1,6 @@
-"""`autoembed serve` with an address it cannot listen on: one line naming what to fix, exit 2
-(a probe saw --port 99999 serve on 34463, and a traceback for a bad host or a port in use)."""
+"""Arguments no command can use: one line naming what to fix, exit 2. A probe saw `serve --port 99999`
+serve on 34463, a traceback for a bad host or a port in use, `secrets set --url notaurl` stored (every
+dispatch then failed), and `search --page-size 1000` fail in SQL."""
 
 from __future__ import annotations
 
@@ -14,10 +15,14 @@ ENV = {"DATABASE_URL": "postgresql://u@127.0.0.1:1/db", "CRON_SECRET": "serve-ar
        "OPENAI_API_KEY": "sk-serve-arguments"}
 
 
-def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     where = {k: os.environ[k] for k in ("PATH", "PYTHONPATH") if k in os.environ}
-    return subprocess.run([sys.executable, "-m", "autoembed.cli", "serve", *args], env={**where, **ENV},
+    return subprocess.run([sys.executable, "-m", "autoembed.cli", *args], env={**where, **ENV},
                           capture_output=True, text=True, timeout=60, check=False)
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return _cli("serve", *args)
 
 
 @pytest.mark.parametrize("port", ["99999", "-1", "http"])
@@ -45,3 +50,19 @@ def test_a_port_in_use_is_one_line() -> None:
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.splitlines() == [
         f"autoembed: cannot listen on 127.0.0.1:{port}: Address already in use (check --host and --port)"]
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://app.example/x", "https://"])
+def test_a_processor_url_that_is_not_http_is_never_stored(url: str) -> None:
+    done = _cli("secrets", "set", "--url", url)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == ("autoembed secrets: error: argument --url: --url must be an "
+                                            f"http:// or https:// URL with a host, not {url!r}")
+
+
+@pytest.mark.parametrize("size", ["0", "101", "1000"])
+def test_a_page_size_out_of_1_to_100_is_refused_before_any_query(size: str) -> None:
+    done = _cli("search", "rust", "--page-size", size)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"autoembed search: error: argument --page-size: --page-size must be between 1 and 100, not {size}")
