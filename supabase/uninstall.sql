@@ -141,6 +141,7 @@ drop function if exists public.forget_vectors_of_failed_rows;
 drop function if exists public.write_held_embeddings;
 drop function if exists public.require_embedding_row_access;
 drop function if exists public.register_kept_embedding_model;
+drop function if exists public.count_embedding_batch_part;
 drop function if exists public.keep_held_embeddings;
 drop function if exists public.embedding_entries_unchanged;
 drop function if exists public.embedding_entries_edited_since_claim;
@@ -273,7 +274,7 @@ where version in (
   '20261204002210', '20261204003000', '20261204003010', '20261204003900', '20261204003950', '20261204004000',
   '20261204004100', '20261204004200', '20261204004300',
   '20261204004400', '20261204004500', '20261204004600',
-  '20261204004700', '20261204004800', '20261204004900', '20261204005000'
+  '20261204004700', '20261204004800', '20261204004900', '20261204005000', '20261204005100'
 );
 
 commit;

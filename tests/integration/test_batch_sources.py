@@ -264,3 +264,27 @@ def test_a_line_sent_again_online_after_a_new_declaration_is_sent_once(
     assert db.execute("select embedding_text_hash from public.batch_notes_embeddings "
                       "where source_key = 3").fetchone() == (hashlib.sha256(b"NOTE 3").digest(),)
     assert db.execute("select pg_catalog.count(*) from public.batch_notes_embeddings").fetchone() == (5,)
+
+
+def test_a_batch_written_in_parts_keeps_every_part_s_counts(
+    notes: psycopg.Connection[Any], fake: FakeOpenAI, settings: Callable[..., Settings]
+) -> None:
+    """Found by probes: the jobs of a batch written at once, the rows of a source blocked meanwhile
+    by a later run; the batch's row kept only the last part's embedded count."""
+    db, s = notes, settings()
+    insert_jobs(db, 3)
+    with Database(s.database_url) as database:
+        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
+    assert sent.entries == 8
+    db.execute("alter table public.batch_notes rename column body to content")
+    with Database(s.database_url) as database:
+        first = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+    assert (first.run.embedded, first.in_progress) == (3, 1)
+    assert db.execute("select state, embedded, failed from public.embedding_batches").fetchone() == (
+        "submitted", 3, 0)
+    db.execute("select public.declare_embedding_source('batch_notes', 'public.batch_notes', "
+               "text_expression => 'content')")
+    assert service.run_drain(s).embedded == 0  # the batch's answers, written by its carry
+    row = db.execute("select state, embedded, failed, tokens from public.embedding_batches").fetchone()
+    assert row == ("done", 8, 0, fake.batch_tokens) and fake.batch_tokens > 0
+    assert fake.requests == []  # nothing sent online: each row paid for once, in the batch

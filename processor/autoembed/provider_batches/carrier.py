@@ -140,7 +140,7 @@ class Carrier:
         for entry in self.store.entries(taken.id):
             entries[entry.request].append(entry)
         run = self.report.run
-        embedded, tokens = run.embedded, self.report.batch_tokens
+        embedded, tokens, failed = run.embedded, self.report.batch_tokens, run.failed
         for request, response in result_file.records(files, taken.id, len(taken.request_sizes)):
             if response is None:
                 continue  # a line never run stays in the batch: finishing gives it back
@@ -149,10 +149,13 @@ class Carrier:
             whole = len(ready) == len(line)  # its tokens are counted once, with its last entries
             if ready or whole:
                 self._line(taken, ready, taken.request_sizes[request], response, billed=whole)
+        # This part's counts add to the batch's row (written in parts: some entries waited).
+        part = (self.report.batch_tokens - tokens, run.embedded - embedded, run.failed - failed)
+        totals = self.store.count_part(taken, *part)
         if held:
             self._hold(taken, status, held)
         else:
-            self.finish(taken, status, self.report.batch_tokens - tokens, run.embedded - embedded, why)
+            self.finish(taken, status, *(totals or part[:2]), why)
 
     def _line(self, taken: TakenBatch, entries: list[BatchEntry], sent: int,
               response: dict[str, Any], *, billed: bool = True) -> None:

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
+
 from autoembed import redact
 from autoembed.claimed import ClaimedItem
 from autoembed.db import Database
@@ -47,6 +49,7 @@ NOTE = "select public.note_embedding_batch(%s::bigint, %s::uuid, %s)"
 HELD = "select queue_id, reason from public.embedding_batch_held_entries(%s::bigint)"
 NOTE_UNREADABLE = "select public.note_unreadable_embedding_batch(%s::bigint, %s::uuid, %s)"
 FINISH = "select public.finish_embedding_batch(%s::bigint, %s::uuid, %s, %s::bigint, %s::integer, %s)"
+COUNT_PART = "select * from public.count_embedding_batch_part(%s::bigint, %s::uuid, %s::bigint, %s, %s)"
 OPEN = """
 select id, provider_batch_id, state, provider_status, entries, requests, estimated_cost_usd,
   extract(epoch from now() - created_at)::integer
@@ -158,6 +161,16 @@ class ProviderBatchStore:
     def note(self, batch: TakenBatch, status: str | None) -> None:
         """Still running (or not reached): note the provider's status, end the check."""
         self._call(NOTE, (batch.id, batch.check_token, status))
+
+    def count_part(self, batch: TakenBatch, tokens: int, embedded: int,
+                   failed: int) -> tuple[int, int] | None:
+        """Add one written part's tokens, embedded and failed rows to the batch's row; its tokens and
+        embedded so far (None: not held by this check, or a schema before 0.7.0)."""
+        try:
+            rows = self._call(COUNT_PART, (batch.id, batch.check_token, tokens, embedded, failed))
+        except psycopg.errors.UndefinedFunction:
+            return None
+        return (int(rows[0][0]), int(rows[0][1])) if rows else None
 
     def note_unreadable(self, batch: TakenBatch, why: str) -> int:
         """Count one unreadable read of the batch's results (the check goes on); the count."""
