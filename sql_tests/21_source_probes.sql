@@ -3,7 +3,7 @@
 -- dollar, vectors moved from a table to columns, a table with an embedding
 -- column of its own, vectors kept by a removal and declared again.
 begin;
-select plan(69);
+select plan(73);
 
 update public.embedding_models set is_active = false where model <> 'test-3d';
 insert into public.embedding_models (model, dimensions, is_active) values ('test-3d', 3, true)
@@ -361,6 +361,16 @@ select throws_ok($$select * from public.search_jobs('python', '[0,0,0]')$$, '220
   'query embedding is all zeros: it has no direction to compare', 'and by search_jobs');
 select throws_ok($$select * from public.search_embedding_source('jobs', null, '[0,0,0]')$$, '22000',
   'query embedding is all zeros: it has no direction to compare', 'and by the hybrid search of jobs as a source');
+select throws_ok($$select * from public.match_jobs(null)$$, '22004', null,
+  'a null query vector is refused, not answered with no rows');
+select throws_ok($$select * from public.match_embedding_source('jobs', null)$$, '22004', null,
+  'by the search of any source too');
+select throws_ok($$select * from public.search_jobs('python', full_text_weight => 'NaN')$$, '22023',
+  'search_jobs: full_text_weight, semantic_weight and rrf_k must be finite numbers, 0 or more',
+  'a NaN weight is refused (every score was NaN)');
+select throws_ok($$select * from public.search_jobs('python', semantic_weight => 'Infinity')$$, '22023',
+  'search_jobs: full_text_weight, semantic_weight and rrf_k must be finite numbers, 0 or more',
+  'and so is an infinite one');
 
 select * from finish();
 rollback;

@@ -76,6 +76,10 @@ as $$
 declare
   chosen public.embedding_models;
 begin
+  if query_embedding is null then  -- an app whose embedding call failed would see "no results"
+    raise exception 'query embedding is null: pass the query''s embedding (a query text alone searches '
+      'through search_jobs or search_embedding_source)' using errcode = '22004';
+  end if;
   select m.* into chosen
   from public.embedding_models m
   where m.model = coalesce(embedding_model_for_query.model, public.active_embedding_model());
@@ -96,7 +100,7 @@ end;
 $$;
 
 comment on function public.embedding_model_for_query(extensions.vector, text) is
-'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); an unknown model, a query of another dimension, or one of only zeros (no direction: NaN similarities) is an error.';
+'embedding_model_for_query: the model a query embedding is searched with (the one named, default the active one); no query, an unknown model, a query of another dimension, or one of only zeros (no direction: NaN similarities) is an error.';
 revoke all on function public.embedding_model_for_query(extensions.vector, text) from public;
 grant execute on function public.embedding_model_for_query(extensions.vector, text)
 to anon, authenticated, service_role;

@@ -27,8 +27,9 @@ begin
       caller, page, page_size using errcode = '22023';
   end if;
   if full_text_weight is null or semantic_weight is null or rrf_k is null
-    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0 then
-    raise exception '%: full_text_weight, semantic_weight and rrf_k must be 0 or more', caller
+    or full_text_weight < 0 or semantic_weight < 0 or rrf_k < 0
+    or full_text_weight in ('NaN', 'Infinity') or semantic_weight in ('NaN', 'Infinity') then
+    raise exception '%: full_text_weight, semantic_weight and rrf_k must be finite numbers, 0 or more', caller
       using errcode = '22023';
   end if;
   -- More when a page reaches further (bench/relevance.py: issue 28's test met at 40 a side).

@@ -143,11 +143,14 @@ def test_a_page_past_what_search_jobs_serves_is_a_one_line_error(
     """A page or page size search_jobs refuses is the user's to fix: exit 2, one line saying why."""
     _insert(db)
     run_drain(settings())
-    for args in (["--page", "101"], ["--page-size", "101"]):
-        proc = _search(settings(), QUERY, *args)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
-        assert lines[0].startswith("autoembed: search_jobs: page") and proc.stdout == ""
+    proc = _search(settings(), QUERY, "--page", "101")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("autoembed: search_jobs: page") and proc.stdout == ""
+    # A page size out of 1-100 is refused with the arguments, before any query (test_cli_arguments.py).
+    proc = _search(settings(), QUERY, "--page-size", "101")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines()[-1].endswith("--page-size must be between 1 and 100, not 101")
 
 
 def test_with_nothing_embedded_full_text_still_finds_jobs(
