@@ -339,4 +339,4 @@ def test_a_job_deleted_while_its_text_is_at_the_api_is_counted_lost_and_said_why
     assert_embedded_from_current_text(db, ids[1:])
     warned = [r for r in caplog.records if "(lost)" in r.getMessage()]
     assert [r.levelname for r in warned] == ["WARNING"]
-    assert "deleted or deactivated" in warned[0].getMessage()
+    assert "their rows were deleted or stopped being live meanwhile" in warned[0].getMessage()
