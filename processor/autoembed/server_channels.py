@@ -79,12 +79,17 @@ def server_class() -> type[Any]:
 
         # Closing, its answer out: what the client still sends is read and dropped until then.
         lingering_until = 0.0
+        answered_early = False  # a request refused before its body was read (413, 431, 400)
 
         def handle_close(self) -> None:
             # An answer sent before the request was read whole (413 for a body still coming):
             # closing over unread bytes resets the connection, and the reset can discard the
-            # answer unread. So stop writing and drop what comes until the client closes.
-            if self.lingering_until or not self.connected or getattr(self.server, "closing", False):
+            # answer unread. So stop writing and drop what comes until the client closes. Only
+            # such a channel lingers, and no more of them than the connection limit, so a
+            # client cannot pile up open sockets (evicted and timed-out ones close at once).
+            lingering = sum(1 for c in self.server.active_channels.values() if c.lingering_until)
+            if (self.lingering_until or not self.answered_early or not self.connected
+                    or lingering >= self.adj.connection_limit or getattr(self.server, "closing", False)):
                 super().handle_close()
                 return
             try:
@@ -124,6 +129,8 @@ def server_class() -> type[Any]:
         def received(self, data: bytes) -> bool:
             pending, queued = self.request, len(self.requests)
             result = bool(super().received(data))
+            self.answered_early = self.answered_early or any(
+                getattr(r, "error", None) is not None for r in (*self.requests, self.request) if r)
             now = time.time()
             if self.request is not None and self.request is not pending:
                 self.request_started = now
