@@ -46,8 +46,8 @@ def register_kept_model(db: Database, model: str, dimensions: int) -> bool:
     vector is current, unsent. Whether it is the active model now (a schema before 0.7.0: no)."""
     try:
         return bool(db._call(KEPT_MODEL, (model, dimensions))[0][0])
-    except psycopg.errors.UndefinedFunction:
-        return False
+    except (psycopg.errors.UndefinedFunction, psycopg.errors.QueryCanceled):
+        return False  # never a reason not to claim: the first answer registers the model as before
 
 
 class SourceStore:

@@ -29,8 +29,11 @@ begin
   end if;
   for s in select * from public.embedding_sources as e order by e.name loop
     begin
-      execute pg_catalog.format('select exists (select from %s as v where v.embedding_model = $1 '
-        'and extensions.vector_dims(v.embedding) = $2)', coalesce(s.vector_table, s.relid::pg_catalog.regclass::text))
+      -- Its first 1,000 rows at most: nothing indexes embedding_model, and this runs before every
+      -- claim until a model is active (a table of millions holding none would be read whole).
+      execute pg_catalog.format('select exists (select from (select v.embedding_model, v.embedding '
+        'from %s as v limit 1000) as v where v.embedding_model = $1 and extensions.vector_dims(v.embedding) = $2)',
+        coalesce(s.vector_table, s.relid::pg_catalog.regclass::text))
       into kept using model, dimensions;
     exception when others then
       kept := false;  -- a table gone or not readable: nothing is known of its vectors
@@ -42,7 +45,7 @@ end;
 $$;
 
 comment on function public.register_kept_embedding_model(text, integer) is
-'register_kept_embedding_model: where no model is active and a declared source holds a vector of model with these dimensions (kept through a reinstall, or a table adopted with its vectors), register it (it becomes active); whether model is the active model now.
+'register_kept_embedding_model: where no model is active and a declared source holds a vector of model with these dimensions among its first 1,000 rows (kept through a reinstall, or a table adopted with its vectors), register it (it becomes active); whether model is the active model now.
 Called by the processor before it claims, so that rows whose kept vector is current are closed unsent.';
 revoke all on function public.register_kept_embedding_model(text, integer) from public, anon, authenticated;
 grant execute on function public.register_kept_embedding_model(text, integer) to service_role;
