@@ -117,10 +117,12 @@ begin
         delete from public.embedding_intake i where i.source = %2$L;
       else
         %5$s
-        -- A key another row holds now (moved onto it under a deferrable key) keeps its open entry: that row's.
-        delete from public.embedding_queue q using autoembed_old_rows as t
-        where q.source = %2$L and q.source_key = t.%3$I::text
-          and (q.processed_at is not null or not exists (select from %7$s as r where r.%3$I = t.%3$I));
+        -- A key another row holds now (moved onto it under a deferrable key) keeps its open entry:
+        -- that row's. The table by its oid: renamed where no event trigger follows it, still found.
+        execute pg_catalog.format('delete from public.embedding_queue q using autoembed_old_rows as t '
+          'where q.source = $1 and q.source_key = t.%%1$I::text and (q.processed_at is not null '
+          'or not exists (select from %%2$s as r where r.%%1$I = t.%%1$I))', %3$L, tg_relid::pg_catalog.regclass)
+        using %2$L;
         %6$s
       end if;
       return null;
@@ -135,7 +137,7 @@ begin
     case when s.key_type in ('text', 'character varying') then pg_catalog.format(
       'delete from public.embedding_queue q using autoembed_old_rows as t where pg_catalog.octet_length(t.%2$I) > 2000 '
       'and q.source = %1$L and q.source_key = public.embedding_source_long_key_name(t.%2$I);', s.name, s.key_column)
-      else '' end, tbl);
+      else '' end);
 
   foreach queued in array array['_queue_inserted', '_unqueue_deleted'] loop
     execute pg_catalog.format('revoke all on function public.%I() from public, anon, authenticated',
