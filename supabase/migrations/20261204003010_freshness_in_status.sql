@@ -78,7 +78,8 @@ as $$
       ),
     -- The pg_cron job's own dispatch answered since, when it failed too (the safety net is down).
     'dispatch_failed_at', f.created,
-    'dispatch_error', coalesce('HTTP ' || f.status_code, f.error_msg, 'no answer')
+    'dispatch_error', case when f.created is not null
+      then coalesce('HTTP ' || f.status_code, f.error_msg, 'no answer') end
   )
   from public.embedding_wake w
   left join net._http_response r on r.id = w.last_request_id

@@ -224,6 +224,7 @@ def test_a_failing_wake_makes_health_stalled(
     assert "the wake after commit failed" in status[0]["health_reason"]
     assert "Couldn't connect to server" in status[0]["health_reason"]
     assert status[0]["wake"]["failing"] is True
+    assert (status[0]["wake"]["dispatch_failed_at"], status[0]["wake"]["dispatch_error"]) == (None, None)
     # The pg_cron job's own dispatch fails too: the reason names it, not the job as a safety net.
     assert db.execute("select public.dispatch_embedding_processing()").fetchone() == (1,)
     wait_for(lambda: db.execute("select public.embedding_queue_status() -> 'wake' ->> 'dispatch_failed_at'"
