@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -14,6 +15,7 @@ from autoembed import provider_batches, service
 from autoembed.config import Settings
 from autoembed.db import Database
 from autoembed.embedders.openai import OpenAIEmbedder
+from autoembed.limits import OPENAI_LIMITS
 
 from devstack.fake_batches import _error
 from devstack.fake_openai import FakeOpenAI
@@ -273,15 +275,18 @@ def test_a_batch_written_in_parts_keeps_every_part_s_counts(
     by a later run; the batch's row kept only the last part's embedded count."""
     db, s = notes, settings()
     insert_jobs(db, 3)
+    embedder = OpenAIEmbedder(s)
+    embedder.limits = replace(OPENAI_LIMITS, max_inputs=1)  # a request a row: some requests all jobs'
     with Database(s.database_url) as database:
-        [sent] = provider_batches.submit(database, s, OpenAIEmbedder(s))
-    assert sent.entries == 8
+        [sent] = provider_batches.submit(database, s, embedder)
+    assert (sent.entries, sent.requests) == (8, 8)
     db.execute("alter table public.batch_notes rename column body to content")
     with Database(s.database_url) as database:
-        first = provider_batches.carry_forward(database, s, OpenAIEmbedder(s))
+        first = provider_batches.carry_forward(database, s, embedder)
     assert (first.run.embedded, first.in_progress) == (3, 1)
-    assert db.execute("select state, embedded, failed from public.embedding_batches").fetchone() == (
-        "submitted", 3, 0)
+    # Every request was billed when the batch ended: all counted now, none again later.
+    assert db.execute("select state, embedded, failed, tokens from public.embedding_batches").fetchone() == (
+        "submitted", 3, 0, fake.batch_tokens)
     db.execute("select public.declare_embedding_source('batch_notes', 'public.batch_notes', "
                "text_expression => 'content')")
     assert service.run_drain(s).embedded == 0  # the batch's answers, written by its carry

@@ -133,9 +133,9 @@ class Carrier:
 
     def _write(self, taken: TakenBatch, files: Sequence[IO[bytes] | None], why: str | None,
                status: str, held: dict[int, str]) -> None:
-        """Every answered request's entries through the online path, but the ``held`` ones (a
-        request's tokens are counted with its last entries); then the batch is closed, or left open
-        while some wait."""
+        """Every answered request's entries through the online path, but the ``held`` ones (every
+        request's tokens are counted with the first part written); then the batch is closed, or
+        left open while some wait."""
         entries: dict[int, list[BatchEntry]] = defaultdict(list)
         for entry in self.store.entries(taken.id):
             entries[entry.request].append(entry)
@@ -146,12 +146,12 @@ class Carrier:
                 continue  # a line never run stays in the batch: finishing gives it back
             line = entries.pop(request, [])
             ready = [e for e in line if e.queue_id not in held]
-            whole = len(ready) == len(line)  # its tokens are counted once, with its last entries
-            if ready or whole:
-                self._line(taken, ready, taken.request_sizes[request], response, billed=whole)
+            # The provider billed every request once: all counted with the first part written.
+            if ready or not taken.counted:
+                self._line(taken, ready, taken.request_sizes[request], response, billed=not taken.counted)
         # This part's counts add to the batch's row (written in parts: some entries waited).
         part = (self.report.batch_tokens - tokens, run.embedded - embedded, run.failed - failed)
-        totals = self.store.count_part(taken, *part)
+        totals = self.store.count_part(taken.id, taken.check_token, *part)
         if held:
             self._hold(taken, status, held)
         else:
@@ -160,7 +160,7 @@ class Carrier:
     def _line(self, taken: TakenBatch, entries: list[BatchEntry], sent: int,
               response: dict[str, Any], *, billed: bool = True) -> None:
         """One answered request: its vectors written, its failures charged as online; its
-        tokens too unless ``billed`` is false (some of its entries wait: counted with them)."""
+        tokens too unless ``billed`` is false (a part written before counted them)."""
         unit = ClaimResult()
         tokens = self.api.billed_tokens(response, sent) if billed else 0
         resend: list[BatchEntry] = []

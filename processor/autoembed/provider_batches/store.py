@@ -33,7 +33,7 @@ SUBMIT = ("select public.submit_embedding_batch(%s::bigint, %s, %s, %s::integer[
           "%s::numeric)")
 LEAVE = "select public.leave_embedding_batch(%s::bigint, %s::bigint[])"
 TAKE = """
-select id, provider_batch_id, check_token, model, entries, request_sizes, input_file_id
+select id, provider_batch_id, check_token, model, entries, request_sizes, input_file_id, tokens is not null
 from public.take_embedding_batches(make_interval(secs => %s))
 """
 ENTRIES = """
@@ -98,6 +98,7 @@ class TakenBatch:
     entries: int
     request_sizes: list[int]
     input_file_id: str | None = None
+    counted: bool = False  # a part written before counted every request's tokens
 
 
 class ProviderBatchStore:
@@ -162,12 +163,12 @@ class ProviderBatchStore:
         """Still running (or not reached): note the provider's status, end the check."""
         self._call(NOTE, (batch.id, batch.check_token, status))
 
-    def count_part(self, batch: TakenBatch, tokens: int, embedded: int,
+    def count_part(self, batch: int, token: Any, tokens: int, embedded: int,
                    failed: int) -> tuple[int, int] | None:
         """Add one written part's tokens, embedded and failed rows to the batch's row; its tokens and
         embedded so far (None: not held by this check, or a schema before 0.7.0)."""
         try:
-            rows = self._call(COUNT_PART, (batch.id, batch.check_token, tokens, embedded, failed))
+            rows = self._call(COUNT_PART, (batch, token, tokens, embedded, failed))
         except psycopg.errors.UndefinedFunction:
             return None
         return (int(rows[0][0]), int(rows[0][1])) if rows else None
@@ -179,7 +180,10 @@ class ProviderBatchStore:
 
     def finish(self, batch: int, token: Any, status: str | None, tokens: int | None,
                embedded: int | None, why: str | None) -> int:
-        """Close a batch; its unfinished entries go back with no attempt. Returns how many."""
+        """Close a batch; its unfinished entries go back with no attempt. Returns how many.
+        No counts given (cancelled, ended unread): the parts written before keep theirs."""
+        if tokens is None and embedded is None:
+            tokens, embedded = self.count_part(batch, token, 0, 0, 0) or (None, None)
         return int(self._call(FINISH, (batch, token, status, tokens, embedded,
                                        redact.text(why) if why else None))[0][0])
 
