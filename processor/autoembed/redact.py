@@ -84,10 +84,11 @@ def url_secrets(value: str | None) -> list[str]:
     for user, password in pairs:
         for u, p in ((user, password), (unquote(user), unquote(password))):
             found |= {p, base64.b64encode(f"{u}:{p}".encode()).decode()}
-            # An unescaped "@" in it: libpq ends the password at the first, and
-            # names the rest as the host ("failed to resolve host 'rest@db'").
-            pieces = p.split("@")
-            found |= {"@".join(pieces[i:]) for i in range(1, len(pieces))}
+            # An unescaped "@" in it: libpq ends the password at the first, and names
+            # the rest as the host ("failed to resolve host 'rest@db'"): "rest@" is a
+            # secret, with its "@" so that "2026" of "Secret@2026" is not one everywhere.
+            if "@" in p:
+                found.add(p.split("@", 1)[1] + "@")
     return sorted(found)
 
 

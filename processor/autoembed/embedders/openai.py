@@ -141,7 +141,7 @@ class OpenAIEmbedder:
         except self._httpx.TimeoutException:  # reading the answer (embed)
             raise RetryableEmbeddingError(f"the provider's answer stalled for {self._timeout:g} s "
                                           "(EMBEDDING_REQUEST_TIMEOUT_SECONDS)") from None
-        except self._httpx.TransportError as exc:
+        except self._httpx.RequestError as exc:  # a transport or decoding error mid-answer
             raise RetryableEmbeddingError(f"{type(exc).__name__}: the provider's answer broke off "
                                           "mid-way") from None
         except ValueError as exc:  # truncated or non-JSON body
