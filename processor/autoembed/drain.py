@@ -26,6 +26,7 @@ from autoembed.embedders import Embedder, model_mismatch
 from autoembed.pricing import estimated_cost
 from autoembed.results import ClaimResult
 from autoembed.retry import RetryPolicy
+from autoembed.source_store import register_kept_model
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ class Drain:
         self.pace = Pace(settings.lease_seconds)  # how many of them the provider reaches in time
         self.exhausted = False
         self.answered = False
-        # Where the last claim ended: the next one starts after it, past the
-        # entries this run leased (they stay open until written).
+        # Where the last claim ended: the next starts past the entries this run leased.
         self.cursor: int | None = None
         # Writers: each thread takes a connection of its own; the report's
         # counts and the first write's setup are shared under a lock.
@@ -93,7 +93,9 @@ class Drain:
 
     def run(self) -> RunReport:
         """Claim, embed and write until done; record the run; return its report."""
-        active = self.db.active_model()
+        model, dimensions = self.embedder.model, self.embedder.dimensions
+        active = self.db.active_model() or (  # none yet: vectors a source kept of this model make it one
+            (model, dimensions) if register_kept_model(self.db, model, dimensions) else None)
         self.report.model_mismatch = mismatch = model_mismatch(active, self.embedder)
         if mismatch:
             log.error("nothing done: %s", mismatch)
@@ -102,8 +104,7 @@ class Drain:
                                    {**self.report.as_dict(), "setup_error": f"nothing done: {mismatch}"})
             self.report.remaining = remaining
             return self.report
-        # A model is registered once the provider has answered for it, before
-        # its first vector is written; the first model of a database becomes active.
+        # Else registered once the provider answered for it, before its first vector is written.
         self.registered = active is not None
         self._loop()
         return self._finish()

@@ -87,9 +87,10 @@ def server_class() -> type[Any]:
             # answer unread. So stop writing and drop what comes until the client closes. Only
             # such a channel lingers, and no more of them than the connection limit, so a
             # client cannot pile up open sockets (evicted and timed-out ones close at once).
-            lingering = sum(1 for c in self.server.active_channels.values() if c.lingering_until)
             if (self.lingering_until or not self.answered_early or not self.connected
-                    or lingering >= self.adj.connection_limit or getattr(self.server, "closing", False)):
+                    or getattr(self.server, "closing", False)
+                    or sum(1 for c in self.server.active_channels.values() if c.lingering_until)
+                    >= self.adj.connection_limit):
                 super().handle_close()
                 return
             try:

@@ -24,7 +24,6 @@ from autoembed.embedders import Embedder, check_model, create_embedder
 from autoembed.errors import SetupError
 from autoembed.provider_batches import before_online, has_open_batches
 from autoembed.search_index import build_when_drained, defer_for_backlog, wait_for_builds
-from autoembed.source_store import register_kept_model
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +144,6 @@ def _run(settings: Settings, embedder: EmbedderSource, budget_seconds: float,
         # Something is due: the provider's SDK (0.6 s of CPU for OpenAI's) loads
         # while the run opens its connections and makes its first claims.
         ready.warm_up()
-        register_kept_model(db, ready.model, ready.dimensions)
         deadline = time.monotonic() + budget_seconds
         try:
             # The run's budget covers carrying batches forward and the online drain.
